@@ -1,0 +1,77 @@
+"""Writing the output: per-format encoder parameters and metadata policy.
+
+Metadata follows Cloudflare's rules: JPEG (and AVIF) keep EXIF/XMP/IPTC with ``metadata=keep``,
+only the EXIF copyright with the default ``copyright``, nothing with ``none``; WebP, PNG and GIF
+never carry EXIF. Orientation is already applied, so no orientation tag survives, and pixels are
+already sRGB, so no ICC profile is written.
+"""
+
+from __future__ import annotations
+
+import pyvips
+
+from enlarger.options import Options
+from enlarger.settings import Settings
+
+Keep = pyvips.enums.ForeignKeep
+_EXIF_CAPABLE = ("jpeg", "avif")
+_COPYRIGHT = "exif-ifd0-Copyright"
+
+
+def _copyright_of(image: pyvips.Image) -> str | None:
+    if _COPYRIGHT not in image.get_fields():
+        return None
+    text = str(image.get(_COPYRIGHT))
+    # libvips renders EXIF strings as "value (value, ASCII, n components, n bytes)".
+    value = text.split(" (", 1)[0].strip()
+    return value or None
+
+
+def _strip_to_copyright(image: pyvips.Image) -> tuple[pyvips.Image, int]:
+    notice = _copyright_of(image)
+    image = image.copy()
+    for name in image.get_fields():
+        if name.startswith(("exif-", "xmp-", "iptc-")) or name in ("orientation",):
+            image.remove(name)
+    if notice is None:
+        return image, Keep.NONE
+    image.set_type(pyvips.GValue.gstr_type, _COPYRIGHT, notice)
+    return image, Keep.EXIF
+
+
+def _keep_flags(image: pyvips.Image, fmt: str, options: Options) -> tuple[pyvips.Image, int]:
+    if fmt not in _EXIF_CAPABLE or options.metadata == "none":
+        return image, Keep.NONE
+    if options.metadata == "copyright":
+        return _strip_to_copyright(image)
+    image = image.copy()
+    if "orientation" in image.get_fields():
+        image.set_type(pyvips.GValue.gint_type, "orientation", 1)
+    return image, Keep.EXIF | Keep.XMP | Keep.IPTC
+
+
+def encode(image: pyvips.Image, fmt: str, options: Options, settings: Settings) -> bytes:
+    """Encode ``image`` (8-bit sRGB or grey, alpha only where ``fmt`` supports it) as ``fmt``."""
+    fast = options.compression == "fast"
+    q = options.quality_value
+    image, keep = _keep_flags(image, fmt, options)
+    if fmt == "jpeg":
+        return bytes(image.jpegsave_buffer(
+            Q=q, interlace=options.format != "baseline-jpeg", optimize_coding=not fast, keep=keep,
+        ))
+    if fmt == "webp":
+        return bytes(image.webpsave_buffer(
+            Q=q, lossless=q == 100, effort=0 if fast else settings.webp_effort, keep=keep,
+        ))
+    if fmt == "avif":
+        return bytes(image.heifsave_buffer(
+            Q=q, compression="av1", effort=0 if fast else settings.avif_effort, bitdepth=8, keep=keep,
+        ))
+    if fmt == "png":
+        palette = options.quality is not None
+        return bytes(image.pngsave_buffer(
+            compression=1 if fast else 6, palette=palette, Q=q, keep=keep, effort=1 if fast else 7,
+        ))
+    if fmt == "gif":
+        return bytes(image.gifsave_buffer(effort=1 if fast else 7, keep=keep))
+    raise ValueError(f"no encoder for {fmt}")

@@ -1,0 +1,91 @@
+"""One error hierarchy for the whole product.
+
+Every failure a user can cause is an :class:`EnlargerError` carrying the HTTP status and the
+Cloudflare-style ``9xxx`` code it maps to, so the server, the CLI and the Python API report the
+same thing in the same words; the mapping to HTTP lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class EnlargerError(Exception):
+    """Base of every error a caller is expected to handle."""
+
+    status: int = 500
+    code: int = 9500
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON body the HTTP layer sends (``errors`` entry of the Cloudflare envelope)."""
+        return {"code": self.code, "message": self.message}
+
+
+class OptionError(EnlargerError):
+    """An option name or value is not valid; names the option, the value and what is allowed."""
+
+    status = 400
+    code = 9401
+    exit_code = 2
+
+    def __init__(self, option: str, value: object, allowed: str) -> None:
+        self.option = option
+        self.value = value
+        self.allowed = allowed
+        shown = repr(value) if not isinstance(value, str) else f"'{value}'"
+        super().__init__(f"invalid value {shown} for option '{option}': {allowed}")
+
+
+class UnknownOptionError(OptionError):
+    """The option name itself is not one we know."""
+
+    def __init__(self, option: str, suggestions: str) -> None:
+        EnlargerError.__init__(self, f"unknown option '{option}'{suggestions}")
+        self.option = option
+        self.value = None
+        self.allowed = suggestions
+
+
+class UnsupportedFormatError(EnlargerError):
+    """The bytes are not an image format we accept (identified by content, never by name)."""
+
+    status = 415
+    code = 9520
+    exit_code = 3
+
+
+class CorruptImageError(EnlargerError):
+    """The bytes claim a supported format but cannot be decoded (truncated, damaged, lying)."""
+
+    status = 415
+    code = 9520
+    exit_code = 3
+
+
+class InputTooLargeError(EnlargerError):
+    """The input exceeds a configured limit (bytes, pixels, frames × pixels), found from headers."""
+
+    status = 413
+    code = 9413
+    exit_code = 3
+
+
+class FeatureUnavailableError(EnlargerError):
+    """The request needs something this installation has not been configured with (a model)."""
+
+    status = 501
+    code = 9526
+    exit_code = 4
+
+
+class ProcessingError(EnlargerError):
+    """The engine failed while processing valid input; a bug or a resource limit, not the user's fault."""
+
+    status = 500
+    code = 9522
+    exit_code = 5

@@ -1,0 +1,84 @@
+"""Choosing the output format: explicit request, ``format=auto`` from ``Accept``, or the source family.
+
+The choice depends only on (requested format, Accept, source facts), so the server can tell
+whether a response varies on ``Accept`` by asking :func:`depends_on_accept`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from enlarger.codecs import Header
+
+ANIMATABLE = ("gif", "webp")
+ALPHA_CAPABLE = ("png", "webp", "avif", "gif")
+_KEEP_FAMILY = {"jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif"}
+
+
+@dataclass(frozen=True)
+class Accept:
+    """The image types a client accepts (q > 0), parsed once from the ``Accept`` header."""
+
+    avif: bool = False
+    webp: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> Accept:
+        if not header:
+            return cls()
+        accepted: set[str] = set()
+        for item in header.split(","):
+            media, *params = (p.strip() for p in item.split(";"))
+            q = 1.0
+            for param in params:
+                key, _, value = param.partition("=")
+                if key.strip().lower() == "q":
+                    try:
+                        q = float(value)
+                    except ValueError:
+                        q = 0.0
+            if q > 0:
+                accepted.add(media.lower())
+        return cls(avif="image/avif" in accepted, webp="image/webp" in accepted)
+
+
+def legacy_format(header: Header, *, animated: bool) -> str:
+    """The best format every browser decodes: GIF for animations, PNG for alpha or graphics, else JPEG."""
+    if animated:
+        return "gif"
+    if header.has_alpha or header.format in ("png", "gif"):
+        return "png"
+    return "jpeg"
+
+
+def choose_format(
+    requested: str | None,
+    header: Header,
+    accept: Accept,
+    *,
+    animated: bool,
+    fast: bool = False,
+) -> str:
+    """Resolve the output format. ``animated``: the request keeps more than one frame."""
+    if requested == "json":
+        return "json"
+    if requested == "baseline-jpeg":
+        return "jpeg"
+    if fast and requested in (None, "auto", "webp", "avif"):
+        return legacy_format(header, animated=animated)
+    if requested == "auto":
+        if accept.avif and not animated:
+            return "avif"
+        if accept.webp:
+            return "webp"
+        return legacy_format(header, animated=animated)
+    if requested == "avif" and animated:
+        return "webp"  # libheif cannot write animated AVIF: WebP is the documented fallback
+    if requested is not None:
+        return requested
+    return _KEEP_FAMILY.get(header.format) or legacy_format(header, animated=animated)
+
+
+def depends_on_accept(requested: str | None, fast: bool = False) -> bool:
+    """Whether the chosen format can change with ``Accept`` (and the response must ``Vary`` on it)."""
+    return requested == "auto" and not fast

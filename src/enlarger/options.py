@@ -1,0 +1,438 @@
+"""The option table: the single source for parsing, validation, canonical form, errors and docs.
+
+Every front door (URL segment, JSON body, Python keyword arguments, hosted variants) goes
+through :func:`parse_options` into one frozen :class:`Options`. Its :meth:`Options.canonical`
+string (sorted, defaults dropped) is what the cache keys on, so two spellings of the same request
+share one cached output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+from enlarger.colors import COLOR_HELP, Color, parse_color
+from enlarger.errors import OptionError, UnknownOptionError
+
+MAX_DIMENSION = 12_000
+DEFAULT_QUALITY = 85
+
+Gravity: TypeAlias = str | tuple[float, float]
+TrimEdges: TypeAlias = tuple[int, int, int, int]
+Quality: TypeAlias = int | str
+
+NAMED_QUALITY: dict[str, int] = {"high": 90, "medium-high": 80, "medium-low": 65, "low": 50}
+FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze")
+FORMATS = ("auto", "avif", "webp", "jpeg", "baseline-jpeg", "png", "gif", "json")
+GRAVITY_NAMES = ("auto", "face", "left", "right", "top", "bottom", "center")
+
+
+# --- value parsers: each takes a raw value (str from a URL, or a JSON scalar) and returns the
+# --- typed value or raises ValueError; the table row supplies the message for people.
+
+
+def _text(raw: object) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ValueError(raw)
+    return str(raw).strip().lower()
+
+
+def _number(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = float(raw) if isinstance(raw, (int, float)) else float(_text(raw))
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def integer(lo: int, hi: int) -> Callable[[object], int]:
+    def parse(raw: object) -> int:
+        value = _number(raw)
+        if not value.is_integer() or not lo <= value <= hi:
+            raise ValueError(raw)
+        return int(value)
+
+    return parse
+
+
+def number(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[object], float]:
+    def parse(raw: object) -> float:
+        value = _number(raw)
+        if value > hi or value < lo or (lo_open and value == lo):
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def choice(*values: str, synonyms: Mapping[str, str] | None = None) -> Callable[[object], str]:
+    extra = dict(synonyms or {})
+
+    def parse(raw: object) -> str:
+        value = _text(raw)
+        value = extra.get(value, value)
+        if value not in values:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def boolean(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = _text(raw)
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(raw)
+
+
+def color(raw: object) -> Color:
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    return parse_color(raw)
+
+
+def quality(raw: object) -> Quality:
+    if isinstance(raw, str) and _text(raw) in NAMED_QUALITY:
+        return _text(raw)
+    return integer(1, 100)(raw)
+
+
+def gravity(raw: object) -> Gravity:
+    if isinstance(raw, Mapping):
+        point = (_number(raw["x"]), _number(raw["y"]))
+    else:
+        value = _text(raw)
+        if value == "center":
+            return (0.5, 0.5)
+        if value in GRAVITY_NAMES:
+            return value
+        x_text, sep, y_text = value.partition("x")
+        if not sep:
+            raise ValueError(raw)
+        point = (_number(x_text), _number(y_text))
+    if not all(0.0 <= v <= 1.0 for v in point):
+        raise ValueError(raw)
+    return point
+
+
+def trim_edges(raw: object) -> TrimEdges | Literal["border"]:
+    value = _text(raw)
+    if value == "border":
+        return "border"
+    parts = value.split(";")
+    if len(parts) != 4:
+        raise ValueError(raw)
+    edges = tuple(integer(0, 1_000_000)(p) for p in parts)
+    return (edges[0], edges[1], edges[2], edges[3])
+
+
+def rotate(raw: object) -> int:
+    value = integer(-360, 360)(raw) % 360
+    if value not in (0, 90, 180, 270):
+        raise ValueError(raw)
+    return value
+
+
+# --- canonical renderers
+
+
+def _render(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, Color):
+        return value.css()
+    if isinstance(value, tuple) and len(value) == 2:
+        return f"{_render(value[0])}x{_render(value[1])}"
+    if isinstance(value, tuple):
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the option table."""
+
+    name: str
+    kind: str
+    allowed: str
+    doc: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace(".", "_").replace("-", "_")
+
+
+_PX = "an integer number of pixels"
+_FACTOR = "a factor above 0 and at most 10 (1.0 = unchanged)"
+
+TABLE: tuple[Option, ...] = (
+    Option("width", "integer", f"1–{MAX_DIMENSION}", "Maximum output width in CSS pixels (× dpr).",
+           integer(1, MAX_DIMENSION), aliases=("w",)),
+    Option("height", "integer", f"1–{MAX_DIMENSION}", "Maximum output height in CSS pixels (× dpr).",
+           integer(1, MAX_DIMENSION), aliases=("h",)),
+    Option("fit", "enum", " | ".join(FITS),
+           "How the image fits width × height: scale-down never enlarges; contain fits inside; "
+           "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
+           "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
+           "squeeze stretches to exactly width × height.",
+           choice(*FITS), default="scale-down"),
+    Option("gravity", "enum or point", "auto | face | left | right | top | bottom | center | XxY with X and Y in 0–1",
+           "Focal point kept by cover/crop/aspect-crop: saliency (auto), faces (face), a side, or a point "
+           "given as fractions of the width and height.",
+           gravity, aliases=("g",)),
+    Option("zoom", "number", "0–1", "With gravity=face: how tightly to crop around the faces (1 = tightest).",
+           number(0, 1)),
+    Option("dpr", "number", "1–4", "Device pixel ratio: multiplies width, height and border widths.",
+           number(1, 4), default=1.0),
+    Option("trim", "edges or border", "top;right;bottom;left in pixels, or border",
+           "Pixels cut from each side before resizing, or border to cut a uniform border away.",
+           trim_edges),
+    Option("trim.top", "integer", _PX, "Pixels cut from the top before resizing.", integer(0, 1_000_000)),
+    Option("trim.right", "integer", _PX, "Pixels cut from the right before resizing.", integer(0, 1_000_000)),
+    Option("trim.bottom", "integer", _PX, "Pixels cut from the bottom before resizing.", integer(0, 1_000_000)),
+    Option("trim.left", "integer", _PX, "Pixels cut from the left before resizing.", integer(0, 1_000_000)),
+    Option("trim.width", "integer", "1 or more pixels", "Width of the area kept by trim (from trim.left).",
+           integer(1, 1_000_000)),
+    Option("trim.height", "integer", "1 or more pixels", "Height of the area kept by trim (from trim.top).",
+           integer(1, 1_000_000)),
+    Option("trim.border.color", "colour", COLOR_HELP,
+           "Border colour to trim; default: the colour of the top-left pixel.", color),
+    Option("trim.border.tolerance", "number", "0–255",
+           "How far a pixel may differ from the border colour and still be trimmed.", number(0, 255),
+           default=10.0),
+    Option("trim.border.keep", "integer", "0 or more pixels", "Pixels of the detected border to keep.",
+           integer(0, 10_000), default=0),
+    Option("quality", "integer or level", "1–100 or high | medium-high | medium-low | low",
+           "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
+           "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
+           quality, aliases=("q",)),
+    Option("slow-connection-quality", "integer or level", "1–100 or high | medium-high | medium-low | low",
+           "Quality used instead of quality when the client signals a slow connection (server only).",
+           quality, aliases=("scq",)),
+    Option("format", "enum", " | ".join(FORMATS),
+           "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
+           "header; json returns the geometry instead of pixels. Default: the source's family.",
+           choice(*FORMATS, synonyms={"jpg": "jpeg"}), aliases=("f",)),
+    Option("anim", "boolean", "true | false", "Keep all frames of animations (false: first frame only).",
+           boolean, default=True),
+    Option("background", "colour", COLOR_HELP,
+           "Colour under transparent areas and padding; default white where a fill is needed.", color),
+    Option("blur", "number", "0–250", "Gaussian blur radius (0 = none).", number(0, 250), default=0.0),
+    Option("sharpen", "number", "0–10", "Sharpening strength (1 suits downscaled photos).", number(0, 10),
+           default=0.0),
+    Option("brightness", "number", _FACTOR, "Brightness factor.", number(0, 10, lo_open=True), default=1.0),
+    Option("contrast", "number", _FACTOR, "Contrast factor around mid-grey.", number(0, 10, lo_open=True),
+           default=1.0),
+    Option("gamma", "number", _FACTOR, "Gamma: below 1 darkens, above 1 lightens.", number(0, 10, lo_open=True),
+           default=1.0),
+    Option("saturation", "number", "0–10 (0 = greyscale, 1.0 = unchanged)", "Colour saturation factor.",
+           number(0, 10), default=1.0),
+    Option("rotate", "enum", "0 | 90 | 180 | 270", "Clockwise rotation after EXIF orientation.", rotate,
+           default=0),
+    Option("flip", "enum", "h | v | hv", "Mirror horizontally, vertically or both.",
+           choice("h", "v", "hv", synonyms={"vh": "hv"})),
+    Option("border.color", "colour", COLOR_HELP, "Border colour (default black).", color),
+    Option("border.width", "integer", "0–1000 pixels", "Border width on every side (× dpr).", integer(0, 1000)),
+    Option("border.top", "integer", "0–1000 pixels", "Top border width (× dpr).", integer(0, 1000)),
+    Option("border.right", "integer", "0–1000 pixels", "Right border width (× dpr).", integer(0, 1000)),
+    Option("border.bottom", "integer", "0–1000 pixels", "Bottom border width (× dpr).", integer(0, 1000)),
+    Option("border.left", "integer", "0–1000 pixels", "Left border width (× dpr).", integer(0, 1000)),
+    Option("metadata", "enum", "keep | copyright | none",
+           "Metadata kept in JPEG/AVIF output: all EXIF/XMP/IPTC, only the EXIF copyright, or nothing. "
+           "WebP, PNG and GIF output never carry EXIF.",
+           choice("keep", "copyright", "none"), default="copyright"),
+    Option("compression", "enum", "fast", "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest "
+           "encoder effort.", choice("fast")),
+    Option("onerror", "enum", "redirect", "On error, redirect to the source image (server only).",
+           choice("redirect")),
+    Option("segment", "enum", "foreground", "Remove the background (needs a segmentation model).",
+           choice("foreground")),
+)
+
+BY_NAME: dict[str, Option] = {opt.name: opt for opt in TABLE}
+_LOOKUP: dict[str, Option] = {**BY_NAME, **{a: opt for opt in TABLE for a in opt.aliases}}
+
+
+@dataclass(frozen=True)
+class Options:
+    """A validated, immutable set of transformation options (defaults filled in)."""
+
+    width: int | None = None
+    height: int | None = None
+    fit: str = "scale-down"
+    gravity: Gravity | None = None
+    zoom: float | None = None
+    dpr: float = 1.0
+    trim: TrimEdges | Literal["border"] | None = None
+    trim_top: int | None = None
+    trim_right: int | None = None
+    trim_bottom: int | None = None
+    trim_left: int | None = None
+    trim_width: int | None = None
+    trim_height: int | None = None
+    trim_border_color: Color | None = None
+    trim_border_tolerance: float = 10.0
+    trim_border_keep: int = 0
+    quality: Quality | None = None
+    slow_connection_quality: Quality | None = None
+    format: str | None = None
+    anim: bool = True
+    background: Color | None = None
+    blur: float = 0.0
+    sharpen: float = 0.0
+    brightness: float = 1.0
+    contrast: float = 1.0
+    gamma: float = 1.0
+    saturation: float = 1.0
+    rotate: int = 0
+    flip: str | None = None
+    border_color: Color | None = None
+    border_width: int | None = None
+    border_top: int | None = None
+    border_right: int | None = None
+    border_bottom: int | None = None
+    border_left: int | None = None
+    metadata: str = "copyright"
+    compression: str | None = None
+    onerror: str | None = None
+    segment: str | None = None
+
+    def canonical(self) -> str:
+        """Sorted ``name=value`` pairs without defaults: equal options give equal strings."""
+        parts = []
+        for opt in sorted(TABLE, key=lambda o: o.name):
+            value = getattr(self, opt.attr)
+            if value != opt.default:
+                parts.append(f"{opt.name}={_render(value)}")
+        return ",".join(parts)
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with some options changed, validated again through the table."""
+        values = {opt.name: getattr(self, opt.attr) for opt in TABLE if getattr(self, opt.attr) != opt.default}
+        for attr, value in changes.items():
+            values[_ATTR_TO_NAME[attr]] = value
+        return parse_options({k: v for k, v in values.items() if v is not None})
+
+    @property
+    def quality_value(self) -> int:
+        return DEFAULT_QUALITY if self.quality is None else quality_number(self.quality)
+
+    def border_edges(self) -> TrimEdges:
+        """Border widths (top, right, bottom, left) in output pixels, dpr applied."""
+        base = self.border_width or 0
+        edges = (self.border_top, self.border_right, self.border_bottom, self.border_left)
+        return tuple(round((base if e is None else e) * self.dpr) for e in edges)  # type: ignore[return-value]
+
+
+_ATTR_TO_NAME = {opt.attr: opt.name for opt in TABLE}
+assert set(_ATTR_TO_NAME) == {f.name for f in dataclasses.fields(Options)}, "table and Options differ"
+
+
+def quality_number(value: Quality) -> int:
+    """The encoder quality for an integer or a named level."""
+    return NAMED_QUALITY[value] if isinstance(value, str) else value
+
+
+def _split_url(text: str) -> Iterable[str]:
+    """Split on commas that are not inside parentheses (``rgb(1,2,3)`` stays whole)."""
+    depth, start = 0, 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            yield text[start:i]
+            start = i + 1
+    yield text[start:]
+
+
+def _pairs_from_url(text: str) -> list[tuple[str, object]]:
+    pairs: list[tuple[str, object]] = []
+    for segment in _split_url(text):
+        segment = segment.strip()
+        if not segment:
+            continue
+        name, sep, value = segment.partition("=")
+        if not sep:
+            raise OptionError(name.strip(), segment, "options are written name=value, separated by commas")
+        pairs.append((name, value))
+    return pairs
+
+
+def _flatten(mapping: Mapping[str, object], prefix: str = "") -> list[tuple[str, object]]:
+    pairs: list[tuple[str, object]] = []
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and name.replace("_", "-").lower() != "gravity":
+            pairs.extend(_flatten(value, f"{name}."))
+        elif value is not None:
+            pairs.append((name, value))
+    return pairs
+
+
+def _resolve(name: str) -> Option:
+    key = name.strip().lower().replace("_", "-")
+    if key in _LOOKUP:
+        return _LOOKUP[key]
+    close = difflib.get_close_matches(key, list(_LOOKUP), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise UnknownOptionError(name.strip(), hint)
+
+
+def _check_combinations(values: dict[str, object]) -> None:
+    edge_keys = [k for k in ("trim.top", "trim.right", "trim.bottom", "trim.left", "trim.width", "trim.height")
+                 if k in values]
+    wants_border = values.get("trim") == "border" or any(k.startswith("trim.border.") for k in values)
+    if isinstance(values.get("trim"), tuple) and wants_border:
+        raise OptionError("trim", values["trim"], "trim edges cannot be combined with trim.border.*")
+    if wants_border and edge_keys:
+        raise OptionError("trim", "border", f"trim=border cannot be combined with {', '.join(edge_keys)}")
+    if "trim.right" in values and "trim.width" in values:
+        raise OptionError("trim.width", values["trim.width"], "give trim.right or trim.width, not both")
+    if "trim.bottom" in values and "trim.height" in values:
+        raise OptionError("trim.height", values["trim.height"], "give trim.bottom or trim.height, not both")
+
+
+def parse_options(source: str | Mapping[str, object] | Options | None = None) -> Options:
+    """Parse the URL form (``width=400,fit=cover``) or a dict/JSON form into :class:`Options`.
+
+    Raises :class:`~enlarger.errors.OptionError` naming the option, the value and what is
+    allowed; never any other exception for any input string or JSON value.
+    """
+    if isinstance(source, Options):
+        return source
+    if source is None:
+        pairs: list[tuple[str, object]] = []
+    elif isinstance(source, str):
+        pairs = _pairs_from_url(source)
+    else:
+        pairs = _flatten(source)
+    values: dict[str, object] = {}
+    for raw_name, raw_value in pairs:
+        opt = _resolve(raw_name)
+        if opt.name in values:
+            raise OptionError(opt.name, raw_value, "the option is given more than once")
+        try:
+            values[opt.name] = opt.parse(raw_value)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise OptionError(opt.name, raw_value, opt.allowed) from exc
+    _check_combinations(values)
+    if any(name.startswith("trim.border.") for name in values):
+        values["trim"] = "border"
+    kwargs = {BY_NAME[name].attr: value for name, value in values.items()}
+    return Options(**kwargs)

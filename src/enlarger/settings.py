@@ -1,0 +1,125 @@
+"""One typed settings object, read from a TOML file and ``ENLARGER_*`` environment variables.
+
+Precedence: defaults < TOML file (``--config`` or ``ENLARGER_CONFIG``) < environment. Each
+field's ``doc`` metadata is the documentation: ``docs/settings.md`` is generated from it, so the
+reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "ENLARGER_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value of the wrong type or outside its range."""
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the product. Field names are the TOML keys; ENLARGER_<NAME> overrides."""
+
+    max_input_bytes: int = field(default=70 * 1024 * 1024, metadata=_doc(
+        "Largest source file accepted for transformation, in bytes (checked before decoding)."))
+    max_input_pixels: int = field(default=100_000_000, metadata=_doc(
+        "Largest source image in pixels (width × height of one frame), read from the header."))
+    max_animation_pixels: int = field(default=50_000_000, metadata=_doc(
+        "Largest animation in total pixels (frames × width × height) when all frames are kept."))
+    max_output_side: int = field(default=12_000, metadata=_doc(
+        "Longest side of any output; larger requests are scaled down to fit, keeping the aspect ratio."))
+    avif_effort: int = field(default=2, metadata=_doc(
+        "AVIF encoder effort 0–9: higher is smaller and slower (compression=fast uses 0)."))
+    webp_effort: int = field(default=4, metadata=_doc(
+        "WebP encoder effort 0–6: higher is smaller and slower (compression=fast uses 0)."))
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int) and value < 0:
+                raise SettingsError(f"setting {f.name} must not be negative, got {value}")
+        if not 0 <= self.avif_effort <= 9:
+            raise SettingsError(f"setting avif_effort must be 0–9, got {self.avif_effort}")
+        if not 0 <= self.webp_effort <= 6:
+            raise SettingsError(f"setting webp_effort must be 0–6, got {self.webp_effort}")
+
+
+def _convert(name: str, kind: Any, raw: object) -> object:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(raw)
+            return text in ("1", "true", "yes", "on")
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(str(raw).replace("_", ""))
+        if kind is float:
+            return float(str(raw))
+        if kind is Path:
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except ValueError as exc:
+        raise SettingsError(f"setting {name}: cannot read {raw!r} as {getattr(kind, '__name__', kind)}") from exc
+
+
+def load_settings(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: object,
+) -> Settings:
+    """Build settings from defaults, the TOML file, the environment and explicit overrides."""
+    env = os.environ if env is None else env
+    hints = get_type_hints(Settings)
+    known = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+    path = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
+        unknown = set(data) - known
+        if unknown:
+            raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        values.update(data)
+    for name in known:
+        key = f"{ENV_PREFIX}{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{name: _convert(name, hints[name], raw) for name, raw in values.items()})
+
+
+def settings_reference() -> str:
+    """Markdown reference of every setting (the source of ``docs/settings.md``)."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting can be given in a TOML file (path in `--config` or `ENLARGER_CONFIG`) or as an",
+        "environment variable `ENLARGER_<NAME>`; the environment wins over the file.",
+        "This page is generated from `src/enlarger/settings.py` (`enlarger docs settings`).",
+        "",
+        "| setting | environment | type | default | what it does |",
+        "|---|---|---|---|---|",
+    ]
+    hints = get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
+        lines.append(
+            f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {kind} | `{f.default}` | {f.metadata['doc']} |"
+        )
+    return "\n".join(lines) + "\n"

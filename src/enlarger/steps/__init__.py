@@ -1,0 +1,1 @@
+"""The pipeline's steps: each ``step(image, options, ctx) -> image`` does nothing when its option is absent."""

@@ -1,0 +1,18 @@
+"""What every step may read besides the image and the options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from enlarger.codecs import Header
+from enlarger.geometry import Plan
+from enlarger.settings import Settings
+
+
+@dataclass(frozen=True)
+class Context:
+    header: Header
+    plan: Plan
+    settings: Settings
+    output_format: str
+    animated: bool
