@@ -42,6 +42,7 @@ _VIPS_LOADERS = {
     "tiff": "tiffload_buffer",
 }
 _MULTI_FRAME = ("gif", "webp")
+_ICC = "icc-profile-data"
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 _BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
@@ -103,9 +104,17 @@ class Header:
         return self.frames > 1
 
 
-def _corrupt(fmt: str, exc: Exception) -> CorruptImageError:
-    detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return CorruptImageError(f"the {fmt.upper()} image is damaged or truncated and cannot be decoded ({detail})")
+def vips_detail(exc: Exception) -> str:
+    """The line of a libvips error that says what went wrong (not "unable to call ..."/"... write")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith("unable to call") and "unable to write" not in line]
+    return (useful or lines or [type(exc).__name__])[0]
+
+
+def corrupt(fmt: str, exc: Exception) -> CorruptImageError:
+    return CorruptImageError(
+        f"the {fmt.upper()} image is damaged or truncated and cannot be decoded ({vips_detail(exc)})"
+    )
 
 
 def _vips_header(fmt: str, data: bytes) -> Header:
@@ -115,11 +124,11 @@ def _vips_header(fmt: str, data: bytes) -> Header:
         frames = image.get("n-pages") if fmt in _MULTI_FRAME and "n-pages" in fields else 1
         orientation = image.get("orientation") if "orientation" in fields else 1
     except pyvips.Error as exc:
-        raise _corrupt(fmt, exc) from exc
+        raise corrupt(fmt, exc) from exc
     width, height = image.width, image.height
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return Header(fmt, width, height, max(1, frames), image.hasalpha(), len(data), orientation)
+    return Header(fmt, width, height, max(1, frames), bool(image.hasalpha()), len(data), orientation)
 
 
 def _pillow_header(fmt: str, data: bytes) -> Header:
@@ -136,7 +145,7 @@ def _pillow_header(fmt: str, data: bytes) -> Header:
             width, height = img.size
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
     except Exception as exc:  # noqa: BLE001 - decoders raise many types; all mean "corrupt"
-        raise _corrupt(fmt, exc) from exc
+        raise corrupt(fmt, exc) from exc
     return Header(fmt, width, height, 1, alpha, len(data))
 
 
@@ -204,7 +213,7 @@ def _pillow_image(fmt: str, data: bytes) -> pyvips.Image:
                 mode, size, raw = converted.mode, converted.size, converted.tobytes()
                 bands = len(mode)
     except Exception as exc:  # noqa: BLE001 - decoders raise many types; all mean "corrupt"
-        raise _corrupt(fmt, exc) from exc
+        raise corrupt(fmt, exc) from exc
     image = pyvips.Image.new_from_memory(raw, size[0], size[1], bands, "uchar")
     return image.copy(interpretation="srgb")
 
@@ -227,5 +236,21 @@ def load(data: bytes, header: Header, target: tuple[int, int], *, all_frames: bo
             data, width, height=height, size="force", option_string=option_string
         )
     except pyvips.Error as exc:
-        raise _corrupt(header.format, exc) from exc
-    return _normalise(image)
+        raise corrupt(header.format, exc) from exc
+    return _normalise(_to_srgb(image))
+
+
+def _to_srgb(image: pyvips.Image) -> pyvips.Image:
+    """Convert RGB pixels through their embedded ICC profile (thumbnail only does so for CMYK).
+
+    Runs after shrink-on-load, so it costs a colour transform of output-sized pixels only.
+    """
+    if _ICC not in image.get_fields() or image.interpretation not in ("srgb", "rgb16"):
+        return image
+    try:
+        converted = image.icc_transform("srgb", embedded=True, intent="relative")
+    except pyvips.Error:
+        return image  # an unreadable profile: keep the pixels as they are (treated as sRGB)
+    converted = converted.copy()
+    converted.remove(_ICC)
+    return converted

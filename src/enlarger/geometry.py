@@ -26,13 +26,16 @@ class Plan:
     """How a source of ``source`` size becomes the output.
 
     ``load_size`` is what the decoder produces (the whole oriented frame, scaled);
-    ``trim`` is then cut from it; the result is rotated (``rotated`` swaps axes) to ``resized``;
+    ``trim`` is then cut from it and brought to ``trimmed`` (a resize only when trimming a
+    source that is then enlarged: decoders never enlarge the whole frame just to cut most of it
+    away); the result is rotated (``rotated`` swaps axes) to ``resized``;
     ``crop`` (if any) is cut around the focal point; ``canvas`` (if any) pads; the border is added.
     """
 
     source: tuple[int, int]
     load_size: tuple[int, int]
     trim: Rect | None
+    trimmed: tuple[int, int]
     rotated: bool
     resized: tuple[int, int]
     crop: tuple[int, int] | None
@@ -123,24 +126,28 @@ def plan(width: int, height: int, options: Options, max_side: int, trim: Rect | 
     if max(final) > max_side:
         f = max_side / max(final)
         if w is None and h is None:
-            w, fit = math.floor(a * f), "scale-down"
-        w = max(1, math.floor(w * f)) if w else None
-        h = max(1, math.floor(h * f)) if h else None
+            w, fit = max(1, math.floor(a * f)), "scale-down"
+        else:
+            w = max(1, math.floor(w * f)) if w else None
+            h = max(1, math.floor(h * f)) if h else None
         sx, sy, crop, canvas = _fit(a, b, w, h, fit)
     resized = (_scaled(a, sx), _scaled(b, sy))
     # the decoder scales the whole un-rotated frame; the trim area is cut from that
     px, py = (sy, sx) if rotated else (sx, sy)
     pre_w, pre_h = (resized[1], resized[0]) if rotated else resized
-    load_size = (max(pre_w, _scaled(width, px)), max(pre_h, _scaled(height, py)))
-    scaled_trim = None
-    if trim is not None:
+    load_size, scaled_trim = (pre_w, pre_h), trim
+    if trim is not None and px <= 1 and py <= 1:
+        load_size = (max(pre_w, _scaled(width, px)), max(pre_h, _scaled(height, py)))
         x = min(round(trim.x * px), load_size[0] - pre_w)
         y = min(round(trim.y * py), load_size[1] - pre_h)
         scaled_trim = Rect(x, y, pre_w, pre_h)
+    elif trim is not None:
+        load_size = (width, height)
     return Plan(
         source=(width, height),
         load_size=load_size,
         trim=scaled_trim,
+        trimmed=(pre_w, pre_h),
         rotated=rotated,
         resized=resized,
         crop=crop,

@@ -145,7 +145,8 @@ def rotate(raw: object) -> int:
 # --- canonical renderers
 
 
-def _render(value: object) -> str:
+def render_value(value: object) -> str:
+    """The canonical text of an option value (as in URLs and cache keys)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -153,7 +154,7 @@ def _render(value: object) -> str:
     if isinstance(value, Color):
         return value.css()
     if isinstance(value, tuple) and len(value) == 2:
-        return f"{_render(value[0])}x{_render(value[1])}"
+        return f"{render_value(value[0])}x{render_value(value[1])}"
     if isinstance(value, tuple):
         return ";".join(str(v) for v in value)
     return str(value)
@@ -317,7 +318,7 @@ class Options:
         for opt in sorted(TABLE, key=lambda o: o.name):
             value = getattr(self, opt.attr)
             if value != opt.default:
-                parts.append(f"{opt.name}={_render(value)}")
+                parts.append(f"{opt.name}={render_value(value)}")
         return ",".join(parts)
 
     def replace(self, **changes: Any) -> Options:

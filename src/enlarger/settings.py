@@ -1,8 +1,8 @@
 """One typed settings object, read from a TOML file and ``ENLARGER_*`` environment variables.
 
 Precedence: defaults < TOML file (``--config`` or ``ENLARGER_CONFIG``) < environment. Each
-field's ``doc`` metadata is the documentation: ``docs/settings.md`` is generated from it, so the
-reference cannot drift from the code.
+field's ``doc`` metadata is the documentation: ``docs/settings.md`` is generated from it (see
+``enlarger.reference``), so the reference cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -103,23 +103,3 @@ def load_settings(
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**{name: _convert(name, hints[name], raw) for name, raw in values.items()})
 
-
-def settings_reference() -> str:
-    """Markdown reference of every setting (the source of ``docs/settings.md``)."""
-    lines = [
-        "# Settings",
-        "",
-        "Every setting can be given in a TOML file (path in `--config` or `ENLARGER_CONFIG`) or as an",
-        "environment variable `ENLARGER_<NAME>`; the environment wins over the file.",
-        "This page is generated from `src/enlarger/settings.py` (`enlarger docs settings`).",
-        "",
-        "| setting | environment | type | default | what it does |",
-        "|---|---|---|---|---|",
-    ]
-    hints = get_type_hints(Settings)
-    for f in dataclasses.fields(Settings):
-        kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
-        lines.append(
-            f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {kind} | `{f.default}` | {f.metadata['doc']} |"
-        )
-    return "\n".join(lines) + "\n"

@@ -15,7 +15,15 @@ def trim(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
     rect = ctx.plan.trim
     if rect is None:
         return image
-    return per_frame(image, lambda f: f.crop(rect.x, rect.y, rect.width, rect.height))
+    target_w, target_h = ctx.plan.trimmed
+
+    def cut(frame: pyvips.Image) -> pyvips.Image:
+        frame = frame.crop(rect.x, rect.y, rect.width, rect.height)
+        if (frame.width, frame.height) != (target_w, target_h):
+            frame = frame.resize(target_w / frame.width, vscale=target_h / frame.height)
+        return frame
+
+    return per_frame(image, cut)
 
 
 def crop(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:

@@ -1,0 +1,130 @@
+"""The ``enlarger`` command: transform and inspect images, print the references.
+
+Errors are printed as one readable line and mapped to exit codes by the error type
+(2: bad options or settings, 3: bad input image, 4: feature not configured, 1: files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from enlarger.errors import EnlargerError
+from enlarger.options import FORMATS, parse_options
+from enlarger.pipeline import info, transform
+from enlarger.reference import REFERENCES
+from enlarger.settings import Settings, SettingsError, load_settings
+
+_SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".json": "json"} | {
+    f".{fmt}": fmt for fmt in FORMATS if fmt not in ("auto", "baseline-jpeg")
+}
+
+
+class CliError(Exception):
+    """A problem with the command line's files, reported without a traceback."""
+
+
+def _read(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write atomically, so a failed run never leaves a half-written output behind."""
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _cmd_transform(args: argparse.Namespace) -> int:
+    options = parse_options(args.options)
+    suffix_format = _SUFFIX_FORMATS.get(Path(args.output).suffix.lower())
+    if options.format is None and suffix_format is not None:
+        options = options.replace(format=suffix_format)
+    result = transform(_read(args.input), options, accept=args.accept, settings=_settings(args))
+    _write(args.output, result.data)
+    if args.output != "-":
+        print(f"{args.output}: {result.format} {result.width}×{result.height}, {len(result.data):,} bytes",
+              file=sys.stderr)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    print(json.dumps(info(_read(args.input), _settings(args)), indent=2))
+    return 0
+
+
+def _cmd_docs(args: argparse.Namespace) -> int:
+    text = REFERENCES[args.topic]()
+    if args.write:
+        _write(str(Path(args.write) / f"{args.topic}.md"), text.encode())
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enlarger", description="Transform images with Cloudflare Images options.")
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: $ENLARGER_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("transform", help="transform one image", description=(
+        "Transform INPUT into OUTPUT. Without format= in --options, the format follows OUTPUT's "
+        "suffix (.jpg .png .webp .avif .gif .json), else the source's family. Use - for stdin/stdout."))
+    p.add_argument("input", metavar="INPUT", help="source image file, or - for stdin")
+    p.add_argument("output", metavar="OUTPUT", help="output file, or - for stdout")
+    p.add_argument("-o", "--options", default="", help="options, e.g. width=400,height=300,fit=cover")
+    p.add_argument("--accept", help="an HTTP Accept header, for format=auto")
+    p.set_defaults(run=_cmd_transform)
+
+    p = commands.add_parser("info", help="print an image's format, size and frames as JSON",
+                            description="Read INPUT's header (no pixels decoded) and print it as JSON.")
+    p.add_argument("input", metavar="INPUT", help="image file, or - for stdin")
+    p.set_defaults(run=_cmd_info)
+
+    p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
+    p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")
+    p.add_argument("--write", metavar="DIR", help="write DIR/<topic>.md instead of printing")
+    p.set_defaults(run=_cmd_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except EnlargerError as exc:
+        print(f"enlarger: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except SettingsError as exc:
+        print(f"enlarger: error: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"enlarger: error: {exc}", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

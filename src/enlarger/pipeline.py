@@ -1,0 +1,165 @@
+"""The engine: (source bytes, options) → output image, in one fixed order of steps.
+
+Everything that can be known from the header (format, limits, geometry, output format) is
+decided before a pixel is decoded; then the source is decoded once, straight to about the
+output size, and the lazy libvips pipeline runs end to end inside the encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pyvips
+
+from enlarger import codecs
+from enlarger.codecs import MEDIA_TYPES, Header
+from enlarger.encode import encode
+from enlarger.errors import FeatureUnavailableError, ProcessingError
+from enlarger.geometry import Plan, plan
+from enlarger.negotiate import ANIMATABLE, Accept, choose_format
+from enlarger.options import Options, parse_options
+from enlarger.settings import Settings
+from enlarger.steps.adjust import adjust
+from enlarger.steps.border_trim import detect_border
+from enlarger.steps.context import Context
+from enlarger.steps.crop import crop, pad, trim
+from enlarger.steps.effects import blur, sharpen
+from enlarger.steps.fill import background, border
+from enlarger.steps.frames import first_frame, frame_height
+from enlarger.steps.orient import rotate_flip
+
+Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
+
+#: The documented order: geometry first (cheap, shrinks the work), then colour, then fills.
+STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, background, border)
+
+# libvips reports decode failures (found only when the lazy pipeline runs) in loader words
+_DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
+
+
+@dataclass(frozen=True)
+class Result:
+    """An encoded output and what a server needs to describe it."""
+
+    data: bytes
+    format: str
+    width: int
+    height: int
+    frames: int = 1
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything decided from the header alone: enough to answer ``format=json`` or a cache lookup."""
+
+    options: Options
+    header: Header
+    format: str
+    all_frames: bool
+    plan: Plan
+
+
+def decide(
+    data: bytes,
+    options: Options,
+    *,
+    accept: str | None = None,
+    settings: Settings,
+) -> Decision:
+    """Probe, check limits, pick the output format and plan the geometry; decodes no pixels
+    (except a small analysis copy for ``trim=border``)."""
+    codecs.check_input_size(data, settings)
+    header = codecs.probe(data)
+    animated = options.anim and header.animated
+    fmt = choose_format(
+        options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
+    )
+    all_frames = animated and fmt in ANIMATABLE
+    codecs.check_limits(header, settings, all_frames=all_frames)
+    border_rect = detect_border(data, header, options) if options.trim == "border" else None
+    geometry = plan(header.width, header.height, options, settings.max_output_side, trim=border_rect)
+    return Decision(options, header, fmt, all_frames, geometry)
+
+
+def describe(decision: Decision) -> bytes:
+    """The ``format=json`` answer: output size and the original's facts."""
+    width, height = decision.plan.output
+    header = decision.header
+    body = {
+        "width": width,
+        "height": height,
+        "original": {
+            "file_size": header.file_size,
+            "width": header.width,
+            "height": header.height,
+            "format": header.media_type,
+        },
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _render(data: bytes, decision: Decision, settings: Settings) -> Result:
+    options, header = decision.options, decision.header
+    if options.segment:
+        raise FeatureUnavailableError(
+            "segment=foreground needs a background-removal model, and none is configured"
+        )
+    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames)
+    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+    for step in STEPS:
+        image = step(image, options, ctx)
+    if not decision.all_frames:
+        image = first_frame(image)
+    page = frame_height(image)
+    output = encode(image, decision.format, options, settings)
+    return Result(output, decision.format, image.width, page, image.height // page)
+
+
+def transform(
+    data: bytes,
+    options: str | Mapping[str, object] | Options | None = None,
+    *,
+    accept: str | None = None,
+    settings: Settings | None = None,
+) -> Result:
+    """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
+
+    ``accept`` is the client's ``Accept`` header, used by ``format=auto``. Raises
+    :class:`~enlarger.errors.EnlargerError` subclasses for every problem the input can cause.
+    """
+    settings = settings or Settings()
+    decision = decide(data, parse_options(options), accept=accept, settings=settings)
+    if decision.format == "json":
+        return Result(describe(decision), "json", *decision.plan.output)
+    try:
+        return _render(data, decision, settings)
+    except pyvips.Error as exc:
+        detail = codecs.vips_detail(exc)
+        if _DECODE_WORDS.search(detail):
+            raise codecs.corrupt(decision.header.format, exc) from exc
+        raise ProcessingError(f"the image could not be processed ({detail})") from exc
+
+
+def info(data: bytes, settings: Settings | None = None) -> dict[str, object]:
+    """What the header says about ``data``: format, media type, size, frames, alpha."""
+    settings = settings or Settings()
+    codecs.check_input_size(data, settings)
+    header = codecs.probe(data)
+    return {
+        "format": header.format,
+        "media_type": header.media_type,
+        "width": header.width,
+        "height": header.height,
+        "frames": header.frames,
+        "has_alpha": header.has_alpha,
+        "file_size": header.file_size,
+        "orientation": header.orientation,
+    }
+

@@ -1,0 +1,430 @@
+"""The engine end to end: bytes in, decoded output pixels and dimensions checked per option."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from enlarger.errors import (
+    CorruptImageError,
+    FeatureUnavailableError,
+    InputTooLargeError,
+    OptionError,
+    UnsupportedFormatError,
+)
+from enlarger.pipeline import info, transform
+from enlarger.settings import Settings
+from tests.imaging import (
+    BLUE,
+    GREEN,
+    RED,
+    WHITE,
+    animation,
+    coloured_frames,
+    decode,
+    gradient,
+    near,
+    pixel,
+    quadrants,
+    save,
+    solid,
+    with_orientation,
+)
+
+
+def corners(data: bytes, inset: int = 3) -> list[list[float]]:
+    """Top-left, top-right, bottom-left, bottom-right pixels, a little inside the edges."""
+    image = decode(data)
+    w, h = image.width, image.height
+    return [pixel(image, x, y) for x, y in ((inset, inset), (w - 1 - inset, inset),
+                                           (inset, h - 1 - inset), (w - 1 - inset, h - 1 - inset))]
+
+
+def test_resize_keeps_colours_where_they_were(quad_png: bytes) -> None:
+    result = transform(quad_png, "width=100")
+    assert (result.format, result.width, result.height) == ("png", 100, 50)
+    tl, tr, bl, br = corners(result.data)
+    assert near(tl, RED) and near(tr, GREEN) and near(bl, BLUE) and near(br, WHITE)
+
+
+def test_scale_down_never_enlarges(quad_png: bytes) -> None:
+    result = transform(quad_png, "width=800")
+    assert (result.width, result.height) == (200, 100)
+
+
+@pytest.mark.parametrize(
+    ("options", "size"),
+    [
+        ("width=400,height=400,fit=contain", (400, 200)),
+        ("width=50,height=50,fit=cover", (50, 50)),
+        ("width=400,height=400,fit=crop", (200, 100)),
+        ("width=100,height=100,fit=crop", (100, 100)),
+        ("width=300,height=300,fit=pad", (300, 300)),
+        ("width=30,height=90,fit=squeeze", (30, 90)),
+        ("width=100,height=100,fit=aspect-crop", (100, 100)),
+        ("width=100,dpr=1.5", (150, 75)),
+    ],
+)
+def test_fit_modes_produce_the_planned_size(quad_png: bytes, options: str, size: tuple[int, int]) -> None:
+    result = transform(quad_png, options)
+    image = decode(result.data)
+    assert (image.width, image.height) == size == (result.width, result.height)
+
+
+def test_cover_with_gravity_keeps_the_chosen_side(quad_png: bytes) -> None:
+    left = decode(transform(quad_png, "width=50,height=100,fit=cover,gravity=left").data)
+    right = decode(transform(quad_png, "width=50,height=100,fit=cover,gravity=right").data)
+    assert near(pixel(left, 25, 10), RED) and near(pixel(left, 25, 90), BLUE)
+    assert near(pixel(right, 25, 10), GREEN) and near(pixel(right, 25, 90), WHITE)
+
+
+def test_cover_with_a_focal_point(quad_png: bytes) -> None:
+    # 200×100 → 100×100 window around x=0.9: the right half (green/white)
+    out = decode(transform(quad_png, "width=100,height=100,fit=cover,gravity=0.9x0.5").data)
+    assert near(pixel(out, 50, 10), GREEN) and near(pixel(out, 50, 90), WHITE)
+    top = decode(transform(quad_png, "width=200,height=50,fit=cover,gravity=top").data)
+    assert near(pixel(top, 20, 25), RED) and near(pixel(top, 180, 25), GREEN)
+
+
+def test_gravity_auto_and_face_crop_to_the_salient_area() -> None:
+    # a flat grey field with one busy, saturated patch on the right
+    base = solid(400, 200, (128, 128, 128))
+    busy = (gradient(80, 80) * [1, 0, 0]).cast("uchar").copy(interpretation="srgb")
+    source = save(base.insert(busy, 300, 60), "png")
+    for gravity in ("auto", "face"):
+        out = decode(transform(source, f"width=200,height=200,fit=cover,gravity={gravity}").data)
+        # the window must contain the patch (x ≥ 200 in the source), not the centre
+        reds = [pixel(out, x, 100)[0] - pixel(out, x, 100)[1] for x in range(out.width)]
+        assert max(reds) > 60, gravity
+
+
+def test_pad_fills_with_background(quad_png: bytes) -> None:
+    out = decode(transform(quad_png, "width=200,height=200,fit=pad,background=rgb(10,200,30)").data)
+    assert (out.width, out.height) == (200, 200)
+    assert near(pixel(out, 100, 10), (10, 200, 30))
+    assert near(pixel(out, 10, 60), RED)
+
+
+def test_pad_defaults_to_white_for_opaque_sources(quad_png: bytes) -> None:
+    out = decode(transform(quad_png, "width=200,height=200,fit=pad").data)
+    assert near(pixel(out, 100, 10), WHITE)
+    assert out.bands == 3
+
+
+def test_pad_is_transparent_for_alpha_sources_kept_as_png() -> None:
+    source = save(quadrants(200, 100, alpha=True), "png")
+    out = decode(transform(source, "width=200,height=200,fit=pad").data)
+    assert out.bands == 4
+    assert pixel(out, 100, 10)[3] == 0
+    assert pixel(out, 10, 60)[3] == 255
+
+
+def test_exif_orientation_is_applied() -> None:
+    # stored pixels rotated 90° anticlockwise; orientation 6 says "rotate 90° clockwise to view"
+    stored = quadrants(200, 100).rot("d270")
+    source = with_orientation(stored, 6)
+    assert info(source)["width"] == 200
+    result = transform(source, "width=100")
+    assert (result.width, result.height) == (100, 50)
+    tl, tr, bl, br = corners(result.data)
+    assert near(tl, RED, 30) and near(tr, GREEN, 30) and near(bl, BLUE, 30) and near(br, WHITE, 30)
+
+
+def test_cmyk_jpeg_comes_out_as_srgb() -> None:
+    source = save(solid(64, 64, (200, 40, 40)).colourspace("cmyk"), "jpeg", Q=95)
+    out = decode(transform(source, "width=32,format=png").data)
+    assert out.interpretation == "srgb" and out.bands == 3
+    assert near(pixel(out, 16, 16), (200, 40, 40), 25)
+
+
+def test_sixteen_bit_png_comes_out_as_eight_bit() -> None:
+    wide = (solid(40, 40, (100, 150, 200)).cast("ushort") * 257).copy(interpretation="rgb16")
+    source = save(wide, "png", bitdepth=16)
+    out = decode(transform(source, "format=png").data)
+    assert out.format == "uchar"
+    assert near(pixel(out, 20, 20), (100, 150, 200), 1)
+
+
+def test_icc_profiles_are_converted_to_srgb() -> None:
+    colour = (40, 180, 90)
+    p3 = solid(32, 32, colour).icc_transform("p3")
+    source = save(p3, "png")
+    raw = decode(source)
+    assert not near(pixel(raw, 5, 5), colour, 4)  # stored values differ in P3
+    out = decode(transform(source, "format=png").data)
+    assert near(pixel(out, 5, 5), colour, 4)
+
+
+def test_animated_gif_keeps_frames_through_resize() -> None:
+    source = animation(coloured_frames(80, 60, [RED, GREEN, BLUE]), "gif")
+    result = transform(source, "width=40")
+    assert (result.format, result.frames, result.width, result.height) == ("gif", 3, 40, 30)
+    out = decode(result.data)
+    assert out.get("n-pages") == 3 and out.height == 90
+    assert near(pixel(out, 20, 15), RED) and near(pixel(out, 20, 45), GREEN) and near(pixel(out, 20, 75), BLUE)
+    assert list(out.get("delay")) == [100, 100, 100]
+
+
+def test_animated_webp_keeps_frames_and_anim_false_takes_the_first() -> None:
+    source = animation(coloured_frames(80, 60, [RED, GREEN]), "webp")
+    result = transform(source, "width=40,height=40,fit=cover")
+    assert (result.format, result.frames) == ("webp", 2)
+    out = decode(result.data)
+    assert (out.width, out.height) == (40, 80)
+    assert near(pixel(out, 20, 60), GREEN, 20)
+    still = transform(source, "width=40,anim=false")
+    assert still.frames == 1
+    assert near(pixel(decode(still.data), 10, 10), RED, 20)
+
+
+def test_animation_to_a_still_format_uses_the_first_frame() -> None:
+    source = animation(coloured_frames(40, 30, [BLUE, RED]), "gif")
+    result = transform(source, "format=jpeg")
+    assert (result.format, result.frames, result.height) == ("jpeg", 1, 30)
+    assert near(pixel(decode(result.data), 20, 15), BLUE, 20)
+
+
+def test_animation_pixel_limit_applies_only_when_frames_are_kept() -> None:
+    source = animation(coloured_frames(100, 100, [RED, GREEN, BLUE]), "gif")
+    settings = Settings(max_animation_pixels=20_000)
+    with pytest.raises(InputTooLargeError, match="anim=false"):
+        transform(source, "width=50", settings=settings)
+    assert transform(source, "width=50,anim=false", settings=settings).frames == 1
+
+
+def test_alpha_is_kept_where_possible_and_flattened_onto_background_elsewhere() -> None:
+    half = solid(40, 40, (255, 0, 0, 255)).draw_rect([0, 0, 0, 0], 20, 0, 20, 40, fill=True)
+    source = save(half, "png")
+    webp = decode(transform(source, "format=webp").data)
+    assert webp.bands == 4 and pixel(webp, 30, 20)[3] == 0
+    jpeg = decode(transform(source, "format=jpeg").data)
+    assert jpeg.bands == 3 and near(pixel(jpeg, 30, 20), WHITE)
+    blue = decode(transform(source, "format=jpeg,background=blue").data)
+    assert near(pixel(blue, 30, 20), BLUE) and near(pixel(blue, 10, 20), RED)
+    opaque_bg = decode(transform(source, "format=png,background=%2300ff00".replace("%23", "#")).data)
+    assert near(pixel(opaque_bg, 30, 20), GREEN) and pixel(opaque_bg, 30, 20)[3:] in ([], [255.0])
+
+
+def test_trim_edges_cut_before_resizing(quad_png: bytes) -> None:
+    # cut the left 100 px: only green/white remain
+    result = transform(quad_png, "trim=0;0;0;100")
+    assert (result.width, result.height) == (100, 100)
+    tl, tr, bl, br = corners(result.data)
+    assert near(tl, GREEN) and near(bl, WHITE)
+    cut = transform(quad_png, "trim.top=50,trim.height=50,trim.left=0,trim.width=100")
+    assert (cut.width, cut.height) == (100, 50)
+    assert all(near(c, BLUE) for c in corners(cut.data))
+
+
+def test_trim_border_removes_a_uniform_frame() -> None:
+    framed = solid(300, 200, (255, 255, 255)).insert(quadrants(100, 60), 120, 70)
+    source = save(framed, "png")
+    result = transform(source, "trim=border")
+    assert (result.width, result.height) == (100, 60)
+    tl, _, _, br = corners(result.data, 1)
+    assert near(tl, RED) and near(br, WHITE)
+    kept = transform(source, "trim.border.keep=10")
+    assert (kept.width, kept.height) == (120, 80)
+    # a tolerance above the content's difference from the border colour trims nothing
+    coloured = transform(source, "trim.border.color=red,trim.border.tolerance=5")
+    assert (coloured.width, coloured.height) == (300, 200)
+
+
+def test_rotate_and_flip(quad_png: bytes) -> None:
+    rotated = transform(quad_png, "rotate=90")
+    assert (rotated.width, rotated.height) == (100, 200)
+    tl, tr, bl, br = corners(rotated.data)
+    assert near(tl, BLUE) and near(tr, RED) and near(bl, WHITE) and near(br, GREEN)
+    flipped = corners(transform(quad_png, "flip=h").data)
+    assert near(flipped[0], GREEN) and near(flipped[1], RED)
+    both = corners(transform(quad_png, "flip=hv").data)
+    assert near(both[0], WHITE) and near(both[3], RED)
+    upside = corners(transform(quad_png, "rotate=180,width=100").data)
+    assert near(upside[0], WHITE)
+
+
+def test_rotation_fits_the_rotated_image_into_the_box(quad_png: bytes) -> None:
+    result = transform(quad_png, "rotate=270,width=50")
+    assert (result.width, result.height) == (50, 100)
+
+
+@pytest.mark.parametrize(
+    ("options", "check"),
+    [
+        ("brightness=0.5", lambda p: near(p, (50, 50, 50), 3)),
+        ("brightness=1.5", lambda p: near(p, (150, 150, 150), 3)),
+        ("contrast=2", lambda p: near(p, (72, 72, 72), 3)),
+        ("gamma=0.5", lambda p: p[0] < 60),
+        ("gamma=2", lambda p: p[0] > 140),
+    ],
+)
+def test_colour_adjustments_on_grey(options: str, check: object) -> None:
+    source = save(solid(20, 20, (100, 100, 100)), "png")
+    out = decode(transform(source, options).data)
+    assert callable(check) and check(pixel(out, 10, 10))
+
+
+def test_saturation_zero_makes_grey_and_keeps_lightness() -> None:
+    source = save(solid(20, 20, (200, 50, 50)), "png")
+    grey = pixel(decode(transform(source, "saturation=0").data), 10, 10)
+    assert max(grey) - min(grey) <= 3
+    vivid = pixel(decode(transform(source, "saturation=2").data), 10, 10)
+    assert vivid[0] - vivid[1] > 150
+
+
+def test_blur_softens_edges_and_sharpen_strengthens_them(quad_png: bytes) -> None:
+    def edge_step(data: bytes) -> float:
+        image = decode(data)
+        return abs(pixel(image, 98, 25)[0] - pixel(image, 101, 25)[0])
+
+    plain = edge_step(transform(quad_png, "format=png").data)
+    blurred = edge_step(transform(quad_png, "blur=20,format=png").data)
+    assert plain > 200 and blurred < plain / 2
+    soft = save(quadrants(200, 100).gaussblur(2).cast("uchar"), "png")
+    sharpened = decode(transform(soft, "sharpen=10").data)
+    original = decode(soft)
+    assert (sharpened - original).abs().max() > 2
+
+
+def test_border_adds_coloured_edges_after_resize(quad_png: bytes) -> None:
+    result = transform(quad_png, "width=100,border.width=4,border.color=blue")
+    assert (result.width, result.height) == (108, 58)
+    out = decode(result.data)
+    assert near(pixel(out, 1, 1), BLUE) and near(pixel(out, 10, 10), RED)
+    sides = decode(transform(quad_png, "width=100,border.top=6,border.left=0,border.right=0,border.bottom=0").data)
+    assert (sides.width, sides.height) == (100, 56)
+    assert near(pixel(sides, 50, 2), (0, 0, 0))
+
+
+def test_format_json_describes_without_pixels(quad_png: bytes) -> None:
+    result = transform(quad_png, "width=50,format=json")
+    body = json.loads(result.data)
+    assert body == {
+        "width": 50,
+        "height": 25,
+        "original": {"file_size": len(quad_png), "width": 200, "height": 100, "format": "image/png"},
+    }
+    assert result.media_type == "application/json"
+
+
+def test_format_json_never_decodes_damaged_pixels(quad_png: bytes) -> None:
+    # a PNG whose header is intact but whose pixel data is cut off still answers json
+    broken = quad_png[: quad_png.index(b"IDAT") + 40]
+    body = json.loads(transform(broken, "format=json").data)
+    assert body["original"]["width"] == 200
+    with pytest.raises(CorruptImageError, match="read error"):
+        transform(broken, "width=50")
+
+
+def test_format_auto_negotiates_from_accept(photo_jpeg: bytes) -> None:
+    assert transform(photo_jpeg, "format=auto,width=50", accept="image/avif,image/webp,*/*").format == "avif"
+    assert transform(photo_jpeg, "format=auto,width=50", accept="image/webp,*/*").format == "webp"
+    assert transform(photo_jpeg, "format=auto,width=50", accept="*/*").format == "jpeg"
+    alpha = save(quadrants(40, 20, alpha=True), "png")
+    assert transform(alpha, "format=auto", accept="text/html").format == "png"
+
+
+@pytest.mark.parametrize("fmt", ["avif", "webp", "jpeg", "png", "gif"])
+def test_each_output_format_decodes_to_the_right_size(photo_jpeg: bytes, fmt: str) -> None:
+    result = transform(photo_jpeg, f"width=64,format={fmt}")
+    image = decode(result.data)
+    assert (image.width, image.height) == (64, 48)
+    assert result.format == fmt
+    assert near(pixel(image, 32, 24), pixel(decode(photo_jpeg), 160, 120), 30)
+
+
+def test_baseline_and_progressive_jpeg(photo_jpeg: bytes) -> None:
+    progressive = transform(photo_jpeg, "width=100,format=jpeg").data
+    baseline = transform(photo_jpeg, "width=100,format=baseline-jpeg").data
+    assert b"\xff\xc2" in progressive[:2000] and b"\xff\xc0" not in progressive[:2000]
+    assert b"\xff\xc0" in baseline[:2000]
+
+
+def test_quality_changes_size(photo_jpeg: bytes) -> None:
+    low = transform(photo_jpeg, "q=20,format=webp").data
+    high = transform(photo_jpeg, "quality=high,format=webp").data
+    assert len(low) < len(high)
+
+
+def test_metadata_copyright_kept_by_default_and_dropped_with_none() -> None:
+    image = gradient(64, 48).copy()
+    image.set_type(0 or __import__("pyvips").GValue.gstr_type, "exif-ifd0-Copyright", "ACME 2026")
+    image.set_type(__import__("pyvips").GValue.gstr_type, "exif-ifd0-Artist", "Jane")
+    source = bytes(image.jpegsave_buffer(keep=__import__("pyvips").enums.ForeignKeep.EXIF))
+    default = decode(transform(source, "width=32").data)
+    assert str(default.get("exif-ifd0-Copyright")).startswith("ACME 2026")
+    assert "exif-ifd0-Artist" not in default.get_fields()
+    kept = decode(transform(source, "width=32,metadata=keep").data)
+    assert str(kept.get("exif-ifd0-Artist")).startswith("Jane")
+    none = decode(transform(source, "width=32,metadata=none").data)
+    assert not [f for f in none.get_fields() if f.startswith("exif-")]
+
+
+@pytest.mark.parametrize("fmt", ["tif", "webp", "avif", "gif"])
+def test_inputs_are_identified_by_content(fmt: str) -> None:
+    source = save(quadrants(80, 40), fmt)
+    result = transform(source, "width=40,format=png")
+    tl, tr, _, _ = corners(result.data)
+    assert near(tl, RED, 40) and near(tr, GREEN, 40)
+
+
+def test_heic_and_bmp_inputs() -> None:
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    picture = Image.new("RGB", (80, 40), RED)
+    picture.paste(GREEN, (40, 0, 80, 40))
+    for fmt in ("HEIF", "BMP"):
+        buffer = io.BytesIO()
+        if fmt == "HEIF":
+            pillow_heif.from_pillow(picture).save(buffer, quality=95)
+        else:
+            picture.save(buffer, "BMP")
+        result = transform(buffer.getvalue(), "width=40")
+        assert result.format in ("jpeg", "png")
+        tl, tr, _, _ = corners(result.data)
+        assert near(tl, RED, 40) and near(tr, GREEN, 40), fmt
+
+
+def test_limits_are_checked_before_decoding(photo_jpeg: bytes) -> None:
+    with pytest.raises(InputTooLargeError) as too_many:
+        transform(photo_jpeg, "width=10", settings=Settings(max_input_pixels=1000))
+    assert too_many.value.status == 413
+    with pytest.raises(InputTooLargeError):
+        transform(photo_jpeg, "width=10", settings=Settings(max_input_bytes=100))
+
+
+def test_output_is_clamped_to_the_maximum_side(quad_png: bytes) -> None:
+    result = transform(quad_png, "width=2000,fit=contain", settings=Settings(max_output_side=500))
+    assert (result.width, result.height) == (500, 250)
+
+
+def test_bad_inputs_raise_typed_errors(photo_jpeg: bytes) -> None:
+    with pytest.raises(UnsupportedFormatError):
+        transform(b"hello, not an image", "width=10")
+    with pytest.raises(CorruptImageError):
+        transform(photo_jpeg[: len(photo_jpeg) // 2], "width=10")
+    with pytest.raises(OptionError, match="width"):
+        transform(photo_jpeg, "width=0")
+
+
+def test_segment_needs_a_model(photo_jpeg: bytes) -> None:
+    with pytest.raises(FeatureUnavailableError) as error:
+        transform(photo_jpeg, "segment=foreground")
+    assert error.value.status == 501
+
+
+def test_info_reads_the_header(photo_jpeg: bytes) -> None:
+    assert info(photo_jpeg) == {
+        "format": "jpeg",
+        "media_type": "image/jpeg",
+        "width": 320,
+        "height": 240,
+        "frames": 1,
+        "has_alpha": False,
+        "file_size": len(photo_jpeg),
+        "orientation": 1,
+    }
