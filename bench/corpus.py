@@ -90,26 +90,26 @@ def fetch_photos(force: bool = False) -> list[Path]:
     return photos
 
 
-def _smooth_field(width: int, height: int, cells: int, seed_offset: float) -> pyvips.Image:
-    """Three bands of low-frequency colour: a small noise image enlarged smoothly."""
+def _smooth_field(width: int, height: int, cells: int, seed: int) -> pyvips.Image:
+    """Three bands of low-frequency colour: a small (seeded, so reproducible) noise image enlarged smoothly."""
     small_w = max(2, width // cells)
     small_h = max(2, height // cells)
-    bands = [pyvips.Image.gaussnoise(small_w, small_h, sigma=45, mean=128 + seed_offset * i) for i in range(3)]
+    bands = [pyvips.Image.gaussnoise(small_w, small_h, sigma=45, mean=128, seed=seed + i) for i in range(3)]
     field = bands[0].bandjoin(bands[1:])
     return field.resize(width / small_w, vscale=height / small_h, kernel="cubic")
 
 
 def make_big_jpeg(path: Path, width: int = 6000, height: int = 4000) -> None:
     """A photo-like JPEG: colour blobs + diagonal light gradient + vignette + fine noise."""
-    blobs = _smooth_field(width, height, cells=250, seed_offset=-10)
-    detail = _smooth_field(width, height, cells=25, seed_offset=0) - 128
+    blobs = _smooth_field(width, height, cells=250, seed=1)
+    detail = _smooth_field(width, height, cells=25, seed=11) - 128
     xyz = pyvips.Image.xyz(width, height)
     x, y = xyz[0], xyz[1]
     light = (x / width + y / height) * 40 - 40  # -40 .. +40 across the diagonal
     cx, cy = width / 2, height / 2
     r2 = ((x - cx) ** 2 + (y - cy) ** 2) / (cx**2 + cy**2)
     vignette = 1 - r2 * 0.45
-    grain = pyvips.Image.gaussnoise(width, height, sigma=6, mean=0)
+    grain = pyvips.Image.gaussnoise(width, height, sigma=6, mean=0, seed=31)
     image = ((blobs + detail * 0.35 + light) * vignette + grain).cast("uchar")
     image = image.copy(interpretation="srgb")
     image.jpegsave(str(path), Q=92, keep=pyvips.enums.ForeignKeep.NONE)
@@ -118,7 +118,7 @@ def make_big_jpeg(path: Path, width: int = 6000, height: int = 4000) -> None:
 def make_animated_gif(path: Path, width: int = 480, height: int = 270, frames: int = 24) -> None:
     """A looping pan over a colour field with a disc moving across, as one tall libvips strip."""
     step = 12
-    panorama = _smooth_field(width + step * frames, height, cells=30, seed_offset=5).cast("uchar")
+    panorama = _smooth_field(width + step * frames, height, cells=30, seed=21).cast("uchar")
     panorama = panorama.copy(interpretation="srgb")
     xyz = pyvips.Image.xyz(width, height)
     pages: list[pyvips.Image] = []

@@ -85,4 +85,4 @@ def pixel(image: pyvips.Image, x: int, y: int) -> list[float]:
 
 def near(actual: list[float], expected: tuple[float, ...] | list[float], tolerance: float = 12) -> bool:
     """Every band within ``tolerance`` (lossy codecs and resampling move values a little)."""
-    return len(actual) >= len(expected) and all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
+    return len(actual) >= len(expected) and all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=False))

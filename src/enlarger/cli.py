@@ -64,8 +64,10 @@ def _cmd_transform(args: argparse.Namespace) -> int:
     result = transform(_read(args.input), options, accept=args.accept, settings=_settings(args))
     _write(args.output, result.data)
     if args.output != "-":
-        print(f"{args.output}: {result.format} {result.width}×{result.height}, {len(result.data):,} bytes",
-              file=sys.stderr)
+        print(
+            f"{args.output}: {result.format} {result.width}×{result.height}, {len(result.data):,} bytes",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -88,17 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML settings file (default: $ENLARGER_CONFIG)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("transform", help="transform one image", description=(
-        "Transform INPUT into OUTPUT. Without format= in --options, the format follows OUTPUT's "
-        "suffix (.jpg .png .webp .avif .gif .json), else the source's family. Use - for stdin/stdout."))
+    p = commands.add_parser(
+        "transform",
+        help="transform one image",
+        description=(
+            "Transform INPUT into OUTPUT. Without format= in --options, the format follows OUTPUT's "
+            "suffix (.jpg .png .webp .avif .gif .json), else the source's family. Use - for stdin/stdout."
+        ),
+    )
     p.add_argument("input", metavar="INPUT", help="source image file, or - for stdin")
     p.add_argument("output", metavar="OUTPUT", help="output file, or - for stdout")
     p.add_argument("-o", "--options", default="", help="options, e.g. width=400,height=300,fit=cover")
     p.add_argument("--accept", help="an HTTP Accept header, for format=auto")
     p.set_defaults(run=_cmd_transform)
 
-    p = commands.add_parser("info", help="print an image's format, size and frames as JSON",
-                            description="Read INPUT's header (no pixels decoded) and print it as JSON.")
+    p = commands.add_parser(
+        "info",
+        help="print an image's format, size and frames as JSON",
+        description="Read INPUT's header (no pixels decoded) and print it as JSON.",
+    )
     p.add_argument("input", metavar="INPUT", help="image file, or - for stdin")
     p.set_defaults(run=_cmd_info)
 

@@ -78,9 +78,7 @@ def sniff(data: bytes) -> str:
         return iso
     if not data:
         raise UnsupportedFormatError("the input is empty")
-    raise UnsupportedFormatError(
-        "the input is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
-    )
+    raise UnsupportedFormatError("the input is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)")
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ def _pillow_header(fmt: str, data: bytes) -> Header:
         with Image.open(io.BytesIO(data), formats=["BMP"]) as img:
             width, height = img.size
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types; all mean "corrupt"
+    except Exception as exc:  # decoders raise many types; all mean "corrupt"
         raise corrupt(fmt, exc) from exc
     return Header(fmt, width, height, 1, alpha, len(data))
 
@@ -212,7 +210,7 @@ def _pillow_image(fmt: str, data: bytes) -> pyvips.Image:
                 converted = img.convert("RGBA" if has_alpha else "RGB")
                 mode, size, raw = converted.mode, converted.size, converted.tobytes()
                 bands = len(mode)
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types; all mean "corrupt"
+    except Exception as exc:  # decoders raise many types; all mean "corrupt"
         raise corrupt(fmt, exc) from exc
     image = pyvips.Image.new_from_memory(raw, size[0], size[1], bands, "uchar")
     return image.copy(interpretation="srgb")
@@ -232,9 +230,7 @@ def load(data: bytes, header: Header, target: tuple[int, int], *, all_frames: bo
     if all_frames and header.animated:
         option_string += ",n=-1"
     try:
-        image = pyvips.Image.thumbnail_buffer(
-            data, width, height=height, size="force", option_string=option_string
-        )
+        image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=option_string)
     except pyvips.Error as exc:
         raise corrupt(header.format, exc) from exc
     return _normalise(_to_srgb(image))

@@ -56,22 +56,44 @@ def encode(image: pyvips.Image, fmt: str, options: Options, settings: Settings) 
     q = options.quality_value
     image, keep = _keep_flags(image, fmt, options)
     if fmt == "jpeg":
-        return bytes(image.jpegsave_buffer(
-            Q=q, interlace=options.format != "baseline-jpeg", optimize_coding=not fast, keep=keep,
-        ))
+        return bytes(
+            image.jpegsave_buffer(
+                Q=q,
+                interlace=options.format != "baseline-jpeg",
+                optimize_coding=not fast,
+                keep=keep,
+            )
+        )
     if fmt == "webp":
-        return bytes(image.webpsave_buffer(
-            Q=q, lossless=q == 100, effort=0 if fast else settings.webp_effort, keep=keep,
-        ))
+        return bytes(
+            image.webpsave_buffer(
+                Q=q,
+                lossless=q == 100,
+                effort=0 if fast else settings.webp_effort,
+                keep=keep,
+            )
+        )
     if fmt == "avif":
-        return bytes(image.heifsave_buffer(
-            Q=q, compression="av1", effort=0 if fast else settings.avif_effort, bitdepth=8, keep=keep,
-        ))
+        return bytes(
+            image.heifsave_buffer(
+                Q=q,
+                compression="av1",
+                effort=0 if fast else settings.avif_effort,
+                bitdepth=8,
+                keep=keep,
+            )
+        )
     if fmt == "png":
         palette = options.quality is not None
-        return bytes(image.pngsave_buffer(
-            compression=1 if fast else 6, palette=palette, Q=q, keep=keep, effort=1 if fast else 7,
-        ))
+        return bytes(
+            image.pngsave_buffer(
+                compression=1 if fast else 6,
+                palette=palette,
+                Q=q,
+                keep=keep,
+                effort=1 if fast else 7,
+            )
+        )
     if fmt == "gif":
         return bytes(image.gifsave_buffer(effort=1 if fast else 7, keep=keep))
     raise ValueError(f"no encoder for {fmt}")

@@ -181,87 +181,196 @@ _PX = "an integer number of pixels"
 _FACTOR = "a factor above 0 and at most 10 (1.0 = unchanged)"
 
 TABLE: tuple[Option, ...] = (
-    Option("width", "integer", f"1–{MAX_DIMENSION}", "Maximum output width in CSS pixels (× dpr).",
-           integer(1, MAX_DIMENSION), aliases=("w",)),
-    Option("height", "integer", f"1–{MAX_DIMENSION}", "Maximum output height in CSS pixels (× dpr).",
-           integer(1, MAX_DIMENSION), aliases=("h",)),
-    Option("fit", "enum", " | ".join(FITS),
-           "How the image fits width × height: scale-down never enlarges; contain fits inside; "
-           "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
-           "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
-           "squeeze stretches to exactly width × height.",
-           choice(*FITS), default="scale-down"),
-    Option("gravity", "enum or point", "auto | face | left | right | top | bottom | center | XxY with X and Y in 0–1",
-           "Focal point kept by cover/crop/aspect-crop: saliency (auto), faces (face), a side, or a point "
-           "given as fractions of the width and height.",
-           gravity, aliases=("g",)),
-    Option("zoom", "number", "0–1", "With gravity=face: how tightly to crop around the faces (1 = tightest).",
-           number(0, 1)),
-    Option("dpr", "number", "1–4", "Device pixel ratio: multiplies width, height and border widths.",
-           number(1, 4), default=1.0),
-    Option("trim", "edges or border", "top;right;bottom;left in pixels, or border",
-           "Pixels cut from each side before resizing, or border to cut a uniform border away.",
-           trim_edges),
+    Option(
+        "width",
+        "integer",
+        f"1–{MAX_DIMENSION}",
+        "Maximum output width in CSS pixels (× dpr).",
+        integer(1, MAX_DIMENSION),
+        aliases=("w",),
+    ),
+    Option(
+        "height",
+        "integer",
+        f"1–{MAX_DIMENSION}",
+        "Maximum output height in CSS pixels (× dpr).",
+        integer(1, MAX_DIMENSION),
+        aliases=("h",),
+    ),
+    Option(
+        "fit",
+        "enum",
+        " | ".join(FITS),
+        "How the image fits width × height: scale-down never enlarges; contain fits inside; "
+        "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
+        "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
+        "squeeze stretches to exactly width × height.",
+        choice(*FITS),
+        default="scale-down",
+    ),
+    Option(
+        "gravity",
+        "enum or point",
+        "auto | face | left | right | top | bottom | center | XxY with X and Y in 0–1",
+        "Focal point kept by cover/crop/aspect-crop: saliency (auto), faces (face), a side, or a point "
+        "given as fractions of the width and height.",
+        gravity,
+        aliases=("g",),
+    ),
+    Option(
+        "zoom", "number", "0–1", "With gravity=face: how tightly to crop around the faces (1 = tightest).", number(0, 1)
+    ),
+    Option(
+        "dpr",
+        "number",
+        "1–4",
+        "Device pixel ratio: multiplies width, height and border widths.",
+        number(1, 4),
+        default=1.0,
+    ),
+    Option(
+        "trim",
+        "edges or border",
+        "top;right;bottom;left in pixels, or border",
+        "Pixels cut from each side before resizing, or border to cut a uniform border away.",
+        trim_edges,
+    ),
     Option("trim.top", "integer", _PX, "Pixels cut from the top before resizing.", integer(0, 1_000_000)),
     Option("trim.right", "integer", _PX, "Pixels cut from the right before resizing.", integer(0, 1_000_000)),
     Option("trim.bottom", "integer", _PX, "Pixels cut from the bottom before resizing.", integer(0, 1_000_000)),
     Option("trim.left", "integer", _PX, "Pixels cut from the left before resizing.", integer(0, 1_000_000)),
-    Option("trim.width", "integer", "1 or more pixels", "Width of the area kept by trim (from trim.left).",
-           integer(1, 1_000_000)),
-    Option("trim.height", "integer", "1 or more pixels", "Height of the area kept by trim (from trim.top).",
-           integer(1, 1_000_000)),
-    Option("trim.border.color", "colour", COLOR_HELP,
-           "Border colour to trim; default: the colour of the top-left pixel.", color),
-    Option("trim.border.tolerance", "number", "0–255",
-           "How far a pixel may differ from the border colour and still be trimmed.", number(0, 255),
-           default=10.0),
-    Option("trim.border.keep", "integer", "0 or more pixels", "Pixels of the detected border to keep.",
-           integer(0, 10_000), default=0),
-    Option("quality", "integer or level", "1–100 or high | medium-high | medium-low | low",
-           "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
-           "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
-           quality, aliases=("q",)),
-    Option("slow-connection-quality", "integer or level", "1–100 or high | medium-high | medium-low | low",
-           "Quality used instead of quality when the client signals a slow connection (server only).",
-           quality, aliases=("scq",)),
-    Option("format", "enum", " | ".join(FORMATS),
-           "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
-           "header; json returns the geometry instead of pixels. Default: the source's family.",
-           choice(*FORMATS, synonyms={"jpg": "jpeg"}), aliases=("f",)),
-    Option("anim", "boolean", "true | false", "Keep all frames of animations (false: first frame only).",
-           boolean, default=True),
-    Option("background", "colour", COLOR_HELP,
-           "Colour under transparent areas and padding; default white where a fill is needed.", color),
+    Option(
+        "trim.width",
+        "integer",
+        "1 or more pixels",
+        "Width of the area kept by trim (from trim.left).",
+        integer(1, 1_000_000),
+    ),
+    Option(
+        "trim.height",
+        "integer",
+        "1 or more pixels",
+        "Height of the area kept by trim (from trim.top).",
+        integer(1, 1_000_000),
+    ),
+    Option(
+        "trim.border.color",
+        "colour",
+        COLOR_HELP,
+        "Border colour to trim; default: the colour of the top-left pixel.",
+        color,
+    ),
+    Option(
+        "trim.border.tolerance",
+        "number",
+        "0–255",
+        "How far a pixel may differ from the border colour and still be trimmed.",
+        number(0, 255),
+        default=10.0,
+    ),
+    Option(
+        "trim.border.keep",
+        "integer",
+        "0 or more pixels",
+        "Pixels of the detected border to keep.",
+        integer(0, 10_000),
+        default=0,
+    ),
+    Option(
+        "quality",
+        "integer or level",
+        "1–100 or high | medium-high | medium-low | low",
+        "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
+        "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
+        quality,
+        aliases=("q",),
+    ),
+    Option(
+        "slow-connection-quality",
+        "integer or level",
+        "1–100 or high | medium-high | medium-low | low",
+        "Quality used instead of quality when the client signals a slow connection (server only).",
+        quality,
+        aliases=("scq",),
+    ),
+    Option(
+        "format",
+        "enum",
+        " | ".join(FORMATS),
+        "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
+        "header; json returns the geometry instead of pixels. Default: the source's family.",
+        choice(*FORMATS, synonyms={"jpg": "jpeg"}),
+        aliases=("f",),
+    ),
+    Option(
+        "anim",
+        "boolean",
+        "true | false",
+        "Keep all frames of animations (false: first frame only).",
+        boolean,
+        default=True,
+    ),
+    Option(
+        "background",
+        "colour",
+        COLOR_HELP,
+        "Colour under transparent areas and padding; default white where a fill is needed.",
+        color,
+    ),
     Option("blur", "number", "0–250", "Gaussian blur radius (0 = none).", number(0, 250), default=0.0),
-    Option("sharpen", "number", "0–10", "Sharpening strength (1 suits downscaled photos).", number(0, 10),
-           default=0.0),
+    Option("sharpen", "number", "0–10", "Sharpening strength (1 suits downscaled photos).", number(0, 10), default=0.0),
     Option("brightness", "number", _FACTOR, "Brightness factor.", number(0, 10, lo_open=True), default=1.0),
-    Option("contrast", "number", _FACTOR, "Contrast factor around mid-grey.", number(0, 10, lo_open=True),
-           default=1.0),
-    Option("gamma", "number", _FACTOR, "Gamma: below 1 darkens, above 1 lightens.", number(0, 10, lo_open=True),
-           default=1.0),
-    Option("saturation", "number", "0–10 (0 = greyscale, 1.0 = unchanged)", "Colour saturation factor.",
-           number(0, 10), default=1.0),
-    Option("rotate", "enum", "0 | 90 | 180 | 270", "Clockwise rotation after EXIF orientation.", rotate,
-           default=0),
-    Option("flip", "enum", "h | v | hv", "Mirror horizontally, vertically or both.",
-           choice("h", "v", "hv", synonyms={"vh": "hv"})),
+    Option("contrast", "number", _FACTOR, "Contrast factor around mid-grey.", number(0, 10, lo_open=True), default=1.0),
+    Option(
+        "gamma",
+        "number",
+        _FACTOR,
+        "Gamma: below 1 darkens, above 1 lightens.",
+        number(0, 10, lo_open=True),
+        default=1.0,
+    ),
+    Option(
+        "saturation",
+        "number",
+        "0–10 (0 = greyscale, 1.0 = unchanged)",
+        "Colour saturation factor.",
+        number(0, 10),
+        default=1.0,
+    ),
+    Option("rotate", "enum", "0 | 90 | 180 | 270", "Clockwise rotation after EXIF orientation.", rotate, default=0),
+    Option(
+        "flip",
+        "enum",
+        "h | v | hv",
+        "Mirror horizontally, vertically or both.",
+        choice("h", "v", "hv", synonyms={"vh": "hv"}),
+    ),
     Option("border.color", "colour", COLOR_HELP, "Border colour (default black).", color),
     Option("border.width", "integer", "0–1000 pixels", "Border width on every side (× dpr).", integer(0, 1000)),
     Option("border.top", "integer", "0–1000 pixels", "Top border width (× dpr).", integer(0, 1000)),
     Option("border.right", "integer", "0–1000 pixels", "Right border width (× dpr).", integer(0, 1000)),
     Option("border.bottom", "integer", "0–1000 pixels", "Bottom border width (× dpr).", integer(0, 1000)),
     Option("border.left", "integer", "0–1000 pixels", "Left border width (× dpr).", integer(0, 1000)),
-    Option("metadata", "enum", "keep | copyright | none",
-           "Metadata kept in JPEG/AVIF output: all EXIF/XMP/IPTC, only the EXIF copyright, or nothing. "
-           "WebP, PNG and GIF output never carry EXIF.",
-           choice("keep", "copyright", "none"), default="copyright"),
-    Option("compression", "enum", "fast", "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest "
-           "encoder effort.", choice("fast")),
-    Option("onerror", "enum", "redirect", "On error, redirect to the source image (server only).",
-           choice("redirect")),
-    Option("segment", "enum", "foreground", "Remove the background (needs a segmentation model).",
-           choice("foreground")),
+    Option(
+        "metadata",
+        "enum",
+        "keep | copyright | none",
+        "Metadata kept in JPEG/AVIF output: all EXIF/XMP/IPTC, only the EXIF copyright, or nothing. "
+        "WebP, PNG and GIF output never carry EXIF.",
+        choice("keep", "copyright", "none"),
+        default="copyright",
+    ),
+    Option(
+        "compression",
+        "enum",
+        "fast",
+        "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest encoder effort.",
+        choice("fast"),
+    ),
+    Option("onerror", "enum", "redirect", "On error, redirect to the source image (server only).", choice("redirect")),
+    Option(
+        "segment", "enum", "foreground", "Remove the background (needs a segmentation model).", choice("foreground")
+    ),
 )
 
 BY_NAME: dict[str, Option] = {opt.name: opt for opt in TABLE}
@@ -396,8 +505,9 @@ def _resolve(name: str) -> Option:
 
 
 def _check_combinations(values: dict[str, object]) -> None:
-    edge_keys = [k for k in ("trim.top", "trim.right", "trim.bottom", "trim.left", "trim.width", "trim.height")
-                 if k in values]
+    edge_keys = [
+        k for k in ("trim.top", "trim.right", "trim.bottom", "trim.left", "trim.width", "trim.height") if k in values
+    ]
     wants_border = values.get("trim") == "border" or any(k.startswith("trim.border.") for k in values)
     if isinstance(values.get("trim"), tuple) and wants_border:
         raise OptionError("trim", values["trim"], "trim edges cannot be combined with trim.border.*")
@@ -435,5 +545,5 @@ def parse_options(source: str | Mapping[str, object] | Options | None = None) ->
     _check_combinations(values)
     if any(name.startswith("trim.border.") for name in values):
         values["trim"] = "border"
-    kwargs = {BY_NAME[name].attr: value for name, value in values.items()}
+    kwargs: dict[str, Any] = {BY_NAME[name].attr: value for name, value in values.items()}
     return Options(**kwargs)

@@ -108,9 +108,7 @@ def describe(decision: Decision) -> bytes:
 def _render(data: bytes, decision: Decision, settings: Settings) -> Result:
     options, header = decision.options, decision.header
     if options.segment:
-        raise FeatureUnavailableError(
-            "segment=foreground needs a background-removal model, and none is configured"
-        )
+        raise FeatureUnavailableError("segment=foreground needs a background-removal model, and none is configured")
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames)
     image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
@@ -162,4 +160,3 @@ def info(data: bytes, settings: Settings | None = None) -> dict[str, object]:
         "file_size": header.file_size,
         "orientation": header.orientation,
     }
-

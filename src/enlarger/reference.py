@@ -34,9 +34,7 @@ def options_reference() -> str:
     for opt in TABLE:
         aliases = ", ".join(f"`{a}`" for a in opt.aliases)
         default = "" if opt.default is None else f"`{render_value(opt.default)}`"
-        lines.append(
-            f"| `{opt.name}` | {aliases} | {opt.kind} | {_cell(opt.allowed)} | {default} | {_cell(opt.doc)} |"
-        )
+        lines.append(f"| `{opt.name}` | {aliases} | {opt.kind} | {_cell(opt.allowed)} | {default} | {_cell(opt.doc)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -30,18 +30,28 @@ def _doc(text: str) -> dict[str, str]:
 class Settings:
     """Every setting of the product. Field names are the TOML keys; ENLARGER_<NAME> overrides."""
 
-    max_input_bytes: int = field(default=70 * 1024 * 1024, metadata=_doc(
-        "Largest source file accepted for transformation, in bytes (checked before decoding)."))
-    max_input_pixels: int = field(default=100_000_000, metadata=_doc(
-        "Largest source image in pixels (width × height of one frame), read from the header."))
-    max_animation_pixels: int = field(default=50_000_000, metadata=_doc(
-        "Largest animation in total pixels (frames × width × height) when all frames are kept."))
-    max_output_side: int = field(default=12_000, metadata=_doc(
-        "Longest side of any output; larger requests are scaled down to fit, keeping the aspect ratio."))
-    avif_effort: int = field(default=2, metadata=_doc(
-        "AVIF encoder effort 0–9: higher is smaller and slower (compression=fast uses 0)."))
-    webp_effort: int = field(default=4, metadata=_doc(
-        "WebP encoder effort 0–6: higher is smaller and slower (compression=fast uses 0)."))
+    max_input_bytes: int = field(
+        default=70 * 1024 * 1024,
+        metadata=_doc("Largest source file accepted for transformation, in bytes (checked before decoding)."),
+    )
+    max_input_pixels: int = field(
+        default=100_000_000,
+        metadata=_doc("Largest source image in pixels (width × height of one frame), read from the header."),
+    )
+    max_animation_pixels: int = field(
+        default=50_000_000,
+        metadata=_doc("Largest animation in total pixels (frames × width × height) when all frames are kept."),
+    )
+    max_output_side: int = field(
+        default=12_000,
+        metadata=_doc("Longest side of any output; larger requests are scaled down to fit, keeping the aspect ratio."),
+    )
+    avif_effort: int = field(
+        default=2, metadata=_doc("AVIF encoder effort 0–9: higher is smaller and slower (compression=fast uses 0).")
+    )
+    webp_effort: int = field(
+        default=4, metadata=_doc("WebP encoder effort 0–6: higher is smaller and slower (compression=fast uses 0).")
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -101,5 +111,5 @@ def load_settings(
         if key in env:
             values[name] = env[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**{name: _convert(name, hints[name], raw) for name, raw in values.items()})
-
+    converted: dict[str, Any] = {name: _convert(name, hints[name], raw) for name, raw in values.items()}
+    return Settings(**converted)

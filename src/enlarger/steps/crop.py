@@ -72,6 +72,4 @@ def pad(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
     image = ensure_fillable(image, colour)
     x, y = (canvas[0] - frame.width) // 2, (canvas[1] - frame.height) // 2
     background = fill_colour(image, colour)
-    return per_frame(
-        image, lambda f: f.embed(x, y, canvas[0], canvas[1], extend="background", background=background)
-    )
+    return per_frame(image, lambda f: f.embed(x, y, canvas[0], canvas[1], extend="background", background=background))

@@ -37,7 +37,7 @@ def border(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
     fill = fill_colour(image, colour)
     return per_frame(
         image,
-        lambda f: f.embed(left, top, f.width + left + right, f.height + top + bottom,
-                          extend="background", background=fill),
+        lambda f: f.embed(
+            left, top, f.width + left + right, f.height + top + bottom, extend="background", background=fill
+        ),
     )
-

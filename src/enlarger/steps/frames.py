@@ -14,7 +14,7 @@ def frame_height(image: pyvips.Image) -> int:
         page = int(image.get(PAGE_HEIGHT))
         if 0 < page < image.height and image.height % page == 0:
             return page
-    return image.height
+    return int(image.height)
 
 
 def per_frame(image: pyvips.Image, fn: Callable[[pyvips.Image], pyvips.Image]) -> pyvips.Image:
