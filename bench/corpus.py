@@ -55,9 +55,9 @@ def _check_ignored() -> None:
 def fetch_photos(force: bool = False) -> list[Path]:
     """Download ``mate-backgrounds`` and copy every JPEG in it into ``photos/``."""
     if PHOTOS_DONE.exists() and not force:
-        photos = sorted(p for p in PHOTOS.iterdir() if p.is_file() and _is_jpeg(p))
-        print(f"photos: {len(photos)} JPEGs already in {PHOTOS.relative_to(BENCH.parent)} (skipped)")
-        return photos
+        present = sorted(p for p in PHOTOS.iterdir() if p.is_file() and _is_jpeg(p))
+        print(f"photos: {len(present)} JPEGs already in {PHOTOS.relative_to(BENCH.parent)} (skipped)")
+        return present
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         sys.exit("apt-get and dpkg-deb are needed to fetch the photo corpus (Debian/Ubuntu)")
     if PHOTOS.exists():

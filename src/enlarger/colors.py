@@ -9,6 +9,7 @@ the same however the user spelled the colour.
 from __future__ import annotations
 
 import colorsys
+import math
 import re
 from typing import NamedTuple
 
@@ -47,22 +48,29 @@ _FUNC = re.compile(r"^(rgba?|hsla?)\((.*)\)$")
 _HEX = re.compile(r"^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 
 
+# CSS Color 4 names that webcolors (CSS3) does not know
+_CSS4_NAMES = {"rebeccapurple": "663399"}
+
+
 def _clamp(value: float) -> int:
-    return max(0, min(255, round(value)))
+    """0–255, halves rounded up as browsers do, so every spelling of a colour gives one tuple."""
+    if not math.isfinite(value):
+        raise ValueError(value)
+    return max(0, min(255, math.floor(value + 0.5)))
 
 
 def _channel(token: str) -> int:
     if token.endswith("%"):
-        return _clamp(float(token[:-1]) * 2.55)
+        return _clamp(float(token[:-1]) * 255 / 100)
     return _clamp(float(token))
 
 
 def _alpha(token: str) -> int:
     if token.endswith("%"):
-        return _clamp(float(token[:-1]) * 2.55)
+        return _clamp(float(token[:-1]) * 255 / 100)
     value = float(token)
     # CSS alpha is 0–1; Cloudflare's examples also show 0–100 ("rgba(255 255 0 100)").
-    return _clamp(value * 255 if value <= 1 else value * 2.55)
+    return _clamp(value * 255 if value <= 1 else value * 255 / 100)
 
 
 def _hue(token: str) -> float:
@@ -116,7 +124,7 @@ def parse_color(text: str) -> Color:
         except (ValueError, IndexError) as exc:
             raise ValueError(text) from exc
     try:
-        return _from_hex(webcolors.name_to_hex(value)[1:])
+        return _from_hex(_CSS4_NAMES.get(value) or webcolors.name_to_hex(value)[1:])
     except ValueError as exc:
         raise ValueError(text) from exc
 

@@ -18,8 +18,8 @@ _EXIF_CAPABLE = ("jpeg", "avif")
 _COPYRIGHT = "exif-ifd0-Copyright"
 
 
-def _copyright_of(image: pyvips.Image) -> str | None:
-    if _COPYRIGHT not in image.get_fields():
+def _copyright_of(image: pyvips.Image, fields: list[str]) -> str | None:
+    if _COPYRIGHT not in fields:
         return None
     text = str(image.get(_COPYRIGHT))
     # libvips renders EXIF strings as "value (value, ASCII, n components, n bytes)".
@@ -28,13 +28,14 @@ def _copyright_of(image: pyvips.Image) -> str | None:
 
 
 def _strip_to_copyright(image: pyvips.Image) -> tuple[pyvips.Image, int]:
-    notice = _copyright_of(image)
-    image = image.copy()
-    for name in image.get_fields():
-        if name.startswith(("exif-", "xmp-", "iptc-")) or name in ("orientation",):
-            image.remove(name)
+    fields = image.get_fields()
+    notice = _copyright_of(image, fields)
     if notice is None:
-        return image, Keep.NONE
+        return image, Keep.NONE  # keep=NONE writes no metadata at all: nothing to strip
+    image = image.copy()
+    for name in fields:
+        if name.startswith(("exif-", "xmp-", "iptc-")) or name == "orientation":
+            image.remove(name)
     image.set_type(pyvips.GValue.gstr_type, _COPYRIGHT, notice)
     return image, Keep.EXIF
 
@@ -95,5 +96,6 @@ def encode(image: pyvips.Image, fmt: str, options: Options, settings: Settings) 
             )
         )
     if fmt == "gif":
-        return bytes(image.gifsave_buffer(effort=1 if fast else 7, keep=keep))
+        # reuse: a GIF source's own palette fits its resized frames and saves re-quantising each one
+        return bytes(image.gifsave_buffer(effort=1 if fast else settings.gif_effort, reuse=True, keep=keep))
     raise ValueError(f"no encoder for {fmt}")

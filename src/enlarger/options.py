@@ -44,7 +44,10 @@ def _text(raw: object) -> str:
 def _number(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError(raw)
-    value = float(raw) if isinstance(raw, (int, float)) else float(_text(raw))
+    try:
+        value = float(raw) if isinstance(raw, (int, float)) else float(_text(raw))
+    except OverflowError as exc:  # a 400-digit JSON integer
+        raise ValueError(raw) from exc
     if not math.isfinite(value):
         raise ValueError(raw)
     return value
@@ -435,7 +438,7 @@ class Options:
         values = {opt.name: getattr(self, opt.attr) for opt in TABLE if getattr(self, opt.attr) != opt.default}
         for attr, value in changes.items():
             values[_ATTR_TO_NAME[attr]] = value
-        return parse_options({k: v for k, v in values.items() if v is not None})
+        return parse_options({k: _raw(v) for k, v in values.items() if v is not None})
 
     @property
     def quality_value(self) -> int:
@@ -450,6 +453,11 @@ class Options:
 
 _ATTR_TO_NAME = {opt.attr: opt.name for opt in TABLE}
 assert set(_ATTR_TO_NAME) == {f.name for f in dataclasses.fields(Options)}, "table and Options differ"
+
+
+def _raw(value: object) -> object:
+    """A typed value back in the form the parsers read (colours, points and edges as text)."""
+    return render_value(value) if isinstance(value, (Color, tuple)) else value
 
 
 def quality_number(value: Quality) -> int:
@@ -488,7 +496,7 @@ def _flatten(mapping: Mapping[str, object], prefix: str = "") -> list[tuple[str,
     pairs: list[tuple[str, object]] = []
     for key, value in mapping.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and name.replace("_", "-").lower() != "gravity":
+        if isinstance(value, Mapping) and name.replace("_", "-").lower() not in ("gravity", "g"):
             pairs.extend(_flatten(value, f"{name}."))
         elif value is not None:
             pairs.append((name, value))

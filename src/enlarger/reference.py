@@ -47,14 +47,17 @@ def settings_reference() -> str:
         "environment variable `ENLARGER_<NAME>`; the environment wins over the file.",
         "This page is generated from `src/enlarger/settings.py` (`enlarger docs settings`).",
         "",
-        "| setting | environment | type | default | what it does |",
-        "|---|---|---|---|---|",
+        "| setting | environment | type | default | allowed | what it does |",
+        "|---|---|---|---|---|---|",
     ]
     hints = get_type_hints(Settings)
     for f in dataclasses.fields(Settings):
         kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
+        low, high = f.metadata["range"]
+        allowed = f"{low}–{high}" if high is not None else f"≥ {low}"
         lines.append(
-            f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {kind} | `{f.default}` | {_cell(f.metadata['doc'])} |"
+            f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {kind} | `{f.default}` | {allowed} "
+            f"| {_cell(f.metadata['doc'])} |"
         )
     return "\n".join(lines) + "\n"
 

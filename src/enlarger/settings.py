@@ -22,8 +22,9 @@ class SettingsError(ValueError):
     """A setting has a value of the wrong type or outside its range."""
 
 
-def _doc(text: str) -> dict[str, str]:
-    return {"doc": text}
+def _doc(text: str, bounds: tuple[float, float | None] = (0, None)) -> dict[str, object]:
+    """Field metadata: the documentation line and the allowed range (checked on construction)."""
+    return {"doc": text, "range": bounds}
 
 
 @dataclass(frozen=True)
@@ -47,22 +48,26 @@ class Settings:
         metadata=_doc("Longest side of any output; larger requests are scaled down to fit, keeping the aspect ratio."),
     )
     avif_effort: int = field(
-        default=2, metadata=_doc("AVIF encoder effort 0–9: higher is smaller and slower (compression=fast uses 0).")
+        default=2,
+        metadata=_doc("AVIF encoder effort: higher is smaller and slower (compression=fast uses 0).", (0, 9)),
     )
     webp_effort: int = field(
-        default=4, metadata=_doc("WebP encoder effort 0–6: higher is smaller and slower (compression=fast uses 0).")
+        default=4,
+        metadata=_doc("WebP encoder effort: higher is smaller and slower (compression=fast uses 0).", (0, 6)),
+    )
+    gif_effort: int = field(
+        default=4,
+        metadata=_doc("GIF palette effort: higher is better colour, much slower (compression=fast uses 1).", (1, 10)),
     )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int) and value < 0:
-                raise SettingsError(f"setting {f.name} must not be negative, got {value}")
-        if not 0 <= self.avif_effort <= 9:
-            raise SettingsError(f"setting avif_effort must be 0–9, got {self.avif_effort}")
-        if not 0 <= self.webp_effort <= 6:
-            raise SettingsError(f"setting webp_effort must be 0–6, got {self.webp_effort}")
-
+            low, high = f.metadata.get("range", (0, None))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if value < low or (high is not None and value > high):
+                    allowed = f"{low}–{high}" if high is not None else f"at least {low}"
+                    raise SettingsError(f"setting {f.name} must be {allowed}, got {value}")
 
 def _convert(name: str, kind: Any, raw: object) -> object:
     try:

@@ -1,0 +1,200 @@
+"""Settings: defaults < TOML file < ENLARGER_* environment < explicit overrides, with checked values."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from enlarger.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+
+DEFAULTS = {
+    "max_input_bytes": 70 * 1024 * 1024,
+    "max_input_pixels": 100_000_000,
+    "max_animation_pixels": 50_000_000,
+    "max_output_side": 12_000,
+    "avif_effort": 2,
+    "webp_effort": 4,
+    "gif_effort": 4,
+}
+
+
+def write_toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "enlarger.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults() -> None:
+    assert dataclasses.asdict(Settings()) == DEFAULTS
+    assert load_settings(env={}) == Settings()
+
+
+def test_conftest_fixture_is_the_defaults(settings: Settings) -> None:
+    assert settings.max_output_side == 12_000
+    assert settings == Settings()
+
+
+def test_every_field_has_a_doc() -> None:
+    for f in dataclasses.fields(Settings):
+        assert f.metadata["doc"].strip(), f.name
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().avif_effort = 5  # type: ignore[misc]
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "max_input_bytes = 1_000\navif_effort = 7\nwebp_effort = 6\n")
+    settings = load_settings(path, env={})
+    assert settings.max_input_bytes == 1000
+    assert settings.avif_effort == 7
+    assert settings.webp_effort == 6
+    assert settings.max_output_side == 12_000  # untouched
+
+
+def test_empty_toml_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_settings(write_toml(tmp_path, ""), env={}) == Settings()
+
+
+def test_environment_overrides_toml(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "avif_effort = 7\nmax_output_side = 4000\n")
+    settings = load_settings(path, env={"ENLARGER_AVIF_EFFORT": "3", "ENLARGER_WEBP_EFFORT": " 5 "})
+    assert settings.avif_effort == 3
+    assert settings.webp_effort == 5
+    assert settings.max_output_side == 4000
+
+
+def test_explicit_overrides_win_and_none_is_ignored(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "avif_effort = 7\n")
+    settings = load_settings(path, env={"ENLARGER_AVIF_EFFORT": "3"}, avif_effort=9, webp_effort=None)
+    assert settings.avif_effort == 9
+    assert settings.webp_effort == 4
+
+
+def test_environment_integers_accept_underscores() -> None:
+    assert load_settings(env={"ENLARGER_MAX_INPUT_PIXELS": "1_000_000"}).max_input_pixels == 1_000_000
+
+
+def test_enlarger_config_points_at_the_file(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "max_output_side = 2048\n")
+    assert load_settings(env={"ENLARGER_CONFIG": str(path)}).max_output_side == 2048
+
+
+def test_enlarger_config_from_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_toml(tmp_path, "max_output_side = 2048\n")
+    monkeypatch.setenv("ENLARGER_CONFIG", str(path))
+    monkeypatch.setenv("ENLARGER_WEBP_EFFORT", "1")
+    settings = load_settings()
+    assert settings.max_output_side == 2048
+    assert settings.webp_effort == 1
+
+
+def test_explicit_config_wins_over_enlarger_config(tmp_path: Path) -> None:
+    chosen = write_toml(tmp_path, "avif_effort = 5\n")
+    other = tmp_path / "other.toml"
+    other.write_text("avif_effort = 1\n", encoding="utf-8")
+    assert load_settings(chosen, env={"ENLARGER_CONFIG": str(other)}).avif_effort == 5
+
+
+def test_empty_enlarger_config_is_ignored() -> None:
+    assert load_settings(env={"ENLARGER_CONFIG": ""}) == Settings()
+
+
+def test_unrelated_environment_is_ignored() -> None:
+    assert load_settings(env={"ENLARGER_NOT_A_SETTING": "x", "AVIF_EFFORT": "9", "PATH": "/bin"}) == Settings()
+
+
+def test_unknown_toml_key(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "avif_effort = 3\nmax_widht = 5\nzzz = 1\n")
+    with pytest.raises(SettingsError, match="unknown settings") as info:
+        load_settings(path, env={})
+    assert "max_widht, zzz" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_toml_table_is_an_unknown_key(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "[server]\nport = 1\n")
+    with pytest.raises(SettingsError, match="server"):
+        load_settings(path, env={})
+
+
+def test_malformed_toml(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "avif_effort = = 3\n")
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        load_settings(path, env={})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(SettingsError, match=r"nope\.toml"):
+        load_settings(missing, env={})
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        load_settings(env={"ENLARGER_CONFIG": str(missing)})
+
+
+@pytest.mark.parametrize("raw", ["abc", "", "1.5", "12kb", "true", "0x10"])
+def test_bad_int_in_environment_names_the_setting(raw: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env={"ENLARGER_MAX_INPUT_BYTES": raw})
+    assert str(info.value) == f"setting max_input_bytes: cannot read {raw!r} as int"
+
+
+@pytest.mark.parametrize("toml_value", ["1.5", "true", '"abc"', "[1, 2]", "{ a = 1 }"])
+def test_bad_int_in_toml_names_the_setting(tmp_path: Path, toml_value: str) -> None:
+    path = write_toml(tmp_path, f"max_output_side = {toml_value}\n")
+    with pytest.raises(SettingsError, match="setting max_output_side: cannot read"):
+        load_settings(path, env={})
+
+
+def test_numeric_string_in_toml_is_read(tmp_path: Path) -> None:
+    assert load_settings(write_toml(tmp_path, 'max_output_side = "640"\n'), env={}).max_output_side == 640
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings)])
+def test_negative_values_are_rejected(name: str) -> None:
+    with pytest.raises(SettingsError, match=rf"setting {name} must be (at least 0|\d+–\d+), got -1"):
+        load_settings(env={f"{ENV_PREFIX}{name.upper()}": "-1"})
+    with pytest.raises(SettingsError, match=name):
+        Settings(**{name: -1})
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, True), (9, True), (10, False), (100, False)])
+def test_avif_effort_range(value: int, ok: bool) -> None:
+    if ok:
+        assert Settings(avif_effort=value).avif_effort == value
+        assert load_settings(env={"ENLARGER_AVIF_EFFORT": str(value)}).avif_effort == value
+    else:
+        with pytest.raises(SettingsError, match=f"avif_effort must be 0–9, got {value}"):
+            Settings(avif_effort=value)
+        with pytest.raises(SettingsError, match="avif_effort"):
+            load_settings(env={"ENLARGER_AVIF_EFFORT": str(value)})
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, True), (6, True), (7, False)])
+def test_webp_effort_range(value: int, ok: bool) -> None:
+    if ok:
+        assert Settings(webp_effort=value).webp_effort == value
+    else:
+        with pytest.raises(SettingsError, match=f"webp_effort must be 0–6, got {value}"):
+            Settings(webp_effort=value)
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, False), (1, True), (10, True), (11, False)])
+def test_gif_effort_range(value: int, ok: bool) -> None:
+    if ok:
+        assert Settings(gif_effort=value).gif_effort == value
+    else:
+        with pytest.raises(SettingsError, match=f"gif_effort must be 1–10, got {value}"):
+            Settings(gif_effort=value)
+
+
+def test_avif_effort_out_of_range_in_toml(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="avif_effort"):
+        load_settings(write_toml(tmp_path, "avif_effort = 12\n"), env={})
+
+
+def test_settings_error_is_a_value_error() -> None:
+    assert issubclass(SettingsError, ValueError)
