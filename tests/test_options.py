@@ -132,7 +132,8 @@ def test_gravity_names(name: str) -> None:
 def test_defaults() -> None:
     options = parse_options("")
     assert options == Options()
-    assert (options.width, options.height, options.fit, options.dpr) == (None, None, "scale-down", 1.0)
+    assert (options.width, options.height, options.fit, options.dpr) == (None, None, "scale-down", None)
+    assert options.scale == 1.0
     assert (options.anim, options.metadata, options.rotate, options.quality) == (True, "copyright", 0, None)
     assert (options.trim_border_tolerance, options.trim_border_keep) == (10.0, 0)
     assert parse_options(None) == Options()
@@ -609,8 +610,21 @@ def test_canonical_is_sorted() -> None:
     assert len(names) == 9
 
 
-_ALL_DEFAULTS = "fit=scale-down,dpr=1,anim=true,metadata=copyright,rotate=0,blur=0,sharpen=0,brightness=1,contrast=1.0"
+_ALL_DEFAULTS = "fit=scale-down,anim=true,metadata=copyright,rotate=0,blur=0,sharpen=0,brightness=1,contrast=1.0"
 _ALL_DEFAULTS += ",gamma=1,saturation=1"
+
+
+def test_explicit_dpr_1_is_kept_because_it_overrides_the_dpr_client_hint() -> None:
+    assert parse_options("dpr=1").canonical() == "dpr=1"
+    assert parse_options("dpr=1").scale == parse_options("").scale == 1.0
+
+
+def test_width_auto() -> None:
+    options = parse_options("width=auto")
+    assert options.width == "auto"
+    assert options.pixel_width is None
+    assert options.canonical() == "width=auto"
+    assert parse_options("w=400").pixel_width == 400
 
 
 def test_canonical_drops_defaults() -> None:

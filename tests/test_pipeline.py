@@ -431,3 +431,13 @@ def test_info_reads_the_header(photo_jpeg: bytes) -> None:
         "file_size": len(photo_jpeg),
         "orientation": 1,
     }
+
+
+def test_a_transformation_past_its_time_limit_is_stopped() -> None:
+    from enlarger.errors import TransformTimeoutError
+
+    big = save(pyvips.Image.gaussnoise(3000, 3000).cast("uchar"), "png", compression=0)
+    with pytest.raises(TransformTimeoutError, match="limit"):
+        transform(big, "blur=200,format=png", timeout=0.05)
+    # the engine is still healthy afterwards
+    assert transform(big, "width=10", timeout=30).width == 10

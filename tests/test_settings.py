@@ -17,7 +17,37 @@ DEFAULTS = {
     "avif_effort": 2,
     "webp_effort": 4,
     "gif_effort": 4,
+    "host": "127.0.0.1",
+    "port": 8080,
+    "data_dir": Path("enlarger-data"),
+    "origin": "",
+    "allowed_hosts": (),
+    "fetch_allowed_networks": (),
+    "fetch_connect_timeout": 5.0,
+    "fetch_timeout": 20.0,
+    "fetch_max_redirects": 5,
+    "origin_revalidate_seconds": 60,
+    "cache_max_bytes": 1024**3,
+    "cache_control_max_age": 172_800,
+    "concurrency": 0,
+    "queue_size": 32,
+    "transform_timeout": 30.0,
 }
+NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
+
+
+def test_lists_come_from_toml_arrays_or_comma_separated_env(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, 'allowed_hosts = ["a.example", "*.b.example"]\n')
+    assert load_settings(path, env={}).allowed_hosts == ("a.example", "*.b.example")
+    env = {"ENLARGER_FETCH_ALLOWED_NETWORKS": "10.0.0.0/8, 127.0.0.2/32,"}
+    assert load_settings(env=env).fetch_allowed_networks == ("10.0.0.0/8", "127.0.0.2/32")
+
+
+def test_derived_values() -> None:
+    assert Settings(concurrency=3).workers == 3
+    assert Settings().workers >= 1
+    assert Settings(data_dir=Path("/srv/x")).origin_location == "/srv/x/origin"
+    assert Settings(origin="https://img.example").origin_location == "https://img.example"
 
 
 def write_toml(tmp_path: Path, text: str) -> Path:
@@ -153,12 +183,12 @@ def test_numeric_string_in_toml_is_read(tmp_path: Path) -> None:
     assert load_settings(write_toml(tmp_path, 'max_output_side = "640"\n'), env={}).max_output_side == 640
 
 
-@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings)])
+@pytest.mark.parametrize("name", NUMERIC)
 def test_negative_values_are_rejected(name: str) -> None:
-    with pytest.raises(SettingsError, match=rf"setting {name} must be (at least 0|\d+–\d+), got -1"):
+    with pytest.raises(SettingsError, match=rf"setting {name} must be (at least [\d.]+|\d+–\d+), got -1"):
         load_settings(env={f"{ENV_PREFIX}{name.upper()}": "-1"})
     with pytest.raises(SettingsError, match=name):
-        Settings(**{name: -1})
+        Settings(**{name: -1})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("value", "ok"), [(0, True), (9, True), (10, False), (100, False)])

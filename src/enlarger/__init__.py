@@ -5,6 +5,8 @@ from enlarger.options import Options, parse_options
 from enlarger.pipeline import Result, info, transform
 from enlarger.settings import Settings, load_settings
 
+__version__ = "0.1.0"
+
 __all__ = [
     "EnlargerError",
     "Options",

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 import pyvips
+from PIL import Image
 
 from enlarger.errors import CorruptImageError, InputTooLargeError, UnsupportedFormatError
 from enlarger.settings import Settings
@@ -20,6 +21,8 @@ from enlarger.settings import Settings
 # Only the loaders of formats we support may run on untrusted input (no ImageMagick, PDF,
 # matlab, FITS ...). libvips marks the dangerous ones "untrusted"; this blocks them globally.
 pyvips.block_untrusted_set(True)
+# Pillow's own bomb check would call a huge BMP "corrupt"; check_limits does that job, by setting.
+Image.MAX_IMAGE_PIXELS = None
 
 MEDIA_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",
@@ -116,17 +119,33 @@ def corrupt(fmt: str, exc: Exception) -> CorruptImageError:
 
 
 def _vips_header(fmt: str, data: bytes) -> Header:
+    if fmt == "gif" and not data.rstrip(b"\0").endswith(b";"):
+        # libvips keeps going on a GIF cut mid-frame (repeating or dropping frames): refuse it
+        raise CorruptImageError("the GIF image is truncated (it has no end marker) and cannot be decoded")
     try:
         image = pyvips.Operation.call(_VIPS_LOADERS[fmt], data, access="sequential")
         fields = set(image.get_fields())
         frames = image.get("n-pages") if fmt in _MULTI_FRAME and "n-pages" in fields else 1
         orientation = image.get("orientation") if "orientation" in fields else 1
-    except pyvips.Error as exc:
+    except (pyvips.Error, UnicodeDecodeError) as exc:  # undecodable metadata names are damage too
         raise corrupt(fmt, exc) from exc
     width, height = image.width, image.height
+    if fmt == "avif":
+        width, height = _heif_size(data, (width, height))
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return Header(fmt, width, height, max(1, frames), bool(image.hasalpha()), len(data), orientation)
+
+
+def _heif_size(data: bytes, vips_size: tuple[int, int]) -> tuple[int, int]:
+    """The size libheif reads: libvips reports 1 for dimensions beyond its range, hiding bombs."""
+    import pillow_heif
+
+    try:
+        declared: tuple[int, int] = pillow_heif.open_heif(data).size
+    except (ValueError, RuntimeError, OSError):  # unreadable here: libvips' answer stands, decoding judges
+        return vips_size
+    return declared if declared[0] * declared[1] > vips_size[0] * vips_size[1] else vips_size
 
 
 def _pillow_header(fmt: str, data: bytes) -> Header:
@@ -137,8 +156,6 @@ def _pillow_header(fmt: str, data: bytes) -> Header:
             heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
             width, height = heif.size
             return Header(fmt, width, height, 1, heif.has_alpha, len(data))
-        from PIL import Image
-
         with Image.open(io.BytesIO(data), formats=["BMP"]) as img:
             width, height = img.size
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
@@ -203,8 +220,6 @@ def _pillow_image(fmt: str, data: bytes) -> pyvips.Image:
             if stride != size[0] * bands:
                 raw = b"".join(raw[y * stride : y * stride + size[0] * bands] for y in range(size[1]))
         else:
-            from PIL import Image
-
             with Image.open(io.BytesIO(data), formats=["BMP"]) as img:
                 has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
                 converted = img.convert("RGBA" if has_alpha else "RGB")
@@ -213,7 +228,7 @@ def _pillow_image(fmt: str, data: bytes) -> pyvips.Image:
     except Exception as exc:  # decoders raise many types; all mean "corrupt"
         raise corrupt(fmt, exc) from exc
     image = pyvips.Image.new_from_memory(raw, size[0], size[1], bands, "uchar")
-    return image.copy(interpretation="srgb")
+    return image.copy(interpretation="srgb" if bands >= 3 else "b-w")
 
 
 def load(data: bytes, header: Header, target: tuple[int, int], *, all_frames: bool) -> pyvips.Image:

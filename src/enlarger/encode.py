@@ -8,6 +8,8 @@ already sRGB, so no ICC profile is written.
 
 from __future__ import annotations
 
+import re
+
 import pyvips
 
 from enlarger.options import Options
@@ -16,14 +18,16 @@ from enlarger.settings import Settings
 Keep = pyvips.enums.ForeignKeep
 _EXIF_CAPABLE = ("jpeg", "avif")
 _COPYRIGHT = "exif-ifd0-Copyright"
+_EXIF_STRING = re.compile(r"(.*) \((.*), ASCII, \d+ components?, \d+ bytes?\)", re.S)
 
 
 def _copyright_of(image: pyvips.Image, fields: list[str]) -> str | None:
     if _COPYRIGHT not in fields:
         return None
     text = str(image.get(_COPYRIGHT))
-    # libvips renders EXIF strings as "value (value, ASCII, n components, n bytes)".
-    value = text.split(" (", 1)[0].strip()
+    # libvips renders EXIF strings as "value (value, ASCII, n components, n bytes)"
+    rendered = _EXIF_STRING.fullmatch(text)
+    value = (rendered.group(1) if rendered else text).strip()
     return value or None
 
 
@@ -41,13 +45,14 @@ def _strip_to_copyright(image: pyvips.Image) -> tuple[pyvips.Image, int]:
 
 
 def _keep_flags(image: pyvips.Image, fmt: str, options: Options) -> tuple[pyvips.Image, int]:
+    if "orientation" in image.get_fields():
+        # pixels are already upright; heifsave would write any orientation left as an irot box
+        image = image.copy()
+        image.remove("orientation")
     if fmt not in _EXIF_CAPABLE or options.metadata == "none":
         return image, Keep.NONE
     if options.metadata == "copyright":
         return _strip_to_copyright(image)
-    image = image.copy()
-    if "orientation" in image.get_fields():
-        image.set_type(pyvips.GValue.gint_type, "orientation", 1)
     return image, Keep.EXIF | Keep.XMP | Keep.IPTC
 
 

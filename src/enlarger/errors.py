@@ -89,3 +89,58 @@ class ProcessingError(EnlargerError):
     status = 500
     code = 9522
     exit_code = 5
+
+
+class InvalidSourceError(EnlargerError):
+    """The source is not a usable path or http(s) URL."""
+
+    status = 400
+    code = 9419
+    exit_code = 2
+
+
+class SourceForbiddenError(EnlargerError):
+    """The source is somewhere we refuse to fetch from: a host not allowed, or an internal address."""
+
+    status = 403
+    code = 9406
+    exit_code = 2
+
+
+class SourceNotFoundError(EnlargerError):
+    """The origin has no such source."""
+
+    status = 404
+    code = 9404
+    exit_code = 1
+
+
+class OriginError(EnlargerError):
+    """The origin failed: unreachable, DNS failure, an error status, or too many redirects."""
+
+    status = 502
+    code = 9504
+    exit_code = 1
+
+
+class OriginTimeoutError(OriginError):
+    """The origin did not answer (or finish answering) in time."""
+
+    status = 504
+    code = 9509
+
+
+class OverloadedError(EnlargerError):
+    """Every worker is busy and the queue is full: retry shortly."""
+
+    status = 503
+    code = 9503
+    exit_code = 1
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TransformTimeoutError(ProcessingError):
+    """One transformation ran past its time limit and was stopped."""

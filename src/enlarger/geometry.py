@@ -118,8 +118,8 @@ def plan(width: int, height: int, options: Options, max_side: int, trim: Rect | 
     tw, th = (trim.width, trim.height) if trim else (width, height)
     rotated = options.rotate in (90, 270)
     a, b = (th, tw) if rotated else (tw, th)
-    w = round(options.width * options.dpr) if options.width else None
-    h = round(options.height * options.dpr) if options.height else None
+    w = round(options.pixel_width * options.scale) if options.pixel_width else None
+    h = round(options.height * options.scale) if options.height else None
     fit = options.fit
     sx, sy, crop, canvas = _fit(a, b, w, h, fit)
     final = canvas or crop or (_scaled(a, sx), _scaled(b, sy))

@@ -86,6 +86,12 @@ def choice(*values: str, synonyms: Mapping[str, str] | None = None) -> Callable[
     return parse
 
 
+def width_value(raw: object) -> int | Literal["auto"]:
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return "auto"
+    return integer(1, MAX_DIMENSION)(raw)
+
+
 def boolean(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -186,10 +192,11 @@ _FACTOR = "a factor above 0 and at most 10 (1.0 = unchanged)"
 TABLE: tuple[Option, ...] = (
     Option(
         "width",
-        "integer",
-        f"1–{MAX_DIMENSION}",
-        "Maximum output width in CSS pixels (× dpr).",
-        integer(1, MAX_DIMENSION),
+        "integer or auto",
+        f"1–{MAX_DIMENSION} or auto",
+        "Maximum output width in CSS pixels (× dpr). auto: the width the browser asks for in client "
+        "hints (Sec-CH-Width/Width, else Viewport-Width × DPR); without hints, no resize.",
+        width_value,
         aliases=("w",),
     ),
     Option(
@@ -227,9 +234,9 @@ TABLE: tuple[Option, ...] = (
         "dpr",
         "number",
         "1–4",
-        "Device pixel ratio: multiplies width, height and border widths.",
+        "Device pixel ratio: multiplies width, height and border widths. Without it, the server "
+        "uses the DPR/Sec-CH-DPR client hint when the request has one.",
         number(1, 4),
-        default=1.0,
     ),
     Option(
         "trim",
@@ -384,12 +391,12 @@ _LOOKUP: dict[str, Option] = {**BY_NAME, **{a: opt for opt in TABLE for a in opt
 class Options:
     """A validated, immutable set of transformation options (defaults filled in)."""
 
-    width: int | None = None
+    width: int | Literal["auto"] | None = None
     height: int | None = None
     fit: str = "scale-down"
     gravity: Gravity | None = None
     zoom: float | None = None
-    dpr: float = 1.0
+    dpr: float | None = None
     trim: TrimEdges | Literal["border"] | None = None
     trim_top: int | None = None
     trim_right: int | None = None
@@ -444,11 +451,21 @@ class Options:
     def quality_value(self) -> int:
         return DEFAULT_QUALITY if self.quality is None else quality_number(self.quality)
 
+    @property
+    def scale(self) -> float:
+        """The device pixel ratio in effect (1 when none was given)."""
+        return self.dpr or 1.0
+
+    @property
+    def pixel_width(self) -> int | None:
+        """The requested width in CSS pixels; ``auto`` not resolved by client hints means none."""
+        return self.width if isinstance(self.width, int) else None
+
     def border_edges(self) -> TrimEdges:
         """Border widths (top, right, bottom, left) in output pixels, dpr applied."""
         base = self.border_width or 0
         edges = (self.border_top, self.border_right, self.border_bottom, self.border_left)
-        return tuple(round((base if e is None else e) * self.dpr) for e in edges)  # type: ignore[return-value]
+        return tuple(round((base if e is None else e) * self.scale) for e in edges)  # type: ignore[return-value]
 
 
 _ATTR_TO_NAME = {opt.attr: opt.name for opt in TABLE}

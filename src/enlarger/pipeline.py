@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import pyvips
 from enlarger import codecs
 from enlarger.codecs import MEDIA_TYPES, Header
 from enlarger.encode import encode
-from enlarger.errors import FeatureUnavailableError, ProcessingError
+from enlarger.errors import FeatureUnavailableError, InputTooLargeError, ProcessingError, TransformTimeoutError
 from enlarger.geometry import Plan, plan
 from enlarger.negotiate import ANIMATABLE, Accept, choose_format
 from enlarger.options import Options, parse_options
@@ -105,7 +106,18 @@ def describe(decision: Decision) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _render(data: bytes, decision: Decision, settings: Settings) -> Result:
+def _stop_at(image: pyvips.Image, deadline: float) -> None:
+    """Have libvips abandon the evaluation (from its own worker threads) once ``deadline`` passes."""
+
+    def check(evaluated: pyvips.Image, _progress: object) -> None:
+        if time.monotonic() > deadline:
+            evaluated.set_kill(True)
+
+    image.set_progress(True)
+    image.signal_connect("eval", check)
+
+
+def _render(data: bytes, decision: Decision, settings: Settings, deadline: float | None) -> Result:
     options, header = decision.options, decision.header
     if options.segment:
         raise FeatureUnavailableError("segment=foreground needs a background-removal model, and none is configured")
@@ -116,6 +128,8 @@ def _render(data: bytes, decision: Decision, settings: Settings) -> Result:
     if not decision.all_frames:
         image = first_frame(image)
     page = frame_height(image)
+    if deadline is not None:
+        _stop_at(image, deadline)
     output = encode(image, decision.format, options, settings)
     return Result(output, decision.format, image.width, page, image.height // page)
 
@@ -126,20 +140,27 @@ def transform(
     *,
     accept: str | None = None,
     settings: Settings | None = None,
+    timeout: float | None = None,
 ) -> Result:
     """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
 
-    ``accept`` is the client's ``Accept`` header, used by ``format=auto``. Raises
-    :class:`~enlarger.errors.EnlargerError` subclasses for every problem the input can cause.
+    ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
+    stops the pixel work when it runs longer. Raises :class:`~enlarger.errors.EnlargerError`
+    subclasses for every problem the input can cause.
     """
     settings = settings or Settings()
+    deadline = time.monotonic() + timeout if timeout is not None else None
     decision = decide(data, parse_options(options), accept=accept, settings=settings)
     if decision.format == "json":
         return Result(describe(decision), "json", *decision.plan.output)
     try:
-        return _render(data, decision, settings)
+        return _render(data, decision, settings, deadline)
     except pyvips.Error as exc:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
         detail = codecs.vips_detail(exc)
+        if "security limit" in detail.lower():
+            raise InputTooLargeError(f"the image exceeds the decoder's safety limits ({detail})") from exc
         if _DECODE_WORDS.search(detail):
             raise codecs.corrupt(decision.header.format, exc) from exc
         raise ProcessingError(f"the image could not be processed ({detail})") from exc

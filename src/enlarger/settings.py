@@ -60,14 +60,86 @@ class Settings:
         metadata=_doc("GIF palette effort: higher is better colour, much slower (compression=fast uses 1).", (1, 10)),
     )
 
+    # --- serving (enlarger serve)
+    host: str = field(default="127.0.0.1", metadata=_doc("Address the server listens on."))
+    port: int = field(default=8080, metadata=_doc("TCP port the server listens on.", (1, 65535)))
+    data_dir: Path = field(
+        default=Path("enlarger-data"),
+        metadata=_doc("Directory for the output cache (and, later, stored images); created if missing."),
+    )
+    origin: str = field(
+        default="",
+        metadata=_doc(
+            "Where relative /cdn-cgi/image sources come from: a directory, or an http(s) base URL "
+            "(trusted: private addresses allowed). Empty: <data_dir>/origin, created if missing."
+        ),
+    )
+    allowed_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Hosts whose absolute http(s) URLs may be fetched as sources (exact names, or *.example.com "
+            "for subdomains). Empty: absolute sources are refused."
+        ),
+    )
+    fetch_allowed_networks: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "CIDR networks that remote fetches may reach although they are loopback, private, link-local "
+            "or otherwise internal (e.g. 10.1.2.0/24). Empty: all internal addresses are refused."
+        ),
+    )
+    fetch_connect_timeout: float = field(
+        default=5.0, metadata=_doc("Seconds allowed to connect to a remote source (per hop).", (0.01, None))
+    )
+    fetch_timeout: float = field(
+        default=20.0,
+        metadata=_doc("Seconds allowed for a whole remote fetch, redirects and body included.", (0.01, None)),
+    )
+    fetch_max_redirects: int = field(default=5, metadata=_doc("Redirects followed per remote fetch.", (0, 20)))
+    origin_revalidate_seconds: int = field(
+        default=60,
+        metadata=_doc(
+            "How long a fetched source's identity is trusted before the origin is asked again "
+            "(conditionally); cache hits within it need no origin request."
+        ),
+    )
+    cache_max_bytes: int = field(
+        default=1024**3, metadata=_doc("Size bound of the on-disk output cache; least recently used entries go first.")
+    )
+    cache_control_max_age: int = field(
+        default=172_800,
+        metadata=_doc("max-age (seconds) in Cache-Control of transformed responses (Cloudflare's 2-day browser TTL)."),
+    )
+    concurrency: int = field(
+        default=0, metadata=_doc("Transformations running at once; 0 means one per CPU core.", (0, 1024))
+    )
+    queue_size: int = field(
+        default=32,
+        metadata=_doc("Transformations allowed to wait for a worker; past it requests get 503 at once.", (0, 100_000)),
+    )
+    transform_timeout: float = field(
+        default=30.0, metadata=_doc("Seconds one transformation may run before it is stopped.", (0.01, None))
+    )
+
+    @property
+    def workers(self) -> int:
+        """The effective concurrency (``concurrency``, or the number of cores)."""
+        return self.concurrency or os.cpu_count() or 1
+
+    @property
+    def origin_location(self) -> str:
+        """The configured origin, or the default directory inside ``data_dir``."""
+        return self.origin or str(self.data_dir / "origin")
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             low, high = f.metadata.get("range", (0, None))
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if value < low or (high is not None and value > high):
-                    allowed = f"{low}–{high}" if high is not None else f"at least {low}"
-                    raise SettingsError(f"setting {f.name} must be {allowed}, got {value}")
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and (value < low or (high is not None and value > high)):
+                allowed = f"{low}–{high}" if high is not None else f"at least {low}"
+                raise SettingsError(f"setting {f.name} must be {allowed}, got {value}")
+
 
 def _convert(name: str, kind: Any, raw: object) -> object:
     try:
@@ -86,6 +158,9 @@ def _convert(name: str, kind: Any, raw: object) -> object:
             return float(str(raw))
         if kind is Path:
             return Path(str(raw)).expanduser()
+        if kind == tuple[str, ...]:
+            items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
         return str(raw)
     except ValueError as exc:
         raise SettingsError(f"setting {name}: cannot read {raw!r} as {getattr(kind, '__name__', kind)}") from exc

@@ -1,0 +1,176 @@
+"""SSRF-safe fetching of remote sources over HTTP(S).
+
+Redirects are followed by hand so that every hop is checked (scheme, allowed host, resolved
+addresses); connections go to the addresses that were checked; time (connect and total) and
+bytes (counted while streaming, aborted past the limit) are capped; the User-Agent is fixed
+and says who we are.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpcore
+
+from enlarger import __version__
+from enlarger.errors import (
+    InputTooLargeError,
+    InvalidSourceError,
+    OriginError,
+    OriginTimeoutError,
+    SourceForbiddenError,
+    SourceNotFoundError,
+)
+from enlarger.security.addresses import AddressGuard
+
+USER_AGENT = f"Enlarger/{__version__} (image transformation service; +https://github.com/enlarger/enlarger)"
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched source, or (``not_modified``) confirmation that the cached one is still current."""
+
+    url: str
+    data: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to addresses the guard accepted, trying each in turn."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self._guard = guard
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        failure: Exception | None = None
+        for address in await self._guard.resolve(host, port):
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def host_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """``example.com`` matches itself; ``*.example.com`` matches its subdomains."""
+    exact = {p.lower() for p in patterns if not p.startswith("*.")}
+    suffixes = tuple(p[1:].lower() for p in patterns if p.startswith("*."))
+    return lambda host: host.lower() in exact or (bool(suffixes) and host.lower().endswith(suffixes))
+
+
+class Fetcher:
+    """Fetches source URLs. Hops to ``trusted_origin``'s host skip the address check (it is
+    configured by the operator); every other hop must pass ``allow_host`` and the guard."""
+
+    def __init__(
+        self,
+        guard: AddressGuard,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        max_redirects: int,
+        max_bytes: int,
+        trusted_origin: str | None = None,
+    ) -> None:
+        context = ssl.create_default_context()
+        self._guarded = httpcore.AsyncConnectionPool(ssl_context=context, network_backend=_GuardedBackend(guard))
+        self._trusted = httpcore.AsyncConnectionPool(ssl_context=context)
+        self._trusted_netloc = urlsplit(trusted_origin).netloc.lower() if trusted_origin else None
+        self._connect_timeout = connect_timeout
+        self._total_timeout = total_timeout
+        self._max_redirects = max_redirects
+        self._max_bytes = max_bytes
+
+    async def aclose(self) -> None:
+        await self._guarded.aclose()
+        await self._trusted.aclose()
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        allow_host: Callable[[str], bool],
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Fetched:
+        """GET ``url`` (conditionally when validators are given), following checked redirects."""
+        try:
+            with anyio.fail_after(self._total_timeout):
+                return await self._follow(url, allow_host, etag, last_modified)
+        except TimeoutError as exc:
+            raise OriginTimeoutError(f"the source did not arrive within {self._total_timeout:g} s") from exc
+
+    async def _follow(
+        self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None
+    ) -> Fetched:
+        for _ in range(self._max_redirects + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InvalidSourceError(f"the source URL must be http(s) with a host, got {url!r}")
+            trusted = parts.netloc.lower() == self._trusted_netloc
+            if not trusted and not allow_host(parts.hostname):
+                raise SourceForbiddenError(f"fetching from {parts.hostname} is not allowed (see allowed_hosts)")
+            headers = [(b"User-Agent", USER_AGENT.encode()), (b"Accept", b"image/*,*/*;q=0.8")]
+            if etag:
+                headers.append((b"If-None-Match", etag.encode("latin-1")))
+            if last_modified:
+                headers.append((b"If-Modified-Since", last_modified.encode("latin-1")))
+            pool = self._trusted if trusted else self._guarded
+            timeouts = {"connect": self._connect_timeout, "read": self._total_timeout, "pool": self._total_timeout}
+            try:
+                async with pool.stream("GET", url, headers=headers, extensions={"timeout": timeouts}) as response:
+                    status = response.status
+                    found = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
+                    if status in _REDIRECTS and "location" in found:
+                        url = urljoin(url, found["location"])
+                        continue
+                    if status == 304 and (etag or last_modified):
+                        return Fetched(url, b"", etag, last_modified, not_modified=True)
+                    _check_status(status, url)
+                    body = await self._read(response)
+                    return Fetched(url, body, found.get("etag"), found.get("last-modified"))
+            except (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.PoolTimeout) as exc:
+                raise OriginTimeoutError(f"the source at {parts.hostname} did not answer in time") from exc
+            except httpcore.ConnectError as exc:
+                raise OriginError(f"the source at {parts.hostname} is unreachable ({exc or 'refused'})") from exc
+            except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
+                raise OriginError(f"the connection to {parts.hostname} failed ({exc or type(exc).__name__})") from exc
+        raise OriginError(f"the source redirected more than {self._max_redirects} times", code=9421)
+
+    async def _read(self, response: httpcore.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_stream():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise InputTooLargeError(f"the source is larger than the limit of {self._max_bytes:,} bytes", code=9402)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _check_status(status: int, url: str) -> None:
+    if status in (404, 410):
+        raise SourceNotFoundError(f"the origin has no source at {url} (HTTP {status})")
+    if 400 <= status < 500:
+        raise OriginError(f"the origin refused the source at {url} (HTTP {status})", code=9408)
+    if status >= 300:
+        raise OriginError(f"the origin failed to serve {url} (HTTP {status})")

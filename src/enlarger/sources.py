@@ -1,0 +1,149 @@
+"""Where source images come from: a local origin directory, an HTTP origin, or allowed URLs.
+
+A source is first *located*: its identity (what the output cache keys on) is found as cheaply
+as possible — a ``stat`` for files, a remembered validator for remote sources — and its bytes
+are only read when a transformation actually needs them, so cache hits touch no source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urljoin
+
+import anyio
+
+from enlarger.errors import InputTooLargeError, InvalidSourceError, SourceForbiddenError, SourceNotFoundError
+from enlarger.security.fetch import Fetched, Fetcher
+
+_KNOWN_LIMIT = 100_000  # remembered remote identities (about 200 bytes each)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A source whose identity is known; ``read`` fetches its bytes when they are needed."""
+
+    identity: str
+    read: Callable[[], Awaitable[bytes]]
+    url: str | None  # where the source can be fetched directly (onerror=redirect), if anywhere
+
+
+@dataclass
+class _Known:
+    identity: str
+    etag: str | None
+    last_modified: str | None
+    checked: float
+
+
+def is_absolute(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def normalise_absolute(source: str) -> str:
+    """Proxies and browsers fold ``https://`` to ``https:/`` inside paths; undo that."""
+    for scheme in ("http:/", "https:/"):
+        if source.lower().startswith(scheme) and not source.lower().startswith(scheme + "/"):
+            return source[: len(scheme)] + "/" + source[len(scheme) :]
+    return source
+
+
+def _identity_of(fetched: Fetched) -> str:
+    """A strong origin ETag names the content; otherwise the content's hash does."""
+    if fetched.etag and not fetched.etag.startswith("W/"):
+        return f"url:{fetched.url}:etag:{fetched.etag}"
+    return "sha256:" + hashlib.sha256(fetched.data).hexdigest()
+
+
+class Sources:
+    """Resolves relative sources against the origin and absolute ones against the allow-list."""
+
+    def __init__(
+        self,
+        origin: str,
+        fetcher: Fetcher,
+        *,
+        allow_host: Callable[[str], bool],
+        max_bytes: int,
+        revalidate_seconds: float,
+    ) -> None:
+        self._remote_origin = origin if is_absolute(origin) else None
+        self._root = None if self._remote_origin else Path(origin).resolve()
+        self._fetcher = fetcher
+        self._allow_host = allow_host
+        self._max_bytes = max_bytes
+        self._revalidate = revalidate_seconds
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+
+    async def locate(self, source: str) -> Located:
+        if is_absolute(source):
+            return await self._locate_url(normalise_absolute(source), self._allow_host)
+        if self._remote_origin is not None:
+            url = urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
+            return await self._locate_url(url, lambda _host: False)
+        return await anyio.to_thread.run_sync(self._locate_file, source)
+
+    def _locate_file(self, source: str) -> Located:
+        assert self._root is not None
+        path = (self._root / _relative(source)).resolve()
+        if not path.is_relative_to(self._root):
+            raise SourceForbiddenError("the source path leaves the origin directory")
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise SourceNotFoundError(f"no source image at {source}") from exc
+        if not path.is_file():
+            raise SourceNotFoundError(f"no source image at {source}")
+        if stat.st_size > self._max_bytes:
+            raise InputTooLargeError(
+                f"the source is {stat.st_size:,} bytes; the limit is {self._max_bytes:,} bytes", code=9402
+            )
+
+        async def read() -> bytes:
+            return await anyio.to_thread.run_sync(path.read_bytes)
+
+        return Located(f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}", read, None)
+
+    async def _locate_url(self, url: str, allow_host: Callable[[str], bool]) -> Located:
+        known = self._known.get(url)
+        now = time.monotonic()
+        if known is not None and now - known.checked < self._revalidate:
+            return Located(known.identity, lambda: self._fetch_body(url, allow_host), url)
+        fetched = await self._fetcher.fetch(
+            url,
+            allow_host=allow_host,
+            etag=known.etag if known else None,
+            last_modified=known.last_modified if known else None,
+        )
+        if fetched.not_modified and known is not None:
+            known.checked = now
+            return Located(known.identity, lambda: self._fetch_body(url, allow_host), url)
+        self._known[url] = _Known(_identity_of(fetched), fetched.etag, fetched.last_modified, now)
+        if len(self._known) > _KNOWN_LIMIT:
+            self._known.popitem(last=False)
+
+        async def ready() -> bytes:
+            return fetched.data
+
+        return Located(self._known[url].identity, ready, url)
+
+    async def _fetch_body(self, url: str, allow_host: Callable[[str], bool]) -> bytes:
+        return (await self._fetcher.fetch(url, allow_host=allow_host)).data
+
+
+def _relative(source: str) -> str:
+    cleaned = source.lstrip("/")
+    if not cleaned or "\x00" in cleaned or any(part == ".." for part in cleaned.split("/")):
+        raise InvalidSourceError(f"invalid source path {source!r}")
+    return cleaned
+
+
+def ensure_directory(path: Path) -> Path:
+    """Create ``path`` (and parents) if missing; the server's directories are made on start."""
+    os.makedirs(path, exist_ok=True)
+    return path
