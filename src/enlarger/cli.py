@@ -7,11 +7,14 @@ Errors are printed as one readable line and mapped to exit codes by the error ty
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 from enlarger.errors import EnlargerError
@@ -19,6 +22,7 @@ from enlarger.options import FORMATS, parse_options
 from enlarger.pipeline import info, transform
 from enlarger.reference import REFERENCES
 from enlarger.settings import Settings, SettingsError, load_settings
+from enlarger.sources import is_absolute
 
 _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".json": "json"} | {
     f".{fmt}": fmt for fmt in FORMATS if fmt not in ("auto", "baseline-jpeg")
@@ -76,6 +80,46 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _example_source(origin: Path) -> str:
+    """An image in the origin directory to show in the example URL (the bundled sample if empty)."""
+    images = sorted(p for p in origin.iterdir() if p.is_file() and not p.name.startswith("."))
+    if images:
+        return images[0].name
+    sample = resources.files("enlarger") / "assets" / "sample.jpg"
+    (origin / "sample.jpg").write_bytes(sample.read_bytes())
+    return "sample.jpg"
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from enlarger.server.app import create_app, prepare_directories
+
+    settings = load_settings(
+        args.config, host=args.host, port=args.port, data_dir=args.data_dir, origin=args.origin
+    )
+    prepare_directories(settings)
+    origin = settings.origin_location
+    example = "photo.jpg" if is_absolute(origin) else _example_source(Path(origin))
+    base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
+    print(f"Enlarger listening on {base} (data: {settings.data_dir}, origin: {origin})", file=sys.stderr)
+    print(f"Try: {base}/cdn-cgi/image/width=400,format=auto/{example}", file=sys.stderr)
+    access = logging.getLogger("enlarger.access")
+    access.addHandler(logging.StreamHandler(sys.stderr))
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        http="httptools",
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+    )
+    return 0
+
+
 def _cmd_docs(args: argparse.Namespace) -> int:
     text = REFERENCES[args.topic]()
     if args.write:
@@ -111,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="INPUT", help="image file, or - for stdin")
     p.set_defaults(run=_cmd_info)
+
+    p = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Serve /cdn-cgi/image/<options>/<source> on the embedded default (local cache and origin). "
+        "Every flag is also a setting (TOML file or ENLARGER_* variable).",
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    p.add_argument("--data-dir", type=Path, help="cache and data directory (default ./enlarger-data)")
+    p.add_argument("--origin", help="directory or http(s) base URL of relative sources (default <data-dir>/origin)")
+    p.set_defaults(run=_cmd_serve)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")
