@@ -107,3 +107,42 @@ def test_help_everywhere() -> None:
         with pytest.raises(SystemExit) as exit_info:
             main(args)
         assert exit_info.value.code == 0
+
+
+def test_serve_prints_a_working_example_url(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "enlarger.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = [process.stderr.readline(), process.stderr.readline()]
+        assert lines[0].startswith(f"Enlarger listening on http://127.0.0.1:{port}")
+        url = lines[1].removeprefix("Try: ").strip()
+        assert url == f"http://127.0.0.1:{port}/cdn-cgi/image/width=400,format=auto/sample.jpg"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(url, headers={"Accept": "image/webp,*/*"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/webp"
+        assert decode(response.content).width == 400
+        assert (data_dir / "origin" / "sample.jpg").is_file()
+        assert (data_dir / "cache").is_dir()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

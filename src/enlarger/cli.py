@@ -95,9 +95,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from enlarger.server.app import create_app, prepare_directories
 
-    settings = load_settings(
-        args.config, host=args.host, port=args.port, data_dir=args.data_dir, origin=args.origin
-    )
+    settings = load_settings(args.config, host=args.host, port=args.port, data_dir=args.data_dir, origin=args.origin)
     prepare_directories(settings)
     origin = settings.origin_location
     example = "photo.jpg" if is_absolute(origin) else _example_source(Path(origin))

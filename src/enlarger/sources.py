@@ -81,8 +81,9 @@ class Sources:
         self._known: OrderedDict[str, _Known] = OrderedDict()
 
     async def locate(self, source: str) -> Located:
+        source = normalise_absolute(source)
         if is_absolute(source):
-            return await self._locate_url(normalise_absolute(source), self._allow_host)
+            return await self._locate_url(source, self._allow_host)
         if self._remote_origin is not None:
             url = urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
             return await self._locate_url(url, lambda _host: False)

@@ -1,0 +1,78 @@
+"""Real servers on loopback for the tests: the service itself and a scriptable HTTP origin."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+
+@contextmanager
+def serve(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free port; yields its base URL."""
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+class Origin:
+    """An HTTP origin whose files, redirects, delays and failures the test controls."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
+        self.delays: dict[str, float] = {}
+        self.status: dict[str, int] = {}
+        self.etags: dict[str, str] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+
+    def app(self) -> Starlette:
+        async def any_path(request: Request) -> Response:
+            path = "/" + request.path_params["path"]
+            self.requests.append((path, dict(request.headers)))
+            if path in self.delays:
+                await asyncio.sleep(self.delays[path])
+            if path in self.redirects:
+                return RedirectResponse(self.redirects[path], status_code=302)
+            if path in self.status:
+                return Response(b"failure", status_code=self.status[path])
+            if path not in self.files:
+                return Response(b"not here", status_code=404)
+            etag = self.etags.get(path)
+            if etag and request.headers.get("if-none-match") == etag:
+                return Response(status_code=304, headers={"ETag": etag})
+            return Response(self.files[path], headers={"ETag": etag} if etag else {}, media_type="image/jpeg")
+
+        return Starlette(routes=[Route("/{path:path}", any_path)])
+
+    def hits(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == path)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)

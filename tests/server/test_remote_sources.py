@@ -1,0 +1,180 @@
+"""Sources fetched over HTTP: a configured origin, allowed hosts, and the SSRF defences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.imaging import decode, gradient, save
+from tests.live import Origin, serve
+from tests.server.conftest import Start
+
+# the "outside" origin listens on 127.0.0.2 and is the only internal address tests allow
+OUTSIDE_NET = "127.0.0.2/32"
+
+
+@pytest.fixture
+def origin() -> Origin:
+    remote = Origin()
+    remote.files["/img/photo.jpg"] = save(gradient(400, 300), "jpeg")
+    remote.files["/img/not-image.jpg"] = b"<html>nope</html>"
+    return remote
+
+
+@pytest.fixture
+def origin_url(origin: Origin) -> Iterator[str]:
+    with serve(origin.app(), host="127.0.0.2") as base:
+        yield base
+
+
+@pytest.fixture
+def inside(origin: Origin) -> Iterator[str]:
+    """A server on 127.0.0.1 — an internal address no fetch may reach."""
+    secret = Origin()
+    secret.files["/secret.jpg"] = save(gradient(10, 10), "jpeg")
+    with serve(secret.app(), host="127.0.0.1") as base:
+        yield base
+
+
+def test_relative_sources_from_an_http_origin(start: Start, origin: Origin, origin_url: str) -> None:
+    client = start(origin=origin_url)
+    response = client.get("/cdn-cgi/image/width=100,format=png/img/photo.jpg")
+    assert response.status_code == 200
+    assert decode(response.content).width == 100
+    user_agent = origin.requests[-1][1]["user-agent"]
+    assert user_agent.startswith("Enlarger/")
+    # within the revalidation window a cache hit needs no origin request at all
+    before = origin.hits("/img/photo.jpg")
+    assert client.get("/cdn-cgi/image/width=100,format=png/img/photo.jpg").headers["x-enlarger-cache"] == "HIT"
+    assert origin.hits("/img/photo.jpg") == before
+
+
+def test_origin_validators_are_used_to_revalidate(start: Start, origin: Origin, origin_url: str) -> None:
+    origin.etags["/img/photo.jpg"] = '"v1"'
+    client = start(origin=origin_url, origin_revalidate_seconds=0)
+    first = client.get("/cdn-cgi/image/width=50,format=png/img/photo.jpg")
+    second = client.get("/cdn-cgi/image/width=50,format=png/img/photo.jpg")
+    assert second.headers["x-enlarger-cache"] == "HIT"
+    assert second.headers["etag"] == first.headers["etag"]
+    assert origin.requests[-1][1].get("if-none-match") == '"v1"'
+    origin.etags["/img/photo.jpg"] = '"v2"'
+    origin.files["/img/photo.jpg"] = save(gradient(200, 100), "jpeg")
+    third = client.get("/cdn-cgi/image/width=50,format=png/img/photo.jpg")
+    assert third.headers["etag"] != first.headers["etag"]
+    assert decode(third.content).height == 25
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/img/missing.jpg", 404, 9404),
+        ("/img/not-image.jpg", 415, 9520),
+        ("/img/teapot.jpg", 502, 9408),
+        ("/img/down.jpg", 502, 9504),
+    ],
+)
+def test_origin_failures(start: Start, origin: Origin, origin_url: str, path: str, status: int, code: int) -> None:
+    origin.status["/img/teapot.jpg"] = 418
+    origin.status["/img/down.jpg"] = 503
+    client = start(origin=origin_url)
+    response = client.get(f"/cdn-cgi/image/width=10{path}")
+    assert response.status_code == status
+    assert response.headers["cf-resized"] == f"err={code}"
+    if status in (404, 502):
+        assert f'code="{code}"' in client.get("/metrics").text
+
+
+def test_origin_timeout_is_504(start: Start, origin: Origin, origin_url: str) -> None:
+    origin.delays["/img/photo.jpg"] = 2.0
+    client = start(origin=origin_url, fetch_timeout=0.3)
+    response = client.get("/cdn-cgi/image/width=10/img/photo.jpg")
+    assert response.status_code == 504
+    assert response.headers["cf-resized"] == "err=9509"
+
+
+def test_onerror_redirect_sends_the_client_to_the_source(start: Start, origin_url: str) -> None:
+    client = start(origin=origin_url)
+    response = client.get("/cdn-cgi/image/width=10,onerror=redirect/img/not-image.jpg")
+    assert response.status_code == 302
+    assert response.headers["location"] == f"{origin_url}/img/not-image.jpg"
+    invalid = client.get("/cdn-cgi/image/width=x,onerror=redirect/img/photo.jpg")
+    assert invalid.status_code == 400
+
+
+def test_absolute_sources_need_an_allowed_host(start: Start, origin_url: str) -> None:
+    client = start(allowed_hosts=("127.0.0.2",), fetch_allowed_networks=(OUTSIDE_NET,))
+    ok = client.get(f"/cdn-cgi/image/width=60,format=png/{origin_url}/img/photo.jpg")
+    assert ok.status_code == 200, ok.text
+    assert decode(ok.content).width == 60
+    # a proxy-folded "http:/" still works
+    folded = origin_url.replace("http://", "http:/")
+    assert client.get(f"/cdn-cgi/image/width=60,format=png/{folded}/img/photo.jpg").status_code == 200
+    closed = start(fetch_allowed_networks=(OUTSIDE_NET,))
+    refused = closed.get(f"/cdn-cgi/image/width=60/{origin_url}/img/photo.jpg")
+    assert refused.status_code == 403
+    assert "not allowed" in refused.text
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "2130706433",
+        "0x7f.0.0.1",
+        "[::ffff:127.0.0.1]",
+        "[::1]",
+        "169.254.169.254",
+        "10.0.0.1",
+    ],
+)
+def test_internal_addresses_are_refused(start: Start, inside: str, host: str) -> None:
+    port = inside.rsplit(":", 1)[1]
+    name = host.strip("[]")
+    client = start(allowed_hosts=(name, "localhost"))
+    response = client.get(f"/cdn-cgi/image/width=10/http://{host}:{port}/secret.jpg")
+    assert response.status_code == 403, response.text
+    assert response.headers["cf-resized"] == "err=9406"
+    assert "internal" in response.text
+
+
+def test_redirects_into_internal_addresses_are_refused(
+    start: Start, origin: Origin, origin_url: str, inside: str
+) -> None:
+    origin.redirects["/img/sneaky.jpg"] = f"{inside}/secret.jpg"
+    origin.redirects["/img/hop.jpg"] = f"{origin_url}/img/photo.jpg"
+    client = start(allowed_hosts=("127.0.0.2", "127.0.0.1"), fetch_allowed_networks=(OUTSIDE_NET,))
+    assert client.get(f"/cdn-cgi/image/width=10/{origin_url}/img/hop.jpg").status_code == 200
+    response = client.get(f"/cdn-cgi/image/width=10/{origin_url}/img/sneaky.jpg")
+    assert response.status_code == 403
+    assert "internal" in response.text
+
+
+def test_redirect_loops_are_capped(start: Start, origin: Origin, origin_url: str) -> None:
+    origin.redirects["/img/loop.jpg"] = f"{origin_url}/img/loop.jpg"
+    client = start(allowed_hosts=("127.0.0.2",), fetch_allowed_networks=(OUTSIDE_NET,), fetch_max_redirects=3)
+    response = client.get(f"/cdn-cgi/image/width=10/{origin_url}/img/loop.jpg")
+    assert response.status_code == 502
+    assert response.headers["cf-resized"] == "err=9421"
+    assert origin.hits("/img/loop.jpg") == 4
+
+
+def test_remote_bodies_are_capped_while_streaming(start: Start, origin: Origin, origin_url: str) -> None:
+    origin.files["/img/huge.jpg"] = b"\xff\xd8\xff" + bytes(3_000_000)
+    client = start(origin=origin_url, max_input_bytes=1_000_000)
+    response = client.get("/cdn-cgi/image/width=10/img/huge.jpg")
+    assert response.status_code == 413
+    assert response.headers["cf-resized"] == "err=9402"
+
+
+def test_unresolvable_hosts_are_a_bad_gateway(start: Start) -> None:
+    client = start(allowed_hosts=("no-such-host.invalid",))
+    response = client.get("/cdn-cgi/image/width=10/http://no-such-host.invalid/a.jpg")
+    assert response.status_code == 502
+    assert response.headers["cf-resized"] == "err=9407"
+
+
+def test_the_test_client_itself_works(origin_url: str) -> None:
+    assert httpx.get(f"{origin_url}/img/photo.jpg").status_code == 200
