@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -55,7 +54,7 @@ def _split(request: Request) -> tuple[str, str]:
     options_text, _, source = rest.partition("/")
     if request.url.query:
         source = f"{source}?{request.url.query}"
-    return unquote(options_text), source
+    return options_text, source  # the server already percent-decoded the path once
 
 
 def _matches(header: str | None, etag: str) -> bool:
