@@ -441,3 +441,9 @@ def test_a_transformation_past_its_time_limit_is_stopped() -> None:
         transform(big, "blur=200,format=png", timeout=0.05)
     # the engine is still healthy afterwards
     assert transform(big, "width=10", timeout=30).width == 10
+
+
+def test_trim_border_on_damaged_pixels_is_a_typed_error(quad_png: bytes) -> None:
+    broken = quad_png[: quad_png.index(b"IDAT") + 40]
+    with pytest.raises(CorruptImageError):
+        transform(broken, "trim=border")

@@ -150,19 +150,20 @@ def transform(
     """
     settings = settings or Settings()
     deadline = time.monotonic() + timeout if timeout is not None else None
-    decision = decide(data, parse_options(options), accept=accept, settings=settings)
-    if decision.format == "json":
-        return Result(describe(decision), "json", *decision.plan.output)
+    parsed = parse_options(options)
     try:
+        decision = decide(data, parsed, accept=accept, settings=settings)
+        if decision.format == "json":
+            return Result(describe(decision), "json", *decision.plan.output)
         return _render(data, decision, settings, deadline)
-    except pyvips.Error as exc:
+    except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
         if deadline is not None and time.monotonic() > deadline:
             raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
         detail = codecs.vips_detail(exc)
         if "security limit" in detail.lower():
             raise InputTooLargeError(f"the image exceeds the decoder's safety limits ({detail})") from exc
         if _DECODE_WORDS.search(detail):
-            raise codecs.corrupt(decision.header.format, exc) from exc
+            raise codecs.corrupt(codecs.sniff(data), exc) from exc
         raise ProcessingError(f"the image could not be processed ({detail})") from exc
 
 

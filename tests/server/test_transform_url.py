@@ -283,3 +283,18 @@ def test_pixels_survive_the_trip(client: httpx.Client) -> None:
     response = client.get("/cdn-cgi/image/width=100,format=png/nested/quad.png")
     image = decode(response.content)
     assert near(pixel(image, 5, 5), (255, 0, 0)) and near(pixel(image, 95, 45), (255, 255, 255))
+
+
+def test_unexpected_failures_are_500_and_the_server_keeps_serving(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(TRANSFORM, broken)
+    response = client.get("/cdn-cgi/image/width=44/photo.jpg")
+    assert response.status_code == 500
+    assert response.headers["cf-resized"] == "err=9522"
+    assert "internal error" in response.text
+    monkeypatch.undo()
+    assert client.get("/cdn-cgi/image/width=44/photo.jpg").status_code == 200

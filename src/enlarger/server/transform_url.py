@@ -9,6 +9,7 @@ recently checked remote source) and one file read; nothing is decoded.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from enlarger.cache import DiskCache, Entry, cache_key
-from enlarger.errors import EnlargerError, OptionError, OriginError, SourceNotFoundError
+from enlarger.errors import EnlargerError, OptionError, OriginError, ProcessingError, SourceNotFoundError
 from enlarger.negotiate import Accept, depends_on_accept
 from enlarger.options import Options, parse_options
 from enlarger.pipeline import transform
@@ -28,6 +29,7 @@ from enlarger.settings import Settings
 from enlarger.sources import Located, Sources
 
 CACHE_HEADER = "X-Enlarger-Cache"
+logger = logging.getLogger("enlarger.server")
 
 
 @dataclass
@@ -81,6 +83,9 @@ async def handle(request: Request, services: Services) -> Response:
         if options is not None and options.onerror == "redirect" and redirect and not isinstance(error, OptionError):
             return RedirectResponse(redirect, status_code=302, headers={"Cf-Resized": f"err={error.code}"})
         return error_response(error, head=head)
+    except Exception:  # a bug, not the user's fault: log it, answer 500, keep serving
+        logger.exception("unexpected failure for %s", request.url.path)
+        return error_response(ProcessingError("an internal error stopped this transformation"), head=head)
 
 
 async def _respond(
