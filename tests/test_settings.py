@@ -32,6 +32,18 @@ DEFAULTS = {
     "concurrency": 0,
     "queue_size": 32,
     "transform_timeout": 30.0,
+    "database_url": "",
+    "storage": "local",
+    "s3_endpoint": "",
+    "s3_bucket": "",
+    "s3_prefix": "originals/",
+    "s3_region": "us-east-1",
+    "s3_access_key_id": "",
+    "s3_secret_access_key": "",
+    "public_url": "",
+    "image_quota": 100_000,
+    "max_upload_bytes": 10 * 1024 * 1024,
+    "orphan_grace_seconds": 3600,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 
@@ -48,6 +60,13 @@ def test_derived_values() -> None:
     assert Settings().workers >= 1
     assert Settings(data_dir=Path("/srv/x")).origin_location == "/srv/x/origin"
     assert Settings(origin="https://img.example").origin_location == "https://img.example"
+    assert Settings(data_dir=Path("/srv/x")).catalog_url == "sqlite:////srv/x/catalog.db"
+    assert Settings(database_url="postgresql+psycopg://h/db").catalog_url == "postgresql+psycopg://h/db"
+
+
+def test_choices_are_checked() -> None:
+    with pytest.raises(SettingsError, match="storage must be one of local, s3"):
+        load_settings(env={"ENLARGER_STORAGE": "ftp"})
 
 
 def write_toml(tmp_path: Path, text: str) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from enlarger.cli_admin import add_commands
 from enlarger.errors import EnlargerError
 from enlarger.options import FORMATS, parse_options
 from enlarger.pipeline import info, transform
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="cache and data directory (default ./enlarger-data)")
     p.add_argument("--origin", help="directory or http(s) base URL of relative sources (default <data-dir>/origin)")
     p.set_defaults(run=_cmd_serve)
+
+    add_commands(commands)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")

@@ -144,3 +144,67 @@ class OverloadedError(EnlargerError):
 
 class TransformTimeoutError(ProcessingError):
     """One transformation ran past its time limit and was stopped."""
+
+
+class RequestError(EnlargerError):
+    """A hosting API request is malformed: a missing field, bad JSON, a value out of range."""
+
+    status = 400
+    code = 5400
+    exit_code = 2
+
+
+class AuthenticationError(EnlargerError):
+    """No usable API token was presented (missing or malformed ``Authorization``)."""
+
+    status = 401
+    code = 10001
+    exit_code = 2
+
+
+class PermissionDeniedError(EnlargerError):
+    """The token is unknown, revoked, or belongs to another account."""
+
+    status = 403
+    code = 10000
+    exit_code = 2
+
+
+class SignatureError(EnlargerError):
+    """A delivery URL needs a valid signature and has none, a forged one, or an expired one."""
+
+    status = 403
+    code = 9403
+    exit_code = 2
+
+
+class NotFoundError(EnlargerError):
+    """No such account, image, variant, signing key or upload slot."""
+
+    status = 404
+    code = 5404
+    exit_code = 1
+
+
+class ConflictError(EnlargerError):
+    """The resource already exists (a custom image ID, a variant name) or was already used."""
+
+    status = 409
+    code = 5409
+    exit_code = 1
+
+
+class GoneError(EnlargerError):
+    """A one-time upload URL that expired."""
+
+    status = 410
+    code = 5410
+    exit_code = 1
+
+
+class QuotaExceededError(EnlargerError):
+    """The account stores as many images as it is allowed."""
+
+    status = 429
+    code = 5429
+    exit_code = 1

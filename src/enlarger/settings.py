@@ -22,9 +22,9 @@ class SettingsError(ValueError):
     """A setting has a value of the wrong type or outside its range."""
 
 
-def _doc(text: str, bounds: tuple[float, float | None] = (0, None)) -> dict[str, object]:
-    """Field metadata: the documentation line and the allowed range (checked on construction)."""
-    return {"doc": text, "range": bounds}
+def _doc(text: str, bounds: tuple[float, float | None] = (0, None), choices: tuple[str, ...] = ()) -> dict[str, object]:
+    """Field metadata: the documentation line and the allowed range or choices (checked on construction)."""
+    return {"doc": text, "range": bounds, "choices": choices}
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,57 @@ class Settings:
         default=30.0, metadata=_doc("Seconds one transformation may run before it is stopped.", (0.01, None))
     )
 
+    # --- hosting (images API, delivery, storage, catalog)
+    database_url: str = field(
+        default="",
+        metadata=_doc(
+            "Catalog database (SQLAlchemy URL), e.g. postgresql+psycopg://user:pw@host/db. "
+            "Empty: SQLite (WAL) at <data_dir>/catalog.db."
+        ),
+    )
+    storage: str = field(
+        default="local",
+        metadata=_doc("Where originals are stored: local (under <data_dir>/originals) or s3.", choices=("local", "s3")),
+    )
+    s3_endpoint: str = field(
+        default="", metadata=_doc("S3-compatible endpoint URL (storage=s3); empty: AWS's default for the region.")
+    )
+    s3_bucket: str = field(default="", metadata=_doc("Bucket holding originals (storage=s3)."))
+    s3_prefix: str = field(default="originals/", metadata=_doc("Key prefix for originals inside the bucket."))
+    s3_region: str = field(default="us-east-1", metadata=_doc("Region of the bucket (storage=s3)."))
+    s3_access_key_id: str = field(default="", metadata=_doc("Access key (storage=s3); empty: boto3's usual chain."))
+    s3_secret_access_key: str = field(default="", metadata=_doc("Secret key that goes with s3_access_key_id."))
+    public_url: str = field(
+        default="",
+        metadata=_doc(
+            "Base URL clients reach this service at, used in delivery and direct-upload URLs "
+            "(e.g. https://images.example.com). Empty: taken from each request's Host."
+        ),
+    )
+    image_quota: int = field(
+        default=100_000, metadata=_doc("Images an account may store (stats count.allowed); uploads past it get 429.")
+    )
+    max_upload_bytes: int = field(
+        default=10 * 1024 * 1024,
+        metadata=_doc("Largest upload accepted by the images API and direct uploads, in bytes (Cloudflare: 10 MB)."),
+    )
+    orphan_grace_seconds: int = field(
+        default=3600,
+        metadata=_doc(
+            "Age after which a stored blob with no catalog row (a crash mid-upload) is deleted by the "
+            "cleanup that runs at start and with `enlarger gc`."
+        ),
+    )
+
     @property
     def workers(self) -> int:
         """The effective concurrency (``concurrency``, or the number of cores)."""
         return self.concurrency or os.cpu_count() or 1
+
+    @property
+    def catalog_url(self) -> str:
+        """The configured database, or the embedded SQLite file inside ``data_dir``."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.db'}"
 
     @property
     def origin_location(self) -> str:
@@ -139,6 +186,9 @@ class Settings:
             if numeric and (value < low or (high is not None and value > high)):
                 allowed = f"{low}–{high}" if high is not None else f"at least {low}"
                 raise SettingsError(f"setting {f.name} must be {allowed}, got {value}")
+            choices = f.metadata.get("choices", ())
+            if choices and value not in choices:
+                raise SettingsError(f"setting {f.name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _convert(name: str, kind: Any, raw: object) -> object:

@@ -6,6 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -13,14 +16,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from enlarger.cache import DiskCache
+from enlarger.catalog.store import Catalog
+from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import transform_url
+from enlarger.server import api_images, delivery, transform_url, uploads
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
+from enlarger.server.hosted import Hosted
 from enlarger.server.metrics import Metrics
+from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
+from enlarger.storage.factory import open_storage
 
 
 def prepare_directories(settings: Settings) -> None:
@@ -28,6 +36,11 @@ def prepare_directories(settings: Settings) -> None:
     ensure_directory(settings.data_dir)
     if not is_absolute(settings.origin_location):
         ensure_directory(Path(settings.origin_location))
+
+
+def _ping(catalog: Catalog) -> None:
+    with catalog.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -43,6 +56,8 @@ def create_app(settings: Settings) -> ASGIApp:
         max_bytes=settings.max_input_bytes,
         trusted_origin=origin if is_absolute(origin) else None,
     )
+    cache = DiskCache(settings.data_dir / "cache", settings.cache_max_bytes)
+    purge = PurgeIndex(settings.data_dir / "cache-tags", cache)
     services = transform_url.Services(
         settings=settings,
         sources=Sources(
@@ -52,33 +67,49 @@ def create_app(settings: Settings) -> ASGIApp:
             max_bytes=settings.max_input_bytes,
             revalidate_seconds=settings.origin_revalidate_seconds,
         ),
-        cache=DiskCache(settings.data_dir / "cache", settings.cache_max_bytes),
+        cache=cache,
         admission=Admission(settings.workers, settings.queue_size, metrics),
         metrics=metrics,
         inflight={},
+        purge=purge,
     )
+    hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
+    hosted = Hosted(hosting, fetcher, purge)
     metrics.cache_bytes.set(services.cache.total_bytes)
 
     async def image(request: Request) -> Response:
         return await transform_url.handle(request, services)
 
+    async def deliver(request: Request) -> Response:
+        return await delivery.deliver(request, hosted, services)
+
+    async def direct_upload(request: Request) -> Response:
+        return await uploads.direct(request, hosted)
+
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
     async def readyz(_request: Request) -> Response:
-        writable = (settings.data_dir / "cache").is_dir()
-        return PlainTextResponse("ready\n" if writable else "cache directory missing\n", 200 if writable else 503)
+        if not (settings.data_dir / "cache").is_dir():
+            return PlainTextResponse("cache directory missing\n", 503)
+        try:
+            await anyio.to_thread.run_sync(_ping, hosting.catalog)
+        except SQLAlchemyError as exc:  # any driver error means the catalog cannot serve
+            return PlainTextResponse(f"catalog unavailable: {exc}\n", 503)
+        return PlainTextResponse("ready\n")
 
     async def metrics_route(_request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(hosting.collect_orphans)
         try:
             yield
         finally:
             await fetcher.aclose()
             services.admission.shutdown()
+            hosting.catalog.close()
 
     app = Starlette(
         routes=[
@@ -86,6 +117,10 @@ def create_app(settings: Settings) -> ASGIApp:
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
             Route("/metrics", metrics_route, methods=["GET"]),
+            *api_images.routes(hosted),
+            Route("/upload/{secret}", direct_upload, methods=["POST"]),
+            Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
+            Route("/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
     )

@@ -25,6 +25,7 @@ from enlarger.server.admission import Admission
 from enlarger.server.errors import error_response
 from enlarger.server.hints import ACCEPT_CH, apply_hints
 from enlarger.server.metrics import Metrics
+from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Located, Sources
 
@@ -42,6 +43,7 @@ class Services:
     admission: Admission
     metrics: Metrics
     inflight: dict[str, asyncio.Future[Entry]]
+    purge: PurgeIndex
 
 
 def _accept_token(options: Options, accept: str | None) -> str:
@@ -75,7 +77,7 @@ async def handle(request: Request, services: Services) -> Response:
         options = parse_options(options_text)
         hinted = apply_hints(options, request.headers)
         located = await services.sources.locate(source)
-        return await _respond(request, services, hinted.options, hinted.vary, located, head)
+        return await respond(request, services, hinted.options, hinted.vary, located, head)
     except EnlargerError as error:
         if isinstance(error, (OriginError, SourceNotFoundError)):
             services.metrics.origin_errors.labels(code=str(error.code)).inc()
@@ -88,9 +90,21 @@ async def handle(request: Request, services: Services) -> Response:
         return error_response(ProcessingError("an internal error stopped this transformation"), head=head)
 
 
-async def _respond(
-    request: Request, services: Services, options: Options, hint_vary: tuple[str, ...], located: Located, head: bool
+async def respond(
+    request: Request,
+    services: Services,
+    options: Options,
+    hint_vary: tuple[str, ...],
+    located: Located,
+    head: bool,
+    *,
+    tags: tuple[str, ...] = (),
+    cache_control: str | None = None,
 ) -> Response:
+    """Answer with the output for (source, options): 304, cache hit, or one coalesced transformation.
+
+    ``tags`` name what the output belongs to (a hosted image, a variant) so it can be purged.
+    """
     accept = request.headers.get("accept")
     token = _accept_token(options, accept)
     key = cache_key(located.identity, options.canonical(), token)
@@ -98,7 +112,7 @@ async def _respond(
     vary = (("Accept",) if token else ()) + hint_vary
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={services.settings.cache_control_max_age}",
+        "Cache-Control": cache_control or f"public, max-age={services.settings.cache_control_max_age}",
         "Accept-CH": ACCEPT_CH,
     }
     if vary:
@@ -112,7 +126,7 @@ async def _respond(
     else:
         services.metrics.cache_misses.inc()
         headers[CACHE_HEADER] = "MISS"
-        entry = await _coalesced(services, key, options, accept, located)
+        entry = await _coalesced(services, key, options, accept, located, tags)
     headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower()}"
     if head:
         headers["Content-Length"] = str(len(entry.body))
@@ -120,7 +134,9 @@ async def _respond(
     return Response(entry.body, headers=headers, media_type=entry.media_type)
 
 
-async def _coalesced(services: Services, key: str, options: Options, accept: str | None, located: Located) -> Entry:
+async def _coalesced(
+    services: Services, key: str, options: Options, accept: str | None, located: Located, tags: tuple[str, ...]
+) -> Entry:
     """One transformation per key at a time; identical concurrent misses wait for it."""
     waiting = services.inflight.get(key)
     if waiting is not None:
@@ -131,11 +147,11 @@ async def _coalesced(services: Services, key: str, options: Options, accept: str
             if not waiting.cancelled():
                 raise  # this request itself was cancelled
             # the request doing the work went away (client disconnect): do it here instead
-        return await _coalesced(services, key, options, accept, located)
+        return await _coalesced(services, key, options, accept, located, tags)
     future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
     services.inflight[key] = future
     try:
-        entry = await _produce(services, key, options, accept, located)
+        entry = await _produce(services, key, options, accept, located, tags)
         future.set_result(entry)
         return entry
     except asyncio.CancelledError:
@@ -149,7 +165,9 @@ async def _coalesced(services: Services, key: str, options: Options, accept: str
         del services.inflight[key]
 
 
-async def _produce(services: Services, key: str, options: Options, accept: str | None, located: Located) -> Entry:
+async def _produce(
+    services: Services, key: str, options: Options, accept: str | None, located: Located, tags: tuple[str, ...]
+) -> Entry:
     data = await located.read()
     settings = services.settings
 
@@ -159,6 +177,7 @@ async def _produce(services: Services, key: str, options: Options, accept: str |
         services.metrics.transform_seconds.observe(time.perf_counter() - started)
         entry = Entry(result.data, result.media_type, result.format, result.width, result.height)
         services.cache.put(key, entry)
+        services.purge.record(tags, key)
         services.metrics.cache_bytes.set(services.cache.total_bytes)
         return entry
 

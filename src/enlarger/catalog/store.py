@@ -1,0 +1,446 @@
+"""The catalog's operations, one short transaction each, on SQLite (WAL) or PostgreSQL.
+
+Calls are synchronous (SQLAlchemy Core); the server runs them in worker threads. Secrets that
+only need checking (API tokens, upload-slot tokens) are stored as SHA-256 digests; signing keys
+must be stored as they are because the server computes HMACs with them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from enlarger.catalog import migrate
+from enlarger.catalog.schema import accounts, api_tokens, direct_uploads, images, signing_keys, variants
+from enlarger.errors import ConflictError, GoneError, NotFoundError, RequestError
+
+DEFAULT_VARIANT = "public"
+DEFAULT_KEY = "default"
+_PUBLIC_OPTIONS = {"fit": "scale-down", "width": 1366, "height": 768, "metadata": "none"}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything here is stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    hash: str
+    name: str
+    flexible_variants: bool
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Token:
+    id: str
+    account_id: str
+    name: str
+    created: datetime
+    revoked: datetime | None
+
+
+@dataclass(frozen=True)
+class Image:
+    """One catalog row; ``blob_key`` is None only for drafts waiting for their direct upload."""
+
+    account_id: str
+    id: str
+    filename: str
+    creator: str | None
+    uploaded: datetime
+    require_signed: bool
+    meta: dict[str, Any]
+    draft: bool
+    size: int
+    content_type: str
+    width: int
+    height: int
+    content_hash: str
+    blob_key: str | None
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    options: dict[str, Any]
+    never_require_signed: bool
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A redeemed direct-upload slot: which draft image the upload fills."""
+
+    account_id: str
+    image_id: str
+
+
+@dataclass
+class Page:
+    images: list[Image]
+    continuation_token: str | None = None
+    total: int = 0
+
+
+def _image(row: Row[Any]) -> Image:
+    values = dict(row._mapping)
+    values["uploaded"] = _aware(values["uploaded"])
+    return Image(**values)
+
+
+def _token_of(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _seq_of(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "seq":
+            raise ValueError(token)
+        return int(number)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(f"invalid continuation_token {token!r}: pass the token a previous page returned") from exc
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``, with SQLite set up for concurrent readers and enforced foreign keys."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged upload survives power loss
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Catalog:
+    """Every read and write of hosting metadata; raises typed errors the API maps to HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = open_engine(url)
+        with self.engine.begin() as connection:
+            migrate.upgrade(connection)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- accounts and tokens
+    def create_account(self, name: str = "") -> Account:
+        account = Account(uuid.uuid4().hex, secrets.token_urlsafe(16), name, False, now())
+        with self.engine.begin() as c:
+            c.execute(insert(accounts).values(**account.__dict__))
+            c.execute(
+                insert(variants).values(
+                    account_id=account.id, id=DEFAULT_VARIANT, options=_PUBLIC_OPTIONS, never_require_signed=False
+                )
+            )
+            self._add_key(c, account.id, DEFAULT_KEY)
+        return account
+
+    def accounts(self) -> list[Account]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(accounts).order_by(accounts.c.created)).all()
+        return [Account(**{**r._mapping, "created": _aware(r.created)}) for r in rows]
+
+    def account(self, account_id: str) -> Account:
+        return self._account_where(accounts.c.id == account_id, account_id)
+
+    def account_by_hash(self, account_hash: str) -> Account:
+        return self._account_where(accounts.c.hash == account_hash, account_hash)
+
+    def _account_where(self, condition: Any, shown: str) -> Account:
+        with self.engine.connect() as c:
+            row = c.execute(select(accounts).where(condition)).first()
+        if row is None:
+            raise NotFoundError(f"account {shown!r} not found")
+        return Account(**{**row._mapping, "created": _aware(row.created)})
+
+    def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
+        with self.engine.begin() as c:
+            c.execute(update(accounts).where(accounts.c.id == account_id).values(flexible_variants=enabled))
+        return self.account(account_id)
+
+    def create_token(self, account_id: str, name: str = "") -> tuple[Token, str]:
+        """A new API token; the secret is returned once and only its digest is kept."""
+        self.account(account_id)
+        secret = "enl_" + secrets.token_urlsafe(32)
+        token = Token(uuid.uuid4().hex, account_id, name, now(), None)
+        with self.engine.begin() as c:
+            c.execute(insert(api_tokens).values(**token.__dict__, token_hash=digest(secret)))
+        return token, secret
+
+    def tokens(self, account_id: str) -> list[Token]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(api_tokens.c.id, api_tokens.c.account_id, api_tokens.c.name)
+                .add_columns(api_tokens.c.created, api_tokens.c.revoked)
+                .where(api_tokens.c.account_id == account_id)
+                .order_by(api_tokens.c.created)
+            ).all()
+        return [
+            Token(r.id, r.account_id, r.name, _aware(r.created), _aware(r.revoked) if r.revoked else None) for r in rows
+        ]
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.engine.begin() as c:
+            active = (api_tokens.c.id == token_id) & api_tokens.c.revoked.is_(None)
+            done = c.execute(update(api_tokens).where(active).values(revoked=now()))
+        if done.rowcount == 0:
+            raise NotFoundError(f"no active token with id {token_id!r}")
+
+    def token_account(self, secret: str) -> str | None:
+        """The account an unrevoked token belongs to, or None."""
+        with self.engine.connect() as c:
+            return c.execute(
+                select(api_tokens.c.account_id).where(
+                    api_tokens.c.token_hash == digest(secret), api_tokens.c.revoked.is_(None)
+                )
+            ).scalar()
+
+    # --- images
+    def add_image(self, image: Image, *, replace_draft: bool = False) -> Image:
+        """Commit an uploaded image's row: only after this does the upload exist for anyone."""
+        values = {k: v for k, v in image.__dict__.items() if k != "seq"}
+        with self.engine.begin() as c:
+            if replace_draft:
+                done = c.execute(
+                    update(images)
+                    .where(images.c.account_id == image.account_id, images.c.id == image.id, images.c.draft)
+                    .values(**values)
+                )
+                if done.rowcount == 0:
+                    raise ConflictError(f"image {image.id!r} was already uploaded")
+            else:
+                try:
+                    c.execute(insert(images).values(**values))
+                except IntegrityError as exc:
+                    raise ConflictError(f"an image with id {image.id!r} already exists") from exc
+        return self.image(image.account_id, image.id, drafts=True)
+
+    def image(self, account_id: str, image_id: str, *, drafts: bool = False) -> Image:
+        query = select(images).where(images.c.account_id == account_id, images.c.id == image_id)
+        if not drafts:
+            query = query.where(~images.c.draft)
+        with self.engine.connect() as c:
+            row = c.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"image {image_id!r} not found")
+        return _image(row)
+
+    def update_image(self, account_id: str, image_id: str, changes: Mapping[str, Any]) -> Image:
+        self.image(account_id, image_id, drafts=True)
+        if changes:
+            with self.engine.begin() as c:
+                c.execute(
+                    update(images).where(images.c.account_id == account_id, images.c.id == image_id).values(**changes)
+                )
+        return self.image(account_id, image_id, drafts=True)
+
+    def delete_image(self, account_id: str, image_id: str) -> Image:
+        """Remove the row (the image is gone from then on); the caller deletes the blob after."""
+        image = self.image(account_id, image_id, drafts=True)
+        with self.engine.begin() as c:
+            c.execute(delete(images).where(images.c.seq == image.seq))
+            c.execute(
+                delete(direct_uploads).where(
+                    direct_uploads.c.account_id == account_id, direct_uploads.c.image_id == image_id
+                )
+            )
+        return image
+
+    def count_images(self, account_id: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).where(images.c.account_id == account_id)).scalar_one())
+
+    def page(self, account_id: str, page: int, per_page: int) -> Page:
+        """v1 listing: numbered pages, oldest first."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(images)
+                .where(images.c.account_id == account_id)
+                .order_by(images.c.seq)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            ).all()
+        return Page([_image(r) for r in rows], total=self.count_images(account_id))
+
+    def after(self, account_id: str, token: str | None, per_page: int, descending: bool) -> Page:
+        """v2 listing: keyset pages in upload order, resumable by an opaque continuation token."""
+        query = select(images).where(images.c.account_id == account_id)
+        if token:
+            seq = _seq_of(token)
+            query = query.where(images.c.seq < seq if descending else images.c.seq > seq)
+        order = images.c.seq.desc() if descending else images.c.seq
+        with self.engine.connect() as c:
+            rows = c.execute(query.order_by(order).limit(per_page + 1)).all()
+        found = [_image(r) for r in rows[:per_page]]
+        more = len(rows) > per_page
+        return Page(found, continuation_token=_token_of(found[-1].seq) if more else None)
+
+    def blob_keys(self) -> set[str]:
+        with self.engine.connect() as c:
+            return {key for key in c.execute(select(images.c.blob_key).where(images.c.blob_key.isnot(None))).scalars()}
+
+    # --- direct uploads
+    def add_slot(self, draft: Image, expires: datetime) -> str:
+        """Reserve ``draft``'s ID and return the one-time secret of its upload URL."""
+        secret = secrets.token_urlsafe(24)
+        self.add_image(draft)
+        with self.engine.begin() as c:
+            c.execute(
+                insert(direct_uploads).values(
+                    token_hash=digest(secret), account_id=draft.account_id, image_id=draft.id, expires=expires
+                )
+            )
+        return secret
+
+    def slot(self, secret: str) -> Slot:
+        """The slot behind an upload URL; used or unknown → 404, expired → 410 (and cleared)."""
+        with self.engine.connect() as c:
+            row = c.execute(select(direct_uploads).where(direct_uploads.c.token_hash == digest(secret))).first()
+        if row is None:
+            raise NotFoundError("this upload URL is unknown or was already used")
+        if _aware(row.expires) <= now():
+            self._drop_slot(row.token_hash, row.account_id, row.image_id)
+            raise GoneError("this upload URL has expired; ask for a new one")
+        return Slot(row.account_id, row.image_id)
+
+    def redeem(self, secret: str, image: Image) -> Image:
+        """Fill the draft and burn the slot in one transaction: a second use finds nothing."""
+        values = {k: v for k, v in image.__dict__.items() if k not in ("seq", "uploaded")}
+        with self.engine.begin() as c:
+            live = (direct_uploads.c.token_hash == digest(secret)) & (direct_uploads.c.expires > now())
+            burned = c.execute(delete(direct_uploads).where(live))
+            if burned.rowcount == 0:
+                raise NotFoundError("this upload URL is unknown, expired or was already used")
+            c.execute(
+                update(images)
+                .where(images.c.account_id == image.account_id, images.c.id == image.id, images.c.draft)
+                .values(**values, uploaded=now())
+            )
+        return self.image(image.account_id, image.id)
+
+    def expire_slots(self) -> int:
+        """Forget expired slots and their never-filled drafts; returns how many went."""
+        with self.engine.begin() as c:
+            rows = c.execute(select(direct_uploads).where(direct_uploads.c.expires <= now())).all()
+        for row in rows:
+            self._drop_slot(row.token_hash, row.account_id, row.image_id)
+        return len(rows)
+
+    def _drop_slot(self, token_hash: str, account_id: str, image_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(direct_uploads).where(direct_uploads.c.token_hash == token_hash))
+            c.execute(delete(images).where(images.c.account_id == account_id, images.c.id == image_id, images.c.draft))
+
+    # --- variants
+    def variants(self, account_id: str) -> list[Variant]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(variants).where(variants.c.account_id == account_id).order_by(variants.c.id)).all()
+        return [Variant(r.id, dict(r.options), r.never_require_signed) for r in rows]
+
+    def variant(self, account_id: str, variant_id: str) -> Variant:
+        with self.engine.connect() as c:
+            row = c.execute(
+                select(variants).where(variants.c.account_id == account_id, variants.c.id == variant_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"variant {variant_id!r} not found")
+        return Variant(row.id, dict(row.options), row.never_require_signed)
+
+    def add_variant(self, account_id: str, variant: Variant) -> Variant:
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(variants).values(account_id=account_id, **self._variant_values(variant)))
+        except IntegrityError as exc:
+            raise ConflictError(f"variant {variant.id!r} already exists") from exc
+        return variant
+
+    def update_variant(self, account_id: str, variant: Variant) -> Variant:
+        self.variant(account_id, variant.id)
+        with self.engine.begin() as c:
+            c.execute(
+                update(variants)
+                .where(variants.c.account_id == account_id, variants.c.id == variant.id)
+                .values(**self._variant_values(variant))
+            )
+        return variant
+
+    def delete_variant(self, account_id: str, variant_id: str) -> None:
+        self.variant(account_id, variant_id)
+        with self.engine.begin() as c:
+            c.execute(delete(variants).where(variants.c.account_id == account_id, variants.c.id == variant_id))
+
+    @staticmethod
+    def _variant_values(variant: Variant) -> dict[str, Any]:
+        return {"id": variant.id, "options": variant.options, "never_require_signed": variant.never_require_signed}
+
+    # --- signing keys
+    def keys(self, account_id: str) -> list[SigningKey]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(signing_keys).where(signing_keys.c.account_id == account_id).order_by(signing_keys.c.created)
+            ).all()
+        return [SigningKey(r.name, r.value) for r in rows]
+
+    def put_key(self, account_id: str, name: str) -> list[SigningKey]:
+        """Create the key ``name`` with a fresh value, or replace its value (rotation)."""
+        with self.engine.begin() as c:
+            c.execute(delete(signing_keys).where(signing_keys.c.account_id == account_id, signing_keys.c.name == name))
+            self._add_key(c, account_id, name)
+        return self.keys(account_id)
+
+    def delete_key(self, account_id: str, name: str) -> list[SigningKey]:
+        """Delete a key; an account is never left without one (a new ``default`` replaces the last)."""
+        with self.engine.begin() as c:
+            done = c.execute(
+                delete(signing_keys).where(signing_keys.c.account_id == account_id, signing_keys.c.name == name)
+            )
+            if done.rowcount == 0:
+                raise NotFoundError(f"signing key {name!r} not found")
+            left = c.execute(select(func.count()).where(signing_keys.c.account_id == account_id)).scalar_one()
+            if left == 0:
+                self._add_key(c, account_id, DEFAULT_KEY)
+        return self.keys(account_id)
+
+    @staticmethod
+    def _add_key(c: Connection, account_id: str, name: str) -> None:
+        c.execute(
+            insert(signing_keys).values(account_id=account_id, name=name, value=secrets.token_hex(32), created=now())
+        )

@@ -1,0 +1,175 @@
+"""Hosted originals: validate an upload by its content, store the blob, then commit the row.
+
+The order is the durability contract. The blob goes to storage first (durable when ``put``
+returns), the catalog row is committed second, and only then is the upload acknowledged. A
+crash between the two leaves a blob nobody references — invisible, and removed later by
+:meth:`Hosting.collect_orphans` — never a row pointing at missing bytes. Deletion runs the
+other way round: the row goes first, then the blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from enlarger import codecs
+from enlarger.catalog.store import Catalog, Image, now
+from enlarger.errors import InputTooLargeError, QuotaExceededError, RequestError
+from enlarger.settings import Settings
+from enlarger.storage.base import Storage
+
+MAX_METADATA_BYTES = 1024
+MAX_ID_LENGTH = 1024
+DIRECT_UPLOAD_DEFAULT = timedelta(minutes=30)
+DIRECT_UPLOAD_MIN = timedelta(minutes=2)
+DIRECT_UPLOAD_MAX = timedelta(hours=6)
+_RESERVED = frozenset({"variants", "keys", "stats", "direct_upload"})
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """What a client asks for when uploading (or reserving a direct upload)."""
+
+    id: str | None = None
+    filename: str = ""
+    creator: str | None = None
+    meta: dict[str, Any] | None = None
+    require_signed: bool = False
+
+
+def check_image_id(image_id: str) -> str:
+    """Custom IDs may be path-like but must stay addressable in delivery URLs."""
+    parts = image_id.split("/")
+    if not image_id or len(image_id) > MAX_ID_LENGTH:
+        raise RequestError(f"image id must be 1–{MAX_ID_LENGTH} characters")
+    bad_segment = any(part in ("", ".", "..") for part in parts)
+    if bad_segment or any(ch in image_id for ch in "?#\\%") or not image_id.isprintable():
+        raise RequestError(
+            f"invalid image id {image_id!r}: use letters, digits and - _ . / (no empty, '.' or '..' path segments)"
+        )
+    if parts[0] in _RESERVED:
+        raise RequestError(f"a custom image id must not start with {parts[0]!r}: the API uses that path")
+    if _UUID.match(image_id):
+        raise RequestError("a custom image id must not be a UUID; UUIDs are reserved for generated ids")
+    return image_id
+
+
+def check_metadata(meta: object) -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        raise RequestError("metadata must be a JSON object")
+    if len(json.dumps(meta, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+        raise RequestError(f"metadata must not exceed {MAX_METADATA_BYTES} bytes")
+    return meta
+
+
+def direct_upload_expiry(requested: datetime | None) -> datetime:
+    """The slot's expiry: 30 minutes by default; between 2 minutes and 6 hours from now."""
+    moment = now()
+    if requested is None:
+        return moment + DIRECT_UPLOAD_DEFAULT
+    if not moment + DIRECT_UPLOAD_MIN <= requested <= moment + DIRECT_UPLOAD_MAX:
+        raise RequestError("expiry must be between 2 minutes and 6 hours from now")
+    return requested
+
+
+class Hosting:
+    """Uploads, deletions and cleanup over one catalog and one storage backend."""
+
+    def __init__(self, catalog: Catalog, storage: Storage, settings: Settings) -> None:
+        self.catalog = catalog
+        self.storage = storage
+        self.settings = settings
+
+    def _validated(self, account_id: str, data: bytes, new: NewImage, image_id: str) -> Image:
+        if len(data) > self.settings.max_upload_bytes:
+            raise InputTooLargeError(
+                f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
+                code=5413,
+            )
+        header = codecs.probe(data)
+        codecs.check_limits(header, self.settings, all_frames=True)
+        return Image(
+            account_id=account_id,
+            id=image_id,
+            filename=new.filename or image_id.rsplit("/", 1)[-1],
+            creator=new.creator,
+            uploaded=now(),
+            require_signed=new.require_signed,
+            meta=new.meta or {},
+            draft=False,
+            size=len(data),
+            content_type=header.media_type,
+            width=header.width,
+            height=header.height,
+            content_hash=hashlib.sha256(data).hexdigest(),
+            blob_key=f"{account_id}/{uuid.uuid4().hex}",
+        )
+
+    def _check_quota(self, account_id: str) -> None:
+        if self.catalog.count_images(account_id) >= self.settings.image_quota:
+            raise QuotaExceededError(f"this account already stores its limit of {self.settings.image_quota} images")
+
+    def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
+        """Store a new image; returns its committed row (the acknowledgement)."""
+        image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
+        self._check_quota(account_id)
+        image = self._validated(account_id, data, new, image_id)
+        return self._commit(image, data, lambda: self.catalog.add_image(image))
+
+    def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
+        """A draft image and the secret of its one-time upload URL."""
+        image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
+        self._check_quota(account_id)
+        draft = Image(
+            account_id, image_id, new.filename, new.creator, now(), new.require_signed, new.meta or {},
+            True, 0, "", 0, 0, "", None,
+        )  # fmt: skip
+        secret = self.catalog.add_slot(draft, expires)
+        return self.catalog.image(account_id, image_id, drafts=True), secret
+
+    def fill(self, secret: str, data: bytes, filename: str) -> Image:
+        """Redeem a direct-upload slot with the uploaded file."""
+        slot = self.catalog.slot(secret)
+        draft = self.catalog.image(slot.account_id, slot.image_id, drafts=True)
+        new = NewImage(draft.id, filename, draft.creator, draft.meta, draft.require_signed)
+        image = self._validated(slot.account_id, data, new, draft.id)
+        return self._commit(image, data, lambda: self.catalog.redeem(secret, image))
+
+    def _commit(self, image: Image, data: bytes, record: Callable[[], Image]) -> Image:
+        assert image.blob_key is not None
+        self.storage.put(image.blob_key, data)
+        try:
+            committed = record()
+        except BaseException:
+            self.storage.delete(image.blob_key)  # nobody can reference it: the row never committed
+            raise
+        return committed
+
+    def original(self, image: Image) -> bytes:
+        assert image.blob_key is not None
+        return self.storage.get(image.blob_key)
+
+    def delete(self, account_id: str, image_id: str) -> Image:
+        image = self.catalog.delete_image(account_id, image_id)
+        if image.blob_key:
+            self.storage.delete(image.blob_key)
+        return image
+
+    def collect_orphans(self) -> int:
+        """Delete blobs no row references that are older than the grace period (crash leftovers)."""
+        self.catalog.expire_slots()
+        cutoff = now() - timedelta(seconds=self.settings.orphan_grace_seconds)
+        referenced = self.catalog.blob_keys()
+        removed = 0
+        for blob in list(self.storage.list()):
+            if blob.key not in referenced and blob.modified < cutoff:
+                self.storage.delete(blob.key)
+                removed += 1
+        return removed

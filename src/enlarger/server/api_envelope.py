@@ -1,0 +1,192 @@
+"""Request and response plumbing shared by the images API and direct uploads.
+
+Every answer is Cloudflare's v4 envelope (``result``, ``success``, ``errors``, ``messages``);
+request bodies are read with a byte cap enforced while they stream in, so an oversize upload
+is refused without being buffered or spooled whole.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import anyio
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Message
+
+from enlarger.catalog.store import Image
+from enlarger.errors import EnlargerError, InputTooLargeError, RequestError
+from enlarger.hosting import NewImage, check_metadata
+
+T = TypeVar("T")
+_BRACKET = re.compile(r"\[([^\]]*)\]")
+_FORM_SLACK = 64 * 1024  # room for the multipart framing and text fields around the file
+
+
+async def run(function: Callable[..., T], *args: Any) -> T:
+    """Catalog and storage calls block: run them in a worker thread."""
+    return await anyio.to_thread.run_sync(function, *args)
+
+
+def envelope(result: object, *, status: int = 200, result_info: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"result": result, "success": True, "errors": [], "messages": []}
+    if result_info is not None:
+        body["result_info"] = result_info
+    return JSONResponse(body, status_code=status)
+
+
+def failure(error: EnlargerError) -> JSONResponse:
+    body = {"result": None, "success": False, "errors": [error.to_dict()], "messages": []}
+    return JSONResponse(body, status_code=error.status, headers={"Cache-Control": "no-store"})
+
+
+def bounded(request: Request, limit: int) -> Request:
+    """The same request, whose body read fails with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + _FORM_SLACK:
+        raise _too_large(int(declared), limit)
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit + _FORM_SLACK:
+                raise _too_large(seen, limit)
+        return message
+
+    return Request(request.scope, receive)
+
+
+def _too_large(size: int, limit: int) -> InputTooLargeError:
+    return InputTooLargeError(f"the upload is over {size:,} bytes; the limit is {limit:,} bytes", code=5413)
+
+
+async def read_form(request: Request, limit: int) -> FormData:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise RequestError("send the upload as multipart/form-data")
+    try:
+        return await bounded(request, limit).form(max_files=1, max_fields=200)
+    except EnlargerError:
+        raise
+    except Exception as exc:  # the multipart parser's own errors: the body is malformed
+        raise RequestError(f"could not read the form: {exc}") from exc
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    raw = await bounded(request, 64 * 1024).body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RequestError("the body must be a JSON object")
+    return body
+
+
+async def file_bytes(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(len(data), limit)
+    return data
+
+
+def flag(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise RequestError(f"{name} must be true or false, got {value!r}")
+
+
+def _metadata_path(key: str) -> list[str] | None:
+    """``metadata[a][b]`` or ``metadata.a.b`` → ``["a", "b"]``; other field names → None."""
+    rest = key[len("metadata") :] if key.startswith("metadata") else ""
+    if rest.startswith("["):
+        return _BRACKET.findall(rest) or None
+    if rest.startswith(".") and len(rest) > 1:
+        return rest[1:].split(".")
+    return None
+
+
+def form_metadata(form: FormData) -> dict[str, Any] | None:
+    """``metadata`` as a JSON text (Cloudflare's form) or spread over ``metadata.key`` /
+    ``metadata[key]`` fields (how SDKs encode an object in multipart)."""
+    if "metadata" in form:
+        text = form["metadata"]
+        if not isinstance(text, str):
+            raise RequestError("metadata must be a JSON text field, not a file")
+        try:
+            return check_metadata(json.loads(text) if text.strip() else {})
+        except ValueError as exc:
+            raise RequestError(f"metadata is not valid JSON: {exc}") from exc
+    nested: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        path = _metadata_path(key)
+        if path is None or not isinstance(value, str):
+            continue
+        target = nested
+        for part in path[:-1]:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise RequestError(f"metadata field {key!r} conflicts with another metadata field")
+            target = child
+        target[path[-1]] = value
+    return check_metadata(nested) if nested else None
+
+
+def new_image(form: FormData, filename: str) -> NewImage:
+    def text(name: str) -> str | None:
+        value = form.get(name)
+        if value is not None and not isinstance(value, str):
+            raise RequestError(f"{name} must be a text field")
+        return value
+
+    return NewImage(
+        id=text("id") or None,
+        filename=filename,
+        creator=text("creator"),
+        meta=form_metadata(form),
+        require_signed=flag(text("requireSignedURLs") or "false", "requireSignedURLs"),
+    )
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How delivery URLs are spelled for one account, for image records."""
+
+    base: str
+    account_hash: str
+    variant_names: tuple[str, ...]
+
+    def record(self, image: Image) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": image.id,
+            "filename": image.filename,
+            "uploaded": timestamp(image.uploaded),
+            "requireSignedURLs": image.require_signed,
+            "meta": image.meta,
+            "variants": [f"{self.base}/{self.account_hash}/{image.id}/{name}" for name in self.variant_names],
+        }
+        if image.creator is not None:
+            record["creator"] = image.creator
+        if image.draft:
+            record["draft"] = True
+        return record

@@ -1,0 +1,291 @@
+"""``/client/v4/accounts/{account_id}/images/...``: Cloudflare Images' management API.
+
+Each handler authenticates the bearer token against the account in the path, does one catalog
+operation (in a worker thread) and answers with the v4 envelope; every typed error becomes the
+envelope's ``errors`` entry with its status, in :func:`api`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from enlarger.catalog.store import Account, Variant
+from enlarger.errors import (
+    AuthenticationError,
+    EnlargerError,
+    PermissionDeniedError,
+    ProcessingError,
+    RequestError,
+)
+from enlarger.hosting import check_metadata, direct_upload_expiry
+from enlarger.options import parse_options
+from enlarger.server.api_envelope import (
+    envelope,
+    failure,
+    file_bytes,
+    flag,
+    new_image,
+    read_form,
+    read_json,
+    run,
+)
+from enlarger.server.hosted import Hosted
+from enlarger.server.purge import image_tag, variant_tag
+
+PREFIX = "/client/v4/accounts/{account_id}/images"
+logger = logging.getLogger("enlarger.server")
+_VARIANT_ID = re.compile(r"^[A-Za-z0-9]{1,99}$")
+_KEY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
+_VARIANT_FITS = ("scale-down", "contain", "cover", "crop", "pad")
+
+Handler = Callable[[Request, Hosted, Account], Awaitable[Response]]
+
+
+def api(hosted: Hosted, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, run ``handler``, and map errors to the envelope — for every API route."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            account = await _authenticate(request, hosted)
+            return await handler(request, hosted, account)
+        except EnlargerError as error:
+            return failure(error)
+        except Exception:
+            logger.exception("unexpected failure for %s %s", request.method, request.url.path)
+            return failure(ProcessingError("an internal error stopped this request"))
+
+    return endpoint
+
+
+async def _authenticate(request: Request, hosted: Hosted) -> Account:
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationError("missing or malformed Authorization header: send 'Authorization: Bearer <token>'")
+    account_id = request.path_params["account_id"]
+    owner = await run(hosted.hosting.catalog.token_account, secret.strip())
+    if owner is None or owner != account_id:
+        raise PermissionDeniedError("Authentication error: the token is not valid for this account")
+    return await run(hosted.hosting.catalog.account, account_id)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise RequestError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise RequestError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+# --- images
+async def upload(request: Request, hosted: Hosted, account: Account) -> Response:
+    limit = hosted.hosting.settings.max_upload_bytes
+    form = await read_form(request, limit)
+    file, url = form.get("file"), form.get("url")
+    if (file is None) == (url is None):
+        raise RequestError("send exactly one of 'file' (the image) or 'url' (where to fetch it)")
+    if isinstance(file, UploadFile):
+        data, filename = await file_bytes(file, limit), file.filename or ""
+    elif isinstance(url, str):
+        fetched = await hosted.fetcher.fetch(url, allow_host=lambda _host: True)
+        data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]
+    else:
+        raise RequestError("'file' must be a file part and 'url' a text field")
+    image = await run(hosted.hosting.upload, account.id, data, new_image(form, filename))
+    return envelope((await hosted.delivery(request, account)).record(image))
+
+
+async def list_v1(request: Request, hosted: Hosted, account: Account) -> Response:
+    page = _int_param(request, "page", 1, 1, 1_000_000)
+    per_page = _int_param(request, "per_page", 1000, 10, 10_000)
+    found = await run(hosted.hosting.catalog.page, account.id, page, per_page)
+    delivery = await hosted.delivery(request, account)
+    info = {"page": page, "per_page": per_page, "count": len(found.images), "total_count": found.total}
+    return envelope({"images": [delivery.record(i) for i in found.images]}, result_info=info)
+
+
+async def list_v2(request: Request, hosted: Hosted, account: Account) -> Response:
+    per_page = _int_param(request, "per_page", 1000, 10, 10_000)
+    order = request.query_params.get("sort_order", "desc")
+    if order not in ("asc", "desc"):
+        raise RequestError(f"sort_order must be asc or desc, got {order!r}")
+    token = request.query_params.get("continuation_token") or None
+    found = await run(hosted.hosting.catalog.after, account.id, token, per_page, order == "desc")
+    delivery = await hosted.delivery(request, account)
+    images = [delivery.record(i) for i in found.images]
+    return envelope({"images": images, "continuation_token": found.continuation_token})
+
+
+async def details(request: Request, hosted: Hosted, account: Account) -> Response:
+    image_id = request.path_params["image_id"]
+    image = await run(lambda: hosted.hosting.catalog.image(account.id, image_id, drafts=True))
+    return envelope((await hosted.delivery(request, account)).record(image))
+
+
+async def edit(request: Request, hosted: Hosted, account: Account) -> Response:
+    body = await read_json(request)
+    unknown = set(body) - {"metadata", "requireSignedURLs", "creator"}
+    if unknown:
+        raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    changes: dict[str, Any] = {}
+    if "metadata" in body:
+        changes["meta"] = check_metadata(body["metadata"])
+    if "requireSignedURLs" in body:
+        changes["require_signed"] = flag(body["requireSignedURLs"], "requireSignedURLs")
+    if "creator" in body:
+        changes["creator"] = None if body["creator"] is None else str(body["creator"])
+    image_id = request.path_params["image_id"]
+    image = await run(hosted.hosting.catalog.update_image, account.id, image_id, changes)
+    await run(hosted.purge.purge, image_tag(account.id, image_id))
+    return envelope((await hosted.delivery(request, account)).record(image))
+
+
+async def remove(request: Request, hosted: Hosted, account: Account) -> Response:
+    image_id = request.path_params["image_id"]
+    await run(hosted.hosting.delete, account.id, image_id)
+    await run(hosted.purge.purge, image_tag(account.id, image_id))
+    return envelope({})
+
+
+async def blob(request: Request, hosted: Hosted, account: Account) -> Response:
+    """The original bytes, exactly as uploaded."""
+    image = await run(hosted.hosting.catalog.image, account.id, request.path_params["image_id"])
+    data = await run(hosted.hosting.original, image)
+    headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
+    return Response(data, media_type=image.content_type, headers=headers)
+
+
+async def stats(_request: Request, hosted: Hosted, account: Account) -> Response:
+    current = await run(hosted.hosting.catalog.count_images, account.id)
+    return envelope({"count": {"current": current, "allowed": hosted.hosting.settings.image_quota}})
+
+
+async def direct_upload(request: Request, hosted: Hosted, account: Account) -> Response:
+    form = await read_form(request, 64 * 1024)
+    raw_expiry = form.get("expiry")
+    expiry = None
+    if isinstance(raw_expiry, str) and raw_expiry:
+        try:
+            expiry = datetime.fromisoformat(raw_expiry.replace("Z", "+00:00"))
+        except ValueError:
+            raise RequestError(f"expiry must be an RFC 3339 date-time, got {raw_expiry!r}") from None
+        if expiry.tzinfo is None:
+            raise RequestError("expiry must carry a time zone (e.g. 2025-01-01T12:00:00Z)")
+    expires = direct_upload_expiry(expiry)
+    draft, secret = await run(hosted.hosting.reserve, account.id, new_image(form, ""), expires)
+    return envelope({"id": draft.id, "uploadURL": f"{hosted.base_url(request)}/upload/{secret}"})
+
+
+# --- variants
+def _variant_from(body: dict[str, Any], variant_id: str, current: Variant | None = None) -> Variant:
+    if not _VARIANT_ID.match(variant_id):
+        raise RequestError(f"invalid variant id {variant_id!r}: 1–99 letters and digits")
+    options = body.get("options", current.options if current else None)
+    if not isinstance(options, dict):
+        raise RequestError("options must be an object with fit, width, height and metadata")
+    unknown = set(options) - {"fit", "width", "height", "metadata"}
+    if unknown:
+        raise RequestError(f"unknown variant option(s): {', '.join(sorted(unknown))}")
+    if options.get("fit", "scale-down") not in _VARIANT_FITS:
+        raise RequestError(f"fit must be one of {', '.join(_VARIANT_FITS)}, got {options.get('fit')!r}")
+    parsed = parse_options(options)  # the option table validates ranges and types
+    clean = {name: getattr(parsed, name) for name in ("fit", "width", "height", "metadata") if name in options}
+    never = body.get("neverRequireSignedURLs", current.never_require_signed if current else False)
+    return Variant(variant_id, clean, flag(never, "neverRequireSignedURLs"))
+
+
+def _variant_json(variant: Variant) -> dict[str, Any]:
+    return {"id": variant.id, "options": variant.options, "neverRequireSignedURLs": variant.never_require_signed}
+
+
+async def variant_create(request: Request, hosted: Hosted, account: Account) -> Response:
+    body = await read_json(request)
+    variant = _variant_from(body, str(body.get("id", "")))
+    await run(hosted.hosting.catalog.add_variant, account.id, variant)
+    return envelope({"variant": _variant_json(variant)})
+
+
+async def variant_list(_request: Request, hosted: Hosted, account: Account) -> Response:
+    found = await run(hosted.hosting.catalog.variants, account.id)
+    return envelope({"variants": {v.id: _variant_json(v) for v in found}})
+
+
+async def variant_get(request: Request, hosted: Hosted, account: Account) -> Response:
+    variant = await run(hosted.hosting.catalog.variant, account.id, request.path_params["variant_id"])
+    return envelope({"variant": _variant_json(variant)})
+
+
+async def variant_edit(request: Request, hosted: Hosted, account: Account) -> Response:
+    variant_id = request.path_params["variant_id"]
+    current = await run(hosted.hosting.catalog.variant, account.id, variant_id)
+    variant = _variant_from(await read_json(request), variant_id, current)
+    await run(hosted.hosting.catalog.update_variant, account.id, variant)
+    await run(hosted.purge.purge, variant_tag(account.id, variant_id))
+    return envelope({"variant": _variant_json(variant)})
+
+
+async def variant_delete(request: Request, hosted: Hosted, account: Account) -> Response:
+    variant_id = request.path_params["variant_id"]
+    if variant_id == "public":
+        raise RequestError("the public variant cannot be deleted (change its options instead)")
+    await run(hosted.hosting.catalog.delete_variant, account.id, variant_id)
+    await run(hosted.purge.purge, variant_tag(account.id, variant_id))
+    return envelope({})
+
+
+# --- signing keys
+def _keys_json(keys: list[Any]) -> dict[str, Any]:
+    return {"keys": [{"name": k.name, "value": k.value} for k in keys]}
+
+
+async def key_list(_request: Request, hosted: Hosted, account: Account) -> Response:
+    return envelope(_keys_json(await run(hosted.hosting.catalog.keys, account.id)))
+
+
+async def key_put(request: Request, hosted: Hosted, account: Account) -> Response:
+    name = request.path_params["name"]
+    if not _KEY_NAME.match(name):
+        raise RequestError(f"invalid key name {name!r}: 1–20 letters, digits, - and _")
+    return envelope(_keys_json(await run(hosted.hosting.catalog.put_key, account.id, name)))
+
+
+async def key_delete(request: Request, hosted: Hosted, account: Account) -> Response:
+    return envelope(_keys_json(await run(hosted.hosting.catalog.delete_key, account.id, request.path_params["name"])))
+
+
+def routes(hosted: Hosted) -> list[Route]:
+    """The API's routes; fixed paths come before the path-like image IDs they would otherwise match."""
+    table: list[tuple[str, str, Handler]] = [
+        ("/v1", "POST", upload),
+        ("/v1", "GET", list_v1),
+        ("/v2", "GET", list_v2),
+        ("/v2/direct_upload", "POST", direct_upload),
+        ("/v1/stats", "GET", stats),
+        ("/v1/variants", "POST", variant_create),
+        ("/v1/variants", "GET", variant_list),
+        ("/v1/variants/{variant_id}", "GET", variant_get),
+        ("/v1/variants/{variant_id}", "PATCH", variant_edit),
+        ("/v1/variants/{variant_id}", "DELETE", variant_delete),
+        ("/v1/keys", "GET", key_list),
+        ("/v1/keys/{name}", "PUT", key_put),
+        ("/v1/keys/{name}", "DELETE", key_delete),
+        ("/v1/{image_id:path}/blob", "GET", blob),
+        ("/v1/{image_id:path}", "GET", details),
+        ("/v1/{image_id:path}", "PATCH", edit),
+        ("/v1/{image_id:path}", "DELETE", remove),
+    ]
+    return [Route(PREFIX + path, api(hosted, handler), methods=[method]) for path, method, handler in table]

@@ -1,0 +1,94 @@
+"""Hosted image delivery: ``/<account_hash>/<image_id>/<variant>`` (and ``/cdn-cgi/imagedelivery/...``).
+
+The catalog decides *whether* and *what*: the image exists and is not a draft, the variant (or,
+when the account allows them, flexible options) gives the transformation, and a signature is
+checked when the image requires one. The output then goes through the same negotiation, cache,
+coalescing and admission as transform-by-URL; the source identity is the original's content
+hash, so an unchanged original re-uses cached outputs across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from enlarger.catalog.store import Account, Image, Variant
+from enlarger.errors import EnlargerError, NotFoundError, ProcessingError, RequestError
+from enlarger.options import Options, parse_options
+from enlarger.security.signing import verify
+from enlarger.server import transform_url
+from enlarger.server.api_envelope import run
+from enlarger.server.errors import error_response
+from enlarger.server.hints import apply_hints
+from enlarger.server.hosted import Hosted
+from enlarger.server.purge import image_tag, variant_tag
+from enlarger.sources import Located
+
+CUSTOM_DOMAIN_PREFIX = "/cdn-cgi/imagedelivery"
+logger = logging.getLogger("enlarger.server")
+
+
+def _split(rest: str) -> tuple[str, str]:
+    image_id, _, variant = rest.rpartition("/")
+    if not image_id or not variant:
+        raise NotFoundError("delivery URLs look like /<account_hash>/<image_id>/<variant>")
+    return image_id, variant
+
+
+def _options(account: Account, variant: Variant | None, name: str) -> Options:
+    """Variant options (delivered in the best format the browser takes), or flexible options."""
+    if variant is not None:
+        return parse_options({"format": "auto", **variant.options})
+    if not account.flexible_variants:
+        raise RequestError(f"no variant named {name!r}; flexible variants (options in the URL) are not enabled")
+    options = parse_options(name)
+    return options if options.format else options.replace(format="auto")
+
+
+def _cache_control(image: Image, request: Request, max_age: int) -> str:
+    """Public for open images; private and no longer than the signature lives for signed ones."""
+    if not image.require_signed:
+        return f"public, max-age={max_age}"
+    expires = request.query_params.get("exp")
+    if expires and expires.isdigit():
+        max_age = max(0, min(max_age, int(expires) - int(time.time())))
+    return f"private, max-age={max_age}"
+
+
+async def deliver(request: Request, hosted: Hosted, services: transform_url.Services) -> Response:
+    head = request.method == "HEAD"
+    try:
+        catalog = hosted.hosting.catalog
+        account = await run(catalog.account_by_hash, request.path_params["account_hash"])
+        image_id, name = _split(request.path_params["rest"])
+        image = await run(catalog.image, account.id, image_id)
+        variant = None if "=" in name else await run(catalog.variant, account.id, name)
+        if image.require_signed and not (variant and variant.never_require_signed):
+            keys = [key.value for key in await run(catalog.keys, account.id)]
+            path = f"/{account.hash}/{image_id}/{name}"
+            verify(path, request.scope["query_string"].decode("latin-1"), keys)
+        hinted = apply_hints(_options(account, variant, name), request.headers)
+
+        async def read() -> bytes:
+            return await run(hosted.hosting.original, image)
+
+        located = Located(f"hosted:{image.content_hash}", read, None)
+        tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
+        return await transform_url.respond(
+            request,
+            services,
+            hinted.options,
+            hinted.vary,
+            located,
+            head,
+            tags=tags,
+            cache_control=_cache_control(image, request, services.settings.cache_control_max_age),
+        )
+    except EnlargerError as error:
+        return error_response(error, head=head)
+    except Exception:
+        logger.exception("unexpected failure for %s", request.url.path)
+        return error_response(ProcessingError("an internal error stopped this delivery"), head=head)

@@ -1,0 +1,43 @@
+"""``POST /upload/<secret>``: the one-time URL a direct creator upload hands to a browser.
+
+No API token: the secret in the URL is the authorisation, stored only as a digest and burned
+in the same transaction that commits the image, so a second use finds nothing. An invalid or
+oversize file is refused before anything is stored and leaves the slot usable until it expires.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from enlarger.errors import EnlargerError, ProcessingError, RequestError
+from enlarger.server.api_envelope import envelope, failure, file_bytes, read_form, run
+from enlarger.server.hosted import Hosted
+
+logger = logging.getLogger("enlarger.server")
+
+
+async def direct(request: Request, hosted: Hosted) -> Response:
+    try:
+        secret = request.path_params["secret"]
+        catalog = hosted.hosting.catalog
+        slot = await run(catalog.slot, secret)  # unknown, used or expired: refused before reading the body
+        limit = hosted.hosting.settings.max_upload_bytes
+        form = await read_form(request, limit)
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise RequestError("send the image as a multipart file part named 'file'")
+        data = await file_bytes(file, limit)
+        image = await run(hosted.hosting.fill, secret, data, file.filename or "")
+        account = await run(catalog.account, slot.account_id)
+        response = envelope((await hosted.delivery(request, account)).record(image))
+    except EnlargerError as error:
+        response = failure(error)
+    except Exception:
+        logger.exception("unexpected failure for a direct upload")
+        response = failure(ProcessingError("an internal error stopped this upload"))
+    response.headers["Access-Control-Allow-Origin"] = "*"  # browsers post here from the creator's page
+    return response

@@ -1,0 +1,1 @@
+"""Original image storage: immutable blobs behind one small interface (local disk or S3)."""

@@ -1,0 +1,21 @@
+"""Pick the storage backend the settings name."""
+
+from __future__ import annotations
+
+from enlarger.settings import Settings
+from enlarger.storage.base import Storage
+from enlarger.storage.local import LocalStorage
+from enlarger.storage.s3 import S3Storage
+
+
+def open_storage(settings: Settings) -> Storage:
+    if settings.storage == "s3":
+        return S3Storage(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+        )
+    return LocalStorage(settings.data_dir / "originals")

@@ -1,0 +1,124 @@
+"""Hosted delivery: variants, flexible variants, signed URLs, the custom-domain form, caching."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+import pyvips
+
+from enlarger.catalog.store import Catalog
+from enlarger.security.signing import sign_url
+from enlarger.settings import Settings
+from tests.imaging import gradient, save
+from tests.server.conftest import Tenant
+
+
+def _upload(tenant: Tenant, image_id: str, *, signed: bool = False) -> str:
+    data = save(gradient(800, 600), "jpeg", Q=90)
+    tenant.sdk.images.v1.create(
+        account_id=tenant.account.id,
+        id=image_id,
+        file=("p.jpg", io.BytesIO(data), "image/jpeg"),
+        require_signed_urls=signed,
+    )
+    return f"/{tenant.account.hash}/{image_id}"
+
+
+def _key(tenant: Tenant) -> str:
+    keys = tenant.sdk.images.v1.keys.list(account_id=tenant.account.id).keys
+    assert keys is not None and keys[0].value is not None
+    return keys[0].value
+
+
+def _size(body: bytes) -> tuple[int, int]:
+    image = pyvips.Image.new_from_buffer(body, "")
+    return image.width, image.height
+
+
+def test_variant_negotiates_format_and_caches(tenant: Tenant) -> None:
+    path = _upload(tenant, "photo")
+    avif = tenant.http.get(f"{path}/public", headers={"Accept": "image/avif,image/webp,*/*"})
+    assert avif.status_code == 200 and avif.headers["content-type"] == "image/avif"
+    assert avif.headers["vary"].split(", ")[0] == "Accept"
+    assert avif.headers["cache-control"] == "public, max-age=172800"
+    legacy = tenant.http.get(f"{path}/public", headers={"Accept": "*/*"})
+    assert legacy.headers["content-type"] == "image/jpeg"
+    again = tenant.http.get(f"{path}/public", headers={"Accept": "*/*"})
+    assert again.headers["x-enlarger-cache"] == "HIT" and again.content == legacy.content
+    revalidated = tenant.http.get(f"{path}/public", headers={"Accept": "*/*", "If-None-Match": legacy.headers["etag"]})
+    assert revalidated.status_code == 304
+    head = tenant.http.head(f"{path}/public", headers={"Accept": "*/*"})
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(legacy.content)
+
+
+def test_custom_domain_form(tenant: Tenant) -> None:
+    _upload(tenant, "photo")
+    response = tenant.http.get(f"/cdn-cgi/imagedelivery/{tenant.account.hash}/photo/public")
+    assert response.status_code == 200 and _size(response.content) == (800, 600)
+
+
+def test_flexible_variants_need_the_account_switch(tenant: Tenant) -> None:
+    path = _upload(tenant, "photo")
+    refused = tenant.http.get(f"{path}/w=200,h=100,fit=cover")
+    assert refused.status_code == 400 and "flexible variants" in refused.text
+    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog.set_flexible_variants(tenant.account.id, True)
+    catalog.close()
+    allowed = tenant.http.get(f"{path}/w=200,h=100,fit=cover,format=png")
+    assert allowed.status_code == 200 and allowed.headers["content-type"] == "image/png"
+    assert _size(allowed.content) == (200, 100)
+    bad = tenant.http.get(f"{path}/w=-5")
+    assert bad.status_code == 400 and "width" in bad.text
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["/nohash/photo/public", "{hash}/nothere/public", "{hash}/photo/novariant", "{hash}/photo"],
+)
+def test_unknown_things_are_404(tenant: Tenant, missing: str) -> None:
+    _upload(tenant, "photo")
+    path = missing.format(hash="/" + tenant.account.hash)
+    response = tenant.http.get(path)
+    assert response.status_code == 404, path
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_signed_urls(tenant: Tenant) -> None:
+    path = _upload(tenant, "secret", signed=True)
+    key = _key(tenant)
+    assert tenant.http.get(f"{path}/public").status_code == 403
+    signed = sign_url(key, f"{path}/public", expires=int(time.time()) + 600)
+    ok = tenant.http.get(signed)
+    assert ok.status_code == 200 and _size(ok.content) == (800, 600)
+    assert ok.headers["cache-control"].startswith("private, max-age=")
+    assert int(ok.headers["cache-control"].rsplit("=", 1)[1]) <= 600
+    assert tenant.http.get(signed.replace("/public", "/other")).status_code in (403, 404)
+    assert tenant.http.get(signed[:-1] + ("0" if signed[-1] != "0" else "1")).status_code == 403
+    expired = sign_url(key, f"{path}/public", expires=int(time.time()) - 1)
+    response = tenant.http.get(expired)
+    assert response.status_code == 403 and "expired" in response.text
+    custom_domain = sign_url(key, f"{path}/public")
+    assert tenant.http.get("/cdn-cgi/imagedelivery" + custom_domain).status_code == 200
+
+
+def test_variant_that_never_requires_signatures(tenant: Tenant) -> None:
+    path = _upload(tenant, "secret", signed=True)
+    tenant.sdk.images.v1.variants.create(
+        account_id=tenant.account.id,
+        id="open",
+        options={"fit": "scale-down", "width": 100, "height": 100, "metadata": "none"},
+        never_require_signed_urls=True,
+    )
+    response = tenant.http.get(f"{path}/open")
+    assert response.status_code == 200 and _size(response.content) == (100, 75)
+
+
+def test_rotated_key_invalidates_old_signatures(tenant: Tenant) -> None:
+    path = _upload(tenant, "secret", signed=True)
+    old = sign_url(_key(tenant), f"{path}/public")
+    assert tenant.http.get(old).status_code == 200
+    tenant.sdk.images.v1.keys.update("default", account_id=tenant.account.id)
+    assert tenant.http.get(old).status_code == 403
+    assert tenant.http.get(sign_url(_key(tenant), f"{path}/public")).status_code == 200
