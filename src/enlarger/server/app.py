@@ -52,7 +52,9 @@ def create_app(settings: Settings) -> ASGIApp:
             max_bytes=settings.max_input_bytes,
             revalidate_seconds=settings.origin_revalidate_seconds,
         ),
-        cache=DiskCache(settings.data_dir / "cache", settings.cache_max_bytes),
+        cache=DiskCache(
+            settings.data_dir / "cache", settings.cache_max_bytes, memory_bytes=settings.cache_memory_bytes
+        ),
         admission=Admission(settings.workers, settings.queue_size, metrics),
         metrics=metrics,
         inflight={},
