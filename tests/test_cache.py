@@ -1,4 +1,5 @@
-"""The disk cache: round trips, LRU eviction by size, order surviving restarts, crash leftovers."""
+"""The disk cache: round trips, LRU eviction by size, order surviving restarts, crash leftovers,
+the in-memory layer of hot entries and the rationed mtime touches."""
 
 from __future__ import annotations
 
@@ -6,11 +7,34 @@ import os
 import time
 from pathlib import Path
 
-from enlarger.cache import DiskCache, Entry, cache_key
+import pytest
+
+from enlarger.cache import TOUCH_SECONDS, DiskCache, Entry, cache_key
+
+PAST = 1_000_000_000.0  # an mtime long before any touch
+
+
+class Clock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def entry(size: int, tag: int = 0) -> Entry:
     return Entry(bytes([tag]) * size, "image/webp", "webp", 10, 20)
+
+
+def file_of(root: Path, key: str) -> Path:
+    return root / key[:2] / key
+
+
+def hot_cache(root: Path, max_bytes: int = 100_000, memory_bytes: int = 100_000) -> DiskCache:
+    """A cache whose clock never moves, so no hit touches a file unless a test says so."""
+    return DiskCache(root, max_bytes, memory_bytes=memory_bytes, clock=Clock())
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -66,5 +90,104 @@ def test_a_file_deleted_behind_the_cache_is_a_miss(tmp_path: Path) -> None:
     key = cache_key("gone")
     cache.put(key, entry(10))
     (tmp_path / key[:2] / key).unlink()
+    assert cache.get(key) is None
+    assert len(cache) == 0 and cache.total_bytes == 0
+
+
+def test_hot_entries_are_served_from_memory_without_reading_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = hot_cache(tmp_path)
+    key = cache_key("hot")
+    cache.put(key, entry(100, 3))
+    file_of(tmp_path, key).unlink()  # only memory can answer now
+    monkeypatch.setattr(Path, "read_bytes", lambda _self: pytest.fail("a hot hit read a file"))
+    assert cache.get(key) == entry(100, 3)
+
+
+def test_entries_read_from_disk_become_hot(tmp_path: Path) -> None:
+    cache = hot_cache(tmp_path, memory_bytes=1500)  # room for one body
+    cold, other = cache_key("cold"), cache_key("other")
+    cache.put(cold, entry(1000, 1))
+    cache.put(other, entry(1000, 2))  # pushes cold out of memory; it stays on disk
+    assert cache.get(cold) == entry(1000, 1)  # from disk, and hot from now on
+    file_of(tmp_path, cold).unlink()
+    file_of(tmp_path, other).unlink()
+    assert cache.get(cold) == entry(1000, 1)
+    assert cache.get(other) is None
+
+
+def test_memory_holds_at_most_memory_bytes_of_bodies(tmp_path: Path) -> None:
+    cache = hot_cache(tmp_path, memory_bytes=2500)
+    keys = [cache_key(str(i)) for i in range(3)]
+    for i, key in enumerate(keys):
+        cache.put(key, entry(1000, i))
+    big = cache_key("big")
+    cache.put(big, entry(3000))  # larger than the memory bound: on disk only, evicts nothing hot
+    for key in [*keys, big]:
+        file_of(tmp_path, key).unlink()
+    assert [cache.get(key) is not None for key in [*keys, big]] == [False, True, True, False]
+
+
+def test_memory_off_keeps_nothing(tmp_path: Path) -> None:
+    cache = hot_cache(tmp_path, memory_bytes=0)
+    key = cache_key("cold")
+    cache.put(key, entry(10))
+    assert cache.get(key) == entry(10)
+    file_of(tmp_path, key).unlink()
+    assert cache.get(key) is None
+
+
+def test_discard_removes_an_entry_from_memory_and_disk(tmp_path: Path) -> None:
+    cache = hot_cache(tmp_path)
+    key, kept = cache_key("purged"), cache_key("kept")
+    cache.put(key, entry(100))
+    cache.put(kept, entry(100))
+    cache.discard(key)
+    cache.discard(cache_key("never cached"))
+    assert cache.get(key) is None
+    assert not file_of(tmp_path, key).exists()
+    assert len(cache) == 1 and cache.get(kept) == entry(100)
+    reopened = DiskCache(tmp_path, 100_000)
+    assert reopened.get(key) is None and len(reopened) == 1
+
+
+def test_evicted_entries_leave_memory_too(tmp_path: Path) -> None:
+    cache = hot_cache(tmp_path, max_bytes=2_500)  # two entries fit on disk, all in memory
+    keys = [cache_key(str(i)) for i in range(3)]
+    for key in keys:
+        cache.put(key, entry(1000))
+    assert not file_of(tmp_path, keys[0]).exists()
+    assert cache.get(keys[0]) is None
+    assert cache.get(keys[1]) is not None and cache.get(keys[2]) is not None
+
+
+@pytest.mark.parametrize("memory_bytes", [0, 100_000])
+def test_the_file_mtime_is_touched_at_most_once_per_interval(tmp_path: Path, memory_bytes: int) -> None:
+    clock = Clock()
+    cache = DiskCache(tmp_path, 100_000, memory_bytes=memory_bytes, clock=clock)
+    key = cache_key("touched")
+    cache.put(key, entry(100))
+    path = file_of(tmp_path, key)
+    os.utime(path, (PAST, PAST))
+    clock.now += TOUCH_SECONDS / 2
+    assert cache.get(key) is not None
+    assert path.stat().st_mtime == PAST  # put counts as a touch: too soon for another
+    clock.now += TOUCH_SECONDS / 2
+    assert cache.get(key) is not None
+    assert path.stat().st_mtime > PAST  # one interval after the put: touched
+    os.utime(path, (PAST, PAST))
+    clock.now += TOUCH_SECONDS / 2
+    assert cache.get(key) is not None
+    assert path.stat().st_mtime == PAST  # half an interval after that touch: not again
+
+
+def test_a_hot_entry_whose_file_vanished_is_dropped_at_its_next_touch(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = DiskCache(tmp_path, 100_000, memory_bytes=100_000, clock=clock)
+    key = cache_key("vanished")
+    cache.put(key, entry(100))
+    file_of(tmp_path, key).unlink()
+    clock.now += TOUCH_SECONDS
     assert cache.get(key) is None
     assert len(cache) == 0 and cache.total_bytes == 0

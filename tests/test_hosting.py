@@ -68,12 +68,13 @@ def test_orphans_older_than_grace_are_collected(hosting: Hosting, photo_jpeg: by
     kept = hosting.upload(account.id, photo_jpeg, NewImage())
     hosting.storage.put(f"{account.id}/crashed-old", b"half an upload")
     hosting.storage.put(f"{account.id}/in-flight", b"being committed right now")
+    assert kept.blob_key is not None
     old = time.time() - 3600
     root = Path(hosting.settings.data_dir / "originals")
     os.utime(root / account.id / "crashed-old", (old, old))
-    os.utime(root / kept.blob_key, (old, old))  # old but referenced: stays  # type: ignore[operator]
+    os.utime(root / kept.blob_key, (old, old))  # old but referenced: stays
     assert hosting.collect_orphans() == 1
-    assert _blobs(hosting) == sorted([kept.blob_key, f"{account.id}/in-flight"])  # type: ignore[list-item]
+    assert _blobs(hosting) == sorted([kept.blob_key, f"{account.id}/in-flight"])
 
 
 def test_delete_removes_row_then_blob(hosting: Hosting, photo_jpeg: bytes) -> None:

@@ -1,8 +1,13 @@
 """An on-disk cache of transformed outputs: size-bounded, least-recently-used, restart-safe.
 
 Each entry is one file (a small JSON head, then the body) written atomically, so a crash never
-leaves a torn entry. Recency is the file's mtime (touched on every hit), which is what lets the
-LRU order survive restarts without a separate index. Hits read one file and decode nothing.
+leaves a torn entry. Recency is the file's mtime, which is what lets the LRU order survive
+restarts without a separate index; it is touched at most once a minute per entry, because a
+restart only needs the order roughly right and a syscall per hit is not free.
+
+In front of the files sits a byte-bounded in-memory LRU of hot entries: a hot hit decodes
+nothing and reads nothing. Memory only ever holds entries that are on disk, so whatever leaves
+the disk (eviction, :meth:`DiskCache.discard`) leaves memory with it.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 _HEAD = 4  # bytes of big-endian head length
+TOUCH_SECONDS = 60.0  # an entry's file mtime (its recency after a restart) is refreshed at most this often
 
 
 @dataclass(frozen=True)
@@ -35,15 +43,37 @@ def cache_key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-class DiskCache:
-    """Outputs keyed by :func:`cache_key`, evicted least-recently-used past ``max_bytes``."""
+@dataclass
+class _Slot:
+    """What the index knows of one entry file."""
 
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    size: int
+    touched: float  # when its mtime was last set, in the cache clock's seconds
+
+
+class DiskCache:
+    """Outputs keyed by :func:`cache_key`, evicted least-recently-used past ``max_bytes``.
+
+    ``memory_bytes`` bounds the bodies kept in memory as well (0: none are).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int,
+        *,
+        memory_bytes: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._root = root
         self._max_bytes = max_bytes
+        self._memory_max = memory_bytes
+        self._clock = clock  # wall-clock seconds, like the mtimes it is compared with
         self._lock = threading.Lock()
-        self._sizes: OrderedDict[str, int] = OrderedDict()
+        self._index: OrderedDict[str, _Slot] = OrderedDict()
         self._total = 0
+        self._memory: OrderedDict[str, Entry] = OrderedDict()
+        self._memory_total = 0
         root.mkdir(parents=True, exist_ok=True)
         self._load_index()
 
@@ -52,7 +82,7 @@ class DiskCache:
         return self._total
 
     def __len__(self) -> int:
-        return len(self._sizes)
+        return len(self._index)
 
     def _path(self, key: str) -> Path:
         return self._root / key[:2] / key
@@ -65,26 +95,28 @@ class DiskCache:
                 continue
             stat = path.stat()
             found.append((stat.st_mtime, path.name, stat.st_size))
-        for _, key, size in sorted(found):
-            self._sizes[key] = size
+        for mtime, key, size in sorted(found):
+            self._index[key] = _Slot(size, mtime)
             self._total += size
         self._evict()
 
     def get(self, key: str) -> Entry | None:
-        path = self._path(key)
-        try:
-            raw = path.read_bytes()
-            os.utime(path)
-        except FileNotFoundError:
-            with self._lock:
-                self._forget(key)
-            return None
+        """The entry for ``key``: from memory when it is hot, else from its file (then kept hot)."""
         with self._lock:
-            if key in self._sizes:
-                self._sizes.move_to_end(key)
-        head_len = int.from_bytes(raw[:_HEAD], "big")
-        head = json.loads(raw[_HEAD : _HEAD + head_len])
-        return Entry(body=raw[_HEAD + head_len :], **head)
+            entry = self._memory.get(key)
+            if entry is not None:
+                self._memory.move_to_end(key)
+            touch = self._used(key)
+        try:
+            if entry is None:
+                entry = self._read(key)
+                self._keep_hot(key, entry)
+            if touch:
+                os.utime(self._path(key))
+        except FileNotFoundError:  # deleted behind the cache's back
+            self.discard(key)
+            return None
+        return entry
 
     def put(self, key: str, entry: Entry) -> None:
         head = asdict(entry)
@@ -101,17 +133,61 @@ class DiskCache:
         os.replace(tmp, path)
         with self._lock:
             self._forget(key)
-            self._sizes[key] = len(blob)
+            self._index[key] = _Slot(len(blob), self._clock())
             self._total += len(blob)
             self._evict()
+        self._keep_hot(key, entry)  # just made because it was asked for: likely asked for again
+
+    def discard(self, key: str) -> None:
+        """Remove ``key`` from memory and disk (a purge); unknown keys are ignored."""
+        with self._lock:
+            self._forget(key)
+            self._path(key).unlink(missing_ok=True)
+
+    def _read(self, key: str) -> Entry:
+        raw = self._path(key).read_bytes()
+        head_len = int.from_bytes(raw[:_HEAD], "big")
+        head = json.loads(raw[_HEAD : _HEAD + head_len])
+        return Entry(body=raw[_HEAD + head_len :], **head)
+
+    def _used(self, key: str) -> bool:
+        """Mark ``key`` most recent; True when its file's mtime is due for a refresh (lock held)."""
+        slot = self._index.get(key)
+        if slot is None:
+            return False
+        self._index.move_to_end(key)
+        now = self._clock()
+        if now - slot.touched < TOUCH_SECONDS:
+            return False
+        slot.touched = now
+        return True
+
+    def _keep_hot(self, key: str, entry: Entry) -> None:
+        """Hold ``entry`` in memory if it fits and is still on disk (it may have gone meanwhile)."""
+        size = len(entry.body)
+        with self._lock:
+            if not self._memory_max or size > self._memory_max or key not in self._index or key in self._memory:
+                return
+            self._memory[key] = entry
+            self._memory_total += size
+            while self._memory_total > self._memory_max:
+                _, cold = self._memory.popitem(last=False)
+                self._memory_total -= len(cold.body)
 
     def _forget(self, key: str) -> None:
-        size = self._sizes.pop(key, None)
-        if size is not None:
-            self._total -= size
+        slot = self._index.pop(key, None)
+        if slot is not None:
+            self._total -= slot.size
+        self._drop_hot(key)
+
+    def _drop_hot(self, key: str) -> None:
+        entry = self._memory.pop(key, None)
+        if entry is not None:
+            self._memory_total -= len(entry.body)
 
     def _evict(self) -> None:
-        while self._total > self._max_bytes and self._sizes:
-            key, size = self._sizes.popitem(last=False)
-            self._total -= size
+        while self._total > self._max_bytes and self._index:
+            key, slot = self._index.popitem(last=False)
+            self._total -= slot.size
+            self._drop_hot(key)
             self._path(key).unlink(missing_ok=True)

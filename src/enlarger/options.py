@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -433,8 +434,13 @@ class Options:
 
     def canonical(self) -> str:
         """Sorted ``name=value`` pairs without defaults: equal options give equal strings."""
+        return self._canonical
+
+    @functools.cached_property
+    def _canonical(self) -> str:
+        """Computed once per instance: parsed URL options are shared, so per request it is free."""
         parts = []
-        for opt in sorted(TABLE, key=lambda o: o.name):
+        for opt in _SORTED_TABLE:
             value = getattr(self, opt.attr)
             if value != opt.default:
                 parts.append(f"{opt.name}={render_value(value)}")
@@ -469,6 +475,8 @@ class Options:
 
 
 _ATTR_TO_NAME = {opt.attr: opt.name for opt in TABLE}
+_SORTED_TABLE = sorted(TABLE, key=lambda o: o.name)
+_MEMO_TEXT_LIMIT = 512  # longer option texts are parsed afresh, so the memo stays small (a few MB)
 assert set(_ATTR_TO_NAME) == {f.name for f in dataclasses.fields(Options)}, "table and Options differ"
 
 
@@ -552,6 +560,18 @@ def parse_options(source: str | Mapping[str, object] | Options | None = None) ->
     """
     if isinstance(source, Options):
         return source
+    if isinstance(source, str) and len(source) <= _MEMO_TEXT_LIMIT:
+        return _parse_url_memo(source)
+    return _parse(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_url_memo(text: str) -> Options:
+    """URL option texts repeat across requests, and Options are immutable: parse each once."""
+    return _parse(text)
+
+
+def _parse(source: str | Mapping[str, object] | None) -> Options:
     if source is None:
         pairs: list[tuple[str, object]] = []
     elif isinstance(source, str):

@@ -106,6 +106,13 @@ class Settings:
     cache_max_bytes: int = field(
         default=1024**3, metadata=_doc("Size bound of the on-disk output cache; least recently used entries go first.")
     )
+    cache_memory_bytes: int = field(
+        default=128 * 1024**2,
+        metadata=_doc(
+            "Bytes of the most used cached outputs also kept in memory, so their hits read no file; "
+            "0 turns the memory layer off."
+        ),
+    )
     cache_control_max_age: int = field(
         default=172_800,
         metadata=_doc("max-age (seconds) in Cache-Control of transformed responses (Cloudflare's 2-day browser TTL)."),

@@ -1,14 +1,16 @@
 """Where source images come from: a local origin directory, an HTTP origin, or allowed URLs.
 
 A source is first *located*: its identity (what the output cache keys on) is found as cheaply
-as possible — a ``stat`` for files, a remembered validator for remote sources — and its bytes
-are only read when a transformation actually needs them, so cache hits touch no source.
+as possible — a ``stat`` for files (itself remembered for about a second), a remembered validator
+for remote sources — and its bytes are only read when a transformation actually needs them, so
+cache hits touch no source.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,8 @@ from enlarger.errors import InputTooLargeError, InvalidSourceError, SourceForbid
 from enlarger.security.fetch import Fetched, Fetcher
 
 _KNOWN_LIMIT = 100_000  # remembered remote identities (about 200 bytes each)
+FILE_IDENTITY_SECONDS = 1.0  # how long a local file's stat is trusted: a change is seen within it
+_FILE_IDENTITY_LIMIT = 10_000  # remembered local identities (a few hundred bytes each)
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,9 @@ def is_absolute(source: str) -> bool:
 
 def normalise_absolute(source: str) -> str:
     """Proxies and browsers fold ``https://`` to ``https:/`` inside paths; undo that."""
+    start = source[:8].lower()  # runs per request: lower only what the schemes can match
     for scheme in ("http:/", "https:/"):
-        if source.lower().startswith(scheme) and not source.lower().startswith(scheme + "/"):
+        if start.startswith(scheme) and not start.startswith(scheme + "/"):
             return source[: len(scheme)] + "/" + source[len(scheme) :]
     return source
 
@@ -71,6 +76,8 @@ class Sources:
         allow_host: Callable[[str], bool],
         max_bytes: int,
         revalidate_seconds: float,
+        file_identity_seconds: float = FILE_IDENTITY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._remote_origin = origin if is_absolute(origin) else None
         self._root = None if self._remote_origin else Path(origin).resolve()
@@ -79,6 +86,9 @@ class Sources:
         self._max_bytes = max_bytes
         self._revalidate = revalidate_seconds
         self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._file_seconds = file_identity_seconds
+        self._clock = clock
+        self._files: dict[str, tuple[float, Located]] = {}  # source → (expiry, located), oldest first
 
     async def locate(self, source: str) -> Located:
         source = normalise_absolute(source)
@@ -87,32 +97,49 @@ class Sources:
         if self._remote_origin is not None:
             url = urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
             return await self._locate_url(url, lambda _host: False)
-        return await anyio.to_thread.run_sync(self._locate_file, source)
+        return self._locate_file(source)
 
     def _locate_file(self, source: str) -> Located:
+        """The file's identity, remembered briefly: a hit then costs no syscall at all.
+
+        Runs on the event loop: a ``stat`` of a local file is cheaper than the hop to a worker
+        thread. Only sources that passed every check are remembered; failures are checked anew.
+        """
+        now = self._clock()
+        remembered = self._files.get(source)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        located = self._stat_file(source)
+        self._files.pop(source, None)  # re-inserted last, so the dict stays in expiry order
+        self._files[source] = (now + self._file_seconds, located)
+        if len(self._files) > _FILE_IDENTITY_LIMIT:
+            del self._files[next(iter(self._files))]
+        return located
+
+    def _stat_file(self, source: str) -> Located:
         assert self._root is not None
         path = (self._root / _relative(source)).resolve()
         if not path.is_relative_to(self._root):
             raise SourceForbiddenError("the source path leaves the origin directory")
         try:
-            stat = path.stat()
+            info = path.stat()
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise SourceNotFoundError(f"no source image at {source}") from exc
-        if not path.is_file():
+        if not stat.S_ISREG(info.st_mode):
             raise SourceNotFoundError(f"no source image at {source}")
-        if stat.st_size > self._max_bytes:
+        if info.st_size > self._max_bytes:
             raise InputTooLargeError(
-                f"the source is {stat.st_size:,} bytes; the limit is {self._max_bytes:,} bytes", code=9402
+                f"the source is {info.st_size:,} bytes; the limit is {self._max_bytes:,} bytes", code=9402
             )
 
         async def read() -> bytes:
             return await anyio.to_thread.run_sync(path.read_bytes)
 
-        return Located(f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}", read, None)
+        return Located(f"file:{path}:{info.st_size}:{info.st_mtime_ns}", read, None)
 
     async def _locate_url(self, url: str, allow_host: Callable[[str], bool]) -> Located:
         known = self._known.get(url)
-        now = time.monotonic()
+        now = self._clock()
         if known is not None and now - known.checked < self._revalidate:
             return Located(known.identity, lambda: self._fetch_body(url, allow_host), url)
         fetched = await self._fetcher.fetch(

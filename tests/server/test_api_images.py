@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,8 +90,12 @@ def test_list_v1_pages_and_v2_continuation(tenant: Tenant) -> None:
         tenant.sdk.images.v1.create(
             account_id=tenant.account.id, id=image_id, file=("a.png", io.BytesIO(_png()), "image/png")
         )
-    first = tenant.sdk.images.v1.with_raw_response.list(account_id=tenant.account.id, page=1, per_page=10).json()
-    third = tenant.sdk.images.v1.with_raw_response.list(account_id=tenant.account.id, page=3, per_page=10).json()
+    first: dict[str, Any] = tenant.sdk.images.v1.with_raw_response.list(
+        account_id=tenant.account.id, page=1, per_page=10
+    ).http_response.json()
+    third: dict[str, Any] = tenant.sdk.images.v1.with_raw_response.list(
+        account_id=tenant.account.id, page=3, per_page=10
+    ).http_response.json()
     assert [i["id"] for i in first["result"]["images"]] == ids[:10]
     assert [i["id"] for i in third["result"]["images"]] == ids[20:]
     assert first["result_info"]["total_count"] == 23
@@ -147,7 +152,8 @@ def test_variants_crud_and_delivery(tenant: Tenant) -> None:
         never_require_signed_urls=False,
     )
     assert created.variant is not None and created.variant.id == "thumb"
-    listed = sdk.images.v1.variants.with_raw_response.list(account_id=account).json()["result"]["variants"]
+    raw: dict[str, Any] = sdk.images.v1.variants.with_raw_response.list(account_id=account).http_response.json()
+    listed = raw["result"]["variants"]
     assert set(listed) == {"public", "thumb"}
     assert listed["thumb"]["options"] == {"fit": "cover", "width": 100, "height": 50, "metadata": "none"}
     got = sdk.images.v1.variants.get("thumb", account_id=account)
@@ -275,7 +281,7 @@ def test_sdk_raises_on_envelope_errors(tenant: Tenant) -> None:
 
 def test_upload_validation_errors(tenant: Tenant) -> None:
     api, auth = f"{tenant.api}/v1", tenant.auth()
-    cases = [
+    cases: list[tuple[dict[str, tuple[str | None, bytes | str, str] | tuple[None, str]], int]] = [
         ({"file": ("a.txt", b"hello", "text/plain")}, 415),
         ({"url": (None, "x"), "file": ("a.png", _png(), "image/png")}, 400),
         ({"metadata": (None, "{not json"), "file": ("a.png", _png(), "image/png")}, 400),

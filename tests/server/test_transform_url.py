@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from enlarger import pipeline
+from enlarger.sources import FILE_IDENTITY_SECONDS
 from tests.imaging import decode, gradient, near, pixel, save
 from tests.server.conftest import Start
 
@@ -79,8 +80,8 @@ def test_caching_headers_etag_and_304(client: httpx.Client) -> None:
 def test_etag_changes_when_the_source_changes(client: httpx.Client, origin_dir: Path) -> None:
     url = "/cdn-cgi/image/w=50,f=png/nested/quad.png"
     before = client.get(url)
-    time.sleep(0.01)
     (origin_dir / "nested" / "quad.png").write_bytes((origin_dir / "alpha.png").read_bytes())
+    time.sleep(FILE_IDENTITY_SECONDS)  # the file's identity is remembered that long
     after = client.get(url)
     assert after.headers["etag"] != before.headers["etag"]
     assert after.headers["x-enlarger-cache"] == "MISS"

@@ -1,16 +1,19 @@
 """One structured (JSON) access-log line and the request metrics, per request.
 
 A pure ASGI middleware: it sees the status and the bytes actually sent, costs no extra
-buffering, and works for every route including errors.
+buffering, and works for every route including errors. It runs on every cache hit, so the line
+is formatted by hand (the same JSON ``json.dumps`` wrote) and the record skips the logger's
+caller lookup (a stack walk), and each route/status's metric series is looked up once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from enlarger.server.metrics import Metrics
@@ -28,6 +31,8 @@ class AccessLog:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._requests: dict[tuple[str, int], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,20 +55,25 @@ class AccessLog:
             await self.app(scope, receive, observe)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_of(scope["path"])
-            self.metrics.requests.labels(route=route, status=str(state["status"])).inc()
-            self.metrics.latency.labels(route=route).observe(elapsed)
+            self._count(route_of(scope["path"]), state["status"], elapsed)
             if logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    json.dumps(
-                        {
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": state["status"],
-                            "bytes": state["bytes"],
-                            "cache": state["cache"],
-                            "ms": round(elapsed * 1000, 2),
-                        },
-                        separators=(",", ":"),
-                    )
-                )
+                _log(scope, state, elapsed)
+
+    def _count(self, route: str, status: int, elapsed: float) -> None:
+        requests = self._requests.get((route, status))
+        if requests is None:
+            requests = self._requests[route, status] = self.metrics.requests.labels(route=route, status=str(status))
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = self.metrics.latency.labels(route=route)
+        requests.inc()
+        latency.observe(elapsed)
+
+
+def _log(scope: Scope, state: dict[str, Any], elapsed: float) -> None:
+    """The line ``json.dumps(..., separators=(",", ":"))`` would write, at a fraction of its cost."""
+    line = (
+        f'{{"method":{_quote(scope["method"])},"path":{_quote(scope["path"])},"status":{state["status"]},'
+        f'"bytes":{state["bytes"]},"cache":{_quote(state["cache"])},"ms":{round(elapsed * 1000, 2)!r}}}'
+    )
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, "(access log)", 0, line, (), None))

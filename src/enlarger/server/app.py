@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> ASGIApp:
         max_bytes=settings.max_input_bytes,
         trusted_origin=origin if is_absolute(origin) else None,
     )
-    cache = DiskCache(settings.data_dir / "cache", settings.cache_max_bytes)
+    cache = DiskCache(settings.data_dir / "cache", settings.cache_max_bytes, memory_bytes=settings.cache_memory_bytes)
     purge = PurgeIndex(settings.data_dir / "cache-tags", cache)
     services = transform_url.Services(
         settings=settings,
