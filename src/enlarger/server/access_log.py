@@ -22,9 +22,16 @@ logger = logging.getLogger("enlarger.access")
 
 
 def route_of(path: str) -> str:
+    """A bounded label for the metrics: never the raw path (image IDs would explode the series)."""
     if path.startswith("/cdn-cgi/image/"):
         return "transform"
-    return path.strip("/") if path in ("/healthz", "/readyz", "/metrics") else "other"
+    if path in ("/healthz", "/readyz", "/metrics"):
+        return path.strip("/")
+    if path.startswith("/client/v4/"):
+        return "api"
+    if path.startswith("/upload/"):
+        return "upload"
+    return "delivery" if path.count("/") >= 3 else "other"
 
 
 class AccessLog:
