@@ -32,8 +32,7 @@ _ACTIVE_URLS = {
     "entity-colon": "javascript&#x3A;alert(1)",
     "vbscript": "vbscript:msgbox(1)",
     "data-html": "data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;",
-    "data-svg": "data:image/svg+xml;base64,"
-    + base64.b64encode(f'<svg {SVG} onload="alert(1)"/>'.encode()).decode(),
+    "data-svg": "data:image/svg+xml;base64," + base64.b64encode(f'<svg {SVG} onload="alert(1)"/>'.encode()).decode(),
     "remote": "https://evil.example/x.svg#a",
     "protocol-relative": "//evil.example/x.svg#a",
     "file": "file:///etc/passwd#a",
@@ -125,11 +124,20 @@ def corpus() -> list[tuple[str, bytes]]:
     add("set-href-js", doc(f'<a href="#x"><set attributeName="href" to="javascript:alert(1)"/>{RED}</a>'))
     add("set-xlink-href-js", doc('<a><set attributeName="xlink:href" to="javascript:alert(1)"/>x</a>'))
     add("animate-href-values", doc('<a><animate attributeName="href" values="javascript:alert(1)"/>x</a>'))
-    add("animate-use-external", doc('<use href="#a"><animate attributeName="href" to="https://evil.example/a#b"/></use>'))
+    add(
+        "animate-use-external",
+        doc('<use href="#a"><animate attributeName="href" to="https://evil.example/a#b"/></use>'),
+    )
     add("set-onload", doc('<set attributeName="onload" to="alert(1)"/>'))
     add("set-style", doc('<set attributeName="style" to="fill:url(http://evil.example/s)"/>'))
-    add("set-fill-url", doc('<rect width="5" height="5"><set attributeName="fill" to="url(http://evil.example/f)"/></rect>'))
-    add("animate-fill-js", doc('<rect width="5" height="5"><animate attributeName="fill" values="red;url(javascript:x)"/></rect>'))
+    add(
+        "set-fill-url",
+        doc('<rect width="5" height="5"><set attributeName="fill" to="url(http://evil.example/f)"/></rect>'),
+    )
+    add(
+        "animate-fill-js",
+        doc('<rect width="5" height="5"><animate attributeName="fill" values="red;url(javascript:x)"/></rect>'),
+    )
     add("animatetransform-href", doc('<animateTransform attributeName="href" to="javascript:alert(1)"/>'))
 
     # CSS
@@ -138,7 +146,10 @@ def corpus() -> list[tuple[str, bytes]]:
     for name, declaration in _STYLE_ATTRIBUTES.items():
         add(f"style-attribute-{name}", doc(f'<rect width="5" height="5" style="{declaration}"/>'))
     for attribute in _PRESENTATION_URLS:
-        add(f"presentation-url-{attribute}", doc(f'<rect width="5" height="5" {attribute}="url(https://evil.example/x#y)"/>'))
+        add(
+            f"presentation-url-{attribute}",
+            doc(f'<rect width="5" height="5" {attribute}="url(https://evil.example/x#y)"/>'),
+        )
     add("stylesheet-pi", doc("", prolog='<?xml-stylesheet href="https://evil.example/x.css" type="text/css"?>'))
 
     # XML attacks
@@ -146,22 +157,57 @@ def corpus() -> list[tuple[str, bytes]]:
     add("billion-laughs", f'<!DOCTYPE svg [<!ENTITY l0 "lol">{laughs}]><svg {SVG}>&l9;</svg>'.encode())
     big = "A" * 50_000
     add("quadratic-blowup", f'<!DOCTYPE svg [<!ENTITY a "{big}">]><svg {SVG}><text>{"&a;" * 200}</text></svg>'.encode())
-    add("xxe-file", f'<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg {SVG}><text>&x;</text></svg>'.encode())
-    add("xxe-http", f'<!DOCTYPE svg [<!ENTITY x SYSTEM "http://evil.example/x">]><svg {SVG}><text>&x;</text></svg>'.encode())
+    add(
+        "xxe-file",
+        f'<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg {SVG}><text>&x;</text></svg>'.encode(),
+    )
+    add(
+        "xxe-http",
+        f'<!DOCTYPE svg [<!ENTITY x SYSTEM "http://evil.example/x">]><svg {SVG}><text>&x;</text></svg>'.encode(),
+    )
     add("xxe-parameter", f'<!DOCTYPE svg [<!ENTITY % p SYSTEM "http://evil.example/p.dtd"> %p;]><svg {SVG}/>'.encode())
     add("attlist-default-handler", f'<!DOCTYPE svg [<!ATTLIST svg onload CDATA "alert(1)">]><svg {SVG}/>'.encode())
     add("undeclared-entity", f"<svg {SVG}><text>&x;</text></svg>".encode())
     add("external-dtd", doc("", prolog='<!DOCTYPE svg SYSTEM "http://evil.example/svg.dtd">'))
-    add("xinclude", doc('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/>'))
+    add(
+        "xinclude",
+        doc('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/>'),
+    )
 
     # foreign content and nested documents
-    add("foreignobject-html", doc('<foreignObject width="9" height="9"><body xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></body></foreignObject>'))
-    add("foreignobject-iframe", doc('<foreignObject><iframe xmlns="http://www.w3.org/1999/xhtml" src="javascript:alert(1)"/></foreignObject>'))
-    add("foreignobject-img", doc('<foreignObject><img xmlns="http://www.w3.org/1999/xhtml" src="x" onerror="alert(1)"/></foreignObject>'))
-    add("switch-foreignobject", doc('<switch><foreignObject requiredExtensions="http://www.w3.org/1999/xhtml"><p xmlns="http://www.w3.org/1999/xhtml">x</p></foreignObject><g/></switch>'))
+    add(
+        "foreignobject-html",
+        doc(
+            '<foreignObject width="9" height="9"><body xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></body></foreignObject>'
+        ),
+    )
+    add(
+        "foreignobject-iframe",
+        doc('<foreignObject><iframe xmlns="http://www.w3.org/1999/xhtml" src="javascript:alert(1)"/></foreignObject>'),
+    )
+    add(
+        "foreignobject-img",
+        doc('<foreignObject><img xmlns="http://www.w3.org/1999/xhtml" src="x" onerror="alert(1)"/></foreignObject>'),
+    )
+    add(
+        "switch-foreignobject",
+        doc(
+            '<switch><foreignObject requiredExtensions="http://www.w3.org/1999/xhtml"><p xmlns="http://www.w3.org/1999/xhtml">x</p></foreignObject><g/></switch>'
+        ),
+    )
     for element in ("iframe", "embed", "object", "audio", "video", "font-face-uri", "discard", "cursor", "view"):
-        add(f"element-{element}", doc(f'<{element} src="https://evil.example/x" data="https://evil.example/y" href="https://evil.example/z"/>'))
-    add("meta-refresh", doc('<h:meta xmlns:h="http://www.w3.org/1999/xhtml" http-equiv="refresh" content="0;url=https://evil.example"/>'))
+        add(
+            f"element-{element}",
+            doc(
+                f'<{element} src="https://evil.example/x" data="https://evil.example/y" href="https://evil.example/z"/>'
+            ),
+        )
+    add(
+        "meta-refresh",
+        doc(
+            '<h:meta xmlns:h="http://www.w3.org/1999/xhtml" http-equiv="refresh" content="0;url=https://evil.example"/>'
+        ),
+    )
 
     # sizes and nesting
     add("huge-dimensions", doc("").replace(b'width="64" height="64"', b'width="100000000" height="100000000"'))
@@ -171,7 +217,8 @@ def corpus() -> list[tuple[str, bytes]]:
     add("deep-nesting-200", doc("<g>" * 200 + RED + "</g>" * 200))
     add("deep-nesting-5000", doc("<g>" * 5000 + "</g>" * 5000))
     use_laughs = "".join(
-        f'<g id="u{i}">' + f'<use href="#u{i - 1}"/>' * 10 + "</g>" if i else '<g id="u0">' + RED + "</g>" for i in range(9)
+        f'<g id="u{i}">' + f'<use href="#u{i - 1}"/>' * 10 + "</g>" if i else '<g id="u0">' + RED + "</g>"
+        for i in range(9)
     )
     add("use-laughs", doc(f"<defs>{use_laughs}</defs><use href='#u8'/>"))
     add("use-cycle", doc('<g id="a"><use href="#b"/></g><g id="b"><use href="#a"/></g>'))
