@@ -17,10 +17,11 @@ def doc(body: str, root_attributes: str = "", prolog: str = "") -> bytes:
     return f'{prolog}<svg {SVG} {XLINK} width="64" height="64" {root_attributes}>{RED}{body}</svg>'.encode()
 
 
-_HANDLERS = (
-    "onload onclick onmouseover onerror onfocus onbegin onend onrepeat onactivate onfocusin "
-    "onanimationstart ontoggle onpointerdown onunload onscroll onresize onzoom ONLOAD OnClick onwheel"
-).split()
+_HANDLER_NAMES = (
+    "onload onclick onmouseover onerror onfocus onbegin onend onrepeat onactivate onfocusin onanimationstart "
+    "ontoggle onpointerdown onunload onscroll onresize onzoom ONLOAD OnClick onwheel"
+)
+_HANDLERS = _HANDLER_NAMES.split()
 
 _ACTIVE_URLS = {
     "plain": "javascript:alert(1)",
