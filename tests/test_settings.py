@@ -17,6 +17,7 @@ DEFAULTS = {
     "avif_effort": 2,
     "webp_effort": 4,
     "gif_effort": 4,
+    "svg_max_nodes": 200_000,
     "host": "127.0.0.1",
     "port": 8080,
     "data_dir": Path("enlarger-data"),

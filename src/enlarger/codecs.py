@@ -16,11 +16,18 @@ import pyvips
 from PIL import Image
 
 from enlarger.errors import CorruptImageError, InputTooLargeError, UnsupportedFormatError
+from enlarger.security import svg
 from enlarger.settings import Settings
 
 # Only the loaders of formats we support may run on untrusted input (no ImageMagick, PDF,
-# matlab, FITS ...). libvips marks the dangerous ones "untrusted"; this blocks them globally.
+# matlab, FITS, CSV, raw ...): every libvips loader is blocked, then ours are allowed again.
+# svgload (librsvg) is one libvips marks "untrusted": it only ever sees our sanitized output
+# (see security.svg), and no other format's bytes can reach it (sniff admits only magic numbers
+# that cannot start an XML document).
 pyvips.block_untrusted_set(True)
+pyvips.operation_block_set("VipsForeignLoad", True)
+for _loader in ("Jpeg", "Png", "Nsgif", "Webp", "Heif", "Tiff", "Svg"):
+    pyvips.operation_block_set(f"VipsForeignLoad{_loader}", False)
 # Pillow's own bomb check would call a huge BMP "corrupt"; check_limits does that job, by setting.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -33,6 +40,7 @@ MEDIA_TYPES: dict[str, str] = {
     "heic": "image/heic",
     "tiff": "image/tiff",
     "bmp": "image/bmp",
+    "svg": "image/svg+xml",
     "json": "application/json",
 }
 
@@ -43,6 +51,7 @@ _VIPS_LOADERS = {
     "webp": "webpload_buffer",
     "avif": "heifload_buffer",
     "tiff": "tiffload_buffer",
+    "svg": "svgload_buffer",  # only ever on sanitized documents (see sanitize_svg)
 }
 _MULTI_FRAME = ("gif", "webp")
 _ICC = "icc-profile-data"
@@ -55,6 +64,8 @@ def _isobmff_format(data: bytes) -> str | None:
     if len(data) < 16 or data[4:8] != b"ftyp":
         return None
     box_size = struct.unpack(">I", data[:4])[0]
+    if not 16 <= box_size <= 4096:  # a real ftyp box is small (and cannot then start like "<svg")
+        return None
     brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(box_size, len(data), 256) - 3, 4)}
     if brands & _AVIF_BRANDS:
         return "avif"
@@ -79,9 +90,13 @@ def sniff(data: bytes) -> str:
         return "bmp"
     if (iso := _isobmff_format(data)) is not None:
         return iso
+    if svg.looks_like_svg(data):
+        return "svg"
     if not data:
         raise UnsupportedFormatError("the input is empty")
-    raise UnsupportedFormatError("the input is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)")
+    raise UnsupportedFormatError(
+        "the input is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or SVG)"
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,48 @@ def check_input_size(data: bytes, settings: Settings) -> None:
         raise InputTooLargeError(
             f"the input is {len(data):,} bytes; the limit is {settings.max_input_bytes:,} bytes", code=9402
         )
+
+
+def check_render_size(size: tuple[int, int], settings: Settings) -> None:
+    """Refuse rasterizing an SVG to more pixels than the input limit (its declared size does not matter)."""
+    pixels = size[0] * size[1]
+    if pixels > settings.max_input_pixels:
+        raise InputTooLargeError(
+            f"rasterizing the SVG at {size[0]}×{size[1]} = {pixels:,} pixels exceeds the limit of "
+            f"{settings.max_input_pixels:,} pixels; ask for a smaller width or height"
+        )
+
+
+_EMBEDDABLE = ("jpeg", "png", "gif", "webp")
+
+
+def sanitize_svg(data: bytes, settings: Settings) -> bytes:
+    """The drawing of an SVG and nothing else (see :mod:`enlarger.security.svg`).
+
+    Embedded rasters (``data:`` URLs) are checked like any input — format, bytes, pixels, with
+    all of them together within ``max_input_pixels`` — and re-encoded from their pixels (first
+    frame, no metadata) as JPEG (if they were) or PNG; any that fails a check is dropped.
+    """
+    budget = [settings.max_input_pixels]
+
+    def reencode(raw: bytes) -> tuple[str, bytes]:
+        check_input_size(raw, settings)
+        header = probe(raw)
+        if header.format not in _EMBEDDABLE:
+            raise UnsupportedFormatError(f"{header.format.upper()} images cannot be embedded in an SVG")
+        check_limits(header, settings, all_frames=False)
+        budget[0] -= header.width * header.height
+        if budget[0] < 0:
+            raise InputTooLargeError("the SVG's embedded images exceed the pixel limit together")
+        image = load(raw, header, (header.width, header.height), all_frames=False)
+        try:
+            if header.format == "jpeg":
+                return "image/jpeg", bytes(image.jpegsave_buffer(Q=90, keep=pyvips.enums.ForeignKeep.NONE))
+            return "image/png", bytes(image.pngsave_buffer(keep=pyvips.enums.ForeignKeep.NONE))
+        except pyvips.Error as exc:
+            raise corrupt(header.format, exc) from exc
+
+    return svg.sanitize(data, reencode=reencode, max_nodes=settings.svg_max_nodes)
 
 
 def check_limits(header: Header, settings: Settings, *, all_frames: bool) -> None:

@@ -93,7 +93,9 @@ class Hosting:
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
                 code=5413,
             )
-        header = codecs.probe(data)
+        # an SVG is checked through its sanitized form: nothing reads a stranger's SVG directly
+        readable = codecs.sanitize_svg(data, self.settings) if codecs.sniff(data) == "svg" else data
+        header = codecs.probe(readable)
         codecs.check_limits(header, self.settings, all_frames=True)
         return Image(
             account_id=account_id,

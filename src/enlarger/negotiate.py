@@ -62,6 +62,8 @@ def choose_format(
     """Resolve the output format. ``animated``: the request keeps more than one frame."""
     if requested == "json":
         return "json"
+    if header.format == "svg" and requested in (None, "auto"):
+        return "svg"  # scalable: every size is the same (sanitized) document
     if requested == "baseline-jpeg":
         return "jpeg"
     if fast and requested in (None, "auto", "webp", "avif"):

@@ -83,10 +83,22 @@ def decide(
         options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
     )
     all_frames = animated and fmt in ANIMATABLE
-    codecs.check_limits(header, settings, all_frames=all_frames)
+    if header.format != "svg":
+        codecs.check_limits(header, settings, all_frames=all_frames)
     border_rect = detect_border(data, header, options) if options.trim == "border" else None
-    geometry = plan(header.width, header.height, options, settings.max_output_side, trim=border_rect)
+    geometry = plan(
+        header.width, header.height, _vector_fit(options, header), settings.max_output_side, trim=border_rect
+    )
+    if header.format == "svg" and fmt not in ("svg", "json"):
+        codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry)
+
+
+def _vector_fit(options: Options, header: Header) -> Options:
+    """Vectors enlarge without loss: for SVG, scale-down draws like contain and crop like cover."""
+    if header.format != "svg" or options.fit not in ("scale-down", "crop"):
+        return options
+    return options.replace(fit="contain" if options.fit == "scale-down" else "cover")
 
 
 def describe(decision: Decision) -> bytes:
@@ -152,9 +164,12 @@ def transform(
     deadline = time.monotonic() + timeout if timeout is not None else None
     parsed = parse_options(options)
     try:
+        data = _untrusted(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
             return Result(describe(decision), "json", *decision.plan.output)
+        if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
+            return Result(data, "svg", decision.header.width, decision.header.height)
         return _render(data, decision, settings, deadline)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
         if deadline is not None and time.monotonic() > deadline:
@@ -167,10 +182,16 @@ def transform(
         raise ProcessingError(f"the image could not be processed ({detail})") from exc
 
 
+def _untrusted(data: bytes, settings: Settings) -> bytes:
+    """SVG input is replaced by its sanitized form before anything (librsvg included) reads it."""
+    codecs.check_input_size(data, settings)
+    return codecs.sanitize_svg(data, settings) if codecs.sniff(data) == "svg" else data
+
+
 def info(data: bytes, settings: Settings | None = None) -> dict[str, object]:
     """What the header says about ``data``: format, media type, size, frames, alpha."""
     settings = settings or Settings()
-    codecs.check_input_size(data, settings)
+    data = _untrusted(data, settings)
     header = codecs.probe(data)
     return {
         "format": header.format,

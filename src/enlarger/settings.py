@@ -59,6 +59,14 @@ class Settings:
         default=4,
         metadata=_doc("GIF palette effort: higher is better colour, much slower (compression=fast uses 1).", (1, 10)),
     )
+    svg_max_nodes: int = field(
+        default=200_000,
+        metadata=_doc(
+            "Largest SVG accepted, in elements drawn: each copy a <use> makes counts (the 'billion laughs' "
+            "of SVG). Larger documents are refused with 413.",
+            (1, None),
+        ),
+    )
 
     # --- serving (enlarger serve)
     host: str = field(default="127.0.0.1", metadata=_doc("Address the server listens on."))

@@ -312,3 +312,43 @@ def _png() -> bytes:
 
 def _cache_files(tenant: Tenant) -> list[str]:
     return sorted(p.name for p in (tenant.data_dir / "cache").glob("??/*"))
+
+
+HOSTILE_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60" onload="alert(1)">'
+    b'<script>alert(document.cookie)</script><rect width="120" height="60" fill="red"/></svg>'
+)
+
+
+def test_svg_upload_keeps_original_bytes_and_delivers_sanitized(tenant: Tenant) -> None:
+    image = tenant.sdk.images.v1.create(
+        account_id=tenant.account.id, id="logo.svg", file=("logo.svg", io.BytesIO(HOSTILE_SVG), "image/svg+xml")
+    )
+    assert image.id == "logo.svg"
+    blob = tenant.http.get(f"{tenant.api}/v1/logo.svg/blob", headers=tenant.auth())
+    assert blob.content == HOSTILE_SVG  # the stored original is exactly what was uploaded ...
+    assert "sandbox" in blob.headers["content-security-policy"]  # ... and cannot run if opened
+    assert blob.headers["content-disposition"] == "attachment"
+    delivered = tenant.http.get(f"/{tenant.account.hash}/logo.svg/public")
+    assert delivered.headers["content-type"].startswith("image/svg+xml")
+    assert b"script" not in delivered.content and b"onload" not in delivered.content
+    assert "script-src" not in delivered.headers["content-security-policy"]
+    assert delivered.headers["x-content-type-options"] == "nosniff"
+    tenant.sdk.images.v1.variants.create(
+        account_id=tenant.account.id,
+        id="small",
+        options={"fit": "scale-down", "width": 60, "height": 60, "metadata": "none"},
+    )
+    raster = tenant.http.get(f"/{tenant.account.hash}/logo.svg/small", headers={"Accept": "image/webp"})
+    assert raster.headers["content-type"].startswith("image/svg+xml")  # a scalable image stays scalable
+
+
+def test_svg_with_entities_is_refused_at_upload(tenant: Tenant) -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>'
+    )
+    response = tenant.http.post(
+        f"{tenant.api}/v1", headers=tenant.auth(), files={"file": ("x.svg", laughs, "image/svg+xml")}
+    )
+    assert response.status_code == 415
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []

@@ -162,10 +162,15 @@ async def remove(request: Request, hosted: Hosted, account: Account) -> Response
 
 
 async def blob(request: Request, hosted: Hosted, account: Account) -> Response:
-    """The original bytes, exactly as uploaded."""
+    """The original bytes, exactly as uploaded — so sandboxed: an unsanitized SVG must not run if opened."""
     image = await run(hosted.hosting.catalog.image, account.id, request.path_params["image_id"])
     data = await run(hosted.hosting.original, image)
-    headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Disposition": "attachment" if image.content_type == "image/svg+xml" else "inline",
+    }
     return Response(data, media_type=image.content_type, headers=headers)
 
 

@@ -33,6 +33,8 @@ from enlarger.settings import Settings
 from enlarger.sources import Located, Sources
 
 CACHE_HEADER = "X-Enlarger-Cache"
+#: An SVG opened on its own is a document: no scripts, no loads but its own data: images and styles
+SVG_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
 logger = logging.getLogger("enlarger.server")
 
 
@@ -138,6 +140,9 @@ async def respond(
         headers[CACHE_HEADER] = "MISS"
         entry = await _coalesced(services, key, options, accept, located, tags)
     headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower()}"
+    headers["X-Content-Type-Options"] = "nosniff"
+    if entry.media_type == "image/svg+xml":
+        headers["Content-Security-Policy"] = SVG_CSP
     if head:
         headers["Content-Length"] = str(len(entry.body))
         return Response(b"", headers=headers, media_type=entry.media_type)
