@@ -32,6 +32,14 @@ DEFAULTS = {
     "concurrency": 0,
     "queue_size": 32,
     "transform_timeout": 30.0,
+    "face_model": "",
+    "face_model_kind": "blazeface",
+    "face_min_score": 0.5,
+    "segment_model": "",
+    "segment_model_kind": "isnet",
+    "inference_device": "auto",
+    "inference_concurrency": 1,
+    "inference_threads": 0,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 
