@@ -121,7 +121,7 @@ class Converter:
         onnx.checker.check_model(model)
         return model
 
-    def operator(self, op: Any) -> None:  # noqa: C901 - one branch per TFLite operator
+    def operator(self, op: Any) -> None:
         code = self.model.OperatorCodes(op.OpcodeIndex())
         kind = OPS[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
         ins, (out,) = list(op.InputsAsNumpy()), list(op.OutputsAsNumpy())
@@ -146,7 +146,11 @@ class Converter:
             pads = self.same_pads([h, w], list(kernel.shape[2:]), stride, opts.Padding())
             self.node(
                 "Conv",
-                [self.name(ins[0]), self.init(np.ascontiguousarray(kernel, np.float32)), self.init(bias.astype(np.float32))],
+                [
+                    self.name(ins[0]),
+                    self.init(np.ascontiguousarray(kernel, np.float32)),
+                    self.init(bias.astype(np.float32)),
+                ],
                 [out_name],
                 strides=stride,
                 pads=pads,

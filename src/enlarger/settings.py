@@ -140,9 +140,7 @@ class Settings:
         default="blazeface",
         metadata=_doc("Adapter for face_model: blazeface, yunet, scrfd or retinaface."),
     )
-    face_min_score: float = field(
-        default=0.5, metadata=_doc("Lowest detector score (0–1) counted as a face.", (0, 1))
-    )
+    face_min_score: float = field(default=0.5, metadata=_doc("Lowest detector score (0–1) counted as a face.", (0, 1)))
     segment_model: str = field(
         default="",
         metadata=_doc(
