@@ -101,7 +101,7 @@ def hard_nms(boxes: list[Box], threshold: float = 0.4) -> list[Box]:
 
 
 def _sigmoid(x: Array) -> Array:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -100.0, 100.0))))
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -50.0, 50.0))))
 
 
 def _letterbox(rgb: Array, side: int) -> tuple[Array, float, float, float]:
@@ -147,6 +147,18 @@ class BlazeFace:
         return np.array(centres, np.float32)
 
     def detect(self, rgb: Array) -> list[Box]:
+        """Faces on the whole image and, when it is much larger than the model's input, on four
+        overlapping quarter tiles too (small faces vanish when a 1024 px copy shrinks to 192 px)."""
+        h, w = rgb.shape[:2]
+        boxes = self._detect(rgb)
+        if max(w, h) > 3 * self.side:
+            tw, th = math.ceil(w * 0.6), math.ceil(h * 0.6)
+            for x, y in ((0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)):
+                tile = self._detect(np.ascontiguousarray(rgb[y : y + th, x : x + tw]))
+                boxes.extend(Box(b.x0 + x, b.y0 + y, b.x1 + x, b.y1 + y, b.score) for b in tile)
+        return _clip(weighted_nms(boxes), w, h)
+
+    def _detect(self, rgb: Array) -> list[Box]:
         square, scale, px, py = _letterbox(rgb, self.side)
         feed = (square / 127.5 - 1.0)[None].astype(np.float32)
         outputs = self.session.run(feed)
@@ -161,7 +173,7 @@ class BlazeFace:
             x0, y0 = ((cx - w / 2) * self.side - px) / scale, ((cy - h / 2) * self.side - py) / scale
             x1, y1 = ((cx + w / 2) * self.side - px) / scale, ((cy + h / 2) * self.side - py) / scale
             boxes.append(Box(float(x0), float(y0), float(x1), float(y1), float(prob[i])))
-        return _clip(weighted_nms(boxes), rgb.shape[1], rgb.shape[0])
+        return weighted_nms(boxes)
 
 
 def _clip(boxes: list[Box], width: int, height: int) -> list[Box]:
