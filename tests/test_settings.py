@@ -46,6 +46,14 @@ DEFAULTS = {
     "image_quota": 100_000,
     "max_upload_bytes": 10 * 1024 * 1024,
     "orphan_grace_seconds": 3600,
+    "face_model": "",
+    "face_model_kind": "blazeface",
+    "face_min_score": 0.5,
+    "segment_model": "",
+    "segment_model_kind": "isnet",
+    "inference_device": "auto",
+    "inference_concurrency": 1,
+    "inference_threads": 0,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 

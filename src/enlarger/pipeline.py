@@ -18,9 +18,10 @@ import pyvips
 from enlarger import codecs
 from enlarger.codecs import MEDIA_TYPES, Header
 from enlarger.encode import encode
-from enlarger.errors import FeatureUnavailableError, InputTooLargeError, ProcessingError, TransformTimeoutError
-from enlarger.geometry import Plan, plan
-from enlarger.negotiate import ANIMATABLE, Accept, choose_format
+from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.geometry import Plan, plan, trim_rect
+from enlarger.models.segment import check_available
+from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
 from enlarger.options import Options, parse_options
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
@@ -30,12 +31,15 @@ from enlarger.steps.crop import crop, pad, trim
 from enlarger.steps.effects import blur, sharpen
 from enlarger.steps.fill import background, border
 from enlarger.steps.frames import first_frame, frame_height
+from enlarger.steps.gravity import face_focus, oriented_focal
 from enlarger.steps.orient import rotate_flip
+from enlarger.steps.segment import segment
 
 Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
 
-#: The documented order: geometry first (cheap, shrinks the work), then colour, then fills.
-STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, background, border)
+#: The documented order: geometry first (cheap, shrinks the work), then colour, then the
+#: foreground cut-out, then fills.
+STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, segment, background, border)
 
 # libvips reports decode failures (found only when the lazy pipeline runs) in loader words
 _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
@@ -65,6 +69,7 @@ class Decision:
     format: str
     all_frames: bool
     plan: Plan
+    focal: tuple[float, float] | None = None  # where gravity=face found faces, in the crop step's frame
 
 
 def decide(
@@ -82,16 +87,22 @@ def decide(
     fmt = choose_format(
         options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
     )
+    if options.segment and fmt not in ALPHA_CAPABLE and options.format in (None, "auto"):
+        fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
     all_frames = animated and fmt in ANIMATABLE
     if header.format != "svg":
         codecs.check_limits(header, settings, all_frames=all_frames)
-    border_rect = detect_border(data, header, options) if options.trim == "border" else None
-    geometry = plan(
-        header.width, header.height, _vector_fit(options, header), settings.max_output_side, trim=border_rect
-    )
+    area = detect_border(data, header, options) if options.trim == "border" else None
+    focal = None
+    if options.gravity == "face" and fmt != "json" and header.format != "svg":
+        base = area or trim_rect(header.width, header.height, options)
+        found = face_focus(data, header, options, settings, base)
+        if found is not None:
+            area, focal = found[0] or area, oriented_focal(found[1], options)
+    geometry = plan(header.width, header.height, _vector_fit(options, header), settings.max_output_side, trim=area)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
-    return Decision(options, header, fmt, all_frames, geometry)
+    return Decision(options, header, fmt, all_frames, geometry, focal)
 
 
 def _vector_fit(options: Options, header: Header) -> Options:
@@ -132,8 +143,8 @@ def _stop_at(image: pyvips.Image, deadline: float) -> None:
 def _render(data: bytes, decision: Decision, settings: Settings, deadline: float | None) -> Result:
     options, header = decision.options, decision.header
     if options.segment:
-        raise FeatureUnavailableError("segment=foreground needs a background-removal model, and none is configured")
-    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames)
+        check_available(settings)  # before decoding: a missing model is a 501, whatever the image
+    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal)
     image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
         image = step(image, options, ctx)

@@ -27,6 +27,13 @@ def _doc(text: str, bounds: tuple[float, float | None] = (0, None), choices: tup
     return {"doc": text, "range": bounds, "choices": choices}
 
 
+_CHOICES = {
+    "face_model_kind": ("blazeface", "yunet", "scrfd", "retinaface"),
+    "segment_model_kind": ("isnet", "u2net", "u2netp", "birefnet"),
+    "inference_device": ("auto", "cpu", "cuda"),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the product. Field names are the TOML keys; ENLARGER_<NAME> overrides."""
@@ -178,6 +185,51 @@ class Settings:
         ),
     )
 
+    # --- models (gravity=face, gravity=auto, segment=foreground)
+    face_model: str = field(
+        default="",
+        metadata=_doc(
+            "Path of an ONNX face detector replacing the built-in BlazeFace (full range); "
+            "its format is told by face_model_kind. Empty: the built-in model."
+        ),
+    )
+    face_model_kind: str = field(
+        default="blazeface",
+        metadata=_doc(
+            "Adapter for face_model: blazeface, yunet, scrfd or retinaface.",
+            choices=("blazeface", "yunet", "scrfd", "retinaface"),
+        ),
+    )
+    face_min_score: float = field(default=0.5, metadata=_doc("Lowest detector score (0–1) counted as a face.", (0, 1)))
+    segment_model: str = field(
+        default="",
+        metadata=_doc(
+            "Path of the ONNX salient-object model behind segment=foreground (see scripts/fetch_models.py). "
+            "Empty: segment=foreground answers 501."
+        ),
+    )
+    segment_model_kind: str = field(
+        default="isnet",
+        metadata=_doc(
+            "Adapter for segment_model: isnet (1024² input), u2net, u2netp (320²) or birefnet (1024²).",
+            choices=("isnet", "u2net", "u2netp", "birefnet"),
+        ),
+    )
+    inference_device: str = field(
+        default="auto",
+        metadata=_doc(
+            "Where models run: auto (CUDA when onnxruntime has it, else CPU), cpu or cuda.",
+            choices=("auto", "cpu", "cuda"),
+        ),
+    )
+    inference_concurrency: int = field(
+        default=1,
+        metadata=_doc("Model runs at once per process, apart from the transformation workers.", (1, 256)),
+    )
+    inference_threads: int = field(
+        default=0, metadata=_doc("CPU threads per model run; 0 lets onnxruntime use every core.", (0, 256))
+    )
+
     @property
     def workers(self) -> int:
         """The effective concurrency (``concurrency``, or the number of cores)."""
@@ -194,6 +246,9 @@ class Settings:
         return self.origin or str(self.data_dir / "origin")
 
     def __post_init__(self) -> None:
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise SettingsError(f"setting {name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             low, high = f.metadata.get("range", (0, None))

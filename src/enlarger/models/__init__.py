@@ -1,0 +1,1 @@
+"""Optional, lazy, pluggable models: face detection, saliency and foreground segmentation."""

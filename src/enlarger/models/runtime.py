@@ -1,0 +1,131 @@
+"""Shared onnxruntime sessions: one per model file and process, CPU by default, CUDA when present.
+
+Inference runs under its own concurrency limit (``inference_concurrency``), apart from the
+transformation workers that do codec work, so a burst of ``segment=foreground`` requests cannot
+take every core, and memory stays bounded by the number of concurrent runs. :func:`memory` reports
+what the loaded models and the process hold.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from enlarger.errors import FeatureUnavailableError
+from enlarger.settings import Settings
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+_LOCK = threading.Lock()
+_SESSIONS: dict[tuple[str, tuple[str, ...], int], Session] = {}
+_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+
+
+@dataclass(frozen=True)
+class Session:
+    """A loaded model: the onnxruntime session, where it came from and what it runs on."""
+
+    path: Path
+    inner: onnxruntime.InferenceSession
+    providers: tuple[str, ...]
+    file_bytes: int
+
+    @property
+    def input_name(self) -> str:
+        return str(self.inner.get_inputs()[0].name)
+
+    @property
+    def input_shape(self) -> list[Any]:
+        return list(self.inner.get_inputs()[0].shape)
+
+    def run(self, feed: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+        """Run on one input tensor and return every output (as float32 arrays)."""
+        outputs = self.inner.run(None, {self.input_name: feed})
+        return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+def providers(device: str) -> tuple[str, ...]:
+    """Execution providers for ``device`` (auto, cpu, cuda), best first, always ending with the CPU."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ("CUDAExecutionProvider", "CPUExecutionProvider")
+    if device == "cuda":
+        raise FeatureUnavailableError("inference_device=cuda, but onnxruntime has no CUDA execution provider here")
+    return ("CPUExecutionProvider",)
+
+
+def session(path: Path, settings: Settings) -> Session:
+    """The process-wide session for the model at ``path`` (loaded on first use)."""
+    chosen = providers(settings.inference_device)
+    key = (str(path.resolve()), chosen, settings.inference_threads)
+    with _LOCK:
+        found = _SESSIONS.get(key)
+        if found is not None:
+            return found
+        if not path.is_file():
+            raise FeatureUnavailableError(f"the model file {path} does not exist")
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = settings.inference_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            inner = onnxruntime.InferenceSession(str(path), sess_options=options, providers=list(chosen))
+        except Exception as exc:  # onnxruntime raises its own (unexported) exception types
+            raise FeatureUnavailableError(f"the model file {path} could not be loaded: {exc}") from exc
+        loaded = Session(path, inner, tuple(inner.get_providers()), path.stat().st_size)
+        _SESSIONS[key] = loaded
+        return loaded
+
+
+@contextmanager
+def inference_slot(settings: Settings) -> Iterator[None]:
+    """Hold one of the ``inference_concurrency`` slots while a model runs."""
+    with _LOCK:
+        slot = _SLOTS.setdefault(
+            settings.inference_concurrency, threading.BoundedSemaphore(settings.inference_concurrency)
+        )
+    with slot:
+        yield
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def memory() -> dict[str, object]:
+    """Memory held by the process and the models loaded in it (file sizes approximate weights)."""
+    with _LOCK:
+        models = [
+            {"path": str(s.path), "providers": list(s.providers), "file_bytes": s.file_bytes}
+            for s in _SESSIONS.values()
+        ]
+    return {
+        "process_rss_bytes": _rss_bytes(),
+        "models_loaded": len(models),
+        "model_file_bytes": sum(int(str(m["file_bytes"])) for m in models),
+        "models": models,
+    }
+
+
+def unload_all() -> None:
+    """Forget every loaded session (tests; a later use loads again)."""
+    with _LOCK:
+        _SESSIONS.clear()
