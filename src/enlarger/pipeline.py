@@ -7,6 +7,7 @@ output size, and the lazy libvips pipeline runs end to end inside the encoder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -23,6 +24,7 @@ from enlarger.geometry import Plan, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
 from enlarger.options import Options, parse_options
+from enlarger.security import trailers
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
 from enlarger.steps.border_trim import detect_border
@@ -154,7 +156,41 @@ def _render(data: bytes, decision: Decision, settings: Settings, deadline: float
     if deadline is not None:
         _stop_at(image, deadline)
     output = encode(image, decision.format, options, settings)
+    if len(data) <= len(output) and _original_suffices(data, decision):
+        return Result(data, decision.format, image.width, page, image.height // page)
     return Result(output, decision.format, image.width, page, image.height // page)
+
+
+# Options that leave pixels and metadata alone when the geometry is the identity.
+_NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
+_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata"}
+_CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
+_STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
+
+
+def _original_suffices(data: bytes, decision: Decision) -> bool:
+    """Whether the original, served as it is, is what the request asks for (and it was smaller).
+
+    Only when nothing would change: same format, size, frames and 8-bit sRGB pixels, no option
+    that alters pixels, and no metadata the request would strip or convert (EXIF, XMP, IPTC, an
+    ICC profile). Never with bytes after the image's end (aCropalypse): those are re-encoded.
+    """
+    header, plan_ = decision.header, decision.plan
+    if decision.format != header.format or header.format not in ("jpeg", "png", "webp", "gif"):
+        return False
+    if plan_.output != (header.width, header.height) or header.orientation != 1:
+        return False
+    if any(plan_.source != size for size in (plan_.load_size, plan_.trimmed)):
+        return False
+    if decision.all_frames != header.animated:
+        return False
+    defaults = Options()
+    if any(getattr(decision.options, name) != getattr(defaults, name) for name in _CHANGING):
+        return False
+    lazy = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    if lazy.format != "uchar" or any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
+        return False
+    return trailers.trailer_offset(data) is None
 
 
 def transform(
