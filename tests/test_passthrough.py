@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pyvips
 import pytest
+import pyvips
 
 from enlarger.pipeline import transform
 from enlarger.security.trailers import trailer_offset
