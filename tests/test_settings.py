@@ -45,6 +45,7 @@ DEFAULTS = {
     "public_url": "",
     "image_quota": 100_000,
     "max_upload_bytes": 10 * 1024 * 1024,
+    "catalog_cache_seconds": 1.0,
     "orphan_grace_seconds": 3600,
     "face_model": "",
     "face_model_kind": "blazeface",

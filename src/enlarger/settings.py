@@ -177,6 +177,14 @@ class Settings:
         default=10 * 1024 * 1024,
         metadata=_doc("Largest upload accepted by the images API and direct uploads, in bytes (Cloudflare: 10 MB)."),
     )
+    catalog_cache_seconds: float = field(
+        default=1.0,
+        metadata=_doc(
+            "How long a replica trusts a delivery lookup (account, image, variant, keys) before asking the "
+            "catalog again. Changes made through this replica's API apply at once; other replicas' within "
+            "this time. 0: ask on every request."
+        ),
+    )
     orphan_grace_seconds: int = field(
         default=3600,
         metadata=_doc(

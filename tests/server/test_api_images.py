@@ -12,6 +12,7 @@ import pytest
 import pyvips
 from cloudflare import APIStatusError, Cloudflare
 
+from enlarger.security.trailers import trailer_offset
 from tests.imaging import gradient, quadrants, save
 from tests.server.conftest import Start, Tenant, open_tenant
 
@@ -352,3 +353,17 @@ def test_svg_with_entities_is_refused_at_upload(tenant: Tenant) -> None:
     )
     assert response.status_code == 415
     assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+
+
+def test_upload_with_a_trailer_keeps_it_in_the_blob_but_never_delivers_it(tenant: Tenant) -> None:
+    cropped = save(gradient(200, 100), "png")
+    leaky = cropped + save(gradient(200, 400), "png")[30:]  # what the editor "cropped away"
+    tenant.sdk.images.v1.create(
+        account_id=tenant.account.id, id="shot.png", file=("shot.png", io.BytesIO(leaky), "image/png")
+    )
+    blob = tenant.http.get(f"{tenant.api}/v1/shot.png/blob", headers=tenant.auth())
+    assert blob.content == leaky
+    for accept in ("image/png", "image/webp", "image/avif"):
+        delivered = tenant.http.get(f"/{tenant.account.hash}/shot.png/public", headers={"Accept": accept})
+        assert delivered.status_code == 200
+        assert trailer_offset(delivered.content) is None and len(delivered.content) < len(leaky)

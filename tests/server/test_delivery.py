@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import pytest
 import pyvips
@@ -12,7 +13,7 @@ from enlarger.catalog.store import Catalog
 from enlarger.security.signing import sign_url
 from enlarger.settings import Settings
 from tests.imaging import gradient, save
-from tests.server.conftest import Tenant
+from tests.server.conftest import Start, Tenant, open_tenant
 
 
 def _upload(tenant: Tenant, image_id: str, *, signed: bool = False) -> str:
@@ -59,7 +60,8 @@ def test_custom_domain_form(tenant: Tenant) -> None:
     assert response.status_code == 200 and _size(response.content) == (800, 600)
 
 
-def test_flexible_variants_need_the_account_switch(tenant: Tenant) -> None:
+def test_flexible_variants_need_the_account_switch(start: Start, tmp_path: Path) -> None:
+    tenant = open_tenant(start, tmp_path / "data", catalog_cache_seconds=0)  # sees the CLI's change at once
     path = _upload(tenant, "photo")
     refused = tenant.http.get(f"{path}/w=200,h=100,fit=cover")
     assert refused.status_code == 400 and "flexible variants" in refused.text
@@ -122,3 +124,15 @@ def test_rotated_key_invalidates_old_signatures(tenant: Tenant) -> None:
     tenant.sdk.images.v1.keys.update("default", account_id=tenant.account.id)
     assert tenant.http.get(old).status_code == 403
     assert tenant.http.get(sign_url(_key(tenant), f"{path}/public")).status_code == 200
+
+
+def test_lookups_are_remembered_briefly_and_forgotten_on_api_changes(start: Start, tmp_path: Path) -> None:
+    tenant = open_tenant(start, tmp_path / "data", catalog_cache_seconds=60)
+    path = _upload(tenant, "photo")
+    assert tenant.http.get(f"{path}/public").status_code == 200
+    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog.update_image(tenant.account.id, "photo", {"require_signed": True})  # behind the server's back
+    catalog.close()
+    assert tenant.http.get(f"{path}/public").status_code == 200  # still the remembered lookup
+    tenant.sdk.images.v1.edit("photo", account_id=tenant.account.id, metadata={"any": "change"})
+    assert tenant.http.get(f"{path}/public").status_code == 403  # an API change forgets at once

@@ -23,6 +23,7 @@ def test_replicas_share_catalog_and_storage(start: Start, tmp_path: Path, postgr
         "s3_bucket": make_bucket(s3_endpoint),
         "s3_access_key_id": "test",
         "s3_secret_access_key": "test",
+        "catalog_cache_seconds": 0,  # the other replica must see a deletion at once
     }
     catalog = Catalog(shared["database_url"])
     account = catalog.create_account("fleet")

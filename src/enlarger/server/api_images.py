@@ -150,6 +150,7 @@ async def edit(request: Request, hosted: Hosted, account: Account) -> Response:
         changes["creator"] = None if body["creator"] is None else str(body["creator"])
     image_id = request.path_params["image_id"]
     image = await run(hosted.hosting.catalog.update_image, account.id, image_id, changes)
+    hosted.forget()
     await run(hosted.purge.purge, image_tag(account.id, image_id))
     return envelope((await hosted.delivery(request, account)).record(image))
 
@@ -157,6 +158,7 @@ async def edit(request: Request, hosted: Hosted, account: Account) -> Response:
 async def remove(request: Request, hosted: Hosted, account: Account) -> Response:
     image_id = request.path_params["image_id"]
     await run(hosted.hosting.delete, account.id, image_id)
+    hosted.forget()
     await run(hosted.purge.purge, image_tag(account.id, image_id))
     return envelope({})
 
@@ -239,6 +241,7 @@ async def variant_edit(request: Request, hosted: Hosted, account: Account) -> Re
     current = await run(hosted.hosting.catalog.variant, account.id, variant_id)
     variant = _variant_from(await read_json(request), variant_id, current)
     await run(hosted.hosting.catalog.update_variant, account.id, variant)
+    hosted.forget()
     await run(hosted.purge.purge, variant_tag(account.id, variant_id))
     return envelope({"variant": _variant_json(variant)})
 
@@ -248,6 +251,7 @@ async def variant_delete(request: Request, hosted: Hosted, account: Account) -> 
     if variant_id == "public":
         raise RequestError("the public variant cannot be deleted (change its options instead)")
     await run(hosted.hosting.catalog.delete_variant, account.id, variant_id)
+    hosted.forget()
     await run(hosted.purge.purge, variant_tag(account.id, variant_id))
     return envelope({})
 
@@ -265,11 +269,15 @@ async def key_put(request: Request, hosted: Hosted, account: Account) -> Respons
     name = request.path_params["name"]
     if not _KEY_NAME.match(name):
         raise RequestError(f"invalid key name {name!r}: 1–20 letters, digits, - and _")
-    return envelope(_keys_json(await run(hosted.hosting.catalog.put_key, account.id, name)))
+    keys = await run(hosted.hosting.catalog.put_key, account.id, name)
+    hosted.forget()
+    return envelope(_keys_json(keys))
 
 
 async def key_delete(request: Request, hosted: Hosted, account: Account) -> Response:
-    return envelope(_keys_json(await run(hosted.hosting.catalog.delete_key, account.id, request.path_params["name"])))
+    keys = await run(hosted.hosting.catalog.delete_key, account.id, request.path_params["name"])
+    hosted.forget()
+    return envelope(_keys_json(keys))
 
 
 def routes(hosted: Hosted) -> list[Route]:

@@ -61,15 +61,12 @@ def _cache_control(image: Image, request: Request, max_age: int) -> str:
 async def deliver(request: Request, hosted: Hosted, services: transform_url.Services) -> Response:
     head = request.method == "HEAD"
     try:
-        catalog = hosted.hosting.catalog
-        account = await run(catalog.account_by_hash, request.path_params["account_hash"])
         image_id, name = _split(request.path_params["rest"])
-        image = await run(catalog.image, account.id, image_id)
-        variant = None if "=" in name else await run(catalog.variant, account.id, name)
+        found = await hosted.target(request.path_params["account_hash"], image_id, name)
+        account, image, variant = found.account, found.image, found.variant
         if image.require_signed and not (variant and variant.never_require_signed):
-            keys = [key.value for key in await run(catalog.keys, account.id)]
             path = f"/{account.hash}/{image_id}/{name}"
-            verify(path, request.scope["query_string"].decode("latin-1"), keys)
+            verify(path, request.scope["query_string"].decode("latin-1"), found.keys)
         hinted = apply_hints(_options(account, variant, name), request.headers)
 
         async def read() -> bytes:
