@@ -21,6 +21,8 @@ from typing import Any
 from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import InputTooLargeError, QuotaExceededError, RequestError
+from enlarger.options import parse_options
+from enlarger.pipeline import transform
 from enlarger.settings import Settings
 from enlarger.storage.base import Storage
 
@@ -29,6 +31,7 @@ MAX_ID_LENGTH = 1024
 DIRECT_UPLOAD_DEFAULT = timedelta(minutes=30)
 DIRECT_UPLOAD_MIN = timedelta(minutes=2)
 DIRECT_UPLOAD_MAX = timedelta(hours=6)
+_VERIFY = parse_options("width=32,height=32,format=png,anim=false")
 _RESERVED = frozenset({"variants", "keys", "stats", "direct_upload"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -97,6 +100,9 @@ class Hosting:
         readable = codecs.sanitize_svg(data, self.settings) if codecs.sniff(data) == "svg" else data
         header = codecs.probe(readable)
         codecs.check_limits(header, self.settings, all_frames=True)
+        # decode a thumbnail (shrink-on-load makes it cheap) so damage past the header is refused now,
+        # not discovered by every later delivery
+        transform(readable, _VERIFY, settings=self.settings, timeout=self.settings.transform_timeout)
         return Image(
             account_id=account_id,
             id=image_id,
