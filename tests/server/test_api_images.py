@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,12 @@ import httpx
 import pytest
 import pyvips
 from cloudflare import APIStatusError, Cloudflare
+from sqlalchemy import update
 
+from enlarger.catalog.schema import direct_uploads
+from enlarger.catalog.store import Catalog, now
 from enlarger.security.trailers import trailer_offset
+from enlarger.settings import Settings
 from tests.imaging import gradient, quadrants, save
 from tests.server.conftest import Start, Tenant, open_tenant
 
@@ -263,9 +268,6 @@ def test_bad_tokens_get_the_documented_body(tenant: Tenant, headers: dict[str, s
 
 
 def test_token_of_one_account_cannot_read_another(tenant: Tenant) -> None:
-    from enlarger.catalog.store import Catalog
-    from enlarger.settings import Settings
-
     catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
     other = catalog.create_account("other")
     catalog.close()
@@ -367,3 +369,24 @@ def test_upload_with_a_trailer_keeps_it_in_the_blob_but_never_delivers_it(tenant
         delivered = tenant.http.get(f"/{tenant.account.hash}/shot.png/public", headers={"Accept": accept})
         assert delivered.status_code == 200
         assert trailer_offset(delivered.content) is None and len(delivered.content) < len(leaky)
+
+
+def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path: Path) -> None:
+    tenant = open_tenant(start, tmp_path / "data", max_upload_bytes=20_000)
+    expiring = tenant.sdk.images.v2.direct_uploads.create(account_id=tenant.account.id, id="late")
+    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    with catalog.engine.begin() as connection:  # let the clock run out without waiting 2 minutes
+        connection.execute(update(direct_uploads).values(expires=now() - timedelta(seconds=1)))
+    catalog.close()
+    assert expiring.upload_url
+    late = httpx.post(expiring.upload_url, files={"file": ("a.png", _png(), "image/png")})
+    assert late.status_code == 410 and "expired" in late.json()["errors"][0]["message"]
+    with pytest.raises(APIStatusError):
+        tenant.sdk.images.v1.get("late", account_id=tenant.account.id)  # the draft went with it
+
+    slot = tenant.sdk.images.v2.direct_uploads.create(account_id=tenant.account.id)
+    assert slot.upload_url
+    big = save(gradient(400, 400), "png", compression=0)
+    oversize = httpx.post(slot.upload_url, files={"file": ("big.png", big, "image/png")})
+    assert oversize.status_code == 413
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
