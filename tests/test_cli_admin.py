@@ -51,16 +51,17 @@ def test_keys_rotate_and_sign(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert isinstance(signed, dict)
     url_path, query = signed["url"].split("?", 1)
     assert url_path == path
-    verify(url_path, query, [rotated["value"]], now=time.time())
+    verify([url_path], query, [rotated["value"]], now=time.time())
 
 
 def test_gc_reports_what_it_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
-    (data / "originals" / "acct").mkdir(parents=True)
-    (data / "originals" / "acct" / "orphan").write_bytes(b"x")
+    orphan = data / "originals" / ("a" * 32) / ("b" * 32)  # <account id>/<blob id>, as uploads write them
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"x")
     assert main(["--config", str(_config(tmp_path)), "gc", "--data-dir", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"removed": 1}
-    assert not (data / "originals" / "acct" / "orphan").exists()
+    assert not orphan.exists()
 
 
 def test_unknown_account_is_a_readable_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,17 +20,19 @@ from typing import Any
 
 from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
-from enlarger.errors import InputTooLargeError, QuotaExceededError, RequestError
+from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
 from enlarger.options import parse_options
 from enlarger.pipeline import transform
 from enlarger.settings import Settings
-from enlarger.storage.base import Storage
+from enlarger.storage.base import BlobMissingError, Storage
 
 MAX_METADATA_BYTES = 1024
 MAX_ID_LENGTH = 1024
 DIRECT_UPLOAD_DEFAULT = timedelta(minutes=30)
 DIRECT_UPLOAD_MIN = timedelta(minutes=2)
 DIRECT_UPLOAD_MAX = timedelta(hours=6)
+# <account id>/<uuid hex>, or a local write's temp file beside it (storage.local's prefix)
+_BLOB_KEY = re.compile(r"^[0-9a-f]{32}/(?:[0-9a-f]{32}|\.partial-[A-Za-z0-9_]+)$")
 _VERIFY = parse_options("width=32,height=32,format=png,anim=false")
 _RESERVED = frozenset({"variants", "keys", "stats", "direct_upload"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -57,6 +59,8 @@ def check_image_id(image_id: str) -> str:
         raise RequestError(
             f"invalid image id {image_id!r}: use letters, digits and - _ . / (no empty, '.' or '..' path segments)"
         )
+    if parts[-1] == "blob" and len(parts) > 1:
+        raise RequestError("a custom image id must not end in '/blob': the API uses that path")
     if parts[0] in _RESERVED:
         raise RequestError(f"a custom image id must not start with {parts[0]!r}: the API uses that path")
     if _UUID.match(image_id):
@@ -120,27 +124,21 @@ class Hosting:
             blob_key=f"{account_id}/{uuid.uuid4().hex}",
         )
 
-    def _check_quota(self, account_id: str) -> None:
-        if self.catalog.count_images(account_id) >= self.settings.image_quota:
-            raise QuotaExceededError(f"this account already stores its limit of {self.settings.image_quota} images")
-
     def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
         """Store a new image; returns its committed row (the acknowledgement)."""
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        self._check_quota(account_id)
         image = self._validated(account_id, data, new, image_id)
-        return self._commit(image, data, lambda: self.catalog.add_image(image))
+        return self._commit(image, data, lambda: self.catalog.add_image(image, self.settings.image_quota))
 
     def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
         """A draft image and the secret of its one-time upload URL."""
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        self._check_quota(account_id)
         draft = Image(
             account_id, image_id, new.filename, new.creator, now(), new.require_signed, new.meta or {},
             True, 0, "", 0, 0, "", None,
         )  # fmt: skip
-        secret = self.catalog.add_slot(draft, expires)
-        return self.catalog.image(account_id, image_id, drafts=True), secret
+        secret = self.catalog.add_slot(draft, expires, self.settings.image_quota)
+        return draft, secret
 
     def fill(self, secret: str, data: bytes, filename: str) -> Image:
         """Redeem a direct-upload slot with the uploaded file."""
@@ -154,15 +152,18 @@ class Hosting:
         assert image.blob_key is not None
         self.storage.put(image.blob_key, data)
         try:
-            committed = record()
-        except BaseException:
-            self.storage.delete(image.blob_key)  # nobody can reference it: the row never committed
+            return record()
+        except (ConflictError, NotFoundError, QuotaExceededError):
+            self.storage.delete(image.blob_key)  # refused before the commit: nobody references it
             raise
-        return committed
+        # any other failure may have happened after the commit: the orphan sweep decides later
 
     def original(self, image: Image) -> bytes:
         assert image.blob_key is not None
-        return self.storage.get(image.blob_key)
+        try:
+            return self.storage.get(image.blob_key)
+        except BlobMissingError as exc:  # deleted a moment ago (another replica), or lost
+            raise NotFoundError(f"image {image.id!r} not found") from exc
 
     def delete(self, account_id: str, image_id: str) -> Image:
         image = self.catalog.delete_image(account_id, image_id)
@@ -177,7 +178,8 @@ class Hosting:
         referenced = self.catalog.blob_keys()
         removed = 0
         for blob in list(self.storage.list()):
-            if blob.key not in referenced and blob.modified < cutoff:
+            ours = _BLOB_KEY.match(blob.key)  # never touch what Enlarger did not write
+            if ours and blob.key not in referenced and blob.modified < cutoff:
                 self.storage.delete(blob.key)
                 removed += 1
         return removed

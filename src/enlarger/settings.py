@@ -27,13 +27,6 @@ def _doc(text: str, bounds: tuple[float, float | None] = (0, None), choices: tup
     return {"doc": text, "range": bounds, "choices": choices}
 
 
-_CHOICES = {
-    "face_model_kind": ("blazeface", "yunet", "scrfd", "retinaface"),
-    "segment_model_kind": ("isnet", "u2net", "u2netp", "birefnet"),
-    "inference_device": ("auto", "cpu", "cuda"),
-}
-
-
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the product. Field names are the TOML keys; ENLARGER_<NAME> overrides."""
@@ -159,7 +152,10 @@ class Settings:
         default="", metadata=_doc("S3-compatible endpoint URL (storage=s3); empty: AWS's default for the region.")
     )
     s3_bucket: str = field(default="", metadata=_doc("Bucket holding originals (storage=s3)."))
-    s3_prefix: str = field(default="originals/", metadata=_doc("Key prefix for originals inside the bucket."))
+    s3_prefix: str = field(
+        default="originals/",
+        metadata=_doc("Key prefix for originals inside the bucket; must end in / (orphan cleanup stays inside it)."),
+    )
     s3_region: str = field(default="us-east-1", metadata=_doc("Region of the bucket (storage=s3)."))
     s3_access_key_id: str = field(default="", metadata=_doc("Access key (storage=s3); empty: boto3's usual chain."))
     s3_secret_access_key: str = field(default="", metadata=_doc("Secret key that goes with s3_access_key_id."))
@@ -254,9 +250,6 @@ class Settings:
         return self.origin or str(self.data_dir / "origin")
 
     def __post_init__(self) -> None:
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise SettingsError(f"setting {name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             low, high = f.metadata.get("range", (0, None))
@@ -267,6 +260,8 @@ class Settings:
             choices = f.metadata.get("choices", ())
             if choices and value not in choices:
                 raise SettingsError(f"setting {f.name} must be one of {', '.join(choices)}, got {value!r}")
+        if not self.s3_prefix.endswith("/"):
+            raise SettingsError(f"setting s3_prefix must end in '/', got {self.s3_prefix!r}")
 
 
 def _convert(name: str, kind: Any, raw: object) -> object:

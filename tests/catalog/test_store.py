@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import inspect
 
 from enlarger.catalog.store import Catalog, Image, Variant, now
-from enlarger.errors import ConflictError, GoneError, NotFoundError, RequestError
+from enlarger.errors import ConflictError, GoneError, NotFoundError, QuotaExceededError, RequestError
 
 
 def _image(account_id: str, image_id: str, n: int = 0) -> Image:
@@ -77,8 +78,9 @@ def test_images_unique_per_account_and_ordered_pages(catalog: Catalog) -> None:
         if token is None:
             break
     assert collected == [f"i{n:02d}" for n in reversed(range(25))]
-    with pytest.raises(RequestError):
-        catalog.after(a.id, "garbage!", 10, descending=False)
+    for bad in ("garbage!", "c2VxOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"):  # not a token; "seq:" + a huge number
+        with pytest.raises(RequestError):
+            catalog.after(a.id, bad, 10, descending=False)
 
 
 def test_image_round_trip_update_and_delete(catalog: Catalog) -> None:
@@ -136,3 +138,21 @@ def test_variants_and_keys(catalog: Catalog) -> None:
     assert [k.name for k in catalog.delete_key(account.id, "default")] == ["default"]  # never left keyless
     with pytest.raises(NotFoundError):
         catalog.delete_key(account.id, "missing")
+
+
+def test_quota_is_checked_inside_the_insert_transaction(catalog: Catalog) -> None:
+    account = catalog.create_account()
+    catalog.add_image(_image(account.id, "a", 1), quota=2)
+    catalog.add_image(_image(account.id, "b", 2), quota=2)
+    with pytest.raises(QuotaExceededError):
+        catalog.add_image(_image(account.id, "c", 3), quota=2)
+    with pytest.raises(QuotaExceededError):
+        catalog.add_slot(replace(_image(account.id, "d"), draft=True, blob_key=None), now(), quota=2)
+    assert catalog.count_images(account.id) == 2
+
+
+def test_concurrent_key_rotations_leave_one_key(catalog: Catalog) -> None:
+    account = catalog.create_account()
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda _: catalog.put_key(account.id, "default"), range(12)))
+    assert [k.name for k in catalog.keys(account.id)] == ["default"]

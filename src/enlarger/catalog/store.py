@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from enlarger.catalog import migrate
 from enlarger.catalog.schema import accounts, api_tokens, direct_uploads, images, signing_keys, variants
-from enlarger.errors import ConflictError, GoneError, NotFoundError, RequestError
+from enlarger.errors import ConflictError, GoneError, NotFoundError, QuotaExceededError, RequestError
 
 DEFAULT_VARIANT = "public"
 DEFAULT_KEY = "default"
@@ -124,9 +126,10 @@ def _seq_of(token: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "seq":
+        seq = int(number)
+        if prefix != "seq" or not 0 <= seq < 2**62:
             raise ValueError(token)
-        return int(number)
+        return seq
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"invalid continuation_token {token!r}: pass the token a previous page returned") from exc
 
@@ -154,6 +157,9 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.engine = open_engine(url)
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
         with self.engine.begin() as connection:
             migrate.upgrade(connection)
 
@@ -234,24 +240,46 @@ class Catalog:
             ).scalar()
 
     # --- images
-    def add_image(self, image: Image, *, replace_draft: bool = False) -> Image:
-        """Commit an uploaded image's row: only after this does the upload exist for anyone."""
-        values = {k: v for k, v in image.__dict__.items() if k != "seq"}
-        with self.engine.begin() as c:
-            if replace_draft:
-                done = c.execute(
-                    update(images)
-                    .where(images.c.account_id == image.account_id, images.c.id == image.id, images.c.draft)
-                    .values(**values)
-                )
-                if done.rowcount == 0:
-                    raise ConflictError(f"image {image.id!r} was already uploaded")
-            else:
-                try:
-                    c.execute(insert(images).values(**values))
-                except IntegrityError as exc:
-                    raise ConflictError(f"an image with id {image.id!r} already exists") from exc
-        return self.image(image.account_id, image.id, drafts=True)
+    def add_image(self, image: Image, quota: int | None = None) -> Image:
+        """Commit an uploaded image's row: only after this does the upload exist for anyone.
+
+        The quota is checked in the same transaction, under the account's lock, so concurrent
+        uploads cannot overshoot it. The row is returned from memory: nothing after the commit
+        can fail and leave the caller unsure whether it happened.
+        """
+        with self._account_transaction(image.account_id) as c:
+            self._check_quota(c, image.account_id, quota)
+            seq = self._insert_image(c, image)
+        return replace(image, seq=seq)
+
+    @staticmethod
+    def _insert_image(c: Connection, image: Image) -> int:
+        try:
+            result = c.execute(insert(images).values(**{k: v for k, v in image.__dict__.items() if k != "seq"}))
+        except IntegrityError as exc:
+            raise ConflictError(f"an image with id {image.id!r} already exists") from exc
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    @staticmethod
+    def _check_quota(c: Connection, account_id: str, quota: int | None) -> None:
+        if quota is None:
+            return
+        count = c.execute(select(func.count()).where(images.c.account_id == account_id)).scalar_one()
+        if count >= quota:
+            raise QuotaExceededError(f"this account already stores its limit of {quota} images")
+
+    @contextmanager
+    def _account_transaction(self, account_id: str) -> Iterator[Connection]:
+        """A transaction holding the account's lock: quota checks and key changes run one at a time.
+
+        PostgreSQL locks the account row (``FOR UPDATE``); SQLite, which has one writer and
+        ignores row locks, is serialised by a process lock (it serves one machine).
+        """
+        with self._write_lock, self.engine.begin() as c:
+            c.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+            yield c
 
     def image(self, account_id: str, image_id: str, *, drafts: bool = False) -> Image:
         query = select(images).where(images.c.account_id == account_id, images.c.id == image_id)
@@ -318,11 +346,12 @@ class Catalog:
             return {key for key in c.execute(select(images.c.blob_key).where(images.c.blob_key.isnot(None))).scalars()}
 
     # --- direct uploads
-    def add_slot(self, draft: Image, expires: datetime) -> str:
-        """Reserve ``draft``'s ID and return the one-time secret of its upload URL."""
+    def add_slot(self, draft: Image, expires: datetime, quota: int | None = None) -> str:
+        """Reserve ``draft``'s ID and return the one-time secret of its upload URL (one transaction)."""
         secret = secrets.token_urlsafe(24)
-        self.add_image(draft)
-        with self.engine.begin() as c:
+        with self._account_transaction(draft.account_id) as c:
+            self._check_quota(c, draft.account_id, quota)
+            self._insert_image(c, draft)
             c.execute(
                 insert(direct_uploads).values(
                     token_hash=digest(secret), account_id=draft.account_id, image_id=draft.id, expires=expires
@@ -343,7 +372,8 @@ class Catalog:
 
     def redeem(self, secret: str, image: Image) -> Image:
         """Fill the draft and burn the slot in one transaction: a second use finds nothing."""
-        values = {k: v for k, v in image.__dict__.items() if k not in ("seq", "uploaded")}
+        filled = replace(image, draft=False, uploaded=now())
+        values = {k: v for k, v in filled.__dict__.items() if k != "seq"}
         with self.engine.begin() as c:
             live = (direct_uploads.c.token_hash == digest(secret)) & (direct_uploads.c.expires > now())
             burned = c.execute(delete(direct_uploads).where(live))
@@ -352,9 +382,9 @@ class Catalog:
             c.execute(
                 update(images)
                 .where(images.c.account_id == image.account_id, images.c.id == image.id, images.c.draft)
-                .values(**values, uploaded=now())
+                .values(**values)
             )
-        return self.image(image.account_id, image.id)
+        return filled
 
     def expire_slots(self) -> int:
         """Forget expired slots and their never-filled drafts; returns how many went."""
@@ -421,14 +451,14 @@ class Catalog:
 
     def put_key(self, account_id: str, name: str) -> list[SigningKey]:
         """Create the key ``name`` with a fresh value, or replace its value (rotation)."""
-        with self.engine.begin() as c:
+        with self._account_transaction(account_id) as c:
             c.execute(delete(signing_keys).where(signing_keys.c.account_id == account_id, signing_keys.c.name == name))
             self._add_key(c, account_id, name)
         return self.keys(account_id)
 
     def delete_key(self, account_id: str, name: str) -> list[SigningKey]:
         """Delete a key; an account is never left without one (a new ``default`` replaces the last)."""
-        with self.engine.begin() as c:
+        with self._account_transaction(account_id) as c:
             done = c.execute(
                 delete(signing_keys).where(signing_keys.c.account_id == account_id, signing_keys.c.name == name)
             )

@@ -111,16 +111,21 @@ class Fetcher:
         allow_host: Callable[[str], bool],
         etag: str | None = None,
         last_modified: str | None = None,
+        max_bytes: int | None = None,
     ) -> Fetched:
-        """GET ``url`` (conditionally when validators are given), following checked redirects."""
+        """GET ``url`` (conditionally when validators are given), following checked redirects.
+
+        ``max_bytes`` lowers the byte cap for this fetch (uploads have a smaller limit than sources).
+        """
+        limit = min(self._max_bytes, max_bytes) if max_bytes is not None else self._max_bytes
         try:
             with anyio.fail_after(self._total_timeout):
-                return await self._follow(url, allow_host, etag, last_modified)
+                return await self._follow(url, allow_host, etag, last_modified, limit)
         except TimeoutError as exc:
             raise OriginTimeoutError(f"the source did not arrive within {self._total_timeout:g} s") from exc
 
     async def _follow(
-        self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None
+        self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None, limit: int
     ) -> Fetched:
         for _ in range(self._max_redirects + 1):
             parts = urlsplit(url)
@@ -146,7 +151,7 @@ class Fetcher:
                     if status == 304 and (etag or last_modified):
                         return Fetched(url, b"", etag, last_modified, not_modified=True)
                     _check_status(status, url)
-                    body = await self._read(response)
+                    body = await _read(response, limit)
                     return Fetched(url, body, found.get("etag"), found.get("last-modified"))
             except (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.PoolTimeout) as exc:
                 raise OriginTimeoutError(f"the source at {parts.hostname} did not answer in time") from exc
@@ -156,15 +161,16 @@ class Fetcher:
                 raise OriginError(f"the connection to {parts.hostname} failed ({exc or type(exc).__name__})") from exc
         raise OriginError(f"the source redirected more than {self._max_redirects} times", code=9421)
 
-    async def _read(self, response: httpcore.Response) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_stream():
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise InputTooLargeError(f"the source is larger than the limit of {self._max_bytes:,} bytes", code=9402)
-            chunks.append(chunk)
-        return b"".join(chunks)
+
+async def _read(response: httpcore.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputTooLargeError(f"the source is larger than the limit of {limit:,} bytes", code=9402)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _check_status(status: int, url: str) -> None:

@@ -32,23 +32,44 @@ def sign_url(key: str, path: str, *, expires: int | None = None, query: str = ""
     return f"{path}?{signed_query}&sig={sig}" if signed_query else f"{path}?sig={sig}"
 
 
-def verify(path: str, query: str, keys: Iterable[str], *, now: float | None = None) -> None:
-    """Raise :class:`SignatureError` unless ``query`` carries a valid, unexpired ``sig`` for ``path``."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    given = [value for name, value in pairs if name == "sig"]
-    if not given:
+def verify(paths: Iterable[str], query: str, keys: Iterable[str], *, now: float | None = None) -> None:
+    """Raise :class:`SignatureError` unless ``query`` carries a valid, unexpired ``sig`` for one of ``paths``.
+
+    The raw query is split on ``&``: the last segment must literally be ``sig=<hex>`` and the
+    signed part is everything before it, byte for byte. ``exp`` is read from the signed part only,
+    and no other segment may decode to ``sig`` — so nothing can be added after the signature or
+    smuggled in under an encoded name.
+    """
+    segments = query.split("&") if query else []
+    if not segments or not segments[-1].startswith("sig="):
+        if any(name == "sig" for name, _ in parse_qsl(query, keep_blank_values=True)):
+            raise SignatureError("invalid signed URL: sig must appear once, as the last parameter")
         raise SignatureError("this image needs a signed URL: the sig parameter is missing")
-    if len(given) > 1 or pairs[-1][0] != "sig":
+    signed_query = "&".join(segments[:-1])
+    signed_pairs = parse_qsl(signed_query, keep_blank_values=True)
+    if any(name == "sig" for name, _ in signed_pairs):
         raise SignatureError("invalid signed URL: sig must appear once, as the last parameter")
-    signed_query = query[: query.rfind("sig=")].rstrip("&")
-    expiry = [value for name, value in pairs if name == "exp"]
-    if expiry:
-        try:
-            expires = int(expiry[-1])
-        except ValueError:
-            raise SignatureError(f"invalid exp {expiry[-1]!r}: expected unix seconds") from None
-        if (time.time() if now is None else now) >= expires:
-            raise SignatureError("this signed URL has expired")
-    expected = given[0].lower()
-    if not any(hmac.compare_digest(signature(key, path, signed_query), expected) for key in keys):
+    expires = expiry(signed_pairs)
+    if expires is not None and (time.time() if now is None else now) >= expires:
+        raise SignatureError("this signed URL has expired")
+    expected = segments[-1].removeprefix("sig=").lower()
+    candidates = (signature(key, path, signed_query) for key in keys for path in dict.fromkeys(paths))
+    if not any(hmac.compare_digest(candidate, expected) for candidate in candidates):
         raise SignatureError("invalid signature for this URL")
+
+
+def expiry(pairs: list[tuple[str, str]]) -> int | None:
+    """The ``exp`` of a signed query's pairs (the last one; they are all signed)."""
+    values = [value for name, value in pairs if name == "exp"]
+    if not values:
+        return None
+    try:
+        return int(values[-1])
+    except ValueError:
+        raise SignatureError(f"invalid exp {values[-1]!r}: expected unix seconds") from None
+
+
+def signed_expiry(query: str) -> int | None:
+    """``exp`` from the signed part of a query that :func:`verify` accepted."""
+    signed = query.rsplit("&", 1)[0] if "&" in query else ""
+    return expiry(parse_qsl(signed, keep_blank_values=True))

@@ -84,7 +84,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
         return default
     try:
         value = int(float(raw))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise RequestError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
     if not low <= value <= high:
         raise RequestError(f"{name} must be between {low} and {high}, got {value}")
@@ -101,7 +101,7 @@ async def upload(request: Request, hosted: Hosted, account: Account) -> Response
     if isinstance(file, UploadFile):
         data, filename = await file_bytes(file, limit), file.filename or ""
     elif isinstance(url, str):
-        fetched = await hosted.fetcher.fetch(url, allow_host=lambda _host: True)
+        fetched = await hosted.fetcher.fetch(url, allow_host=lambda _host: True, max_bytes=limit)
         data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]
     else:
         raise RequestError("'file' must be a file part and 'url' a text field")

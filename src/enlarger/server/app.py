@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
+
+logger = logging.getLogger("enlarger.server")
 
 
 def prepare_directories(settings: Settings) -> None:
@@ -94,8 +97,9 @@ def create_app(settings: Settings) -> ASGIApp:
             return PlainTextResponse("cache directory missing\n", 503)
         try:
             await anyio.to_thread.run_sync(_ping, hosting.catalog)
-        except SQLAlchemyError as exc:  # any driver error means the catalog cannot serve
-            return PlainTextResponse(f"catalog unavailable: {exc}\n", 503)
+        except SQLAlchemyError:  # any driver error means the catalog cannot serve
+            logger.exception("readiness check: the catalog is unavailable")
+            return PlainTextResponse("catalog unavailable\n", 503)
         return PlainTextResponse("ready\n")
 
     async def metrics_route(_request: Request) -> Response:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from enlarger.catalog.store import Account, Image, Variant
 from enlarger.errors import EnlargerError, NotFoundError, ProcessingError, RequestError
 from enlarger.options import Options, parse_options
-from enlarger.security.signing import verify
+from enlarger.security.signing import signed_expiry, verify
 from enlarger.server import transform_url
 from enlarger.server.api_envelope import run
 from enlarger.server.errors import error_response
@@ -48,14 +48,20 @@ def _options(account: Account, variant: Variant | None, name: str) -> Options:
     return options if options.format else options.replace(format="auto")
 
 
-def _cache_control(image: Image, request: Request, max_age: int) -> str:
+def _cache_control(image: Image, query: str, max_age: int) -> str:
     """Public for open images; private and no longer than the signature lives for signed ones."""
     if not image.require_signed:
         return f"public, max-age={max_age}"
-    expires = request.query_params.get("exp")
-    if expires and expires.isdigit():
-        max_age = max(0, min(max_age, int(expires) - int(time.time())))
+    expires = signed_expiry(query) if "sig=" in query else None
+    if expires is not None:
+        max_age = max(0, min(max_age, expires - int(time.time())))
     return f"private, max-age={max_age}"
+
+
+def _signed_paths(request: Request, account_hash: str, image_id: str, name: str) -> tuple[str, str]:
+    """The path as sent (percent-encoded, as Cloudflare's signers sign it) and decoded; never the prefix."""
+    raw = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
+    return raw.removeprefix(CUSTOM_DOMAIN_PREFIX), f"/{account_hash}/{image_id}/{name}"
 
 
 async def deliver(request: Request, hosted: Hosted, services: transform_url.Services) -> Response:
@@ -64,9 +70,9 @@ async def deliver(request: Request, hosted: Hosted, services: transform_url.Serv
         image_id, name = _split(request.path_params["rest"])
         found = await hosted.target(request.path_params["account_hash"], image_id, name)
         account, image, variant = found.account, found.image, found.variant
+        query = request.scope["query_string"].decode("latin-1")
         if image.require_signed and not (variant and variant.never_require_signed):
-            path = f"/{account.hash}/{image_id}/{name}"
-            verify(path, request.scope["query_string"].decode("latin-1"), found.keys)
+            verify(_signed_paths(request, account.hash, image_id, name), query, found.keys)
         hinted = apply_hints(_options(account, variant, name), request.headers)
 
         async def read() -> bytes:
@@ -82,7 +88,7 @@ async def deliver(request: Request, hosted: Hosted, services: transform_url.Serv
             located,
             head,
             tags=tags,
-            cache_control=_cache_control(image, request, services.settings.cache_control_max_age),
+            cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
         )
     except EnlargerError as error:
         return error_response(error, head=head)

@@ -39,6 +39,7 @@ class Hosted:
     fetcher: Fetcher
     purge: PurgeIndex
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
+    _generation: int = 0  # bumped by forget(): lookups started before it are not remembered
 
     def base_url(self, request: Request) -> str:
         """Where clients reach us: the configured public URL, else this request's scheme and host."""
@@ -56,15 +57,18 @@ class Hosted:
         remembered = self._targets.get(key)
         if remembered is not None and now - remembered[0] < self.hosting.settings.catalog_cache_seconds:
             return remembered[1]
+        generation = self._generation
         found = await run(self._look_up, account_hash, image_id, name)
-        self._targets[key] = (now, found)
-        self._targets.move_to_end(key)
-        if len(self._targets) > _REMEMBERED:
-            self._targets.popitem(last=False)
+        if generation == self._generation:  # nothing changed while the catalog was asked
+            self._targets[key] = (now, found)
+            self._targets.move_to_end(key)
+            if len(self._targets) > _REMEMBERED:
+                self._targets.popitem(last=False)
         return found
 
     def forget(self) -> None:
         """Something changed through the API: look everything up afresh."""
+        self._generation += 1
         self._targets.clear()
 
     def _look_up(self, account_hash: str, image_id: str, name: str) -> Target:
