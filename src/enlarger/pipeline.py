@@ -94,6 +94,11 @@ def decide(
     all_frames = animated and fmt in ANIMATABLE
     if header.format != "svg":
         codecs.check_limits(header, settings, all_frames=all_frames)
+    if options.segment and all_frames and header.frames > settings.segment_max_frames:
+        raise InputTooLargeError(
+            f"segment=foreground runs the model on every frame: the animation has {header.frames} frames, "
+            f"the limit is {settings.segment_max_frames} (segment_max_frames; use anim=false for the first frame only)"
+        )
     area = detect_border(data, header, options) if options.trim == "border" else None
     focal = None
     if options.gravity == "face" and fmt != "json" and header.format != "svg":

@@ -200,11 +200,16 @@ class Settings:
     face_model_kind: str = field(
         default="blazeface",
         metadata=_doc(
-            "Adapter for face_model: blazeface, yunet, scrfd or retinaface.",
-            choices=("blazeface", "yunet", "scrfd", "retinaface"),
+            "Format of face_model: blazeface (MediaPipe BlazeFace, 128² or 192² input), the only one supported.",
+            choices=("blazeface",),
         ),
     )
-    face_min_score: float = field(default=0.5, metadata=_doc("Lowest detector score (0–1) counted as a face.", (0, 1)))
+    face_min_score: float = field(
+        default=0.55,
+        metadata=_doc(
+            "Lowest detector score (0–1) counted as a face (0.55: best F1 on the labelled set, docs/models.md).", (0, 1)
+        ),
+    )
     segment_model: str = field(
         default="",
         metadata=_doc(
@@ -215,8 +220,16 @@ class Settings:
     segment_model_kind: str = field(
         default="isnet",
         metadata=_doc(
-            "Adapter for segment_model: isnet (1024² input), u2net, u2netp (320²) or birefnet (1024²).",
-            choices=("isnet", "u2net", "u2netp", "birefnet"),
+            "Adapter for segment_model: isnet (1024² input), u2net or u2netp (320²).",
+            choices=("isnet", "u2net", "u2netp"),
+        ),
+    )
+    segment_max_frames: int = field(
+        default=8,
+        metadata=_doc(
+            "Most frames of an animation segment=foreground cuts out (the model runs once per frame); "
+            "longer ones are refused with 413 unless anim=false asks for the first frame only.",
+            (1, 10_000),
         ),
     )
     inference_device: str = field(

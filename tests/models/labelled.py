@@ -18,6 +18,7 @@ import pyvips
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 ISNET = MODELS / "isnet.onnx"
+U2NETP = MODELS / "u2netp.onnx"
 FACES = MODELS / "testdata" / "faces"
 CUTOUTS = MODELS / "testdata" / "cutouts"
 BACKGROUNDS = MODELS / "testdata" / "backgrounds"

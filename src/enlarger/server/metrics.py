@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from enlarger.models import runtime
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _Inference(Collector):
+    """The models' memory report and run times (:mod:`enlarger.models.runtime`), read at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        memory = runtime.memory()
+        yield GaugeMetricFamily(
+            "enlarger_process_rss_bytes", "Resident memory of the process", value=int(str(memory["process_rss_bytes"]))
+        )
+        yield GaugeMetricFamily(
+            "enlarger_models_loaded", "Model sessions loaded", value=int(str(memory["models_loaded"]))
+        )
+        yield GaugeMetricFamily(
+            "enlarger_model_file_bytes", "Size of the loaded model files", value=int(str(memory["model_file_bytes"]))
+        )
+        runs = CounterMetricFamily("enlarger_model_runs", "Model runs by model file", labels=["model"])
+        seconds = CounterMetricFamily("enlarger_model_seconds", "Time spent in model runs", labels=["model"])
+        for name, (count, total) in sorted(runtime.latency().items()):
+            runs.add_metric([name], count)
+            seconds.add_metric([name], total)
+        yield runs
+        yield seconds
 
 
 class Metrics:
@@ -36,6 +65,7 @@ class Metrics:
         self.coalesced = Counter(
             "enlarger_coalesced", "Requests that waited for an identical in-flight transformation", registry=r
         )
+        r.register(_Inference())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
