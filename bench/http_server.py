@@ -29,9 +29,7 @@ def unshadow_stdlib_http() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     unshadow_stdlib_http()
-    import uvicorn
-
-    from enlarger.server.app import create_app
+    from enlarger.server.app import run
     from enlarger.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,15 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir, origin=args.origin)
     print(f"Enlarger (bench, no access log) listening on http://{settings.host}:{settings.port}", file=sys.stderr)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="warning",
-        http="httptools",
-        loop="uvloop",
-    )
+    run(settings)
     return 0
 
 

@@ -7,7 +7,6 @@ Errors are printed as one readable line and mapped to exit codes by the error ty
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -92,9 +91,7 @@ def _example_source(origin: Path) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from enlarger.server.app import create_app, prepare_directories
+    from enlarger.server.app import prepare_directories, run
 
     settings = load_settings(args.config, host=args.host, port=args.port, data_dir=args.data_dir, origin=args.origin)
     prepare_directories(settings)
@@ -107,15 +104,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     access.addHandler(logging.StreamHandler(sys.stderr))
     access.setLevel(logging.INFO)
     access.propagate = False
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="warning",
-        http="httptools",
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-    )
+    run(settings)
     return 0
 
 

@@ -129,3 +129,20 @@ def create_app(settings: Settings) -> ASGIApp:
         lifespan=lifespan,
     )
     return AccessLog(app, metrics)
+
+
+def run(settings: Settings) -> None:
+    """Serve ``settings``' app with uvicorn until stopped (httptools, uvloop where available)."""
+    import importlib.util
+
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        http="httptools",
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+    )
