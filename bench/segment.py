@@ -35,13 +35,26 @@ from tests.models.labelled import CUTOUTS, ISNET, U2NETP, backgrounds, composite
 
 from enlarger.models import runtime, segment
 from enlarger.settings import Settings
-from enlarger.steps.gravity import attention_origin, crop_origin, salient_origin
+from enlarger.steps.gravity import crop_origin, salient_origin
 
 PLACEMENTS = ((0.45, (0.5, 0.5)), (0.6, (0.3, 0.6)), (0.35, (0.75, 0.35)))
 SIZE = (960, 640)
 
 #: (name, background group, image, ground truth)
 Scene = tuple[str, str, pyvips.Image, np.ndarray[Any, Any]]
+
+
+def attention_origin(image: pyvips.Image, crop: tuple[int, int]) -> tuple[int, int]:
+    """libvips' attention crop: the baseline Enlarger's saliency is compared against."""
+    cw, ch = crop
+    if (cw, ch) == (image.width, image.height):
+        return 0, 0
+    _, opts = image.smartcrop(cw, ch, interesting="attention", attention_x=True, attention_y=True)
+    cx, cy = int(opts["attention_x"]), int(opts["attention_y"])
+    return (
+        max(0, min(image.width - cw, round(cx - cw / 2))),
+        max(0, min(image.height - ch, round(cy - ch / 2))),
+    )
 
 
 def studio_backdrop(size: tuple[int, int]) -> pyvips.Image:

@@ -54,3 +54,25 @@ def test_metadata_to_strip_re_encodes() -> None:
     result = transform(with_exif, "width=1000")  # default metadata=copyright strips EXIF
     assert result.data != with_exif
     assert "exif-data" not in pyvips.Image.new_from_buffer(result.data, "").get_fields()
+
+
+def _noise(bands: int, interpretation: str) -> pyvips.Image:
+    base = pyvips.Image.gaussnoise(300, 200, mean=128, sigma=60).cast("uchar")
+    turns = [base.rot180(), base.fliphor(), base.flipver()][: bands - 1]
+    return base.bandjoin(turns).copy(interpretation=interpretation)
+
+
+def test_a_structure_the_parser_cannot_follow_is_re_encoded() -> None:
+    """libjpeg skips stray bytes between segments; the trailer parser stops there — so no pass-through."""
+    data = _noise(3, "srgb").jpegsave_buffer(Q=40, keep=pyvips.enums.ForeignKeep.NONE)
+    sof = data.index(b"\xff\xc0")
+    hidden = data[:sof] + b"\x00\x00" + data[sof:] + b"SECRET-UNCROPPED" * 200
+    result = transform(hidden, "quality=100")
+    assert b"SECRET" not in result.data and trailer_offset(result.data) is None
+
+
+def test_cmyk_is_converted_not_passed_through() -> None:
+    data = _noise(4, "cmyk").jpegsave_buffer(Q=50, keep=pyvips.enums.ForeignKeep.NONE)
+    result = transform(data, "quality=100")
+    assert result.data != data
+    assert pyvips.Image.new_from_buffer(result.data, "").interpretation == "srgb"

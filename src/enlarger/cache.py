@@ -136,7 +136,7 @@ class DiskCache:
             self._index[key] = _Slot(len(blob), self._clock())
             self._total += len(blob)
             self._evict()
-        self._keep_hot(key, entry)  # just made because it was asked for: likely asked for again
+        self._keep_hot(key, entry, fresh=True)  # just made because it was asked for: likely asked for again
 
     def discard(self, key: str) -> None:
         """Remove ``key`` from memory and disk (a purge); unknown keys are ignored."""
@@ -162,10 +162,15 @@ class DiskCache:
         slot.touched = now
         return True
 
-    def _keep_hot(self, key: str, entry: Entry) -> None:
-        """Hold ``entry`` in memory if it fits and is still on disk (it may have gone meanwhile)."""
+    def _keep_hot(self, key: str, entry: Entry, *, fresh: bool = False) -> None:
+        """Hold ``entry`` in memory if it fits and is still on disk (it may have gone meanwhile).
+
+        A ``fresh`` entry (just written) replaces whatever a concurrent read of the old file put there.
+        """
         size = len(entry.body)
         with self._lock:
+            if fresh:
+                self._drop_hot(key)
             if not self._memory_max or size > self._memory_max or key not in self._index or key in self._memory:
                 return
             self._memory[key] = entry

@@ -81,8 +81,8 @@ def decide(
     accept: str | None = None,
     settings: Settings,
 ) -> Decision:
-    """Probe, check limits, pick the output format and plan the geometry; decodes no pixels
-    (except a small analysis copy for ``trim=border``)."""
+    """Probe, check limits, pick the output format and plan the geometry; decodes no pixels except
+    small analysis copies (``trim=border``; faces when ``gravity=face`` crops or zooms)."""
     codecs.check_input_size(data, settings)
     header = codecs.probe(data)
     animated = options.anim and header.animated
@@ -100,13 +100,19 @@ def decide(
             f"the limit is {settings.segment_max_frames} (segment_max_frames; use anim=false for the first frame only)"
         )
     area = detect_border(data, header, options) if options.trim == "border" else None
+    fitted = _vector_fit(options, header)
+    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
     focal = None
-    if options.gravity == "face" and fmt != "json" and header.format != "svg":
+    # faces matter only where something is cut away: a crop around them, or a zoom on them
+    wants_faces = options.gravity == "face" and fmt != "json" and header.format != "svg"
+    if wants_faces and (options.zoom or geometry.crop is not None):
         base = area or trim_rect(header.width, header.height, options)
         found = face_focus(data, header, options, settings, base)
         if found is not None:
-            area, focal = found[0] or area, oriented_focal(found[1], options)
-    geometry = plan(header.width, header.height, _vector_fit(options, header), settings.max_output_side, trim=area)
+            focal = oriented_focal(found[1], options)
+            if (found[0] or area) != area:
+                area = found[0]
+                geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
@@ -193,9 +199,11 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
     if any(getattr(decision.options, name) != getattr(defaults, name) for name in _CHANGING):
         return False
     lazy = pyvips.Image.new_from_buffer(data, "", access="sequential")
-    if lazy.format != "uchar" or any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
+    if lazy.format != "uchar" or lazy.interpretation not in ("srgb", "b-w"):
+        return False  # CMYK, 16-bit, Lab...: the output converts them
+    if any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
         return False
-    return trailers.trailer_offset(data) is None
+    return trailers.image_end(data) == len(data)  # a structure we cannot follow to its end is re-encoded
 
 
 def transform(

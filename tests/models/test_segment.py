@@ -66,7 +66,7 @@ def test_the_model_is_loaded_once_and_reported_on_metrics(
     runs, _ = runtime.latency().get(ISNET.name, (0, 0.0))
     # no subject at all: nothing becomes foreground (stretching the output to 0–1, as DIS's demo
     # code does, turned ~5 % of a blank image opaque)
-    blank = segment.predict(np.full((96, 128, 3), 235, np.uint8), isnet)
+    blank = segment.predict((pyvips.Image.black(128, 96, bands=3) + 235).cast("uchar"), isnet)
     assert float(blank.max()) < 0.2
     assert runtime.latency()[ISNET.name][0] == runs + 1
     text = Metrics().render().decode()

@@ -30,7 +30,8 @@ from enlarger.settings import Settings
 if TYPE_CHECKING:
     import onnxruntime
 
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # the tables below; held for moments only
+_LOAD_LOCK = threading.Lock()  # one model load at a time (seconds), without holding up runs or /metrics
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Session] = {}
 _SLOTS: dict[int, threading.BoundedSemaphore] = {}
 #: per model file: [runs, seconds spent in them]
@@ -84,6 +85,11 @@ def session(path: Path, settings: Settings) -> Session:
     key = (str(path.resolve()), chosen, settings.inference_threads)
     with _LOCK:
         found = _SESSIONS.get(key)
+    if found is not None:
+        return found
+    with _LOAD_LOCK:
+        with _LOCK:
+            found = _SESSIONS.get(key)
         if found is not None:
             return found
         if not path.is_file():
@@ -102,7 +108,8 @@ def session(path: Path, settings: Settings) -> Session:
         except Exception as exc:  # onnxruntime raises its own (unexported) exception types
             raise FeatureUnavailableError(f"the model file {path} could not be loaded: {exc}") from exc
         loaded = Session(path, inner, tuple(inner.get_providers()), path.stat().st_size)
-        _SESSIONS[key] = loaded
+        with _LOCK:
+            _SESSIONS[key] = loaded
         return loaded
 
 
@@ -146,9 +153,3 @@ def latency() -> dict[str, tuple[int, float]]:
     """Per model file name: (runs, total seconds) since the process started."""
     with _LOCK:
         return {name: (int(runs), seconds) for name, (runs, seconds) in _RUNS.items()}
-
-
-def unload_all() -> None:
-    """Forget every loaded session (tests; a later use loads again)."""
-    with _LOCK:
-        _SESSIONS.clear()

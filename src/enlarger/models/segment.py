@@ -83,13 +83,15 @@ def _input_side(session: runtime.Session, adapter: Adapter) -> tuple[int, int]:
     return adapter.side, adapter.side
 
 
-def predict(rgb: Array, settings: Settings) -> Array:
-    """The foreground probability (0–1, float32) of an RGB ``uint8`` array, at the model's resolution."""
+def predict(rgb: pyvips.Image, settings: Settings) -> Array:
+    """The foreground probability (0–1, float32) of a 3-band ``uchar`` image, at the model's resolution.
+
+    libvips shrinks the image to the model's input first: only that small copy becomes an array.
+    """
     session = _model(settings)
     adapter = ADAPTERS[settings.segment_model_kind]
     width, height = _input_side(session, adapter)
-    image = pyvips.Image.new_from_array(np.ascontiguousarray(rgb)).copy(interpretation="srgb")
-    resized = image.resize(width / image.width, vscale=height / image.height, kernel="linear").numpy()
+    resized = rgb.resize(width / rgb.width, vscale=height / rgb.height, kernel="linear").numpy()
     feed = adapter.prepare(np.asarray(resized)[:height, :width, :3])
     with runtime.inference_slot(settings):
         output = session.run(feed)[0]
@@ -103,8 +105,7 @@ def foreground_mask(image: pyvips.Image, settings: Settings) -> pyvips.Image:
         rgb = rgb.flatten(background=[255] * (rgb.bands - 1))
     if rgb.bands < 3:
         rgb = rgb.colourspace("srgb")
-    pixels = rgb.extract_band(0, n=3).cast("uchar").numpy()
-    probability = predict(np.asarray(pixels), settings)
+    probability = predict(rgb.extract_band(0, n=3).cast("uchar"), settings)
     mask = pyvips.Image.new_from_array(np.ascontiguousarray(probability * 255.0))
     mask = mask.resize(image.width / mask.width, vscale=image.height / mask.height, kernel="linear")
     return (mask + 0.5).cast("uchar").copy(interpretation="b-w")

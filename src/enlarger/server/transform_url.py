@@ -70,7 +70,7 @@ def _split(request: Request) -> tuple[str, str]:
     options_text, _, source = rest.partition("/")
     query: bytes = request.scope["query_string"]  # raw, as request.url.query, without building a URL
     if query:
-        source = f"{source}?{query.decode('latin-1')}"
+        source = f"{source}?{query.decode('utf-8', 'replace')}"
     return options_text, source  # the server already percent-decoded the path once
 
 

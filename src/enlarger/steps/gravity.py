@@ -47,16 +47,6 @@ def salient_origin(image: pyvips.Image, crop: tuple[int, int]) -> tuple[int, int
     return saliency.salient_origin(image, crop)
 
 
-def attention_origin(image: pyvips.Image, crop: tuple[int, int]) -> tuple[int, int]:
-    """libvips' attention crop, kept as the baseline the saliency benchmark compares against."""
-    cw, ch = crop
-    if (cw, ch) == (image.width, image.height):
-        return 0, 0
-    _, opts = image.smartcrop(cw, ch, interesting="attention", attention_x=True, attention_y=True)
-    cx, cy = int(opts["attention_x"]), int(opts["attention_y"])
-    return _clamp(cx - cw / 2, image.width - cw), _clamp(cy - ch / 2, image.height - ch)
-
-
 def face_focus(
     data: bytes, header: Header, options: Options, settings: Settings, base: Rect | None
 ) -> tuple[Rect | None, tuple[float, float]] | None:
