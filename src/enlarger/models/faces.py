@@ -72,9 +72,16 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+_MAX_CANDIDATES = 200
+
+
 def weighted_nms(boxes: list[Box], threshold: float = 0.3) -> list[Box]:
-    """MediaPipe's weighted non-maximum suppression: overlapping boxes are averaged by score."""
-    remaining = sorted(boxes, key=lambda b: b.score, reverse=True)
+    """MediaPipe's weighted non-maximum suppression: overlapping boxes are averaged by score.
+
+    Only the ``_MAX_CANDIDATES`` best-scoring boxes take part: the pairing is quadratic, and a
+    hostile image lighting up every anchor must not turn it into seconds of Python.
+    """
+    remaining = sorted(boxes, key=lambda b: b.score, reverse=True)[:_MAX_CANDIDATES]
     kept: list[Box] = []
     while remaining:
         best = remaining[0]
