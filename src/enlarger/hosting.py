@@ -22,7 +22,7 @@ from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
 from enlarger.options import parse_options
-from enlarger.pipeline import transform
+from enlarger.pipeline import readable_input, transform
 from enlarger.settings import Settings
 from enlarger.storage.base import BlobMissingError, Storage
 
@@ -101,7 +101,7 @@ class Hosting:
                 code=5413,
             )
         # an SVG is checked through its sanitized form: nothing reads a stranger's SVG directly
-        readable = codecs.sanitize_svg(data, self.settings) if codecs.sniff(data) == "svg" else data
+        readable = readable_input(data, self.settings)
         header = codecs.probe(readable)
         codecs.check_limits(header, self.settings, all_frames=True)
         # decode a thumbnail (shrink-on-load makes it cheap) so damage past the header is refused now,

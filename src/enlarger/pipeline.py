@@ -224,7 +224,7 @@ def transform(
     deadline = time.monotonic() + timeout if timeout is not None else None
     parsed = parse_options(options)
     try:
-        data = _untrusted(data, settings)
+        data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
             return Result(describe(decision), "json", *decision.plan.output)
@@ -242,8 +242,9 @@ def transform(
         raise ProcessingError(f"the image could not be processed ({detail})") from exc
 
 
-def _untrusted(data: bytes, settings: Settings) -> bytes:
-    """SVG input is replaced by its sanitized form before anything (librsvg included) reads it."""
+def readable_input(data: bytes, settings: Settings) -> bytes:
+    """What may be read of untrusted ``data``: an SVG is replaced by its sanitized form before
+    anything (librsvg included) reads it; other formats as they are, once their size is checked."""
     codecs.check_input_size(data, settings)
     return codecs.sanitize_svg(data, settings) if codecs.sniff(data) == "svg" else data
 
@@ -251,7 +252,7 @@ def _untrusted(data: bytes, settings: Settings) -> bytes:
 def info(data: bytes, settings: Settings | None = None) -> dict[str, object]:
     """What the header says about ``data``: format, media type, size, frames, alpha."""
     settings = settings or Settings()
-    data = _untrusted(data, settings)
+    data = readable_input(data, settings)
     header = codecs.probe(data)
     return {
         "format": header.format,

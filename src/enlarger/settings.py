@@ -185,7 +185,7 @@ class Settings:
         default=3600,
         metadata=_doc(
             "Age after which a stored blob with no catalog row (a crash mid-upload) is deleted by the "
-            "cleanup that runs at start and with `enlarger gc`."
+            "cleanup that runs in the background at start and with `enlarger gc`."
         ),
     )
 

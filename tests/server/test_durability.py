@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests.imaging import gradient, save
+from tests.live import wait_for
 
 
 def _cli(data_dir: Path, *args: str) -> dict[str, str]:
@@ -102,8 +103,11 @@ def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
                 blob = client.get(f"{api}/{image['id']}/blob")
                 assert blob.status_code == 200
                 assert hashlib.sha256(blob.content).hexdigest() in {hashlib.sha256(b).hexdigest() for b in bodies}
-        stored = [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
-        assert len(stored) == len(listed)  # no orphan and no temp file left after the sweep
+
+        def stored() -> list[Path]:
+            return [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
+
+        wait_for(lambda: len(stored()) == len(listed))  # the start's sweep leaves no orphan and no temp file
         assert len(orphans_before) >= len(listed)
     finally:
         server.terminate()

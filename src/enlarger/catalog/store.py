@@ -118,6 +118,23 @@ def _image(row: Row[Any]) -> Image:
     return Image(**values)
 
 
+def _columns(image: Image) -> dict[str, Any]:
+    """An image's column values, without the database-assigned ``seq``."""
+    return {k: v for k, v in image.__dict__.items() if k != "seq"}
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(**{**row._mapping, "created": _aware(row.created)})
+
+
+def _variant(row: Row[Any]) -> Variant:
+    return Variant(row.id, dict(row.options), row.never_require_signed)
+
+
+def _count(c: Connection, account_id: str) -> int:
+    return int(c.execute(select(func.count()).where(images.c.account_id == account_id)).scalar_one())
+
+
 def _token_of(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
 
@@ -182,7 +199,7 @@ class Catalog:
     def accounts(self) -> list[Account]:
         with self.engine.connect() as c:
             rows = c.execute(select(accounts).order_by(accounts.c.created)).all()
-        return [Account(**{**r._mapping, "created": _aware(r.created)}) for r in rows]
+        return [_account(r) for r in rows]
 
     def account(self, account_id: str) -> Account:
         return self._account_where(accounts.c.id == account_id, account_id)
@@ -195,7 +212,7 @@ class Catalog:
             row = c.execute(select(accounts).where(condition)).first()
         if row is None:
             raise NotFoundError(f"account {shown!r} not found")
-        return Account(**{**row._mapping, "created": _aware(row.created)})
+        return _account(row)
 
     def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
         with self.engine.begin() as c:
@@ -255,7 +272,7 @@ class Catalog:
     @staticmethod
     def _insert_image(c: Connection, image: Image) -> int:
         try:
-            result = c.execute(insert(images).values(**{k: v for k, v in image.__dict__.items() if k != "seq"}))
+            result = c.execute(insert(images).values(**_columns(image)))
         except IntegrityError as exc:
             raise ConflictError(f"an image with id {image.id!r} already exists") from exc
         key = result.inserted_primary_key
@@ -264,10 +281,7 @@ class Catalog:
 
     @staticmethod
     def _check_quota(c: Connection, account_id: str, quota: int | None) -> None:
-        if quota is None:
-            return
-        count = c.execute(select(func.count()).where(images.c.account_id == account_id)).scalar_one()
-        if count >= quota:
+        if quota is not None and _count(c, account_id) >= quota:
             raise QuotaExceededError(f"this account already stores its limit of {quota} images")
 
     @contextmanager
@@ -314,7 +328,7 @@ class Catalog:
 
     def count_images(self, account_id: str) -> int:
         with self.engine.connect() as c:
-            return int(c.execute(select(func.count()).where(images.c.account_id == account_id)).scalar_one())
+            return _count(c, account_id)
 
     def page(self, account_id: str, page: int, per_page: int) -> Page:
         """v1 listing: numbered pages, oldest first."""
@@ -373,7 +387,6 @@ class Catalog:
     def redeem(self, secret: str, image: Image) -> Image:
         """Fill the draft and burn the slot in one transaction: a second use finds nothing."""
         filled = replace(image, draft=False, uploaded=now())
-        values = {k: v for k, v in filled.__dict__.items() if k != "seq"}
         with self.engine.begin() as c:
             live = (direct_uploads.c.token_hash == digest(secret)) & (direct_uploads.c.expires > now())
             burned = c.execute(delete(direct_uploads).where(live))
@@ -382,7 +395,7 @@ class Catalog:
             c.execute(
                 update(images)
                 .where(images.c.account_id == image.account_id, images.c.id == image.id, images.c.draft)
-                .values(**values)
+                .values(**_columns(filled))
             )
         return filled
 
@@ -403,7 +416,7 @@ class Catalog:
     def variants(self, account_id: str) -> list[Variant]:
         with self.engine.connect() as c:
             rows = c.execute(select(variants).where(variants.c.account_id == account_id).order_by(variants.c.id)).all()
-        return [Variant(r.id, dict(r.options), r.never_require_signed) for r in rows]
+        return [_variant(r) for r in rows]
 
     def variant(self, account_id: str, variant_id: str) -> Variant:
         with self.engine.connect() as c:
@@ -412,7 +425,7 @@ class Catalog:
             ).first()
         if row is None:
             raise NotFoundError(f"variant {variant_id!r} not found")
-        return Variant(row.id, dict(row.options), row.never_require_signed)
+        return _variant(row)
 
     def add_variant(self, account_id: str, variant: Variant) -> Variant:
         try:

@@ -8,8 +8,9 @@ is refused without being buffered or spooled whole.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,14 +18,15 @@ from typing import Any, TypeVar
 import anyio
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
 from enlarger.catalog.store import Image
-from enlarger.errors import EnlargerError, InputTooLargeError, RequestError
+from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError, RequestError
 from enlarger.hosting import NewImage, check_metadata
 
 T = TypeVar("T")
+logger = logging.getLogger("enlarger.server")
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FORM_SLACK = 64 * 1024  # room for the multipart framing and text fields around the file
 
@@ -44,6 +46,17 @@ def envelope(result: object, *, status: int = 200, result_info: dict[str, Any] |
 def failure(error: EnlargerError) -> JSONResponse:
     body = {"result": None, "success": False, "errors": [error.to_dict()], "messages": []}
     return JSONResponse(body, status_code=error.status, headers={"Cache-Control": "no-store"})
+
+
+async def answer(work: Callable[[], Awaitable[Response]], request: Request) -> Response:
+    """``work``'s response, or the envelope of its error: a 500 for anything untyped (logged)."""
+    try:
+        return await work()
+    except EnlargerError as error:
+        return failure(error)
+    except Exception:  # a bug, not the client's fault: log it, answer 500, keep serving
+        logger.exception("unexpected failure for %s %s", request.method, request.url.path)
+        return failure(ProcessingError("an internal error stopped this request"))
 
 
 def bounded(request: Request, limit: int) -> Request:

@@ -7,7 +7,6 @@ envelope's ``errors`` entry with its status, in :func:`api`.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,16 +21,14 @@ from starlette.routing import Route
 from enlarger.catalog.store import Account, Variant
 from enlarger.errors import (
     AuthenticationError,
-    EnlargerError,
     PermissionDeniedError,
-    ProcessingError,
     RequestError,
 )
 from enlarger.hosting import check_metadata, direct_upload_expiry
 from enlarger.options import parse_options
 from enlarger.server.api_envelope import (
+    answer,
     envelope,
-    failure,
     file_bytes,
     flag,
     new_image,
@@ -43,7 +40,6 @@ from enlarger.server.hosted import Hosted
 from enlarger.server.purge import image_tag, variant_tag
 
 PREFIX = "/client/v4/accounts/{account_id}/images"
-logger = logging.getLogger("enlarger.server")
 _VARIANT_ID = re.compile(r"^[A-Za-z0-9]{1,99}$")
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _VARIANT_FITS = ("scale-down", "contain", "cover", "crop", "pad")
@@ -55,14 +51,10 @@ def api(hosted: Hosted, handler: Handler) -> Callable[[Request], Awaitable[Respo
     """Authenticate, run ``handler``, and map errors to the envelope — for every API route."""
 
     async def endpoint(request: Request) -> Response:
-        try:
-            account = await _authenticate(request, hosted)
-            return await handler(request, hosted, account)
-        except EnlargerError as error:
-            return failure(error)
-        except Exception:
-            logger.exception("unexpected failure for %s %s", request.method, request.url.path)
-            return failure(ProcessingError("an internal error stopped this request"))
+        async def work() -> Response:
+            return await handler(request, hosted, await _authenticate(request, hosted))
+
+        return await answer(work, request)
 
     return endpoint
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -39,6 +40,17 @@ def prepare_directories(settings: Settings) -> None:
     ensure_directory(settings.data_dir)
     if not is_absolute(settings.origin_location):
         ensure_directory(Path(settings.origin_location))
+
+
+async def _sweep(hosting: Hosting) -> None:
+    """Remove crash leftovers (orphaned blobs, expired upload slots); a failure is logged, not fatal."""
+    try:
+        removed = await anyio.to_thread.run_sync(hosting.collect_orphans)
+    except Exception:
+        logger.exception("the orphan sweep at start failed; `enlarger gc` runs it by hand")
+        return
+    if removed:
+        logger.info("orphan sweep removed %d blob(s)", removed)
 
 
 def _ping(catalog: Catalog) -> None:
@@ -107,10 +119,11 @@ def create_app(settings: Settings) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(hosting.collect_orphans)
+        sweep = asyncio.create_task(_sweep(hosting))  # listing every blob can take long: serve meanwhile
         try:
             yield
         finally:
+            await sweep  # it uses the catalog: let it finish before closing it
             await fetcher.aclose()
             services.admission.shutdown()
             hosting.catalog.close()

@@ -7,21 +7,17 @@ oversize file is refused before anything is stored and leaves the slot usable un
 
 from __future__ import annotations
 
-import logging
-
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from enlarger.errors import EnlargerError, ProcessingError, RequestError
-from enlarger.server.api_envelope import envelope, failure, file_bytes, read_form, run
+from enlarger.errors import RequestError
+from enlarger.server.api_envelope import answer, envelope, file_bytes, read_form, run
 from enlarger.server.hosted import Hosted
-
-logger = logging.getLogger("enlarger.server")
 
 
 async def direct(request: Request, hosted: Hosted) -> Response:
-    try:
+    async def work() -> Response:
         secret = request.path_params["secret"]
         catalog = hosted.hosting.catalog
         slot = await run(catalog.slot, secret)  # unknown, used or expired: refused before reading the body
@@ -33,11 +29,8 @@ async def direct(request: Request, hosted: Hosted) -> Response:
         data = await file_bytes(file, limit)
         image = await run(hosted.hosting.fill, secret, data, file.filename or "")
         account = await run(catalog.account, slot.account_id)
-        response = envelope((await hosted.delivery(request, account)).record(image))
-    except EnlargerError as error:
-        response = failure(error)
-    except Exception:
-        logger.exception("unexpected failure for a direct upload")
-        response = failure(ProcessingError("an internal error stopped this upload"))
+        return envelope((await hosted.delivery(request, account)).record(image))
+
+    response = await answer(work, request)
     response.headers["Access-Control-Allow-Origin"] = "*"  # browsers post here from the creator's page
     return response
