@@ -20,7 +20,7 @@ from enlarger import codecs
 from enlarger.codecs import MEDIA_TYPES, Header
 from enlarger.encode import encode
 from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
-from enlarger.geometry import Plan, plan, trim_rect
+from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
 from enlarger.options import Options, parse_options
@@ -130,20 +130,21 @@ def decide(
             f"segment=foreground runs the model on every frame: the animation has {header.frames} frames, "
             f"the limit is {settings.segment_max_frames} (segment_max_frames; use anim=false for the first frame only)"
         )
-    area = detect_border(data, header, options) if options.trim == "border" else None
     fitted = _vector_fit(options, header)
-    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+    # the area kept, in the oriented frame: trim=border from pixels, else the pixel trim options
+    if options.trim == "border":
+        area = detect_border(data, header, options)
+    else:
+        area = trim_rect(header.width, header.height, options)
     focal = None
-    # faces matter only where something is cut away: a crop around them, or a zoom on them
+    # faces matter only where something is cut away: a crop around them, or a zoom on them (which
+    # narrows the area kept, so faces are found before the geometry is planned, once)
     wants_faces = options.gravity == "face" and fmt != "json" and header.format != "svg"
-    if wants_faces and (options.zoom or geometry.crop is not None):
-        base = area or trim_rect(header.width, header.height, options)
-        found = face_focus(data, header, options, settings, base)
+    if wants_faces and (options.zoom or crops(fitted)):
+        found = face_focus(data, header, options, settings, area)
         if found is not None:
-            focal = oriented_focal(found[1], options)
-            if (found[0] or area) != area:
-                area = found[0]
-                geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+            area, focal = found[0], oriented_focal(found[1], options)
+    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
@@ -237,7 +238,7 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
         return False
     if plan_.output != (header.width, header.height) or header.orientation != 1:
         return False
-    if any(plan_.source != size for size in (plan_.load_size, plan_.trimmed)):
+    if any(plan_.oriented != size for size in (plan_.load_size, plan_.trimmed)):
         return False
     if decision.all_frames != header.animated:
         return False
