@@ -84,7 +84,7 @@ def crop_outcome(settings: Settings) -> None:
             plan = decision.plan
             trim = plan.trim
             ox, oy = (trim.x, trim.y) if trim else (0, 0)
-            sx = plan.load_size[0] / plan.source[0]  # source → decoded pixels; the trim is cut from those
+            sx = plan.load_size[0] / plan.oriented[0]  # source → decoded pixels; the trim is cut from those
             crop = plan.crop or plan.resized
             rw, rh = plan.resized
             fx, fy = decision.focal or (0.5, 0.5)

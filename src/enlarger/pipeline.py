@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyvips
 
@@ -20,7 +20,7 @@ from enlarger import codecs
 from enlarger.codecs import MEDIA_TYPES, Header
 from enlarger.encode import encode
 from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
-from enlarger.geometry import Plan, plan, trim_rect
+from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
 from enlarger.options import Options, parse_options
@@ -30,6 +30,7 @@ from enlarger.steps.adjust import adjust
 from enlarger.steps.border_trim import detect_border
 from enlarger.steps.context import Context
 from enlarger.steps.crop import crop, pad, trim
+from enlarger.steps.draw import DrawOptions, Layer, as_layer, draw
 from enlarger.steps.effects import blur, sharpen
 from enlarger.steps.fill import background, border
 from enlarger.steps.frames import first_frame, frame_height
@@ -39,9 +40,18 @@ from enlarger.steps.segment import segment
 
 Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
 
-#: The documented order: geometry first (cheap, shrinks the work), then colour, then the
-#: foreground cut-out, then fills.
-STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, segment, background, border)
+#: The documented order of the steps:
+#:
+#: 0. resize is not a step: the decoder does it (``codecs.load`` shrinks on load straight to
+#:    ``plan.load_size``, see :class:`~enlarger.geometry.Plan`); the one other resize hides in
+#:    ``trim``, when a trimmed area is then enlarged (a decoder never enlarges the whole frame only
+#:    for most of it to be cut away);
+#: 1. geometry: trim, rotate_flip, crop, pad (cheap, on about output-sized pixels);
+#: 2. colour: adjust, blur, sharpen; then the foreground cut-out: segment;
+#: 3. draw: the overlays, on the base's final canvas (positions are in output pixels inside the
+#:    border), after segment so a watermark is never cut out with the background;
+#: 4. fills: background (under the base and its overlays together), then border (around it all).
+STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, segment, draw, background, border)
 
 # libvips reports decode failures (found only when the lazy pipeline runs) in loader words
 _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
@@ -60,6 +70,27 @@ class Result:
     @property
     def media_type(self) -> str:
         return MEDIA_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """An image to draw on the base: its bytes (already loaded: the engine fetches nothing), the
+    options that transform it first (any of :class:`Options`; its format is ignored), and where
+    and how to draw it."""
+
+    data: bytes
+    options: Options = field(default_factory=Options)
+    draw: DrawOptions = field(default_factory=DrawOptions)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the engine makes one output from: a base image, its options, and overlays drawn on it
+    in order (by the ``draw`` step, after the base's own geometry and colour steps)."""
+
+    base: bytes
+    options: Options = field(default_factory=Options)
+    overlays: tuple[Overlay, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,20 +130,21 @@ def decide(
             f"segment=foreground runs the model on every frame: the animation has {header.frames} frames, "
             f"the limit is {settings.segment_max_frames} (segment_max_frames; use anim=false for the first frame only)"
         )
-    area = detect_border(data, header, options) if options.trim == "border" else None
     fitted = _vector_fit(options, header)
-    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+    # the area kept, in the oriented frame: trim=border from pixels, else the pixel trim options
+    if options.trim == "border":
+        area = detect_border(data, header, options)
+    else:
+        area = trim_rect(header.width, header.height, options)
     focal = None
-    # faces matter only where something is cut away: a crop around them, or a zoom on them
+    # faces matter only where something is cut away: a crop around them, or a zoom on them (which
+    # narrows the area kept, so faces are found before the geometry is planned, once)
     wants_faces = options.gravity == "face" and fmt != "json" and header.format != "svg"
-    if wants_faces and (options.zoom or geometry.crop is not None):
-        base = area or trim_rect(header.width, header.height, options)
-        found = face_focus(data, header, options, settings, base)
+    if wants_faces and (options.zoom or crops(fitted)):
+        found = face_focus(data, header, options, settings, area)
         if found is not None:
-            focal = oriented_focal(found[1], options)
-            if (found[0] or area) != area:
-                area = found[0]
-                geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+            area, focal = found[0], oriented_focal(found[1], options)
+    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
@@ -153,23 +185,38 @@ def _stop_at(image: pyvips.Image, deadline: float) -> None:
     image.signal_connect("eval", check)
 
 
-def _render(data: bytes, decision: Decision, settings: Settings, deadline: float | None) -> Result:
-    options, header = decision.options, decision.header
-    if options.segment:
-        check_available(settings)  # before decoding: a missing model is a 501, whatever the image
-    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal)
-    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
-    for step in STEPS:
-        image = step(image, options, ctx)
-    if not decision.all_frames:
-        image = first_frame(image)
+def _render(
+    data: bytes, decision: Decision, settings: Settings, deadline: float | None, overlays: tuple[Overlay, ...] = ()
+) -> Result:
+    layers = tuple(_layer(overlay, settings) for overlay in overlays)
+    image = _pixels(data, decision, settings, layers)
     page = frame_height(image)
     if deadline is not None:
         _stop_at(image, deadline)
-    output = encode(image, decision.format, options, settings)
-    if len(data) <= len(output) and _original_suffices(data, decision):
+    output = encode(image, decision.format, decision.options, settings)
+    if not layers and len(data) <= len(output) and _original_suffices(data, decision):
         return Result(data, decision.format, image.width, page, image.height // page)
     return Result(output, decision.format, image.width, page, image.height // page)
+
+
+def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
+    """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
+    options, header = decision.options, decision.header
+    if options.segment:
+        check_available(settings)  # before decoding: a missing model is a 501, whatever the image
+    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal, layers)
+    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+    for step in STEPS:
+        image = step(image, options, ctx)
+    return image if decision.all_frames else first_frame(image)
+
+
+def _layer(overlay: Overlay, settings: Settings) -> Layer:
+    """An overlay decoded and transformed by its own options, as one frame with alpha."""
+    data = readable_input(overlay.data, settings)
+    options = overlay.options.replace(format="png", anim=False)  # keep its transparency; one frame
+    decision = decide(data, options, settings=settings)
+    return as_layer(_pixels(data, decision, settings, ()), overlay.draw)
 
 
 # Options that leave pixels and metadata alone when the geometry is the identity.
@@ -191,7 +238,7 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
         return False
     if plan_.output != (header.width, header.height) or header.orientation != 1:
         return False
-    if any(plan_.source != size for size in (plan_.load_size, plan_.trimmed)):
+    if any(plan_.oriented != size for size in (plan_.load_size, plan_.trimmed)):
         return False
     if decision.all_frames != header.animated:
         return False
@@ -218,19 +265,36 @@ def transform(
 
     ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
     stops the pixel work when it runs longer. Raises :class:`~enlarger.errors.EnlargerError`
-    subclasses for every problem the input can cause.
+    subclasses for every problem the input can cause. The one-image shortcut of :func:`transform_job`.
+    """
+    return transform_job(Job(data, parse_options(options)), accept=accept, settings=settings, timeout=timeout)
+
+
+def transform_job(
+    job: Job,
+    *,
+    accept: str | None = None,
+    settings: Settings | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Make one output from ``job``: its base transformed by its options, with its overlays drawn on it.
+
+    Overlays are decoded, transformed by their own options and checked against the same limits as
+    the base; the output has the base's size and frames. Arguments and errors as :func:`transform`.
     """
     settings = settings or Settings()
     deadline = time.monotonic() + timeout if timeout is not None else None
-    parsed = parse_options(options)
+    data, parsed = job.base, job.options
     try:
         data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
             return Result(describe(decision), "json", *decision.plan.output)
+        if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
+            decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
-        return _render(data, decision, settings, deadline)
+        return _render(data, decision, settings, deadline, job.overlays)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
         if deadline is not None and time.monotonic() > deadline:
             raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
