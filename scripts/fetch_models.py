@@ -77,10 +77,10 @@ CUTOUTS = (
 #: npm package → (tarball SHA-256, value range of its model: "rdn" models work in 0–255, "rrdn" in
 #: 0–1, as the package's dist/*/packages/shared/src/esrgan/esrgan.js declares)
 ESRGAN = {
-    "slim": ("@upscalerjs/esrgan-slim@1.0.0", "b53070ff01363e74d33138106dcc72b58d341c9fb7e8fd648554a4e7744142b5", 255),
-    "medium": ("@upscalerjs/esrgan-medium@1.0.0", "367471ded0629387b9aabc75183be0b80d39d46c3f509945ebde4f5bf7a49627", 255),
-    "thick": ("@upscalerjs/esrgan-thick@1.0.0", "3d38971084d8281bf68da443085c7eb65355fb28aa81b33b54f950cca6328a15", 1),
-}
+    "slim": ("esrgan-slim@1.0.0", "b53070ff01363e74d33138106dcc72b58d341c9fb7e8fd648554a4e7744142b5", 255),
+    "medium": ("esrgan-medium@1.0.0", "367471ded0629387b9aabc75183be0b80d39d46c3f509945ebde4f5bf7a49627", 255),
+    "thick": ("esrgan-thick@1.0.0", "3d38971084d8281bf68da443085c7eb65355fb28aa81b33b54f950cca6328a15", 1),
+}  # all in npm's @upscalerjs scope
 ESRGAN_SCALES = (2, 4)
 BACKGROUNDS = 4  # the first N JPEGs of mate-backgrounds, by name, one size of each
 
@@ -212,7 +212,8 @@ def _convert_python(*packages: str) -> str:
 
 def fetch_esrgan(force: bool) -> None:
     tfjs = MODELS / "tfjs"
-    for size, (package, tarball_hash, value_range) in ESRGAN.items():
+    for size, (name, tarball_hash, value_range) in ESRGAN.items():
+        package = f"@upscalerjs/{name}"
         targets = [MODELS / f"esrgan-{size}-x{scale}.onnx" for scale in ESRGAN_SCALES]
         if all(t.exists() for t in targets) and not force:
             print(f"upscale models: esrgan-{size} present (skipped)")
@@ -234,7 +235,8 @@ def fetch_esrgan(force: bool) -> None:
                 args = ["--scale", str(scale), "--input-range", str(value_range), "--source", f"{package} x{scale}"]
                 _run(python, str(ROOT / "scripts/convert_esrgan.py"), str(original), str(partial), *args)
                 partial.replace(target)
-                print(f"upscale model: {target.relative_to(ROOT)} ({target.stat().st_size // 2**20} MiB) from {package}")
+                mib = target.stat().st_size / 2**20
+                print(f"upscale model: {target.relative_to(ROOT)} ({mib:.1f} MiB) from {package}")
 
 
 def convert_blazeface() -> None:

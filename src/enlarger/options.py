@@ -382,6 +382,16 @@ TABLE: tuple[Option, ...] = (
     Option(
         "segment", "enum", "foreground", "Remove the background (needs a segmentation model).", choice("foreground")
     ),
+    Option(
+        "upscale",
+        "enum",
+        "interpolate | generate",
+        "How an enlargement is made: interpolate resamples (bicubic class); generate runs a "
+        "super-resolution model (2×/4×, needs upscale_model) and resamples the rest of the way. "
+        "No effect when the image is not enlarged (shrinking, fit=scale-down).",
+        choice("interpolate", "generate"),
+        default="interpolate",
+    ),
 )
 
 BY_NAME: dict[str, Option] = {opt.name: opt for opt in TABLE}
@@ -431,6 +441,7 @@ class Options:
     compression: str | None = None
     onerror: str | None = None
     segment: str | None = None
+    upscale: str = "interpolate"
 
     def canonical(self) -> str:
         """Sorted ``name=value`` pairs without defaults: equal options give equal strings."""

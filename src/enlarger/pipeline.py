@@ -36,6 +36,7 @@ from enlarger.steps.frames import first_frame, frame_height
 from enlarger.steps.gravity import face_focus, oriented_focal
 from enlarger.steps.orient import rotate_flip
 from enlarger.steps.segment import segment
+from enlarger.steps.upscale import enlarged_load, generates
 
 Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
 
@@ -158,7 +159,10 @@ def _render(data: bytes, decision: Decision, settings: Settings, deadline: float
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal)
-    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+    if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
+        image, ctx = enlarged_load(data, ctx, deadline)
+    else:
+        image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
         image = step(image, options, ctx)
     if not decision.all_frames:
@@ -174,7 +178,7 @@ def _render(data: bytes, decision: Decision, settings: Settings, deadline: float
 
 # Options that leave pixels and metadata alone when the geometry is the identity.
 _NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
-_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata"}
+_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata", "upscale"}
 _CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
 _STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
