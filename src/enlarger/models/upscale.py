@@ -27,7 +27,7 @@ from enlarger.settings import Settings
 Array = np.ndarray[Any, Any]
 #: source pixels per tile side, and neighbouring pixels seen on each side (measured: tiled output
 #: differs from one whole-image run by at most one level in 255 with 16, tests/models/test_upscale.py)
-TILE = 128
+TILE = 192
 CONTEXT = 16
 
 
