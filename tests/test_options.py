@@ -99,6 +99,7 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("compression=fast", "compression", "fast"),
     ("onerror=redirect", "onerror", "redirect"),
     ("segment=foreground", "segment", "foreground"),
+    ("upscale=generate", "upscale", "generate"),
 ]
 
 
@@ -451,6 +452,7 @@ INVALID: list[tuple[str, str]] = [
     ("compression", "slow"),
     ("onerror", "ignore"),
     ("segment", "background"),
+    ("upscale", "magic"),
 ]
 
 
@@ -740,6 +742,7 @@ VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     "compression": _choices("fast"),
     "onerror": _choices("redirect"),
     "segment": _choices("foreground"),
+    "upscale": _choices("interpolate", "generate"),
 }
 
 

@@ -59,7 +59,7 @@ def _pixels(image: pyvips.Image) -> Array:
 def psnr(result: pyvips.Image, truth: pyvips.Image) -> float:
     """Peak signal-to-noise ratio in dB over every band (higher is closer)."""
     mse = float(np.mean((_pixels(result) - _pixels(truth)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
 def _luma(image: pyvips.Image) -> Array:

@@ -50,7 +50,8 @@ def enlarged_load(data: bytes, ctx: Context, deadline: float | None) -> tuple[py
     def enlarge(frame: pyvips.Image) -> pyvips.Image:
         if plan.trim is not None:
             frame = frame.crop(plan.trim.x, plan.trim.y, plan.trim.width, plan.trim.height)
-        frame = _run(frame, model, ctx, deadline)
+        # the model reads every pixel and alpha is resampled beside it: hold the (source-sized) frame once
+        frame = _run(frame.copy_memory(), model, ctx, deadline)
         return frame.resize(target[0] / frame.width, vscale=target[1] / frame.height)
 
     done = dataclasses.replace(plan, load_size=target, trim=None)
