@@ -102,7 +102,7 @@ def enlarge(rgb: Array, model: Model, settings: Settings, deadline: float | None
     for y0, y1, cy0, cy1 in _spans(height):
         for x0, x1, cx0, cx1 in _spans(width):
             if deadline is not None and time.monotonic() > deadline:
-                raise TransformTimeoutError("the transformation ran past its time limit while upscaling")
+                raise TransformTimeoutError("the transformation took longer than the limit (stopped while upscaling)")
             tile = rgb[cy0:cy1, cx0:cx1].astype(np.float32).transpose(2, 0, 1)[None]
             with runtime.inference_slot(settings):
                 result = model.session.run(np.ascontiguousarray(tile))[0][0]
