@@ -635,6 +635,18 @@ class Options:
             example="segment=foreground",
         ),
     )
+    upscale: str = field(
+        default="interpolate",
+        metadata=option(
+            "enum",
+            "interpolate | generate",
+            "How an enlargement is made: interpolate resamples (bicubic class); generate runs a "
+            "super-resolution model (2×/4×, needs upscale_model) and resamples the rest of the way. "
+            "No effect when the image is not enlarged (shrinking, fit=scale-down).",
+            choice("interpolate", "generate"),
+            example="width=1600,fit=contain,upscale=generate",
+        ),
+    )
 
     def canonical(self) -> str:
         """Sorted ``name=value`` pairs without defaults: equal options give equal strings."""

@@ -37,6 +37,7 @@ from enlarger.steps.frames import first_frame, frame_height
 from enlarger.steps.gravity import face_focus, oriented_focal
 from enlarger.steps.orient import rotate_flip
 from enlarger.steps.segment import segment
+from enlarger.steps.upscale import enlarged_load, generates
 
 Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
 
@@ -189,7 +190,7 @@ def _render(
     data: bytes, decision: Decision, settings: Settings, deadline: float | None, overlays: tuple[Overlay, ...] = ()
 ) -> Result:
     layers = tuple(_layer(overlay, settings) for overlay in overlays)
-    image = _pixels(data, decision, settings, layers)
+    image = _pixels(data, decision, settings, layers, deadline)
     page = frame_height(image)
     if deadline is not None:
         _stop_at(image, deadline)
@@ -199,13 +200,18 @@ def _render(
     return Result(output, decision.format, image.width, page, image.height // page)
 
 
-def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
+def _pixels(
+    data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...], deadline: float | None = None
+) -> pyvips.Image:
     """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal, layers)
-    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+    if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
+        image, ctx = enlarged_load(data, ctx, deadline)
+    else:
+        image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
         image = step(image, options, ctx)
     return image if decision.all_frames else first_frame(image)
@@ -221,7 +227,7 @@ def _layer(overlay: Overlay, settings: Settings) -> Layer:
 
 # Options that leave pixels and metadata alone when the geometry is the identity.
 _NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
-_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata"}
+_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata", "upscale"}
 _CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
 _STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
