@@ -29,6 +29,7 @@ from enlarger.errors import (
     ProcessingError,
     UnsupportedFormatError,
 )
+from enlarger.formats import Format, spec_of
 from enlarger.pipeline import Result, transform
 from enlarger.settings import Settings
 from tests.imaging import (
@@ -247,7 +248,7 @@ def test_sniff_identifies_each_format_by_its_magic_bytes(case: str) -> None:
     assert codecs.sniff(data) == expected
     header = codecs.probe(data)
     assert header.format == expected
-    assert header.media_type == codecs.MEDIA_TYPES[expected]
+    assert header.media_type == spec_of(expected).media_type
     assert (header.width, header.height) == (64, 32)
 
 
@@ -332,7 +333,7 @@ def test_isobmff_brands_decide_between_avif_heic_and_other() -> None:
 
 # --- probe ----------------------------------------------------------------------------------
 
-_PROBE_TABLE: dict[str, tuple[Callable[[], bytes], str, int, int, int, bool]] = {
+_PROBE_TABLE: dict[str, tuple[Callable[[], bytes], Format, int, int, int, bool]] = {
     # name: (builder, format, width, height, frames, has_alpha)
     "jpeg": (lambda: save(gradient(120, 80), "jpeg"), "jpeg", 120, 80, 1, False),
     "png": (lambda: save(gradient(120, 80), "png"), "png", 120, 80, 1, False),
