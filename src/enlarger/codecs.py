@@ -129,6 +129,8 @@ def _check_gif_frames(data: bytes) -> None:
 def _vips_header(fmt: Format, loader: str, data: bytes) -> Header:
     if fmt == "gif":
         _check_gif_frames(data)
+    elif fmt == "png" and (chunk := trailers.png_bad_checksum(data)) is not None:
+        raise CorruptImageError(f"the PNG image is damaged: its {chunk} chunk fails its checksum")
     try:
         image = pyvips.Operation.call(loader, data, access="sequential")
         fields = set(image.get_fields())

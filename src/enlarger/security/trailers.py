@@ -11,7 +11,8 @@ end marker also occurs inside EXIF thumbnails, ICC profiles and compressed data)
 
 - JPEG: segment by segment from SOI, skipping each marker segment by its length and each
   entropy-coded scan by its byte-stuffing rules, up to EOI;
-- PNG: chunk by chunk (length, type, data, CRC) from the signature up to IEND;
+- PNG: chunk by chunk (length, type, data, CRC) from the signature up to IEND; the same walk
+  checks the critical chunks' CRCs (codecs refuses a PNG that fails one);
 - WebP: the RIFF container's declared size;
 - GIF: block by block (header, colour tables, extensions, image data sub-blocks) up to the trailer;
   the same walk lists every frame's descriptor, which codecs checks against the logical screen
@@ -26,6 +27,8 @@ by the hosting API (stored originals keep their bytes; deliveries never carry a 
 from __future__ import annotations
 
 import struct
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "gif_frames",
     "image_end",
     "jpeg_end",
+    "png_bad_checksum",
     "png_end",
     "strip_trailer",
     "trailer_offset",
@@ -93,20 +97,43 @@ def _scan_end(data: bytes, pos: int) -> int | None:
         return pos
 
 
-def png_end(data: bytes) -> int | None:
-    if not data.startswith(PNG_SIGNATURE):
-        return None
+def _png_chunks(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """(offset, type, data length) of each complete chunk, up to IEND or wherever the walk breaks off."""
     pos, size = len(PNG_SIGNATURE), len(data)
     while pos + 8 <= size:
         length: int = struct.unpack_from(">I", data, pos)[0]
         kind = data[pos + 4 : pos + 8]
-        if length > 0x7FFFFFFF:
-            return None
-        pos += 12 + length
-        if pos > size:
-            return None
+        if length > 0x7FFFFFFF or pos + 12 + length > size:
+            return
+        yield pos, kind, length
         if kind == b"IEND":
-            return pos
+            return
+        pos += 12 + length
+
+
+def png_end(data: bytes) -> int | None:
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    for pos, kind, length in _png_chunks(data):
+        if kind == b"IEND":
+            return pos + 12 + length
+    return None
+
+
+def png_bad_checksum(data: bytes) -> str | None:
+    """The type of the first critical chunk (IHDR, PLTE, IDAT, IEND) whose CRC does not match, or ``None``.
+
+    The PNG specification has decoders treat such a chunk as fatal; libpng does, but reports it
+    (for IHDR) only as a warning whose words never reach the error, and other builds of libvips
+    may not check at all. Ancillary chunks (lower-case first letter) are left to the decoder,
+    which drops a damaged one and keeps the picture, as browsers do.
+    """
+    for pos, kind, length in _png_chunks(data):
+        if kind[0] & 0x20:  # ancillary
+            continue
+        stored: int = struct.unpack_from(">I", data, pos + 8 + length)[0]
+        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != stored:
+            return kind.decode("latin-1")
     return None
 
 
