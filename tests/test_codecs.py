@@ -431,6 +431,9 @@ def _png_with_garbled_idat() -> bytes:
     length = struct.unpack(">I", data[start - 4 : start])[0]
     for k in range(start + 6, start + 4 + length):  # keep the zlib header, scramble the stream
         data[k] ^= 0x5A
+    # with a matching CRC, so the structure is sound and only the decoder can find the damage
+    crc = zlib.crc32(data[start : start + 4 + length])
+    struct.pack_into(">I", data, start + 4 + length, crc)
     return bytes(data)
 
 
