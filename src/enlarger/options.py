@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 from enlarger.colors import COLOR_HELP, Color, parse_color
 from enlarger.errors import OptionError, UnknownOptionError
+from enlarger.formats import REQUESTABLE
 
 MAX_DIMENSION = 12_000
 DEFAULT_QUALITY = 85
@@ -28,7 +29,7 @@ Quality: TypeAlias = int | str
 
 NAMED_QUALITY: dict[str, int] = {"high": 90, "medium-high": 80, "medium-low": 65, "low": 50}
 FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze")
-FORMATS = ("auto", "avif", "webp", "jpeg", "baseline-jpeg", "png", "gif", "json")
+FORMATS = REQUESTABLE  # the format registry (enlarger.formats) decides which formats exist
 GRAVITY_NAMES = ("auto", "face", "left", "right", "top", "bottom", "center")
 
 
