@@ -8,9 +8,8 @@ is refused without being buffered or spooled whole.
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,11 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
 from enlarger.catalog.store import Image
-from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError, RequestError
+from enlarger.errors import EnlargerError, InputTooLargeError, RequestError
 from enlarger.hosting import NewImage, check_metadata
 
 T = TypeVar("T")
-logger = logging.getLogger("enlarger.server")
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FORM_SLACK = 64 * 1024  # room for the multipart framing and text fields around the file
 
@@ -48,15 +46,9 @@ def failure(error: EnlargerError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers={"Cache-Control": "no-store"})
 
 
-async def answer(work: Callable[[], Awaitable[Response]], request: Request) -> Response:
-    """``work``'s response, or the envelope of its error: a 500 for anything untyped (logged)."""
-    try:
-        return await work()
-    except EnlargerError as error:
-        return failure(error)
-    except Exception:  # a bug, not the client's fault: log it, answer 500, keep serving
-        logger.exception("unexpected failure for %s %s", request.method, request.url.path)
-        return failure(ProcessingError("an internal error stopped this request"))
+def enveloped(error: EnlargerError, _request: Request) -> Response:
+    """How the API routes render errors (see :func:`enlarger.server.guard.guarded`)."""
+    return failure(error)
 
 
 def bounded(request: Request, limit: int) -> Request:

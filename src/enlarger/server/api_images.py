@@ -2,7 +2,7 @@
 
 Each handler authenticates the bearer token against the account in the path, does one catalog
 operation (in a worker thread) and answers with the v4 envelope; every typed error becomes the
-envelope's ``errors`` entry with its status, in :func:`api`.
+envelope's ``errors`` entry with its status, in :func:`_endpoint`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from enlarger.errors import (
 from enlarger.hosting import check_metadata, direct_upload_expiry
 from enlarger.options import parse_options
 from enlarger.server.api_envelope import (
-    answer,
     envelope,
+    enveloped,
     file_bytes,
     flag,
     new_image,
@@ -36,6 +36,7 @@ from enlarger.server.api_envelope import (
     read_json,
     run,
 )
+from enlarger.server.guard import guarded
 from enlarger.server.hosted import Hosted
 from enlarger.server.purge import image_tag, variant_tag
 
@@ -47,16 +48,14 @@ _VARIANT_FITS = ("scale-down", "contain", "cover", "crop", "pad")
 Handler = Callable[[Request, Hosted, Account], Awaitable[Response]]
 
 
-def api(hosted: Hosted, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate, run ``handler``, and map errors to the envelope — for every API route."""
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, then run ``handler``; the guard maps errors to the envelope — for every API route."""
 
     async def endpoint(request: Request) -> Response:
-        async def work() -> Response:
-            return await handler(request, hosted, await _authenticate(request, hosted))
+        hosted: Hosted = request.app.state.hosted
+        return await handler(request, hosted, await _authenticate(request, hosted))
 
-        return await answer(work, request)
-
-    return endpoint
+    return guarded(endpoint, enveloped)
 
 
 async def _authenticate(request: Request, hosted: Hosted) -> Account:
@@ -272,7 +271,7 @@ async def key_delete(request: Request, hosted: Hosted, account: Account) -> Resp
     return envelope(_keys_json(keys))
 
 
-def routes(hosted: Hosted) -> list[Route]:
+def routes() -> list[Route]:
     """The API's routes; fixed paths come before the path-like image IDs they would otherwise match."""
     table: list[tuple[str, str, Handler]] = [
         ("/v1", "POST", upload),
@@ -293,4 +292,4 @@ def routes(hosted: Hosted) -> list[Route]:
         ("/v1/{image_id:path}", "PATCH", edit),
         ("/v1/{image_id:path}", "DELETE", remove),
     ]
-    return [Route(PREFIX + path, api(hosted, handler), methods=[method]) for path, method, handler in table]
+    return [Route(PREFIX + path, _endpoint(handler), methods=[method]) for path, method, handler in table]
