@@ -1,7 +1,7 @@
 """The ASGI application: the route table, the shared services and their lifetime.
 
 Endpoints are module-level functions that find what they share on ``request.app.state``
-(``services``: the serving core's; ``hosted``: the catalog and storage); :func:`create_app` is
+(``services``: the serving core's; ``hosting``: the catalog, storage and their invalidation); :func:`create_app` is
 the composition root that builds those once per application.
 """
 
@@ -31,7 +31,7 @@ from enlarger.server import api_images, delivery, transform_url, uploads
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
-from enlarger.server.hosted import Hosted
+from enlarger.server.hosting_service import HostingService
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
@@ -71,11 +71,11 @@ async def healthz(_request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
-    hosted: Hosted = request.app.state.hosted
+    hosting: HostingService = request.app.state.hosting
     if not (services.settings.data_dir / "cache").is_dir():
         return PlainTextResponse("cache directory missing\n", 503)
     try:
-        await anyio.to_thread.run_sync(_ping, hosted.hosting.catalog)
+        await anyio.to_thread.run_sync(_ping, hosting.hosting.catalog)
     except SQLAlchemyError:  # any driver error means the catalog cannot serve
         logger.exception("readiness check: the catalog is unavailable")
         return PlainTextResponse("catalog unavailable\n", 503)
@@ -90,15 +90,15 @@ async def metrics_endpoint(request: Request) -> Response:
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     services: Services = app.state.services
-    hosted: Hosted = app.state.hosted
-    sweep = asyncio.create_task(_sweep(hosted.hosting))  # listing every blob can take long: serve meanwhile
+    hosting: HostingService = app.state.hosting
+    sweep = asyncio.create_task(_sweep(hosting.hosting))  # listing every blob can take long: serve meanwhile
     try:
         yield
     finally:
         await sweep  # it uses the catalog: let it finish before closing it
-        await hosted.fetcher.aclose()
+        await hosting.fetcher.aclose()
         services.admission.shutdown()
-        hosted.hosting.catalog.close()
+        hosting.hosting.catalog.close()
 
 
 _delivery = guarded(delivery.endpoint)
@@ -149,7 +149,7 @@ def create_app(settings: Settings) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
-    app.state.hosted = Hosted(hosting, fetcher, purge)
+    app.state.hosting = HostingService(hosting, fetcher, purge)
     return AccessLog(app, metrics)
 
 

@@ -18,9 +18,8 @@ from enlarger.catalog.store import Account, Image, Variant
 from enlarger.errors import NotFoundError, RequestError
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import signed_expiry, verify
-from enlarger.server.api_envelope import run
 from enlarger.server.hints import apply_hints
-from enlarger.server.hosted import Hosted
+from enlarger.server.hosting_service import HostingService
 from enlarger.server.outputs import OutputRequest, Services, respond
 from enlarger.server.purge import image_tag, variant_tag
 from enlarger.sources import Located
@@ -63,10 +62,10 @@ def _signed_paths(request: Request, account_hash: str, image_id: str, name: str)
 
 async def endpoint(request: Request) -> Response:
     """Answer one delivery URL (errors are rendered by the route's guard)."""
-    hosted: Hosted = request.app.state.hosted
+    service: HostingService = request.app.state.hosting
     services: Services = request.app.state.services
     image_id, name = _split(request.path_params["rest"])
-    found = await hosted.target(request.path_params["account_hash"], image_id, name)
+    found = await service.target(request.path_params["account_hash"], image_id, name)
     account, image, variant = found.account, found.image, found.variant
     query = request.scope["query_string"].decode("latin-1")
     if image.require_signed and not (variant and variant.never_require_signed):
@@ -74,7 +73,7 @@ async def endpoint(request: Request) -> Response:
     hinted = apply_hints(_options(account, variant, name), request.headers)
 
     async def read() -> bytes:
-        return await run(hosted.hosting.original, image)
+        return await service.original(image)
 
     tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
     output = OutputRequest(

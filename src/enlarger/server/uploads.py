@@ -12,25 +12,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from enlarger.errors import RequestError
-from enlarger.server.api_envelope import envelope, enveloped, file_bytes, read_form, run
+from enlarger.server.bodies import file_bytes, read_form
+from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
-from enlarger.server.hosted import Hosted
+from enlarger.server.hosting_service import HostingService
+from enlarger.server.offload import run
 
 
 async def _redeem(request: Request) -> Response:
-    hosted: Hosted = request.app.state.hosted
+    service: HostingService = request.app.state.hosting
     secret = request.path_params["secret"]
-    catalog = hosted.hosting.catalog
+    catalog = service.hosting.catalog
     slot = await run(catalog.slot, secret)  # unknown, used or expired: refused before reading the body
-    limit = hosted.hosting.settings.max_upload_bytes
+    limit = service.hosting.settings.max_upload_bytes
     form = await read_form(request, limit)
     file = form.get("file")
     if not isinstance(file, UploadFile):
         raise RequestError("send the image as a multipart file part named 'file'")
     data = await file_bytes(file, limit)
-    image = await run(hosted.hosting.fill, secret, data, file.filename or "")
+    image = await service.redeem(secret, data, file.filename or "")
     account = await run(catalog.account, slot.account_id)
-    return envelope((await hosted.delivery(request, account)).record(image))
+    return envelope((await service.records(request, account)).record(image))
 
 
 _guarded_redeem = guarded(_redeem, enveloped)
