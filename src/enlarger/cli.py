@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from enlarger.cli_admin import add_commands
+from enlarger.doctor import add_command as add_doctor
 from enlarger.errors import EnlargerError
 from enlarger.options import FORMATS, parse_options
 from enlarger.pipeline import info, transform
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_serve)
 
     add_commands(commands)
+    add_doctor(commands)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")
