@@ -287,7 +287,7 @@ def test_sniff_rejects_empty_input() -> None:
     with pytest.raises(UnsupportedFormatError) as info:
         codecs.sniff(b"")
     assert info.value.status == 415
-    assert info.value.code == 9520
+    assert info.value.code == 9412  # Cloudflare: "the requested file is not an image"
     with pytest.raises(UnsupportedFormatError):
         transform(b"", "width=10")
 
@@ -616,7 +616,7 @@ def test_a_header_declaring_a_huge_image_is_refused_before_decoding(fmt: str) ->
     assert (header.width, header.height) == (_HUGE, _HUGE)
     with pytest.raises(InputTooLargeError) as info:
         codecs.check_limits(header, Settings(), all_frames=False)
-    assert info.value.status == 413
+    assert info.value.status == 403  # Cloudflare's table: 9413 with 403
     assert info.value.code == 9413
     with pytest.raises(InputTooLargeError):
         transform(data, "width=100")
@@ -636,7 +636,7 @@ def test_avif_declaring_a_width_beyond_libvips_range_is_a_client_error() -> None
     with pytest.raises(EnlargerError) as transformed:
         transform(data, "width=50")
     assert not isinstance(transformed.value, ProcessingError), transformed.value.message
-    assert transformed.value.status in (413, 415)
+    assert transformed.value.status in (403, 415)
     with pytest.raises((InputTooLargeError, CorruptImageError)):
         _probe_and_check(data, Settings())
 
@@ -662,12 +662,11 @@ def test_animation_limit_counts_frames_only_when_all_frames_are_kept() -> None:
     tight = Settings(max_animation_pixels=3599)
     with pytest.raises(InputTooLargeError) as info:
         codecs.check_limits(header, tight, all_frames=True)
-    assert info.value.status == 413
+    assert info.value.status == 403
     codecs.check_limits(header, tight, all_frames=False)
     codecs.check_limits(header, Settings(max_animation_pixels=3600), all_frames=True)
-    # through the engine: refused with anim, fine as a first frame only
-    with pytest.raises(InputTooLargeError):
-        transform(data, "width=20", settings=tight)
+    # through the engine: delivered untransformed with anim (Cloudflare), transformed as a first frame
+    assert transform(data, "width=20", settings=tight).data == data
     still = transform(data, "width=20,anim=false", settings=tight)
     assert (still.width, still.height, still.frames) == (20, 15, 1)
 
@@ -919,7 +918,8 @@ _BOMBS: dict[str, Callable[[], bytes]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(_BOMBS))
+# the frame bomb is over the animation limit, which is delivered untransformed: see test_frame_bombs_…
+@pytest.mark.parametrize("name", [name for name in _BOMBS if name != "gif-3000-frames"])
 def test_bombs_are_refused_in_milliseconds_without_allocating_the_declared_size(name: str) -> None:
     import resource
 
@@ -931,10 +931,10 @@ def test_bombs_are_refused_in_milliseconds_without_allocating_the_declared_size(
         transform(data, "width=100")
     elapsed = time.perf_counter() - started
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
-    assert info.value.status in (413, 415), info.value.message
+    assert info.value.status in (403, 415), info.value.message
     # libheif hides sizes from libvips (see above); libpng calls sizes beyond its 1M limit invalid
     if name.split("-")[0] not in ("avif", "heic") and name != "png-max-int":
-        assert info.value.status == 413, info.value.message
+        assert info.value.status == 403, info.value.message
         assert "limit" in info.value.message
     assert elapsed < 0.25, f"{name} took {elapsed * 1000:.0f} ms"
     assert grown_mib < 64, f"{name} grew the peak memory by {grown_mib:.0f} MiB"
@@ -950,7 +950,8 @@ def test_frame_bombs_count_frames_times_pixels() -> None:
     header = codecs.probe(data)
     assert (header.width, header.height, header.frames) == (200, 200, 3000)
     with pytest.raises(InputTooLargeError, match="frames"):
-        transform(data, "width=10")
+        codecs.check_limits(header, Settings(), all_frames=True)
+    assert transform(data, "width=10").data == data  # over the animation limit: delivered untransformed
     assert transform(data, "width=10,anim=false").frames == 1
 
 

@@ -123,10 +123,12 @@ class ProcessingError(EnlargerError):
 
 
 class InvalidSourceError(EnlargerError):
-    """The source is not a usable http(s) URL (9406, "invalid URL") or path (9419, "not allowed")."""
+    """The source is not a usable http(s) URL or path. As a transformation source (sources.py)
+    Cloudflare's pairs apply: 403 with 9406 ("invalid URL") or 9419 ("not allowed"); elsewhere
+    (an upload's URL) it is a plain bad request."""
 
-    status = 403
-    code = 9406
+    status = 400
+    code = 9419
     exit_code = 2
 
 

@@ -104,7 +104,11 @@ class Sources:
     async def locate(self, source: str) -> Located:
         source = normalise_absolute(source)
         if is_absolute(source):
-            if not self._allow_url(source):
+            try:
+                allowed = self._allow_url(source)
+            except InvalidSourceError as exc:  # as a transformation source: Cloudflare's "invalid URL"
+                raise InvalidSourceError(exc.message, code=9406, status=403) from None
+            if not allowed:
                 raise OriginNotAllowedError(
                     "Transformation origin is not in allowed origins list (see the allowed_hosts setting)"
                 )
@@ -180,7 +184,7 @@ class Sources:
 def _relative(source: str) -> str:
     cleaned = source.lstrip("/")
     if not cleaned or "\x00" in cleaned or any(part == ".." for part in cleaned.split("/")):
-        raise InvalidSourceError(f"invalid source path {source!r}", code=9419)
+        raise InvalidSourceError(f"invalid source path {source!r}", code=9419, status=403)
     return cleaned
 
 
