@@ -501,3 +501,30 @@ def test_face_gravity_detects_and_plans_once(
     assert (decision.focal is not None) == (detections == 1)
     out = decode(transform(source, options).data)
     assert (out.width, out.height) == decision.plan.output
+
+
+@pytest.mark.parametrize("options", ["brightness=0", "contrast=0", "gamma=0", "brightness=0,contrast=0,gamma=0"])
+def test_zero_brightness_contrast_and_gamma_are_ignored(options: str) -> None:
+    """Cloudflare, P/brightness.mdx, P/contrast.mdx, P/gamma.mdx: a value of 0 is ignored (not an error)."""
+    source = save(gradient(64, 48), "png")
+    assert transform(source, f"{options},format=png").data == transform(source, "format=png").data
+
+
+@pytest.mark.parametrize(
+    ("options", "width", "expected"),
+    [
+        ("format=auto", 1200, "avif"),
+        ("format=auto", 1201, "webp"),  # over the hard limit for format=auto: WebP
+        ("format=avif", 1600, "avif"),  # named explicitly, the limit is 1,600 px
+        ("format=avif", 1601, "webp"),
+    ],
+)
+def test_avif_outputs_over_the_hard_limit_fall_back(options: str, width: int, expected: str) -> None:
+    """Cloudflare, transform-images/index.mdx "Limits per format": AVIF's hard limit is 1,200 px on
+    the longest side (1,600 px with an explicit format=avif); larger images are served as WebP."""
+    source = save(pyvips.Image.black(100, 20, bands=3).copy(interpretation="srgb"), "png")
+    chosen = transform(source, f"{options},width={width},fit=contain", accept="image/avif,image/webp,*/*")
+    assert (chosen.format, chosen.width) == (expected, width)
+    limits = Settings(avif_max_side=100, avif_max_side_explicit=100)  # the limits are settings
+    assert transform(source, "format=auto", accept="image/avif,*/*", settings=limits).format == "avif"
+    assert transform(source, "format=auto,width=101,fit=contain", accept="image/avif,*/*", settings=limits).format == "png"
