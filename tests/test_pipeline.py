@@ -527,4 +527,6 @@ def test_avif_outputs_over_the_hard_limit_fall_back(options: str, width: int, ex
     assert (chosen.format, chosen.width) == (expected, width)
     limits = Settings(avif_max_side=100, avif_max_side_explicit=100)  # the limits are settings
     assert transform(source, "format=auto", accept="image/avif,*/*", settings=limits).format == "avif"
-    assert transform(source, "format=auto,width=101,fit=contain", accept="image/avif,*/*", settings=limits).format == "png"
+    assert (
+        transform(source, "format=auto,width=101,fit=contain", accept="image/avif,*/*", settings=limits).format == "png"
+    )
