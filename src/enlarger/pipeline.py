@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from enlarger import codecs
+from enlarger import codecs, provenance
 from enlarger.codecs import MEDIA_TYPES, Header
 from enlarger.encode import encode
 from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
@@ -167,8 +167,8 @@ def _render(data: bytes, decision: Decision, settings: Settings, deadline: float
     if deadline is not None:
         _stop_at(image, deadline)
     output = encode(image, decision.format, options, settings)
-    if len(data) <= len(output) and _original_suffices(data, decision):
-        return Result(data, decision.format, image.width, page, image.height // page)
+    passthrough = len(data) <= len(output) and _original_suffices(data, decision)
+    output = provenance.credentials(data, output, passthrough, decision, settings)  # Content Credentials (issue 16)
     return Result(output, decision.format, image.width, page, image.height // page)
 
 
@@ -227,7 +227,7 @@ def transform(
         data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            return Result(describe(decision), "json", *decision.plan.output)
+            return Result(provenance.with_report(describe(decision), data, settings), "json", *decision.plan.output)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
         return _render(data, decision, settings, deadline)

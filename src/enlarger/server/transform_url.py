@@ -24,6 +24,7 @@ from enlarger.errors import EnlargerError, OptionError, OriginError, ProcessingE
 from enlarger.negotiate import Accept, depends_on_accept
 from enlarger.options import Options, parse_options
 from enlarger.pipeline import transform
+from enlarger.provenance import cache_token
 from enlarger.server.admission import Admission
 from enlarger.server.errors import error_response
 from enlarger.server.hints import ACCEPT_CH, apply_hints
@@ -120,7 +121,7 @@ async def respond(
     """
     accept = request.headers.get("accept")
     token = _accept_token(options, accept)
-    key, etag = _key_and_etag(located.identity, options.canonical(), token)
+    key, etag = _key_and_etag(located.identity, options.canonical(), token + cache_token(services.settings))  # C2PA
     vary = (("Accept",) if token else ()) + hint_vary
     headers = {
         "ETag": etag,
