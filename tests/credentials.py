@@ -153,16 +153,20 @@ _OFFLINE: dict[str, Any] = {
 }
 
 
-def capture(data: bytes, media_type: str, camera: Identity, extra: list[dict[str, Any]] | None = None) -> bytes:
-    """``data`` signed as a camera would: a C2PA manifest with a ``c2pa.created`` capture action."""
-    definition = {
+def capture(data: bytes, media_type: str, camera: Identity, thumbnail: bytes | None = None) -> bytes:
+    """``data`` signed as a camera would: a C2PA manifest with a ``c2pa.created`` capture action
+    (and ``thumbnail`` as its claim thumbnail, if given)."""
+    definition: dict[str, Any] = {
         "claim_generator_info": [{"name": "Test Camera", "version": "1.0"}],
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": CAPTURE}]}},
-            *(extra or []),
         ],
     }
+    if thumbnail is not None:
+        definition["thumbnail"] = {"format": "image/jpeg", "identifier": "thumbnail.jpg"}
     with c2pa.Context.from_dict(_OFFLINE) as context, c2pa.Builder(definition, context=context) as builder:
+        if thumbnail is not None:
+            builder.add_resource("thumbnail.jpg", io.BytesIO(thumbnail))
         out = io.BytesIO()
         with camera.signer() as signer:
             builder.sign(signer, media_type, io.BytesIO(data), out)
