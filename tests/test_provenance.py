@@ -32,9 +32,10 @@ class Pki:
         return self.directory / "anchors.pem"
 
     def settings(self, identity: Identity | None = None, **overrides: Any) -> Settings:
+        signer = identity or self.enlarger
+        cert, key = signer.write(self.directory)
         values: dict[str, Any] = {"c2pa_preserve": True, "c2pa_trust_anchors": str(self.anchors)}
-        cert, key = (identity or self.enlarger).write(self.directory)
-        values |= {"c2pa_sign_cert": str(cert), "c2pa_sign_key": str(key), "c2pa_sign_alg": (identity or self.enlarger).alg}
+        values |= {"c2pa_sign_cert": str(cert), "c2pa_sign_key": str(key), "c2pa_sign_alg": signer.alg}
         return Settings(**(values | overrides))
 
 
@@ -267,7 +268,9 @@ def test_unreadable_identity_is_a_clear_error(pki: Pki, photo: bytes, tmp_path: 
         transform(photo, "width=100", settings=settings)
 
 
-def test_cli_verify_prints_the_chain(pki: Pki, photo: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_verify_prints_the_chain(
+    pki: Pki, photo: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "out.jpg"
     path.write_bytes(transform(photo, "width=320", settings=pki.settings()).data)
     assert main(["c2pa", "verify", str(path), "--trust", str(pki.anchors)]) == 0
