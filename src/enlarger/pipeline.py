@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pyvips
 
-from enlarger import codecs
+from enlarger import codecs, deadline
 from enlarger.codecs import MEDIA_TYPES, Header
 from enlarger.encode import encode
-from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.errors import InputTooLargeError, ProcessingError
 from enlarger.geometry import Plan, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
@@ -142,30 +141,19 @@ def describe(decision: Decision) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _stop_at(image: pyvips.Image, deadline: float) -> None:
-    """Have libvips abandon the evaluation (from its own worker threads) once ``deadline`` passes."""
-
-    def check(evaluated: pyvips.Image, _progress: object) -> None:
-        if time.monotonic() > deadline:
-            evaluated.set_kill(True)
-
-    image.set_progress(True)
-    image.signal_connect("eval", check)
-
-
-def _render(data: bytes, decision: Decision, settings: Settings, deadline: float | None) -> Result:
+def _render(data: bytes, decision: Decision, settings: Settings) -> Result:
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal)
     image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
+        deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
         image = step(image, options, ctx)
     if not decision.all_frames:
         image = first_frame(image)
     page = frame_height(image)
-    if deadline is not None:
-        _stop_at(image, deadline)
+    deadline.watch(image)
     output = encode(image, decision.format, options, settings)
     if len(data) <= len(output) and _original_suffices(data, decision):
         return Result(data, decision.format, image.width, page, image.height // page)
@@ -217,12 +205,12 @@ def transform(
     """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
 
     ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
-    stops the pixel work when it runs longer. Raises :class:`~enlarger.errors.EnlargerError`
+    stops the work when it runs longer: every step, model runs included. Raises :class:`~enlarger.errors.EnlargerError`
     subclasses for every problem the input can cause.
     """
     settings = settings or Settings()
-    deadline = time.monotonic() + timeout if timeout is not None else None
     parsed = parse_options(options)
+    limit = deadline.start(timeout)  # every step below (model runs too) finds it: enlarger.deadline
     try:
         data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
@@ -230,16 +218,19 @@ def transform(
             return Result(describe(decision), "json", *decision.plan.output)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
-        return _render(data, decision, settings, deadline)
+        return _render(data, decision, settings)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
-        if deadline is not None and time.monotonic() > deadline:
-            raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
+        current = deadline.current()
+        if current is not None and current.expired():
+            raise current.error() from exc
         detail = codecs.vips_detail(exc)
         if "security limit" in detail.lower():
             raise InputTooLargeError(f"the image exceeds the decoder's safety limits ({detail})") from exc
         if _DECODE_WORDS.search(detail):
             raise codecs.corrupt(codecs.sniff(data), exc) from exc
         raise ProcessingError(f"the image could not be processed ({detail})") from exc
+    finally:
+        deadline.end(limit)
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

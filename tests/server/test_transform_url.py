@@ -11,6 +11,7 @@ import pytest
 
 from enlarger.sources import FILE_IDENTITY_SECONDS
 from tests.imaging import decode, gradient, near, pixel, save
+from tests.models.standins import never_ending
 from tests.server.conftest import Start
 
 TRANSFORM = "enlarger.server.transform_url.transform"
@@ -245,3 +246,15 @@ def test_unexpected_failures_are_500_and_the_server_keeps_serving(
     assert "internal error" in response.text
     monkeypatch.undo()
     assert client.get("/cdn-cgi/image/width=44/photo.jpg").status_code == 200
+
+
+def test_transform_timeout_stops_segment_foreground_and_the_server_stays_healthy(start: Start, tmp_path: Path) -> None:
+    model = never_ending(tmp_path / "spin.onnx")
+    client = start(transform_timeout=0.5, segment_model=str(model), segment_model_kind="u2netp")
+    stopped = client.get("/cdn-cgi/image/width=100,segment=foreground/photo.jpg")
+    assert stopped.status_code == 500
+    assert stopped.headers["cf-resized"] == "err=9522"
+    assert "longer than the limit of 0.5 s" in stopped.text
+    assert client.get("/healthz").text == "ok\n"
+    described = client.get("/cdn-cgi/image/width=10,format=json/photo.jpg")
+    assert described.status_code == 200 and described.json()["width"] == 10
