@@ -254,9 +254,14 @@ def test_sniff_identifies_each_format_by_its_magic_bytes(case: str) -> None:
     assert (header.width, header.height) == (64, 32)
 
 
-def test_sniff_magic_bytes_of_both_tiff_byte_orders() -> None:
-    assert _tiff(quadrants(8, 8), big_endian=False)[:4] == b"II*\x00"
-    assert _tiff(quadrants(8, 8), big_endian=True)[:4] == b"MM\x00*"
+def test_both_tiff_byte_orders_decode_to_the_same_pixels() -> None:
+    little = _tiff(quadrants(8, 8), big_endian=False)
+    big = _tiff(quadrants(8, 8), big_endian=True)
+    assert (little[:4], big[:4]) == (b"II*\x00", b"MM\x00*")  # the two orders the test means
+    outputs = [decode(transform(data, "format=png").data) for data in (little, big)]
+    assert [codecs.probe(data).format for data in (little, big)] == ["tiff", "tiff"]
+    assert outputs[0].write_to_memory() == outputs[1].write_to_memory()
+    assert pixel(outputs[1], 1, 1) == pixel(decode(save(quadrants(8, 8), "png")), 1, 1)
 
 
 def test_names_never_matter(tmp_path: Path) -> None:

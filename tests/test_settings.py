@@ -92,11 +92,6 @@ def test_defaults() -> None:
     assert load_settings(env={}) == Settings()
 
 
-def test_conftest_fixture_is_the_defaults(settings: Settings) -> None:
-    assert settings.max_output_side == 12_000
-    assert settings == Settings()
-
-
 def test_every_field_has_a_doc() -> None:
     for f in dataclasses.fields(Settings):
         assert f.metadata["doc"].strip(), f.name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.imaging import decode, gradient, save
@@ -174,7 +173,3 @@ def test_unresolvable_hosts_are_a_bad_gateway(start: Start) -> None:
     response = client.get("/cdn-cgi/image/width=10/http://no-such-host.invalid/a.jpg")
     assert response.status_code == 502
     assert response.headers["cf-resized"] == "err=9407"
-
-
-def test_the_test_client_itself_works(origin_url: str) -> None:
-    assert httpx.get(f"{origin_url}/img/photo.jpg").status_code == 200
