@@ -258,3 +258,19 @@ def test_transform_timeout_stops_segment_foreground_and_the_server_stays_healthy
     assert client.get("/healthz").text == "ok\n"
     described = client.get("/cdn-cgi/image/width=10,format=json/photo.jpg")
     assert described.status_code == 200 and described.json()["width"] == 10
+
+
+def test_svg_sources_do_not_vary_on_accept_while_rasters_do(client: httpx.Client, origin_dir: Path) -> None:
+    (origin_dir / "logo.svg").write_bytes(
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10"/></svg>'
+    )
+    for accept in (CHROME, SAFARI_OLD, CHROME):  # a miss per Accept class, then a hit
+        svg = client.get("/cdn-cgi/image/width=40,format=auto/logo.svg", headers={"Accept": accept})
+        assert svg.status_code == 200
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert "Accept" not in svg.headers["vary"], svg.headers["x-enlarger-cache"]
+        assert "DPR" in svg.headers["vary"]  # the other reasons to vary are kept
+    hinted = client.get("/cdn-cgi/image/width=auto,format=auto/logo.svg", headers={"Sec-CH-Width": "40"})
+    assert "Sec-CH-Width" in hinted.headers["vary"] and "Accept" not in hinted.headers["vary"]
+    raster = client.get("/cdn-cgi/image/width=40,format=auto/photo.jpg", headers={"Accept": CHROME})
+    assert "Accept" in raster.headers["vary"]
