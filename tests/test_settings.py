@@ -254,3 +254,14 @@ def test_avif_effort_out_of_range_in_toml(tmp_path: Path) -> None:
 
 def test_settings_error_is_a_value_error() -> None:
     assert issubclass(SettingsError, ValueError)
+
+
+def test_every_setting_has_a_type_the_environment_can_spell() -> None:
+    """Environment values are converted for these types only (``settings._convert``): a new kind,
+    a bool say, needs its own conversion (and a test) before a setting may use it."""
+    from pathlib import Path
+    from typing import get_type_hints
+
+    hints = get_type_hints(Settings)
+    spelled = {str(kind) for kind in (int, float, str, Path, tuple[str, ...])}
+    assert {str(hints[f.name]) for f in dataclasses.fields(Settings)} <= spelled

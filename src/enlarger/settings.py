@@ -279,13 +279,6 @@ class Settings:
 
 def _convert(name: str, kind: Any, raw: object) -> object:
     try:
-        if kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ValueError(raw)
-            return text in ("1", "true", "yes", "on")
         if kind is int:
             if isinstance(raw, bool):
                 raise ValueError(raw)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["image_end", "strip_trailer", "trailer_offset"]
+__all__ = ["image_end", "trailer_offset"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG markers that stand alone (no length field): TEM, RST0-7, SOI
@@ -159,8 +159,3 @@ def trailer_offset(data: bytes) -> int | None:
     end = image_end(data)
     return end if end is not None and end < len(data) else None
 
-
-def strip_trailer(data: bytes) -> bytes:
-    """``data`` cut at the end of its image: what a decoder sees, without the trailing bytes."""
-    offset = trailer_offset(data)
-    return data if offset is None else data[:offset]
