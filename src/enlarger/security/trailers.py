@@ -158,4 +158,3 @@ def trailer_offset(data: bytes) -> int | None:
     """
     end = image_end(data)
     return end if end is not None and end < len(data) else None
-
