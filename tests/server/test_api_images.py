@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,16 @@ from sqlalchemy import update
 from enlarger.catalog.schema import direct_uploads
 from enlarger.catalog.store import Catalog, now
 from enlarger.security.trailers import trailer_offset
-from enlarger.settings import Settings
 from tests.imaging import gradient, quadrants, save
 from tests.server.conftest import Start, Tenant, open_tenant
+
+
+@pytest.fixture
+def tenant(start: Start, tmp_path: Path, catalog_url: str) -> Iterator[Tenant]:
+    """A running service on each catalog backend (SQLite, and PostgreSQL as in production)."""
+    opened = open_tenant(start, tmp_path / "data", database_url=catalog_url)
+    with opened.sdk:
+        yield opened
 
 
 def _jpeg(width: int = 320, height: int = 240) -> bytes:
@@ -268,7 +276,7 @@ def test_bad_tokens_get_the_documented_body(tenant: Tenant, headers: dict[str, s
 
 
 def test_token_of_one_account_cannot_read_another(tenant: Tenant) -> None:
-    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog = Catalog(tenant.catalog_url)
     other = catalog.create_account("other")
     catalog.close()
     response = tenant.http.get(f"/client/v4/accounts/{other.id}/images/v1", headers=tenant.auth())
@@ -374,7 +382,7 @@ def test_upload_with_a_trailer_keeps_it_in_the_blob_but_never_delivers_it(tenant
 def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path: Path) -> None:
     tenant = open_tenant(start, tmp_path / "data", max_upload_bytes=20_000)
     expiring = tenant.sdk.images.v2.direct_uploads.create(account_id=tenant.account.id, id="late")
-    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog = Catalog(tenant.catalog_url)
     with catalog.engine.begin() as connection:  # let the clock run out without waiting 2 minutes
         connection.execute(update(direct_uploads).values(expires=now() - timedelta(seconds=1)))
     catalog.close()
