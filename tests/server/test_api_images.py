@@ -398,3 +398,31 @@ def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path
     oversize = httpx.post(slot.upload_url, files={"file": ("big.png", big, "image/png")})
     assert oversize.status_code == 413
     assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+
+
+def test_editing_an_image_purges_its_cached_outputs(tenant: Tenant) -> None:
+    image = tenant.sdk.images.v1.create(account_id=tenant.account.id, file=("a.png", io.BytesIO(_png()), "image/png"))
+    assert image.id is not None
+    url = f"/{tenant.account.hash}/{image.id}/public"
+    assert tenant.http.get(url).headers["x-enlarger-cache"] == "MISS"
+    assert tenant.http.get(url).headers["x-enlarger-cache"] == "HIT"
+    assert len(_cache_files(tenant)) == 1
+    tenant.sdk.images.v1.edit(image.id, account_id=tenant.account.id, metadata={"k": "v"})
+    assert _cache_files(tenant) == []  # purged, though this edit changes no pixel
+    assert tenant.http.get(url).headers["x-enlarger-cache"] == "MISS"
+
+
+def test_deleting_a_variant_purges_only_its_cached_outputs(tenant: Tenant) -> None:
+    sdk, account = tenant.sdk, tenant.account.id
+    sdk.images.v1.variants.create(
+        account_id=account, id="thumb", options={"fit": "cover", "width": 30, "height": 30, "metadata": "none"}
+    )
+    image = sdk.images.v1.create(account_id=account, file=("q.png", io.BytesIO(_png()), "image/png"))
+    base = f"/{tenant.account.hash}/{image.id}"
+    assert tenant.http.get(f"{base}/public").status_code == 200
+    public_only = _cache_files(tenant)
+    assert tenant.http.get(f"{base}/thumb").status_code == 200
+    assert len(_cache_files(tenant)) == 2
+    sdk.images.v1.variants.delete("thumb", account_id=account)
+    assert _cache_files(tenant) == public_only
+    assert tenant.http.get(f"{base}/public").headers["x-enlarger-cache"] == "HIT"
