@@ -1003,3 +1003,43 @@ def test_frame_bombs_count_frames_times_pixels() -> None:
     with pytest.raises(InputTooLargeError, match="frames"):
         transform(data, "width=10")
     assert transform(data, "width=10,anim=false").frames == 1
+
+
+_FOREIGN = {
+    "ppm": b"P6\n4 4\n255\n" + bytes(48),
+    "csv": b"1,2,3\n4,5,6\n",
+    "matrix": b"2 2\n1 2\n3 4\n",
+    "vips": b"\x08\xf2\xa6\xb6" + bytes(60),
+    "pfm": b"PF\n2 2\n-1.0\n" + bytes(48),
+}
+
+
+@pytest.mark.parametrize("name", list(_FOREIGN))
+def test_only_our_formats_loaders_run_after_import(name: str) -> None:
+    """Importing enlarger blocks every libvips loader but ours: libvips' own sniffing cannot pick one."""
+    data = _FOREIGN[name]
+    with pytest.raises(pyvips.Error):
+        pyvips.Image.new_from_buffer(data, "")
+    with pytest.raises(pyvips.Error):
+        pyvips.Image.thumbnail_buffer(data, 10)
+    with pytest.raises(pyvips.Error):
+        pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "")
+    with pytest.raises(UnsupportedFormatError) as info:
+        transform(data, "width=10")
+    assert info.value.status == 415
+
+
+def test_the_loader_block_is_what_refuses_foreign_formats() -> None:
+    """libvips' matrix loader (present in our libvips) reads the text above once unblocked: the
+    block, not a missing loader, is what refuses it (the others may simply be absent from the build)."""
+
+    def load() -> pyvips.Image:
+        return pyvips.Image.new_from_source(pyvips.Source.new_from_memory(_FOREIGN["matrix"]), "")
+
+    try:
+        pyvips.operation_block_set("VipsForeignLoadMatrix", False)
+        assert (load().width, load().height) == (2, 2)
+    finally:
+        pyvips.operation_block_set("VipsForeignLoadMatrix", True)
+    with pytest.raises(pyvips.Error):
+        load()
