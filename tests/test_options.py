@@ -934,9 +934,7 @@ EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
 _UPSCALED: list[int] = []
 
 
-def _repeat_twice(
-    rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings, deadline: float | None = None
-) -> Any:
+def _repeat_twice(rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings) -> Any:
     _UPSCALED.append(model.scale)
     return np.repeat(np.repeat(rgb, model.scale, axis=0), model.scale, axis=1)
 

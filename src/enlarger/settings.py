@@ -338,7 +338,7 @@ class Settings:
 
 def _convert(name: str, kind: Any, raw: object) -> object:
     try:
-        if kind is bool:
+        if kind is bool:  # c2pa_preserve: a TOML boolean, or a word in the environment
             if isinstance(raw, bool):
                 return raw
             text = str(raw).strip().lower()

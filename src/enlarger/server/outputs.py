@@ -136,6 +136,11 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     headers["X-Content-Type-Options"] = "nosniff"
     if entry.media_type == "image/svg+xml":
         headers["Content-Security-Policy"] = SVG_CSP
+        if token:  # an SVG source is served as SVG whatever the Accept header says: nothing varied
+            vary = tuple(name for name in vary if name != "Accept")
+            headers.pop("Vary", None)
+            if vary:
+                headers["Vary"] = ", ".join(vary)
     if output.head:
         headers["Content-Length"] = str(len(entry.body))
         return Response(b"", headers=headers, media_type=entry.media_type)
