@@ -9,8 +9,8 @@ from enlarger.codecs import harden
 from enlarger.errors import EnlargerError
 from enlarger.options import Options, parse_options
 from enlarger.pipeline import Job, Overlay, Result, info, transform, transform_job
-from enlarger.steps.draw import DrawOptions
 from enlarger.settings import Settings, load_settings
+from enlarger.steps.draw import DrawOptions
 
 __version__ = "0.1.0"
 
