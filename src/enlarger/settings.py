@@ -246,6 +246,14 @@ class Settings:
     inference_threads: int = field(
         default=0, metadata=_doc("CPU threads per model run; 0 lets onnxruntime use every core.", (0, 256))
     )
+    binding_listen: str = field(
+        default="",
+        metadata=_doc(
+            "host:port for the Images binding's backend (POST /transform and /info, workerd's wire protocol), "
+            "on a listener of its own beside the main one. Empty: not served. It transforms any bytes sent to "
+            "it: keep it on a private address (see docs/binding.md)."
+        ),
+    )
 
     @property
     def workers(self) -> int:
