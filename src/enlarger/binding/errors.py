@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from enlarger.errors import EnlargerError, UnsupportedFormatError
+from enlarger.errors import EnlargerError, InputTooLargeError, RequestError, UnsupportedFormatError
 
 Operation = Literal["TRANSFORM", "INFO"]
 #: workerd's text for a transformer used twice (``images-api.ts``), word for word
@@ -37,8 +37,15 @@ class ImagesError(EnlargerError):
 
 
 def binding_code(error: EnlargerError) -> int:
-    """The binding's code for ``error``: 9412 for bytes that are no image we read, else its own."""
-    return 9412 if isinstance(error, UnsupportedFormatError) else error.code
+    """The binding's code for ``error``: 9412 for bytes that are no image we read, 9424 for a malformed
+    request, 9413 for one too large (the hosting API's 5xxx codes mean nothing to a Worker), else its own."""
+    if isinstance(error, UnsupportedFormatError):
+        return 9412
+    if isinstance(error, RequestError):
+        return 9424
+    if isinstance(error, InputTooLargeError):
+        return 9413
+    return error.code
 
 
 def consumed() -> ImagesError:
