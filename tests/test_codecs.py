@@ -7,6 +7,7 @@ import random
 import re
 import struct
 import time
+import warnings
 import zlib
 from collections.abc import Callable
 from functools import cache
@@ -29,6 +30,7 @@ from enlarger.errors import (
     ProcessingError,
     UnsupportedFormatError,
 )
+from enlarger.formats import Format, spec_of
 from enlarger.pipeline import Result, transform
 from enlarger.settings import Settings
 from tests.imaging import (
@@ -38,6 +40,7 @@ from tests.imaging import (
     WHITE,
     animation,
     coloured_frames,
+    decode,
     gradient,
     near,
     pixel,
@@ -247,7 +250,7 @@ def test_sniff_identifies_each_format_by_its_magic_bytes(case: str) -> None:
     assert codecs.sniff(data) == expected
     header = codecs.probe(data)
     assert header.format == expected
-    assert header.media_type == codecs.MEDIA_TYPES[expected]
+    assert header.media_type == spec_of(expected).media_type
     assert (header.width, header.height) == (64, 32)
 
 
@@ -332,7 +335,7 @@ def test_isobmff_brands_decide_between_avif_heic_and_other() -> None:
 
 # --- probe ----------------------------------------------------------------------------------
 
-_PROBE_TABLE: dict[str, tuple[Callable[[], bytes], str, int, int, int, bool]] = {
+_PROBE_TABLE: dict[str, tuple[Callable[[], bytes], Format, int, int, int, bool]] = {
     # name: (builder, format, width, height, frames, has_alpha)
     "jpeg": (lambda: save(gradient(120, 80), "jpeg"), "jpeg", 120, 80, 1, False),
     "png": (lambda: save(gradient(120, 80), "png"), "png", 120, 80, 1, False),
@@ -428,6 +431,9 @@ def _png_with_garbled_idat() -> bytes:
     length = struct.unpack(">I", data[start - 4 : start])[0]
     for k in range(start + 6, start + 4 + length):  # keep the zlib header, scramble the stream
         data[k] ^= 0x5A
+    # with a matching CRC, so the structure is sound and only the decoder can find the damage
+    crc = zlib.crc32(data[start : start + 4 + length])
+    struct.pack_into(">I", data, start + 4 + length, crc)
     return bytes(data)
 
 
@@ -946,3 +952,95 @@ def test_frame_bombs_count_frames_times_pixels() -> None:
     with pytest.raises(InputTooLargeError, match="frames"):
         transform(data, "width=10")
     assert transform(data, "width=10,anim=false").frames == 1
+
+
+# --- hostile inputs: damage refused as damage, frames checked before decoding -----------------
+
+
+def _png_chunks(data: bytes) -> list[tuple[int, bytes, int]]:
+    """(offset, type, length) of every chunk of a PNG."""
+    chunks, pos = [], 8
+    while pos < len(data):
+        length = struct.unpack_from(">I", data, pos)[0]
+        chunks.append((pos, data[pos + 4 : pos + 8], length))
+        pos += 12 + length
+    return chunks
+
+
+def _with_bad_crc(data: bytes, kind: bytes) -> bytes:
+    """``data`` with the CRC of its first ``kind`` chunk flipped (the chunk's bytes are intact)."""
+    damaged = bytearray(data)
+    pos, _, length = next(chunk for chunk in _png_chunks(data) if chunk[1] == kind)
+    damaged[pos + 8 + length] ^= 0xFF
+    return bytes(damaged)
+
+
+def _gif_moving_frame(screen: tuple[int, int], frame: tuple[int, int, int, int]) -> bytes:
+    """A libvips-written 20×20 GIF whose screen and single image descriptor say ``screen`` and
+    ``frame`` (left, top, width, height); the LZW data stays the 20×20 picture's."""
+    data = bytearray(save(gradient(20, 20), "gif"))
+    struct.pack_into("<HH", data, 6, *screen)
+    descriptor = data.index(b",", 13 + (3 << ((data[10] & 7) + 1)))
+    struct.pack_into("<4H", data, descriptor + 1, *frame)
+    return bytes(data)
+
+
+#: PngSuite's xcsn0g01 (an IDAT chunk with a wrong CRC) and xhdn0g08 (IHDR with a wrong CRC), and
+#: GIFs whose frames reach past the screen they declare (one of them a 1×1 screen over a huge frame)
+HOSTILE: dict[str, Callable[[], bytes]] = {
+    "png-idat-crc": lambda: _with_bad_crc(save(gradient(32, 32), "png"), b"IDAT"),
+    "png-ihdr-crc": lambda: _with_bad_crc(save(gradient(32, 32).colourspace("b-w"), "png"), b"IHDR"),
+    "gif-frame-wider-than-screen": lambda: _gif_moving_frame((10, 10), (0, 0, 20, 20)),
+    "gif-frame-off-screen": lambda: _gif_moving_frame((20, 20), (15, 15, 20, 20)),
+    "gif-tiny-screen-huge-frame": lambda: _gif_moving_frame((1, 1), (0, 0, 20_000, 20_000)),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_inputs_are_refused_as_damaged_with_a_readable_message(name: str) -> None:
+    data = HOSTILE[name]()
+    with pytest.raises(CorruptImageError) as info:
+        transform(data, "width=16")
+    assert info.value.status == 415
+    message = info.value.message
+    assert message.startswith(f"the {name.split('-')[0].upper()} image is damaged"), message
+    assert "chunk fails its checksum" in message or "reaches past" in message, message
+    assert not re.search(r"vips|libpng|spng|nsgif|load error", message, re.I), message
+
+
+def test_the_decoder_alone_also_refuses_pixel_data_failing_its_crc() -> None:
+    # load's fail_on=error, independently of probe's structural check: the second line of defence
+    clean = save(gradient(32, 32), "png")
+    image = codecs.load(_with_bad_crc(clean, b"IDAT"), codecs.probe(clean), (16, 16), all_frames=False)
+    with pytest.raises(pyvips.Error):
+        image.avg()
+
+
+def test_a_bad_crc_on_an_ancillary_chunk_is_tolerated_like_browsers_do() -> None:
+    png = save(quadrants(32, 32), "png")
+    damaged = _with_bad_crc(png[:33] + _png_chunk(b"tEXt", b"Comment\0hello") + png[33:], b"tEXt")
+    result = transform(damaged, "width=16,format=png")
+    assert near(pixel(decode(result.data), 2, 2), RED, 2)
+
+
+def test_gif_frames_past_the_screen_are_refused_from_the_header_before_decoding() -> None:
+    with pytest.raises(CorruptImageError, match=r"frame 1 \(20000×20000 at 0,0\) reaches past the 1×1 screen"):
+        codecs.probe(HOSTILE["gif-tiny-screen-huge-frame"]())
+
+
+def test_a_gif_frame_inside_its_screen_at_an_offset_is_accepted() -> None:
+    data = _gif_moving_frame((30, 30), (10, 10, 20, 20))
+    header = codecs.probe(data)
+    assert (header.width, header.height) == (30, 30)
+    assert transform(data, "width=15").width == 15
+
+
+def test_a_bmp_beyond_pillows_own_bomb_limit_is_judged_by_our_setting_alone() -> None:
+    data = _bmp_declaring(20_000, 10_000)  # 200 MP: over twice Pillow's default MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even Pillow's DecompressionBombWarning
+        header = codecs.probe(data)
+        assert (header.width, header.height) == (20_000, 10_000)
+        codecs.check_limits(header, Settings(max_input_pixels=200_000_000), all_frames=False)
+        with pytest.raises(InputTooLargeError, match="200,000,000 pixels"):
+            codecs.check_limits(header, Settings(), all_frames=False)

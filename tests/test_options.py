@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from typing import Any
 
+import numpy as np
 import pytest
 import pyvips
 from hypothesis import assume, example, given
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from enlarger.colors import Color
 from enlarger.errors import EnlargerError, OptionError, UnknownOptionError
+from enlarger.models import upscale as upscale_model
 from enlarger.options import (
     BY_NAME,
     DEFAULT_QUALITY,
@@ -106,6 +109,7 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("compression=fast", "compression", "fast"),
     ("onerror=redirect", "onerror", "redirect"),
     ("segment=foreground", "segment", "foreground"),
+    ("upscale=generate", "upscale", "generate"),
 ]
 
 
@@ -458,6 +462,7 @@ INVALID: list[tuple[str, str]] = [
     ("compression", "slow"),
     ("onerror", "ignore"),
     ("segment", "background"),
+    ("upscale", "magic"),
 ]
 
 
@@ -747,6 +752,7 @@ VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     "compression": _choices("fast"),
     "onerror": _choices("redirect"),
     "segment": _choices("foreground"),
+    "upscale": _choices("interpolate", "generate"),
 }
 
 
@@ -921,7 +927,18 @@ EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
     "compression": lambda out, fmt: fmt not in ("avif", "webp"),  # format=auto alone gives AVIF here
     "onerror": lambda out, fmt: _size(out) == (400, 300),  # server only
     "segment": lambda out, fmt: out.bands == 4 and pixel(out, 700, 100)[3] == 0,  # stand-in: left half kept
+    "upscale": lambda out, fmt: _size(out) == (1600, 1200) and bool(_UPSCALED),  # the stand-in model ran
 }
+
+
+_UPSCALED: list[int] = []
+
+
+def _repeat_twice(
+    rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings, deadline: float | None = None
+) -> Any:
+    _UPSCALED.append(model.scale)
+    return np.repeat(np.repeat(rgb, model.scale, axis=0), model.scale, axis=1)
 
 
 def _left_half(frame: pyvips.Image, settings: Settings) -> pyvips.Image:
@@ -941,6 +958,9 @@ def test_example_parses_and_runs_through_the_engine(opt: Option, monkeypatch: py
     source = EXAMPLE_SOURCE
     if opt.name == "anim":
         source = animation(coloured_frames(40, 30, [(255, 0, 0), (0, 0, 255)]))
+    if opt.name == "upscale":  # a stand-in 2× model that repeats pixels
+        monkeypatch.setattr(upscale_model, "models", lambda settings: [upscale_model.Model(None, 2)])  # type: ignore[arg-type]
+        monkeypatch.setattr(upscale_model, "enlarge", _repeat_twice)
     if opt.name == "segment":  # a stand-in model: the engine's wiring is what is under test here
         monkeypatch.setattr(segment_step, "foreground_mask", _left_half)
         monkeypatch.setattr("enlarger.pipeline.check_available", lambda settings: None)

@@ -56,6 +56,8 @@ DEFAULTS = {
     "inference_device": "auto",
     "inference_concurrency": 1,
     "inference_threads": 0,
+    "upscale_model": "",
+    "upscale_max_output_pixels": 16_000_000,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 

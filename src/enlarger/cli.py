@@ -17,16 +17,14 @@ from importlib import resources
 from pathlib import Path
 
 from enlarger.cli_admin import add_commands
+from enlarger.codecs import harden
 from enlarger.errors import EnlargerError
-from enlarger.options import FORMATS, parse_options
+from enlarger.formats import SUFFIXES
+from enlarger.options import parse_options
 from enlarger.pipeline import info, transform
 from enlarger.reference import REFERENCES
 from enlarger.settings import Settings, SettingsError, load_settings
 from enlarger.sources import is_absolute
-
-_SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".json": "json"} | {
-    f".{fmt}": fmt for fmt in FORMATS if fmt not in ("auto", "baseline-jpeg")
-}
 
 
 class CliError(Exception):
@@ -62,7 +60,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _cmd_transform(args: argparse.Namespace) -> int:
     options = parse_options(args.options)
-    suffix_format = _SUFFIX_FORMATS.get(Path(args.output).suffix.lower())
+    suffix_format = SUFFIXES.get(Path(args.output).suffix.lower())
     if options.format is None and suffix_format is not None:
         options = options.replace(format=suffix_format)
     result = transform(_read(args.input), options, accept=args.accept, settings=_settings(args))
@@ -168,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    harden()
     try:
         status: int = args.run(args)
     except EnlargerError as exc:

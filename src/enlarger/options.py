@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 from enlarger.colors import COLOR_HELP, Color, parse_color
 from enlarger.errors import OptionError, UnknownOptionError
+from enlarger.formats import REQUESTABLE
 
 MAX_DIMENSION = 12_000
 DEFAULT_QUALITY = 85
@@ -28,7 +29,7 @@ Quality: TypeAlias = int | str
 
 NAMED_QUALITY: dict[str, int] = {"high": 90, "medium-high": 80, "medium-low": 65, "low": 50}
 FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze")
-FORMATS = ("auto", "avif", "webp", "jpeg", "baseline-jpeg", "png", "gif", "json")
+FORMATS = REQUESTABLE  # the format registry (enlarger.formats) decides which formats exist
 GRAVITY_NAMES = ("auto", "face", "left", "right", "top", "bottom", "center")
 
 
@@ -633,6 +634,18 @@ class Options:
             "Remove the background (needs a segmentation model).",
             choice("foreground"),
             example="segment=foreground",
+        ),
+    )
+    upscale: str = field(
+        default="interpolate",
+        metadata=option(
+            "enum",
+            "interpolate | generate",
+            "How an enlargement is made: interpolate resamples (bicubic class); generate runs a "
+            "super-resolution model (2×/4×, needs upscale_model) and resamples the rest of the way. "
+            "No effect when the image is not enlarged (shrinking, fit=scale-down).",
+            choice("interpolate", "generate"),
+            example="width=1600,fit=contain,upscale=generate",
         ),
     )
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs
-from enlarger.codecs import MEDIA_TYPES, Header
+from enlarger import codecs, formats
+from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
-from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
+from enlarger.negotiate import Accept, choose_format
 from enlarger.options import Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
@@ -37,6 +38,7 @@ from enlarger.steps.frames import first_frame, frame_height
 from enlarger.steps.gravity import face_focus, oriented_focal
 from enlarger.steps.orient import rotate_flip
 from enlarger.steps.segment import segment
+from enlarger.steps.upscale import enlarged_load, generates
 
 Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
 
@@ -62,14 +64,14 @@ class Result:
     """An encoded output and what a server needs to describe it."""
 
     data: bytes
-    format: str
+    format: Output
     width: int
     height: int
     frames: int = 1
 
     @property
     def media_type(self) -> str:
-        return MEDIA_TYPES[self.format]
+        return formats.media_type(self.format)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class Decision:
 
     options: Options
     header: Header
-    format: str
+    format: Output
     all_frames: bool
     plan: Plan
     focal: tuple[float, float] | None = None  # where gravity=face found faces, in the crop step's frame
@@ -120,9 +122,9 @@ def decide(
     fmt = choose_format(
         options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
     )
-    if options.segment and fmt not in ALPHA_CAPABLE and options.format in (None, "auto"):
+    if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
         fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
-    all_frames = animated and fmt in ANIMATABLE
+    all_frames = animated and fmt in formats.ANIMATED
     if header.format != "svg":
         codecs.check_limits(header, settings, all_frames=all_frames)
     if options.segment and all_frames and header.frames > settings.segment_max_frames:
@@ -189,23 +191,30 @@ def _render(
     data: bytes, decision: Decision, settings: Settings, deadline: float | None, overlays: tuple[Overlay, ...] = ()
 ) -> Result:
     layers = tuple(_layer(overlay, settings) for overlay in overlays)
-    image = _pixels(data, decision, settings, layers)
+    image = _pixels(data, decision, settings, layers, deadline)
     page = frame_height(image)
     if deadline is not None:
         _stop_at(image, deadline)
+    if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
+        raise ValueError(f"cannot render {decision.format}")
     output = encode(image, decision.format, decision.options, settings)
     if not layers and len(data) <= len(output) and _original_suffices(data, decision):
         return Result(data, decision.format, image.width, page, image.height // page)
     return Result(output, decision.format, image.width, page, image.height // page)
 
 
-def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
+def _pixels(
+    data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...], deadline: float | None = None
+) -> pyvips.Image:
     """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal, layers)
-    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+    if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
+        image, ctx = enlarged_load(data, ctx, deadline)
+    else:
+        image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
         image = step(image, options, ctx)
     return image if decision.all_frames else first_frame(image)
@@ -221,7 +230,7 @@ def _layer(overlay: Overlay, settings: Settings) -> Layer:
 
 # Options that leave pixels and metadata alone when the geometry is the identity.
 _NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
-_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata"}
+_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata", "upscale"}
 _CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
 _STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
@@ -234,7 +243,7 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
     ICC profile). Never with bytes after the image's end (aCropalypse): those are re-encoded.
     """
     header, plan_ = decision.header, decision.plan
-    if decision.format != header.format or header.format not in ("jpeg", "png", "webp", "gif"):
+    if decision.format != header.format or not formats.spec_of(header.format).passthrough:
         return False
     if plan_.output != (header.width, header.height) or header.orientation != 1:
         return False
@@ -298,12 +307,13 @@ def transform_job(
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
         if deadline is not None and time.monotonic() > deadline:
             raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
+        # classified by libvips' words, which stay in ``detail`` (logged) and out of the message (sent)
         detail = codecs.vips_detail(exc)
         if "security limit" in detail.lower():
-            raise InputTooLargeError(f"the image exceeds the decoder's safety limits ({detail})") from exc
+            raise InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail) from exc
         if _DECODE_WORDS.search(detail):
             raise codecs.corrupt(codecs.sniff(data), exc) from exc
-        raise ProcessingError(f"the image could not be processed ({detail})") from exc
+        raise ProcessingError("the image could not be processed", detail=detail) from exc
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

@@ -246,6 +246,22 @@ class Settings:
     inference_threads: int = field(
         default=0, metadata=_doc("CPU threads per model run; 0 lets onnxruntime use every core.", (0, 256))
     )
+    upscale_model: str = field(
+        default="",
+        metadata=_doc(
+            "ONNX super-resolution model(s) behind upscale=generate, comma-separated, e.g. one 2× and one 4× "
+            "(scripts/fetch_models.py makes models/esrgan-*-x2.onnx and -x4.onnx; the factor is read from "
+            "the model's metadata). Empty: upscale=generate answers 501."
+        ),
+    )
+    upscale_max_output_pixels: int = field(
+        default=16_000_000,
+        metadata=_doc(
+            "Most pixels the super-resolution model may produce for one transformation (width × height, "
+            "every pass and frame counted); larger upscale=generate requests are refused with 413.",
+            (1, None),
+        ),
+    )
     binding_listen: str = field(
         default="",
         metadata=_doc(

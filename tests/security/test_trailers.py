@@ -12,7 +12,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from enlarger.pipeline import transform
-from enlarger.security.trailers import image_end, strip_trailer, trailer_offset
+from enlarger.security.trailers import gif_frames, image_end, png_bad_checksum, strip_trailer, trailer_offset
 from tests.imaging import animation, coloured_frames, decode, gradient, near, pixel, quadrants, save, solid
 
 
@@ -118,3 +118,25 @@ def test_fuzz_any_appended_tail_is_found_exactly(fmt: str, tail: bytes, cut: int
     assert strip_trailer(data + tail) == data
     truncated = data[: cut % len(data)]
     assert trailer_offset(truncated) is None
+
+
+def test_gif_frames_lists_every_descriptor_without_decoding() -> None:
+    data = animation(coloured_frames(30, 20, [(255, 0, 0), (0, 0, 255), (0, 255, 0)]), "gif")
+    frames = gif_frames(data)
+    assert len(frames) == 3
+    assert all(f.left + f.width <= 30 and f.top + f.height <= 20 for f in frames)
+    assert gif_frames(data[: len(data) // 2]) == frames[: len(gif_frames(data[: len(data) // 2]))]
+
+
+def test_png_bad_checksum_names_the_first_critical_chunk_that_fails() -> None:
+    png = save(gradient(16, 16), "png")
+    assert png_bad_checksum(png) is None
+    idat = png.index(b"IDAT")
+    length = struct.unpack(">I", png[idat - 4 : idat])[0]
+    damaged = bytearray(png)
+    damaged[idat + 4 + length] ^= 1  # the CRC's first byte
+    assert png_bad_checksum(bytes(damaged)) == "IDAT"
+    text = b"tEXtComment\0x"
+    ancillary = png[:33] + struct.pack(">I", len(text) - 4) + text + b"\0\0\0\0" + png[33:]
+    assert png_bad_checksum(ancillary) is None  # ancillary chunks are the decoder's call
+    assert png_bad_checksum(png[:40]) is None  # truncation is reported by the decoder, not here

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
+from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
@@ -60,6 +61,7 @@ def _ping(catalog: Catalog) -> None:
 
 def create_app(settings: Settings) -> ASGIApp:
     """Build the service for ``settings``; directories are created, the cache index loaded."""
+    harden()
     prepare_directories(settings)
     metrics = Metrics()
     origin = settings.origin_location
