@@ -58,6 +58,7 @@ DEFAULTS = {
     "inference_threads": 0,
     "upscale_model": "",
     "upscale_max_output_pixels": 16_000_000,
+    "binding_listen": "",
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 
