@@ -31,14 +31,14 @@ from pathlib import Path
 # repository root replaces this script's folder on the path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import httpx
-import pyvips
-from tests.live import serve
+import httpx  # noqa: E402
+import pyvips  # noqa: E402
+from tests.live import serve  # noqa: E402
 
-from enlarger.binding import Images
-from enlarger.pipeline import transform
-from enlarger.server.binding import create_app
-from enlarger.settings import Settings
+from enlarger.binding import Images  # noqa: E402
+from enlarger.pipeline import transform  # noqa: E402
+from enlarger.server.binding import create_app  # noqa: E402
+from enlarger.settings import Settings  # noqa: E402
 
 
 def photo() -> bytes:
@@ -101,7 +101,7 @@ def form(base: bytes, mark: bytes) -> tuple[bytes, str]:
                     {"drawImageIndex": 2, "targetImageIndex": 0, "top": 20, "left": 20},
                 ]
             ),
-        ),  # fmt: skip
+        ),
         ("output_format", "image/webp"),
     ]
     body = b""
