@@ -85,7 +85,10 @@ def transform_options(raw: Mapping[str, Any]) -> Options:
         values["gravity"] = {k: v for k, v in gravity.items() if k != "mode"}  # box placement: ours is one
     elif gravity == "entropy":
         values["gravity"] = "auto"  # the nearest we have: libvips' attention (saliency) crop
-    return parse_options(values)
+    options = parse_options(values)
+    if options.draw is not None or any(str(name).lower().startswith("draw.") for name in values):
+        raise OptionError("draw", options.draw, "overlays are drawn with .draw(image, options), not in .transform()")
+    return options
 
 
 def draw_options(raw: Mapping[str, Any] | None) -> tuple[DrawOptions, dict[str, object]]:
