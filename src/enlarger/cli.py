@@ -18,6 +18,7 @@ from pathlib import Path
 
 from enlarger.cli_admin import add_commands
 from enlarger.codecs import harden
+from enlarger.doctor import add_command as add_doctor
 from enlarger.errors import EnlargerError
 from enlarger.formats import SUFFIXES
 from enlarger.options import parse_options
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_serve)
 
     add_commands(commands)
+    add_doctor(commands)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")

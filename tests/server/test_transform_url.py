@@ -16,7 +16,7 @@ from enlarger.sources import FILE_IDENTITY_SECONDS
 from tests.imaging import decode, gradient, near, pixel, save
 from tests.server.conftest import Start
 
-TRANSFORM = "enlarger.server.transform_url.transform"
+TRANSFORM = "enlarger.server.outputs.transform"
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 SAFARI_17 = (
     "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,"
