@@ -18,7 +18,7 @@ from enlarger.catalog.store import _token_of as token_of  # the cursor's spellin
 from enlarger.errors import NotFoundError, RequestError
 from enlarger.hosting import Hosting, NewImage, check_metadata, direct_upload_expiry
 from enlarger.security.signing import sign_url
-from enlarger.server.api_envelope import Delivery
+from enlarger.server.records import ImageRecords
 
 T = TypeVar("T")
 
@@ -42,11 +42,11 @@ class HostedImages:
         self._run = run
         self._base_url = base_url.rstrip("/")
 
-    async def _delivery(self) -> Delivery:
+    async def _delivery(self) -> ImageRecords:
         catalog = self._hosting.catalog
         account = await self._run(lambda: catalog.account(self._account_id))
         variants = await self._run(lambda: catalog.variants(self._account_id))
-        return Delivery(self._base_url, account.hash, tuple(v.id for v in variants))
+        return ImageRecords(self._base_url, account.hash, tuple(v.id for v in variants))
 
     async def _record(self, image: Image) -> dict[str, Any]:
         return (await self._delivery()).record(image)
@@ -120,7 +120,7 @@ class HostedImages:
         """``{id, uploadURL}``: a one-time upload URL valid ``expires_in`` seconds (120–21,600)."""
         expires = direct_upload_expiry(now() + timedelta(seconds=expires_in))
         new = NewImage(id, "", creator, _meta(metadata), require_signed_urls)
-        draft, secret = await self._run(lambda: self._hosting.reserve(self._account_id, new, expires))
+        draft, secret = await self._run(lambda: self._hosting.reserve(account_id=self._account_id, new=new, expires=expires))
         return {"id": draft.id, "uploadURL": f"{self._base_url}/upload/{secret}"}
 
     def image(self, image_id: str) -> HostedImage:

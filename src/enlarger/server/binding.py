@@ -29,7 +29,7 @@ from enlarger.binding.api import Images
 from enlarger.binding.errors import ImagesError, Operation
 from enlarger.binding.wire import MAX_IMAGES, read_info, read_transform
 from enlarger.errors import EnlargerError, ProcessingError, RequestError
-from enlarger.server.api_envelope import bounded
+from enlarger.server.bodies import bounded
 
 logger = logging.getLogger("enlarger.server")
 HEADER = "cf-images-binding"
@@ -64,7 +64,8 @@ async def _form(request: Request, images: Images) -> FormData:
     limit = images.settings.max_input_bytes
     try:
         # a canvas and overlays: the whole body is bounded by what the images may add up to
-        return await bounded(request, limit).form(max_files=MAX_IMAGES, max_fields=MAX_IMAGES + 16)
+        form: FormData = await bounded(request, limit).form(max_files=MAX_IMAGES, max_fields=MAX_IMAGES + 16)
+        return form
     except EnlargerError:
         raise
     except Exception as exc:  # the multipart parser's own errors: the body is malformed
