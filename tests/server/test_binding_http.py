@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +16,9 @@ import httpx
 import pytest
 
 from enlarger.binding import Images
+from enlarger.server import binding
 from enlarger.server.binding import create_app
-from enlarger.settings import Settings
+from enlarger.settings import Settings, SettingsError
 from tests.imaging import decode, near, pixel, quadrants, save, solid
 from tests.live import serve
 
@@ -192,3 +197,48 @@ def test_not_on_the_main_listener(tmp_path: Path) -> None:
     with serve(create_main(Settings(data_dir=tmp_path))) as main:
         response = _post(main, "/transform", [("image", BLUE), ("output_format", "image/png")], follow=True)
     assert response.status_code in (404, 405) and "cf-images-binding" not in response.headers
+
+
+def test_binding_listen_opens_a_second_listener(tmp_path: Path) -> None:
+    from enlarger.server.app import create_app as create_main
+
+    main_port, binding_port = _free_port(), _free_port()
+    settings = Settings(data_dir=tmp_path, port=main_port, binding_listen=f"127.0.0.1:{binding_port}")
+    found = binding.servers(create_main(settings), settings, log_level="warning")
+    assert [server.config.port for server in found] == [main_port, binding_port]
+
+    async def both() -> None:
+        await asyncio.gather(*(server.serve() for server in found))
+
+    thread = threading.Thread(target=asyncio.run, args=(both(),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not all(server.started for server in found) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        info = _post(f"http://127.0.0.1:{binding_port}", "/info", [("image", QUADS)])
+        assert info.status_code == 200 and info.json()["width"] == 200
+        on_main = _post(f"http://127.0.0.1:{main_port}", "/info", [("image", QUADS)], follow=True)
+        assert on_main.status_code in (404, 405)
+        assert httpx.get(f"http://127.0.0.1:{main_port}/healthz").status_code == 200
+    finally:
+        for server in found:
+            server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("text", ["8081", "localhost", "host:port", ":8081", "127.0.0.1:70000"])
+def test_binding_listen_must_be_host_and_port(text: str) -> None:
+    with pytest.raises(SettingsError, match="binding_listen"):
+        binding.listen_address(text)
+
+
+def test_binding_listen_takes_ipv6() -> None:
+    assert binding.listen_address("[::1]:8081") == ("::1", 8081)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

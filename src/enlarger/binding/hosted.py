@@ -120,7 +120,9 @@ class HostedImages:
         """``{id, uploadURL}``: a one-time upload URL valid ``expires_in`` seconds (120–21,600)."""
         expires = direct_upload_expiry(now() + timedelta(seconds=expires_in))
         new = NewImage(id, "", creator, _meta(metadata), require_signed_urls)
-        draft, secret = await self._run(lambda: self._hosting.reserve(account_id=self._account_id, new=new, expires=expires))
+        draft, secret = await self._run(
+            lambda: self._hosting.reserve(account_id=self._account_id, new=new, expires=expires)
+        )
         return {"id": draft.id, "uploadURL": f"{self._base_url}/upload/{secret}"}
 
     def image(self, image_id: str) -> HostedImage:

@@ -73,3 +73,18 @@ def job(base: bytes, options: Options, overlay: bytes, settings: Settings) -> Jo
         width=None if width is None else int(width), height=None if height is None else int(height), fit="contain"
     )
     return Job(base, own, (Overlay(overlay, sized, placement(options)),))
+
+
+def slash_outside_parentheses(text: str, *, last: bool = False) -> int:
+    """Index of the first (or last) ``/`` not inside ``url(...)``, or -1: a draw source may hold slashes."""
+    depth, found = 0, -1
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "/" and depth == 0:
+            if not last:
+                return index
+            found = index
+    return found
