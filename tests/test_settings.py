@@ -58,9 +58,19 @@ DEFAULTS = {
     "inference_threads": 0,
     "upscale_model": "",
     "upscale_max_output_pixels": 16_000_000,
+    "c2pa_preserve": False,
+    "c2pa_sign_cert": "",
+    "c2pa_sign_key": "",
+    "c2pa_sign_alg": "es256",
+    "c2pa_tsa_url": "",
+    "c2pa_trust_anchors": "",
     "binding_listen": "",
 }
-NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
+NUMERIC = [
+    f.name
+    for f in dataclasses.fields(Settings)
+    if isinstance(DEFAULTS[f.name], (int, float)) and not isinstance(DEFAULTS[f.name], bool)
+]
 
 
 def test_lists_come_from_toml_arrays_or_comma_separated_env(tmp_path: Path) -> None:

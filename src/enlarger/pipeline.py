@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs, formats
+from enlarger import codecs, formats, provenance
 from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
@@ -198,8 +198,8 @@ def _render(
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
     output = encode(image, decision.format, decision.options, settings)
-    if not layers and len(data) <= len(output) and _original_suffices(data, decision):
-        return Result(data, decision.format, image.width, page, image.height // page)
+    passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
+    output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
     return Result(output, decision.format, image.width, page, image.height // page)
 
 
@@ -298,7 +298,7 @@ def transform_job(
         data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            return Result(describe(decision), "json", *decision.plan.output)
+            return Result(provenance.with_report(describe(decision), data, settings), "json", *decision.plan.output)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
             decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
