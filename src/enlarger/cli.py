@@ -18,6 +18,7 @@ from pathlib import Path
 
 from enlarger.cli_admin import add_commands
 from enlarger.errors import EnlargerError
+from enlarger.importing.cli import add_command as add_import_command
 from enlarger.options import FORMATS, parse_options
 from enlarger.pipeline import info, transform
 from enlarger.reference import REFERENCES
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_serve)
 
     add_commands(commands)
+    add_import_command(commands)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")

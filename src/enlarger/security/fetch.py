@@ -9,7 +9,7 @@ and says who we are.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -112,21 +112,31 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         max_bytes: int | None = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
         """GET ``url`` (conditionally when validators are given), following checked redirects.
 
         ``max_bytes`` lowers the byte cap for this fetch (uploads have a smaller limit than sources).
+        ``headers`` (credentials of an import source) go only to ``url``'s own origin, never to a
+        redirect's other host.
         """
         limit = min(self._max_bytes, max_bytes) if max_bytes is not None else self._max_bytes
         try:
             with anyio.fail_after(self._total_timeout):
-                return await self._follow(url, allow_host, etag, last_modified, limit)
+                return await self._follow(url, allow_host, etag, last_modified, limit, headers)
         except TimeoutError as exc:
             raise OriginTimeoutError(f"the source did not arrive within {self._total_timeout:g} s") from exc
 
     async def _follow(
-        self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None, limit: int
+        self,
+        url: str,
+        allow_host: Callable[[str], bool],
+        etag: str | None,
+        last_modified: str | None,
+        limit: int,
+        extra: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
+        home = urlsplit(url).netloc.lower()
         for _ in range(self._max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -139,6 +149,8 @@ class Fetcher:
                 headers.append((b"If-None-Match", etag.encode("latin-1")))
             if last_modified:
                 headers.append((b"If-Modified-Since", last_modified.encode("latin-1")))
+            if parts.netloc.lower() == home:
+                headers.extend(extra)
             pool = self._trusted if trusted else self._guarded
             timeouts = {"connect": self._connect_timeout, "read": self._total_timeout, "pool": self._total_timeout}
             try:
