@@ -81,4 +81,6 @@ class ImportWorker:
             await runner.run()
         finally:
             del self._running[job.id]
-            await source.aclose()
+            with anyio.CancelScope(shield=True):  # the server stops: hand the work back at once
+                await anyio.to_thread.run_sync(self.jobs.release_job, job.id, self.owner)
+                await source.aclose()

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
-from enlarger.catalog.schema import direct_uploads, images, import_jobs, import_objects
+from enlarger.catalog.schema import api_tokens, direct_uploads, images, import_jobs, import_objects
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import NotFoundError, RequestError
 from enlarger.hosting import check_image_id
@@ -247,11 +247,13 @@ class JobStore:
             .order_by(import_jobs.c.created)
             .limit(1)
             .with_for_update(skip_locked=True)
+            .cte("candidate")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         with self.engine.begin() as c:
             row = c.execute(
                 update(import_jobs)
-                .where(import_jobs.c.id.in_(candidate))
+                .where(import_jobs.c.id == candidate.c.id)
                 .values(lease_owner=owner, lease_until=moment + timedelta(seconds=lease), updated=moment)
                 .returning(import_jobs.c.id)
             ).first()
@@ -389,6 +391,12 @@ class JobStore:
             )
         return self.job(job_id)
 
+    def token_id(self, token_hash: str) -> str | None:
+        """Which API token (by its digest) started a job, for the job's ``started_by``."""
+        with self.engine.connect() as c:
+            found = c.execute(select(api_tokens.c.id).where(api_tokens.c.token_hash == token_hash)).scalar()
+        return str(found) if found is not None else None
+
     # --- objects
     def claim(self, job_id: str, owner: str, lease: float, limit: int = 1) -> list[Item]:
         moment = now()
@@ -404,11 +412,13 @@ class JobStore:
             .order_by(import_objects.c.seq)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .cte("candidates")  # materialized: evaluated once (an IN subquery may run again and lock more)
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         with self.engine.begin() as c:
             rows = c.execute(
                 update(import_objects)
-                .where(import_objects.c.seq.in_(candidates), claimable)
+                .where(import_objects.c.seq == candidates.c.seq, claimable)
                 .values(
                     lease_owner=owner,
                     lease_until=moment + timedelta(seconds=lease),

@@ -65,7 +65,13 @@ def parse_source(text: str, *, endpoint: str = "", region: str = "us-east-1", va
         if endpoint:
             _no_credentials(endpoint, "the S3 endpoint")
         where = f" at {endpoint}" if endpoint else ""
-        config: dict[str, Any] = {"kind": "s3", "bucket": bucket, "prefix": prefix, "endpoint": endpoint, "region": region}
+        config: dict[str, Any] = {
+            "kind": "s3",
+            "bucket": bucket,
+            "prefix": prefix,
+            "endpoint": endpoint,
+            "region": region,
+        }
         return Named(f"s3://{bucket}/{prefix}{where}", config)
     if text.startswith("urls:"):
         path = text.removeprefix("urls:")

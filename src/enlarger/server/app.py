@@ -25,6 +25,7 @@ from enlarger.security.fetch import Fetcher, host_matcher
 from enlarger.server import api_images, delivery, transform_url, uploads
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
+from enlarger.server.api_imports import ImportApi
 from enlarger.server.hosted import Hosted
 from enlarger.server.metrics import Metrics
 from enlarger.server.purge import PurgeIndex
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> ASGIApp:
     )
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
     hosted = Hosted(hosting, fetcher, purge)
+    imports = ImportApi(hosted)  # bulk import jobs: routes and the background worker
     metrics.cache_bytes.set(services.cache.total_bytes)
 
     async def image(request: Request) -> Response:
@@ -120,9 +122,13 @@ def create_app(settings: Settings) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         sweep = asyncio.create_task(_sweep(hosting))  # listing every blob can take long: serve meanwhile
+        importer = asyncio.create_task(imports.worker.run())
         try:
             yield
         finally:
+            importer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await importer
             await sweep  # it uses the catalog: let it finish before closing it
             await fetcher.aclose()
             services.admission.shutdown()
@@ -135,6 +141,7 @@ def create_app(settings: Settings) -> ASGIApp:
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
             Route("/metrics", metrics_route, methods=["GET"]),
             *api_images.routes(hosted),
+            *imports.routes(),
             Route("/upload/{secret}", direct_upload, methods=["POST"]),
             Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
             Route("/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),

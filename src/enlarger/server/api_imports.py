@@ -1,0 +1,187 @@
+"""``/client/v4/accounts/{account_id}/images/imports``: bulk import jobs (an Enlarger extension).
+
+Start a job (``POST``), list (``GET``), inspect (``GET /{job_id}``), cancel (``POST
+/{job_id}/cancel``) and download its per-object log (``GET /{job_id}/log?format=csv|jsonl``).
+Jobs run in the background (:class:`~enlarger.importing.background.ImportWorker`, started with
+the app). The path sits beside ``/v1`` and ``/v2``, so it shadows no image ID. Sources reached for
+a tenant are treated as untrusted: URL and Images API sources go through the SSRF-safe fetcher,
+and an S3 endpoint must not resolve to an internal address (unless ``fetch_allowed_networks``
+allows it); a ``urls:FILE`` on the server's disk is for the CLI only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from enlarger.catalog.store import Account, digest
+from enlarger.errors import EnlargerError, RequestError, SourceForbiddenError
+from enlarger.importing.background import ImportWorker
+from enlarger.importing.jobs import JobStore, Listed, Options
+from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
+from enlarger.importing.sources import PAGE, Named, parse_source
+from enlarger.importing.sources_urls import entry
+from enlarger.security.addresses import AddressGuard, parse_networks
+from enlarger.server.api_envelope import bounded, envelope, flag, run
+from enlarger.server.api_images import Handler, api
+from enlarger.server.hosted import Hosted
+from enlarger.server.purge import image_tag
+
+PREFIX = "/client/v4/accounts/{account_id}/images/imports"
+MAX_BODY = 16 * 1024 * 1024  # a posted URL list: ~100,000 entries
+_FIELDS = {"from", "endpoint_url", "region", "id_prefix", "new_ids", "overwrite", "dry_run", "concurrency", "rate"}
+_FIELDS |= {"variants", "urls"}
+
+
+class ImportApi:
+    """The routes and the background worker, sharing one job store."""
+
+    def __init__(self, hosted: Hosted) -> None:
+        self.hosted = hosted
+
+        def replaced(account_id: str, image_id: str) -> None:
+            hosted.forget()
+            hosted.purge.purge(image_tag(account_id, image_id))
+
+        self.worker = ImportWorker(hosted.hosting, hosted.fetcher, on_replaced=replaced)
+        self.jobs: JobStore = self.worker.jobs
+
+    def routes(self) -> list[Route]:
+        table: list[tuple[str, str, Handler]] = [
+            ("", "POST", self.start),
+            ("", "GET", self.list),
+            ("/{job_id}", "GET", self.one),
+            ("/{job_id}/cancel", "POST", self.cancel),
+            ("/{job_id}/log", "GET", self.log),
+        ]
+        return [Route(PREFIX + path, api(self.hosted, handler), methods=[method]) for path, method, handler in table]
+
+    async def _json(self, job_id: str) -> dict[str, Any]:
+        job = await run(self.jobs.job, job_id)
+        return job_json(job, await run(self.jobs.counts, job_id))
+
+    async def start(self, request: Request, hosted: Hosted, account: Account) -> Response:
+        body = await _read_body(request)
+        unknown = set(body) - _FIELDS
+        if unknown:
+            raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        options = Options(
+            id_prefix=str(body.get("id_prefix") or ""),
+            new_ids=flag(body.get("new_ids", False), "new_ids"),
+            overwrite=flag(body.get("overwrite", False), "overwrite"),
+            dry_run=flag(body.get("dry_run", False), "dry_run"),
+            concurrency=_number(body, "concurrency", 4, int),
+            rate=_number(body, "rate", 0.0, float),
+        )
+        urls = body.get("urls")
+        if urls is not None:
+            entries = _url_entries(urls)
+            named = Named(f"urls: {len(entries)} posted", {"kind": "urls-inline"})
+        else:
+            entries = []
+            named = await self._named(body)
+        who = await run(self._token_id, request)
+        job = await run(
+            lambda: self.jobs.create(
+                account.id, named.description, named.config, options, started_by=who, runner="server"
+            )
+        )
+        if urls is not None:
+            await run(self._record_list, job.id, entries)
+        self.worker.wake()
+        return envelope(await self._json(job.id))
+
+    async def _named(self, body: dict[str, Any]) -> Named:
+        source = body.get("from")
+        if not isinstance(source, str) or not source:
+            raise RequestError("send 'from' (s3://BUCKET/PREFIX or images-api:BASE_URL/ACCOUNT_ID) or 'urls'")
+        if source.startswith("urls:"):
+            raise RequestError("urls:FILE reads the server's disk and is for the CLI; post the list as 'urls'")
+        endpoint = str(body.get("endpoint_url") or "")
+        region = str(body.get("region") or "us-east-1")
+        named = parse_source(
+            source, endpoint=endpoint, region=region, variants=flag(body.get("variants", False), "variants")
+        )
+        if endpoint:
+            await self._check_endpoint(endpoint)
+        return named
+
+    async def _check_endpoint(self, endpoint: str) -> None:
+        """An S3 endpoint a tenant names is reached by boto3, not the fetcher: check its addresses here."""
+        parts = urlsplit(endpoint)
+        guard = AddressGuard(parse_networks(self.hosted.hosting.settings.fetch_allowed_networks))
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await guard.resolve(parts.hostname or "", port)
+        except EnlargerError as exc:
+            raise SourceForbiddenError(f"the S3 endpoint is not allowed: {exc.message}") from exc
+
+    def _token_id(self, request: Request) -> str:
+        secret = request.headers.get("authorization", "").partition(" ")[2].strip()
+        return f"token:{self.jobs.token_id(digest(secret))}"
+
+    def _record_list(self, job_id: str, entries: list[Listed]) -> None:
+        """A posted list is recorded whole when the job starts (there is nothing to re-read later)."""
+        owner = f"api-start:{job_id}"
+        job = self.jobs.job(job_id)
+        self.jobs.claim_job(job_id, owner, 60)
+        max_bytes = self.hosted.hosting.settings.max_upload_bytes
+        for start in range(0, max(1, len(entries)), PAGE):
+            batch = entries[start : start + PAGE]
+            last = start + PAGE >= len(entries)
+            self.jobs.add_listed(job, owner, batch, str(start + len(batch)), last, max_bytes)
+        self.jobs.release_job(job_id, owner)
+
+    async def list(self, _request: Request, hosted: Hosted, account: Account) -> Response:
+        found = await run(self.jobs.jobs, account.id)
+        return envelope({"jobs": [job_json(j, await run(self.jobs.counts, j.id)) for j in found]})
+
+    async def one(self, request: Request, hosted: Hosted, account: Account) -> Response:
+        job = await run(self.jobs.job, request.path_params["job_id"], account.id)
+        return envelope(await self._json(job.id))
+
+    async def cancel(self, request: Request, hosted: Hosted, account: Account) -> Response:
+        job = await run(self.jobs.cancel, request.path_params["job_id"], account.id)
+        self.worker.cancelled(job.id)
+        return envelope(await self._json(job.id))
+
+    async def log(self, request: Request, hosted: Hosted, account: Account) -> Response:
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in LOG_FORMATS:
+            raise RequestError(f"format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
+        job = await run(self.jobs.job, request.path_params["job_id"], account.id)
+        headers = {"Content-Disposition": f'attachment; filename="import-{job.id}.{fmt}"', "Cache-Control": "no-store"}
+        return StreamingResponse(log_lines(self.jobs.log(job.id), fmt), media_type=LOG_FORMATS[fmt], headers=headers)
+
+
+async def _read_body(request: Request) -> dict[str, Any]:
+    raw = await bounded(request, MAX_BODY).body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RequestError("the body must be a JSON object")
+    return body
+
+
+def _number(body: dict[str, Any], name: str, default: Any, kind: type) -> Any:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{name} must be a number, got {value!r}")
+    return kind(value)
+
+
+def _url_entries(urls: object) -> list[Listed]:
+    if not isinstance(urls, list) or not urls:
+        raise RequestError("urls must be a non-empty list of URLs or objects with url, id, metadata, creator")
+    found = []
+    for number, item in enumerate(urls, 1):
+        fields = {"url": item} if isinstance(item, str) else item if isinstance(item, dict) else {"url": None}
+        found.append(entry(fields, f"urls[{number - 1}]"))
+    return found
