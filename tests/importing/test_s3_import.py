@@ -88,7 +88,9 @@ def test_the_log_is_csv_or_jsonl(
     base = ["import", "--account", account.id, "--log", summary["id"], "--data-dir", str(data_dir)]
     assert main([*base, "--format", "jsonl"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {r["key"]: r["state"] for r in rows} == {k: v for k, v in small_bucket.outcomes.items() if k.startswith("photos/")}
+    assert {r["key"]: r["state"] for r in rows} == {
+        k: v for k, v in small_bucket.outcomes.items() if k.startswith("photos/")
+    }
     assert main(base) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "key,image_id,state,reason,bytes,attempts,finished" and len(lines) == len(rows) + 1
@@ -126,7 +128,9 @@ def test_prefix_selection_id_prefix_new_ids_and_dry_run(
     assert done["counts"]["done"] == 20
     ids = {image.id for image in hosting.catalog.page(account.id, 1, 100).images}
     assert ids == {f"cdn/{key}" for key in small_bucket.bodies if key.startswith("photos/0/")}
-    fresh = _import(capsys, data_dir, account, f"s3://{small_bucket.name}/elsewhere/", small_bucket.endpoint, "--new-ids")
+    fresh = _import(
+        capsys, data_dir, account, f"s3://{small_bucket.name}/elsewhere/", small_bucket.endpoint, "--new-ids"
+    )
     assert fresh["counts"]["done"] == 2
     assert hosting.catalog.count_images(account.id) == 22
     others = {image.id for image in hosting.catalog.page(account.id, 1, 100).images} - ids

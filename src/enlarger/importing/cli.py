@@ -94,6 +94,8 @@ def _run(args: argparse.Namespace, settings: Settings, catalog: Catalog, jobs: J
     path = named.config.get("path")
     if path not in (None, "-") and not Path(path).is_file():
         raise RequestError(f"cannot read the URL list {path}: no such file")
+    if named.config["kind"] == "images-api" and not settings.import_api_token:
+        raise RequestError("an images-api source needs a token: set ENLARGER_IMPORT_API_TOKEN (import_api_token)")
     options = Options(args.id_prefix, args.new_ids, args.overwrite, args.dry_run, args.concurrency, args.rate)
     who = f"cli:{getpass.getuser()}"
     job, resumed = start_or_resume(jobs, args.account, named, options, started_by=who, runner="cli")
