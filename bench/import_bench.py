@@ -115,7 +115,7 @@ def main() -> None:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "b", "AWS_SECRET_ACCESS_KEY": "b", "PYTHONWARNINGS": "ignore"}
-    print(f"enlarger import from moto S3 on loopback, {len(CORES)} cores, concurrency {CONCURRENCY}, SQLite + local disk")
+    print(f"enlarger import from moto S3 on loopback, {len(CORES)} cores, concurrency {CONCURRENCY}, SQLite+disk")
     try:
         print("| objects | count | import obj/s | import MB/s | peak MB | download-only obj/s | import/download |")
         print("|---|---:|---:|---:|---:|---:|---:|")

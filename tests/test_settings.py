@@ -56,6 +56,11 @@ DEFAULTS = {
     "inference_device": "auto",
     "inference_concurrency": 1,
     "inference_threads": 0,
+    "import_s3_access_key_id": "",
+    "import_s3_secret_access_key": "",
+    "import_api_token": "",
+    "import_lease_seconds": 30.0,
+    "import_poll_seconds": 5.0,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 

@@ -270,12 +270,12 @@ class Settings:
         metadata=_doc(
             "How long an import runner's claim on a job or an object lasts without a heartbeat; "
             "work of a runner that died is taken over after it.",
-            (0.5, 3600),
+            (0.5, None),
         ),
     )
     import_poll_seconds: float = field(
         default=5.0,
-        metadata=_doc("How often the server looks for import jobs to run or help with.", (0.1, 3600)),
+        metadata=_doc("How often the server looks for import jobs to run or help with.", (0.1, None)),
     )
 
     @property

@@ -171,14 +171,18 @@ class JobStore:
         *,
         started_by: str,
         runner: str,
+        lead: str | None = None,
     ) -> Job:
+        """A new running job; ``lead`` creates it already led by that owner (for a minute), so no
+        runner takes it before its creator has recorded what it must."""
         self.catalog.account(account_id)
         moment = now()
         values = {
             "id": uuid.uuid4().hex, "account_id": account_id, "source": source, "config": config,
             **options.__dict__, "started_by": started_by[:200], "runner": runner, "state": ACTIVE,
-            "listed": False, "cursor": None, "total": 0, "total_bytes": 0, "lease_owner": None,
-            "lease_until": None, "created": moment, "updated": moment, "finished": None, "error": None,
+            "listed": False, "cursor": None, "total": 0, "total_bytes": 0, "lease_owner": lead,
+            "lease_until": moment + timedelta(minutes=1) if lead else None, "created": moment,
+            "updated": moment, "finished": None, "error": None,
         }  # fmt: skip
         with self.engine.begin() as c:
             c.execute(insert(import_jobs).values(**values))

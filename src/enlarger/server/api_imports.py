@@ -12,6 +12,7 @@ allows it); a ``urls:FILE`` on the server's disk is for the CLI only.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ from starlette.routing import Route
 from enlarger.catalog.store import Account, digest
 from enlarger.errors import EnlargerError, RequestError, SourceForbiddenError
 from enlarger.importing.background import ImportWorker
-from enlarger.importing.jobs import JobStore, Listed, Options
+from enlarger.importing.jobs import Job, JobStore, Listed, Options
 from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
 from enlarger.importing.sources import PAGE, Named, parse_source
 from enlarger.importing.sources_urls import entry
@@ -86,13 +87,16 @@ class ImportApi:
             entries = []
             named = await self._named(body)
         who = await run(self._token_id, request)
-        job = await run(
-            lambda: self.jobs.create(
-                account.id, named.description, named.config, options, started_by=who, runner="server"
+        creator = f"api-start:{uuid.uuid4().hex}" if urls is not None else None
+
+        def create() -> Job:
+            return self.jobs.create(
+                account.id, named.description, named.config, options, started_by=who, runner="server", lead=creator
             )
-        )
-        if urls is not None:
-            await run(self._record_list, job.id, entries)
+
+        job = await run(create)
+        if creator is not None:
+            await run(self._record_list, job, creator, entries)
         self.worker.wake()
         return envelope(await self._json(job.id))
 
@@ -125,17 +129,14 @@ class ImportApi:
         secret = request.headers.get("authorization", "").partition(" ")[2].strip()
         return f"token:{self.jobs.token_id(digest(secret))}"
 
-    def _record_list(self, job_id: str, entries: list[Listed]) -> None:
-        """A posted list is recorded whole when the job starts (there is nothing to re-read later)."""
-        owner = f"api-start:{job_id}"
-        job = self.jobs.job(job_id)
-        self.jobs.claim_job(job_id, owner, 60)
+    def _record_list(self, job: Job, owner: str, entries: list[Listed]) -> None:
+        """A posted list is recorded whole while its creator leads the job (nothing to re-read later)."""
         max_bytes = self.hosted.hosting.settings.max_upload_bytes
         for start in range(0, max(1, len(entries)), PAGE):
             batch = entries[start : start + PAGE]
             last = start + PAGE >= len(entries)
             self.jobs.add_listed(job, owner, batch, str(start + len(batch)), last, max_bytes)
-        self.jobs.release_job(job_id, owner)
+        self.jobs.release_job(job.id, owner)
 
     async def list(self, _request: Request, hosted: Hosted, account: Account) -> Response:
         found = await run(self.jobs.jobs, account.id)
