@@ -26,7 +26,8 @@ def importer(start: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     data_dir = tmp_path / "data"
-    catalog = Catalog(Settings(data_dir=data_dir).catalog_url)
+    catalog_url = Settings(data_dir=data_dir).catalog_url
+    catalog = Catalog(catalog_url)
     account = catalog.create_account("imports")
     _, token = catalog.create_token(account.id)
     catalog.close()
@@ -34,7 +35,7 @@ def importer(start: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     http = start(data_dir=data_dir, fetch_allowed_networks=networks, import_poll_seconds=0.2, import_lease_seconds=2)
     sdk = Cloudflare(api_token=token, base_url=str(http.base_url).rstrip("/") + "/client/v4", max_retries=0)
     with sdk:
-        yield Tenant(http, sdk, account, token, data_dir)
+        yield Tenant(http, sdk, account, token, data_dir, catalog_url)
 
 
 def _finished(tenant: Tenant, job_id: str, timeout: float = 60) -> dict[str, Any]:

@@ -255,7 +255,7 @@ class Runner:
             item.image_id, spec.get("filename") or "", spec.get("creator"), spec.get("meta") or {},
             bool(spec.get("requireSignedURLs")),
         )  # fmt: skip
-        image = self.hosting._validated(account_id, data, new, item.image_id)
+        image = self.hosting.validated(account_id, data, new, item.image_id)
         assert image.blob_key is not None
         storage = self.hosting.storage
         storage.put(image.blob_key, data)

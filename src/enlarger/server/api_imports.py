@@ -2,20 +2,25 @@
 
 Start a job (``POST``), list (``GET``), inspect (``GET /{job_id}``), cancel (``POST
 /{job_id}/cancel``) and download its per-object log (``GET /{job_id}/log?format=csv|jsonl``).
-Jobs run in the background (:class:`~enlarger.importing.background.ImportWorker`, started with
-the app). The path sits beside ``/v1`` and ``/v2``, so it shadows no image ID. Sources reached for
-a tenant are treated as untrusted: URL and Images API sources go through the SSRF-safe fetcher,
-and an S3 endpoint must not resolve to an internal address (unless ``fetch_allowed_networks``
-allows it); a ``urls:FILE`` on the server's disk is for the CLI only.
+Jobs run in the background (:class:`~enlarger.importing.background.ImportWorker`, started and
+stopped by the app's lifespan). The routes are module-level; they find the :class:`ImportApi`
+(job store and worker, built once per app from its ``HostingService``) on
+``request.app.state.imports``, and errors go through the API's guard and envelope. The path
+sits beside ``/v1`` and ``/v2``, so it shadows no image ID. Sources reached for a tenant are
+treated as untrusted: URL and Images API sources go through the SSRF-safe fetcher, and an S3
+endpoint must not resolve to an internal address (unless ``fetch_allowed_networks`` allows it);
+a ``urls:FILE`` on the server's disk is for the CLI only.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.from_thread
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -28,10 +33,11 @@ from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
 from enlarger.importing.sources import PAGE, Named, parse_source
 from enlarger.importing.sources_urls import entry
 from enlarger.security.addresses import AddressGuard, parse_networks
-from enlarger.server.api_envelope import bounded, envelope, flag, run
-from enlarger.server.api_images import Handler, api
-from enlarger.server.hosted import Hosted
-from enlarger.server.purge import image_tag
+from enlarger.server.api_images import Handler, authenticated
+from enlarger.server.bodies import bounded, flag
+from enlarger.server.envelope import envelope
+from enlarger.server.hosting_service import HostingService
+from enlarger.server.offload import run
 
 PREFIX = "/client/v4/accounts/{account_id}/images/imports"
 MAX_BODY = 16 * 1024 * 1024  # a posted URL list: ~100,000 entries
@@ -40,33 +46,23 @@ _FIELDS |= {"variants", "urls"}
 
 
 class ImportApi:
-    """The routes and the background worker, sharing one job store."""
+    """The job store and the background worker the routes share (one per app)."""
 
-    def __init__(self, hosted: Hosted) -> None:
-        self.hosted = hosted
+    def __init__(self, service: HostingService) -> None:
+        self.service = service
 
         def replaced(account_id: str, image_id: str) -> None:
-            hosted.forget()
-            hosted.purge.purge(image_tag(account_id, image_id))
+            # called in the runner's worker thread: forget lookups and purge outputs on the event loop
+            anyio.from_thread.run(service.image_replaced, account_id, image_id)
 
-        self.worker = ImportWorker(hosted.hosting, hosted.fetcher, on_replaced=replaced)
+        self.worker = ImportWorker(service.hosting, service.fetcher, on_replaced=replaced)
         self.jobs: JobStore = self.worker.jobs
-
-    def routes(self) -> list[Route]:
-        table: list[tuple[str, str, Handler]] = [
-            ("", "POST", self.start),
-            ("", "GET", self.list),
-            ("/{job_id}", "GET", self.one),
-            ("/{job_id}/cancel", "POST", self.cancel),
-            ("/{job_id}/log", "GET", self.log),
-        ]
-        return [Route(PREFIX + path, api(self.hosted, handler), methods=[method]) for path, method, handler in table]
 
     async def _json(self, job_id: str) -> dict[str, Any]:
         job = await run(self.jobs.job, job_id)
         return job_json(job, await run(self.jobs.counts, job_id))
 
-    async def start(self, request: Request, hosted: Hosted, account: Account) -> Response:
+    async def start(self, request: Request, account: Account) -> Response:
         body = await _read_body(request)
         unknown = set(body) - _FIELDS
         if unknown:
@@ -118,7 +114,7 @@ class ImportApi:
     async def _check_endpoint(self, endpoint: str) -> None:
         """An S3 endpoint a tenant names is reached by boto3, not the fetcher: check its addresses here."""
         parts = urlsplit(endpoint)
-        guard = AddressGuard(parse_networks(self.hosted.hosting.settings.fetch_allowed_networks))
+        guard = AddressGuard(parse_networks(self.service.hosting.settings.fetch_allowed_networks))
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             await guard.resolve(parts.hostname or "", port)
@@ -131,33 +127,57 @@ class ImportApi:
 
     def _record_list(self, job: Job, owner: str, entries: list[Listed]) -> None:
         """A posted list is recorded whole while its creator leads the job (nothing to re-read later)."""
-        max_bytes = self.hosted.hosting.settings.max_upload_bytes
+        max_bytes = self.service.hosting.settings.max_upload_bytes
         for start in range(0, max(1, len(entries)), PAGE):
             batch = entries[start : start + PAGE]
             last = start + PAGE >= len(entries)
             self.jobs.add_listed(job, owner, batch, str(start + len(batch)), last, max_bytes)
         self.jobs.release_job(job.id, owner)
 
-    async def list(self, _request: Request, hosted: Hosted, account: Account) -> Response:
+    async def list(self, _request: Request, account: Account) -> Response:
         found = await run(self.jobs.jobs, account.id)
         return envelope({"jobs": [job_json(j, await run(self.jobs.counts, j.id)) for j in found]})
 
-    async def one(self, request: Request, hosted: Hosted, account: Account) -> Response:
+    async def one(self, request: Request, account: Account) -> Response:
         job = await run(self.jobs.job, request.path_params["job_id"], account.id)
         return envelope(await self._json(job.id))
 
-    async def cancel(self, request: Request, hosted: Hosted, account: Account) -> Response:
+    async def cancel(self, request: Request, account: Account) -> Response:
         job = await run(self.jobs.cancel, request.path_params["job_id"], account.id)
         self.worker.cancelled(job.id)
         return envelope(await self._json(job.id))
 
-    async def log(self, request: Request, hosted: Hosted, account: Account) -> Response:
+    async def log(self, request: Request, account: Account) -> Response:
         fmt = request.query_params.get("format", "csv")
         if fmt not in LOG_FORMATS:
             raise RequestError(f"format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
         job = await run(self.jobs.job, request.path_params["job_id"], account.id)
         headers = {"Content-Disposition": f'attachment; filename="import-{job.id}.{fmt}"', "Cache-Control": "no-store"}
         return StreamingResponse(log_lines(self.jobs.log(job.id), fmt), media_type=LOG_FORMATS[fmt], headers=headers)
+
+
+Action = Callable[[ImportApi, Request, Account], Awaitable[Response]]
+
+
+def _on_app(action: Action) -> Handler:
+    """``action`` run on this app's :class:`ImportApi`, after the API's authentication."""
+
+    async def handler(request: Request, _service: HostingService, account: Account) -> Response:
+        imports: ImportApi = request.app.state.imports
+        return await action(imports, request, account)
+
+    return handler
+
+
+def routes() -> list[Route]:
+    table: list[tuple[str, str, Action]] = [
+        ("", "POST", ImportApi.start),
+        ("", "GET", ImportApi.list),
+        ("/{job_id}", "GET", ImportApi.one),
+        ("/{job_id}/cancel", "POST", ImportApi.cancel),
+        ("/{job_id}/log", "GET", ImportApi.log),
+    ]
+    return [Route(PREFIX + path, authenticated(_on_app(action)), methods=[method]) for path, method, action in table]
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
