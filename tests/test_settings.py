@@ -65,6 +65,11 @@ DEFAULTS = {
     "c2pa_tsa_url": "",
     "c2pa_trust_anchors": "",
     "binding_listen": "",
+    "import_s3_access_key_id": "",
+    "import_s3_secret_access_key": "",
+    "import_api_token": "",
+    "import_lease_seconds": 30.0,
+    "import_poll_seconds": 5.0,
 }
 NUMERIC = [
     f.name

@@ -23,6 +23,7 @@ from enlarger.codecs import harden
 from enlarger.doctor import add_command as add_doctor
 from enlarger.errors import EnlargerError
 from enlarger.formats import SUFFIXES
+from enlarger.importing.cli import add_command as add_import_command
 from enlarger.options import parse_options
 from enlarger.pipeline import info, transform
 from enlarger.reference import REFERENCES
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_doctor(commands)
     _add_c2pa(commands)  # Content Credentials (issue 16)
+    add_import_command(commands)  # bulk import (issue 18)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")

@@ -94,7 +94,11 @@ class Hosting:
         self.storage = storage
         self.settings = settings
 
-    def _validated(self, account_id: str, data: bytes, new: NewImage, image_id: str) -> Image:
+    def validated(self, account_id: str, data: bytes, new: NewImage, image_id: str) -> Image:
+        """The row ``data`` would become, once it passed every check; nothing is stored yet.
+
+        Public because bulk import stores the blob and commits the row itself (under its lease).
+        """
         if len(data) > self.settings.max_upload_bytes:
             raise InputTooLargeError(
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
@@ -127,7 +131,7 @@ class Hosting:
     def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
         """Store a new image; returns its committed row (the acknowledgement)."""
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        image = self._validated(account_id, data, new, image_id)
+        image = self.validated(account_id, data, new, image_id)
         return self._commit(image, data, lambda: self.catalog.add_image(image, self.settings.image_quota))
 
     def reserve(self, *, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
@@ -157,7 +161,7 @@ class Hosting:
         slot = self.catalog.slot(secret)
         draft = self.catalog.image(slot.account_id, slot.image_id, drafts=True)
         new = NewImage(draft.id, filename, draft.creator, draft.meta, draft.require_signed)
-        image = self._validated(slot.account_id, data, new, draft.id)
+        image = self.validated(slot.account_id, data, new, draft.id)
         return self._commit(image, data, lambda: self.catalog.redeem(secret, image))
 
     def _commit(self, image: Image, data: bytes, record: Callable[[], Image]) -> Image:

@@ -310,6 +310,37 @@ class Settings:
         ),
     )
 
+    # --- bulk imports (enlarger import, /images/imports)
+    import_s3_access_key_id: str = field(
+        default="",
+        metadata=_doc(
+            "Access key for S3 import sources; empty: the standard AWS chain (AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...). Never logged or stored with a job."
+        ),
+    )
+    import_s3_secret_access_key: str = field(
+        default="", metadata=_doc("Secret key that goes with import_s3_access_key_id.")
+    )
+    import_api_token: str = field(
+        default="",
+        metadata=_doc(
+            "API token for images-api import sources (Cloudflare Images or another Enlarger); "
+            "usually set as ENLARGER_IMPORT_API_TOKEN. Never logged or stored with a job."
+        ),
+    )
+    import_lease_seconds: float = field(
+        default=30.0,
+        metadata=_doc(
+            "How long an import runner's claim on a job or an object lasts without a heartbeat; "
+            "work of a runner that died is taken over after it.",
+            (0.5, None),
+        ),
+    )
+    import_poll_seconds: float = field(
+        default=5.0,
+        metadata=_doc("How often the server looks for import jobs to run or help with.", (0.1, None)),
+    )
+
     @property
     def workers(self) -> int:
         """The effective concurrency (``concurrency``, or the number of cores)."""

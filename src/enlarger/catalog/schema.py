@@ -13,7 +13,9 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -93,4 +95,54 @@ direct_uploads = Table(
     Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("image_id", String(1024), nullable=False),
     Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# --- bulk imports (enlarger.importing): a job per import and a row per source object.
+# Object rows are claimed under a lease (owner + expiry) so that any runner may pick up work a
+# dead one left; an object is marked done in the transaction that commits its image row.
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source", String(2048), nullable=False),  # a description, never credentials
+    Column("config", JSON, nullable=False),  # what the runner needs to reopen the source (no secrets)
+    Column("id_prefix", String(1024), nullable=False),
+    Column("new_ids", Boolean, nullable=False),
+    Column("overwrite", Boolean, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("rate", Float, nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("runner", String(8), nullable=False),  # cli | server: who resumes it
+    Column("state", String(16), nullable=False),
+    Column("listed", Boolean, nullable=False),
+    Column("cursor", String(4096), nullable=True),
+    Column("total", BigInteger, nullable=False),
+    Column("total_bytes", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("finished", DateTime(timezone=True), nullable=True),
+    Column("error", String(2000), nullable=True),
+)
+
+import_objects = Table(
+    "import_objects",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("import_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(4096), nullable=False),
+    Column("image_id", String(1024), nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("spec", JSON, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("reason", String(2000), nullable=True),
+    Column("bytes", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("finished", DateTime(timezone=True), nullable=True),
+    Index("ix_import_objects_job_state", "job_id", "state", "seq"),
 )

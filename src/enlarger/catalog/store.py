@@ -487,3 +487,14 @@ class Catalog:
         c.execute(
             insert(signing_keys).values(account_id=account_id, name=name, value=secrets.token_hex(32), created=now())
         )
+
+    # --- for modules that commit their own rows with an image's, in one transaction (bulk imports)
+    def account_transaction(self, account_id: str) -> AbstractContextManager[Connection]:
+        """A transaction holding the account's lock, as uploads use it for the quota check."""
+        return self._account_transaction(account_id)
+
+    def insert_image(self, c: Connection, image: Image, quota: int | None) -> Image:
+        """Insert ``image`` inside ``c`` (from :meth:`account_transaction`) after the quota check,
+        so that it commits, or not, together with what the caller writes beside it."""
+        self._check_quota(c, image.account_id, quota)
+        return replace(image, seq=self._insert_image(c, image))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
@@ -164,21 +164,31 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         max_bytes: int | None = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
         """GET ``url`` (conditionally when validators are given), following checked redirects.
 
         ``max_bytes`` lowers the byte cap for this fetch (uploads have a smaller limit than sources).
+        ``headers`` (credentials of an import source) go only to ``url``'s own origin, never to a
+        redirect's other host.
         """
         limit = min(self._max_bytes, max_bytes) if max_bytes is not None else self._max_bytes
         try:
             with anyio.fail_after(self._total_timeout):
-                return await self._follow(url, allow_host, etag, last_modified, limit)
+                return await self._follow(url, allow_host, etag, last_modified, limit, headers)
         except TimeoutError as exc:
             raise OriginTimeoutError(f"the source did not arrive within {self._total_timeout:g} s") from exc
 
     async def _follow(
-        self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None, limit: int
+        self,
+        url: str,
+        allow_host: Callable[[str], bool],
+        etag: str | None,
+        last_modified: str | None,
+        limit: int,
+        extra: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
+        home = ""  # the first URL's origin, once checked (and folded): the only one ``extra`` goes to
         for hop in range(self._max_redirects + 1):
             try:
                 url, parts = checked_url(url)
@@ -187,6 +197,8 @@ class Fetcher:
                     raise
                 raise OriginError(f"the origin redirected to a malformed URL: {exc.message}") from exc
             assert parts.hostname is not None
+            if hop == 0:
+                home = parts.netloc.lower()
             trusted = parts.netloc.lower() == self._trusted_netloc
             if not trusted and not allow_host(parts.hostname):
                 raise SourceForbiddenError(f"fetching from {parts.hostname} is not allowed (see allowed_hosts)")
@@ -195,6 +207,8 @@ class Fetcher:
                 headers.append((b"If-None-Match", etag.encode("latin-1")))
             if last_modified:
                 headers.append((b"If-Modified-Since", last_modified.encode("latin-1")))
+            if parts.netloc.lower() == home:
+                headers.extend(extra)
             pool = self._trusted if trusted else self._guarded
             timeouts = {"connect": self._connect_timeout, "read": self._total_timeout, "pool": self._total_timeout}
             try:

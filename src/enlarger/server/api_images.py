@@ -2,7 +2,7 @@
 
 Each handler authenticates the bearer token against the account in the path, does one catalog
 operation (in a worker thread) and answers with the v4 envelope; every typed error becomes the
-envelope's ``errors`` entry with its status, in :func:`_endpoint`.
+envelope's ``errors`` entry with its status, in :func:`authenticated`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _DRAW_OPTIONS = frozenset(name for name in BY_NAME if name == "draw" or name.sta
 Handler = Callable[[Request, HostingService, Account], Awaitable[Response]]
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, then run ``handler``; the guard maps errors to the envelope — for every API route."""
 
     async def endpoint(request: Request) -> Response:
@@ -277,4 +277,4 @@ def routes() -> list[Route]:
         ("/v1/{image_id:path}", "PATCH", edit),
         ("/v1/{image_id:path}", "DELETE", remove),
     ]
-    return [Route(PREFIX + path, _endpoint(handler), methods=[method]) for path, method, handler in table]
+    return [Route(PREFIX + path, authenticated(handler), methods=[method]) for path, method, handler in table]

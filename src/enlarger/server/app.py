@@ -1,8 +1,8 @@
 """The ASGI application: the route table, the shared services and their lifetime.
 
 Endpoints are module-level functions that find what they share on ``request.app.state``
-(``services``: the serving core's; ``hosting``: the catalog, storage and their invalidation); :func:`create_app` is
-the composition root that builds those once per application.
+(``services``: the serving core's; ``hosting``: the catalog, storage and their invalidation; ``imports``: bulk
+import jobs and their worker); :func:`create_app` is the composition root that builds those once per application.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import api_images, binding, delivery, transform_url, uploads
+from enlarger.server import api_images, api_imports, binding, delivery, transform_url, uploads
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
@@ -93,10 +93,15 @@ async def metrics_endpoint(request: Request) -> Response:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     services: Services = app.state.services
     hosting: HostingService = app.state.hosting
+    imports: api_imports.ImportApi = app.state.imports
     sweep = asyncio.create_task(_sweep(hosting.hosting))  # listing every blob can take long: serve meanwhile
+    importer = asyncio.create_task(imports.worker.run())
     try:
         yield
     finally:
+        importer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await importer
         await sweep  # it uses the catalog: let it finish before closing it
         await hosting.fetcher.aclose()
         services.admission.shutdown()
@@ -111,6 +116,7 @@ ROUTES = [
     Route("/readyz", readyz, methods=["GET", "HEAD"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     *api_images.routes(),
+    *api_imports.routes(),
     Route("/upload/{secret}", uploads.endpoint, methods=["POST"]),
     Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
     Route("/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
@@ -153,6 +159,7 @@ def create_app(settings: Settings) -> ASGIApp:
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
     app.state.hosting = HostingService(hosting, fetcher, purge)
+    app.state.imports = api_imports.ImportApi(app.state.hosting)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
         app.state.binding = AccessLog(binding.create_app(images), metrics)

@@ -116,6 +116,10 @@ class HostingService:
         await run(self.hosting.delete, account_id, image_id)
         await self._changed(image_tag(account_id, image_id))
 
+    async def image_replaced(self, account_id: str, image_id: str) -> None:
+        """Another writer of this process (a bulk import) replaced the image: forget and purge it."""
+        await self._changed(image_tag(account_id, image_id))
+
     async def edit_variant(self, account_id: str, variant: Variant) -> None:
         await run(self.hosting.catalog.update_variant, account_id, variant)
         await self._changed(variant_tag(account_id, variant.id))
