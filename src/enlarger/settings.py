@@ -247,6 +247,20 @@ class Settings:
         default=0, metadata=_doc("CPU threads per model run; 0 lets onnxruntime use every core.", (0, 256))
     )
 
+    # --- usage accounting and the dashboard
+    transformation_quota: int = field(
+        default=0,
+        metadata=_doc(
+            "Unique transformations an account may use in a sliding 30-day window (Cloudflare's billing unit); "
+            "past it, new ones get 429 (err=9422) while those already counted keep serving. 0: unlimited. "
+            "`enlarger accounts quota ID --transformations N` overrides it per account."
+        ),
+    )
+    dashboard_session_seconds: int = field(
+        default=8 * 3600,
+        metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),
+    )
+
     @property
     def workers(self) -> int:
         """The effective concurrency (``concurrency``, or the number of cores)."""

@@ -170,7 +170,8 @@ async def blob(request: Request, hosted: Hosted, account: Account) -> Response:
 
 async def stats(_request: Request, hosted: Hosted, account: Account) -> Response:
     current = await run(hosted.hosting.catalog.count_images, account.id)
-    return envelope({"count": {"current": current, "allowed": hosted.hosting.settings.image_quota}})
+    usage = await hosted.usage.summary(account.id)  # usage accounting (issue 17): fields beside Cloudflare's
+    return envelope({"count": {"current": current, "allowed": hosted.hosting.settings.image_quota}, **usage})
 
 
 async def direct_upload(request: Request, hosted: Hosted, account: Account) -> Response:

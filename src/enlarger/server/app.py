@@ -31,6 +31,7 @@ from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
+from enlarger.usage import UsageMetrics
 
 logger = logging.getLogger("enlarger.server")
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> ASGIApp:
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
     hosted = Hosted(hosting, fetcher, purge)
     metrics.cache_bytes.set(services.cache.total_bytes)
+    metrics.registry.register(UsageMetrics(hosted.usage))  # usage accounting (issue 17)
 
     async def image(request: Request) -> Response:
         return await transform_url.handle(request, services)
@@ -124,6 +126,7 @@ def create_app(settings: Settings) -> ASGIApp:
             yield
         finally:
             await sweep  # it uses the catalog: let it finish before closing it
+            await hosted.usage.close()  # usage accounting: write the last delivery counts
             await fetcher.aclose()
             services.admission.shutdown()
             hosting.catalog.close()

@@ -80,7 +80,8 @@ async def deliver(request: Request, hosted: Hosted, services: transform_url.Serv
 
         located = Located(f"hosted:{image.content_hash}", read, None)
         tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
-        return await transform_url.respond(
+        await hosted.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
+        response = await transform_url.respond(
             request,
             services,
             hinted.options,
@@ -90,6 +91,9 @@ async def deliver(request: Request, hosted: Hosted, services: transform_url.Serv
             tags=tags,
             cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
         )
+        if not head:  # usage accounting (issue 17)
+            hosted.usage.delivered(account.id, response.status_code, len(response.body))
+        return response
     except EnlargerError as error:
         return error_response(error, head=head)
     except Exception:

@@ -19,6 +19,7 @@ from enlarger.hosting import Hosting
 from enlarger.security.fetch import Fetcher
 from enlarger.server.api_envelope import Delivery, run
 from enlarger.server.purge import PurgeIndex
+from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
 
@@ -40,6 +41,10 @@ class Hosted:
     purge: PurgeIndex
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by forget(): lookups started before it are not remembered
+    usage: Usage = field(init=False)  # usage accounting (issue 17)
+
+    def __post_init__(self) -> None:
+        self.usage = Usage(self.hosting.catalog, self.hosting.settings)
 
     def base_url(self, request: Request) -> str:
         """Where clients reach us: the configured public URL, else this request's scheme and host."""
