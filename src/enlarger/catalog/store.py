@@ -19,7 +19,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    String,
+    Table,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
@@ -655,6 +668,27 @@ class Catalog:
             select(usage_quotas.c.transformation_quota).where(usage_quotas.c.account_id == account_id)
         ).scalar()
         return default if own is None else int(own)
+
+    # --- dashboard search
+    def search(self, account_id: str, text: str, token: str | None, per_page: int, descending: bool) -> Page:
+        """Images whose id, creator or metadata contain ``text`` (any case), in keyset pages like v2.
+
+        An operator's interactive search: it scans the account's rows (no index helps a substring),
+        which is fine for a person typing and never on the serving path. Drafts are left out.
+        """
+        query = select(images).where(images.c.account_id == account_id, ~images.c.draft)
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            fields = (images.c.id, func.coalesce(images.c.creator, ""), cast(images.c.meta, String))
+            query = query.where(or_(*(func.lower(f).like(pattern, escape="\\") for f in fields)))
+        if token:
+            seq = _seq_of(token)
+            query = query.where(images.c.seq < seq if descending else images.c.seq > seq)
+        order = images.c.seq.desc() if descending else images.c.seq
+        with self.engine.connect() as c:
+            rows = c.execute(query.order_by(order).limit(per_page + 1)).all()
+        found = [_image(r) for r in rows[:per_page]]
+        return Page(found, continuation_token=_token_of(found[-1].seq) if len(rows) > per_page else None)
 
 
 WINDOW_DAYS = 30  # Cloudflare bills unique transformations over a sliding 30-day window

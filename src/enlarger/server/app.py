@@ -22,9 +22,10 @@ from enlarger.catalog.store import Catalog
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import api_images, delivery, transform_url, uploads
+from enlarger.server import api_images, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
+from enlarger.server.dashboard import Dashboard
 from enlarger.server.hosted import Hosted
 from enlarger.server.metrics import Metrics
 from enlarger.server.purge import PurgeIndex
@@ -138,6 +139,9 @@ def create_app(settings: Settings) -> ASGIApp:
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
             Route("/metrics", metrics_route, methods=["GET"]),
             *api_images.routes(hosted),
+            # dashboard and upload widget (issue 17)
+            *Dashboard(hosted, services).routes(),
+            *widget.routes(),
             Route("/upload/{secret}", direct_upload, methods=["POST"]),
             Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
             Route("/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
