@@ -16,14 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright
 
 from enlarger.catalog.store import Account, Catalog
 from enlarger.server.app import create_app
 from enlarger.settings import Settings
 from tests.live import serve
-
-pytest.importorskip("playwright")
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("ENLARGER_CHROMIUM", "/usr/bin/chromium"))
 ARGS = [

@@ -78,8 +78,8 @@ def test_upload_edit_variant_and_signed_url(page: Page, site: Site) -> None:
     page.get_by_label("Width").fill("100")
     page.get_by_label("Height").fill("80")
     page.wait_for_function(
-        "() => { const i = document.querySelector('img.preview'); return i && !i.hidden && i.src.includes('width%3D100')"
-        " && i.src.includes('height%3D80') && i.complete && i.naturalWidth > 0 }"
+        "() => { const i = document.querySelector('img.preview'); return i && !i.hidden"
+        " && i.src.includes('width%3D100') && i.src.includes('height%3D80') && i.complete && i.naturalWidth > 0 }"
     )
     assert _natural_width(page, "img.preview") == 100
     page.get_by_role("button", name="Create variant").click()

@@ -189,6 +189,7 @@ class Dashboard:
         """Who is signed in — ``{"account": null}`` (not an error status) when nobody is."""
 
         async def work() -> Response:
+            result: dict[str, Any]
             try:
                 account, token = await self.session(request)
                 result = {"account": self._account_json(account), "csrf": csrf_token(token)}

@@ -29,5 +29,25 @@ async def upload_js(_request: Request) -> Response:
     )
 
 
+async def upload_preflight(request: Request) -> Response:
+    """CORS preflight for one-time upload URLs: browsers send one before any upload that reports progress.
+
+    (An XHR with upload listeners is never a "simple" request.) The URL's secret still authorises
+    the POST itself; this only tells the browser that any page may make it.
+    """
+    requested = request.headers.get("access-control-request-headers", "")
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Max-Age": "600",
+    }
+    if requested:
+        headers["Access-Control-Allow-Headers"] = requested
+    return Response(status_code=204, headers=headers)
+
+
 def routes() -> list[Route]:
-    return [Route("/widget/v1/upload.js", upload_js, methods=["GET", "HEAD"])]
+    return [
+        Route("/widget/v1/upload.js", upload_js, methods=["GET", "HEAD"]),
+        Route("/upload/{secret}", upload_preflight, methods=["OPTIONS"]),
+    ]

@@ -21,7 +21,8 @@
       throw new UploadError(`${file.name} is not an accepted image type (${file.type})`, false);
     }
     if (file.size > maxBytes) {
-      throw new UploadError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB; the limit is ${(maxBytes / 1e6).toFixed(1)} MB`, false);
+      const size = (n) => n.toLocaleString("en");
+      throw new UploadError(`${file.name} is too large: ${size(file.size)} bytes, the limit is ${size(maxBytes)}`, false);
     }
   }
 
