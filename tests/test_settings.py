@@ -56,6 +56,8 @@ DEFAULTS = {
     "inference_device": "auto",
     "inference_concurrency": 1,
     "inference_threads": 0,
+    "transformation_quota": 0,
+    "dashboard_session_seconds": 28_800,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 
