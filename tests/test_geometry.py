@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enlarger.geometry import Rect, plan, trim_rect
+from enlarger.geometry import Rect, Size, crops, plan, trim_rect
 from enlarger.options import parse_options
 
 MAX = 12_000
@@ -125,3 +125,27 @@ def test_cover_crop_window_and_resize() -> None:
     p = plan(1000, 500, parse_options("width=200,height=200,fit=cover"), MAX)
     assert p.resized == (400, 200)
     assert p.crop == (200, 200)
+
+
+_CROP_CASES = [options for _, options, _ in FIT_TABLE] + [
+    "width=auto,height=300,fit=cover",  # auto without hints is no width: no crop
+    "width=12000,height=12000,fit=crop,dpr=4",  # clamped to the maximum side, still a crop
+    "height=300,fit=aspect-crop",
+]
+
+
+@pytest.mark.parametrize("options", _CROP_CASES)
+def test_crops_tells_before_planning_whether_the_plan_crops(options: str) -> None:
+    parsed = parse_options(options)
+    for source in [(1000, 666), (100, 50), (612, 613)]:
+        assert crops(parsed) == (plan(*source, parsed, 4000).crop is not None), source
+
+
+def test_plan_sizes_are_named_sizes_in_their_frames() -> None:
+    p = plan(1000, 500, parse_options("trim.left=100,width=300,height=100,fit=cover,rotate=90,border.width=2"), MAX)
+    assert p.oriented == Size(1000, 500)
+    # 900×500 kept; turned it is 500×900, which covers 300×100 at scale 0.6
+    assert p.trimmed == Size(width=540, height=300)
+    assert p.resized == Size(300, 540) and p.resized.height == 540
+    assert p.crop == Size(300, 100)
+    assert p.output == Size(304, 104) and p.output.height == 104

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import numpy as np
 import pytest
+import pyvips
 from hypothesis import assume, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from enlarger.colors import Color
 from enlarger.errors import EnlargerError, OptionError, UnknownOptionError
+from enlarger.models import upscale as upscale_model
 from enlarger.options import (
     BY_NAME,
     DEFAULT_QUALITY,
@@ -21,11 +25,17 @@ from enlarger.options import (
     MAX_DIMENSION,
     NAMED_QUALITY,
     TABLE,
+    Option,
     Options,
     parse_options,
     quality_number,
     render_value,
 )
+from enlarger.pipeline import transform
+from enlarger.settings import Settings
+from enlarger.steps import segment as segment_step
+from enlarger.steps.frames import frame_height
+from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save
 
 RED = Color(255, 0, 0)
 
@@ -99,6 +109,7 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("compression=fast", "compression", "fast"),
     ("onerror=redirect", "onerror", "redirect"),
     ("segment=foreground", "segment", "foreground"),
+    ("upscale=generate", "upscale", "generate"),
 ]
 
 
@@ -451,6 +462,7 @@ INVALID: list[tuple[str, str]] = [
     ("compression", "slow"),
     ("onerror", "ignore"),
     ("segment", "background"),
+    ("upscale", "magic"),
 ]
 
 
@@ -740,6 +752,7 @@ VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     "compression": _choices("fast"),
     "onerror": _choices("redirect"),
     "segment": _choices("foreground"),
+    "upscale": _choices("interpolate", "generate"),
 }
 
 
@@ -845,3 +858,111 @@ _JSON = st.recursive(
 @example({"width": 10**400})
 def test_any_json_gives_options_or_option_error(document: dict[str, object]) -> None:
     assert_options_or_option_error(document)
+
+
+# --- every option's documented example runs through the engine and does what it says
+
+
+def _example_source() -> bytes:
+    """800×600 PNG: half-bright quadrants (so colour steps have room both ways) inside a 20 px white
+    border, with a see-through 40 px square at the centre."""
+    content = (quadrants(760, 560) * 0.5).cast("uchar").bandjoin(255).copy(interpretation="srgb")
+    framed = content.embed(20, 20, 800, 600, extend="background", background=[255, 255, 255, 255])
+    return save(framed.draw_rect([0, 0, 0, 0], 380, 280, 40, 40, fill=True), "png")
+
+
+EXAMPLE_SOURCE = _example_source()
+WHITE_RGB = (255, 255, 255)
+_PLAIN = decode(transform(EXAMPLE_SOURCE, "").data)
+
+
+def _size(image: pyvips.Image) -> tuple[int, int]:
+    return image.width, image.height
+
+
+def _mean(image: pyvips.Image) -> float:
+    return float(image.extract_band(0, n=3).avg())
+
+
+#: what each option's example must visibly do to EXAMPLE_SOURCE (output decoded; result's format)
+EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
+    "width": lambda out, fmt: _size(out) == (400, 300),
+    "height": lambda out, fmt: _size(out) == (400, 300),
+    "fit": lambda out, fmt: _size(out) == (300, 300),
+    # cover keeps the left end: the (scaled, 10 px) white border is at the left edge
+    "gravity": lambda out, fmt: _size(out) == (300, 300) and near(pixel(out, 3, 100), WHITE_RGB),
+    "zoom": lambda out, fmt: _size(out) == (300, 300),
+    "dpr": lambda out, fmt: _size(out) == (400, 300),
+    "trim": lambda out, fmt: _size(out) == (740, 560),
+    "trim.top": lambda out, fmt: _size(out) == (800, 590),
+    "trim.right": lambda out, fmt: _size(out) == (790, 600),
+    "trim.bottom": lambda out, fmt: _size(out) == (800, 590),
+    "trim.left": lambda out, fmt: _size(out) == (790, 600),
+    "trim.width": lambda out, fmt: _size(out) == (300, 600),
+    "trim.height": lambda out, fmt: _size(out) == (800, 200),
+    "trim.border.color": lambda out, fmt: _size(out) == (760, 560),
+    "trim.border.tolerance": lambda out, fmt: _size(out) == (760, 560),
+    "trim.border.keep": lambda out, fmt: _size(out) == (770, 570),
+    "quality": lambda out, fmt: fmt == "jpeg" and _size(out) == (800, 600),
+    "slow-connection-quality": lambda out, fmt: fmt == "png" and _size(out) == (800, 600),  # server only
+    "format": lambda out, fmt: fmt == "webp" and _size(out) == (800, 600),
+    "anim": lambda out, fmt: frame_height(out) == out.height,  # of an animated source
+    "background": lambda out, fmt: near(pixel(out, 400, 300), (255, 0, 0)),
+    # the red|green edge at x=400 is smeared
+    "blur": lambda out, fmt: 20 < pixel(out, 399, 100)[0] < 110 and 20 < pixel(out, 399, 100)[1] < 110,
+    "sharpen": lambda out, fmt: _size(out) == (200, 150),
+    "brightness": lambda out, fmt: _mean(out) > _mean(_PLAIN) + 10,
+    "contrast": lambda out, fmt: out.extract_band(0, n=3).deviate() < _PLAIN.extract_band(0, n=3).deviate() - 10,
+    "gamma": lambda out, fmt: _mean(out) < _mean(_PLAIN) - 10,
+    "saturation": lambda out, fmt: len(set(pixel(out, 100, 100)[:3])) == 1,
+    "rotate": lambda out, fmt: _size(out) == (600, 800),
+    "flip": lambda out, fmt: near(pixel(out, 100, 100), (0, 128, 0)),  # red top-left is now green
+    "border.color": lambda out, fmt: _size(out) == (820, 620) and near(pixel(out, 2, 2), (255, 0, 0)),
+    "border.width": lambda out, fmt: _size(out) == (820, 620) and near(pixel(out, 2, 2), (0, 0, 0)),
+    "border.top": lambda out, fmt: _size(out) == (800, 610),
+    "border.right": lambda out, fmt: _size(out) == (810, 600),
+    "border.bottom": lambda out, fmt: _size(out) == (800, 610),
+    "border.left": lambda out, fmt: _size(out) == (810, 600),
+    "metadata": lambda out, fmt: _size(out) == (800, 600),
+    "compression": lambda out, fmt: fmt not in ("avif", "webp"),  # format=auto alone gives AVIF here
+    "onerror": lambda out, fmt: _size(out) == (400, 300),  # server only
+    "segment": lambda out, fmt: out.bands == 4 and pixel(out, 700, 100)[3] == 0,  # stand-in: left half kept
+    "upscale": lambda out, fmt: _size(out) == (1600, 1200) and bool(_UPSCALED),  # the stand-in model ran
+}
+
+
+_UPSCALED: list[int] = []
+
+
+def _repeat_twice(rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings) -> Any:
+    _UPSCALED.append(model.scale)
+    return np.repeat(np.repeat(rgb, model.scale, axis=0), model.scale, axis=1)
+
+
+def _left_half(frame: pyvips.Image, settings: Settings) -> pyvips.Image:
+    mask = pyvips.Image.black(frame.width, frame.height)
+    return mask.draw_rect(255, 0, 0, frame.width // 2, frame.height, fill=True).cast("uchar")
+
+
+def test_every_option_has_an_example_check() -> None:
+    assert set(EXAMPLE_CHECKS) == set(BY_NAME)
+
+
+@pytest.mark.parametrize("opt", TABLE, ids=lambda opt: opt.name)
+def test_example_parses_and_runs_through_the_engine(opt: Option, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = parse_options(opt.example)
+    assert getattr(parsed, opt.attr) != opt.default, f"the example of {opt.name} does not set it"
+    settings = Settings()
+    source = EXAMPLE_SOURCE
+    if opt.name == "anim":
+        source = animation(coloured_frames(40, 30, [(255, 0, 0), (0, 0, 255)]))
+    if opt.name == "upscale":  # a stand-in 2× model that repeats pixels
+        monkeypatch.setattr(upscale_model, "models", lambda settings: [upscale_model.Model(None, 2)])  # type: ignore[arg-type]
+        monkeypatch.setattr(upscale_model, "enlarge", _repeat_twice)
+    if opt.name == "segment":  # a stand-in model: the engine's wiring is what is under test here
+        monkeypatch.setattr(segment_step, "foreground_mask", _left_half)
+        monkeypatch.setattr("enlarger.pipeline.check_available", lambda settings: None)
+        settings = Settings(segment_model="stand-in.onnx")
+    result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
+    out = decode(result.data)
+    assert EXAMPLE_CHECKS[opt.name](out, result.format), f"{opt.example}: {result.format} {_size(out)}"

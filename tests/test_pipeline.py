@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import numpy as np
 import pytest
 import pyvips
 
+from enlarger import pipeline
 from enlarger.errors import (
     CorruptImageError,
     FeatureUnavailableError,
@@ -14,6 +17,10 @@ from enlarger.errors import (
     OptionError,
     UnsupportedFormatError,
 )
+from enlarger.geometry import Plan, plan
+from enlarger.models import faces
+from enlarger.models.faces import Box
+from enlarger.options import parse_options
 from enlarger.pipeline import info, transform
 from enlarger.settings import Settings
 from tests.imaging import (
@@ -316,8 +323,9 @@ def test_format_json_never_decodes_damaged_pixels(quad_png: bytes) -> None:
     broken = quad_png[: quad_png.index(b"IDAT") + 40]
     body = json.loads(transform(broken, "format=json").data)
     assert body["original"]["width"] == 200
-    with pytest.raises(CorruptImageError, match="read error"):
+    with pytest.raises(CorruptImageError, match="damaged or truncated") as info:
         transform(broken, "width=50")
+    assert "read error" in (info.value.detail or "")  # libvips' words: logged, not sent
 
 
 def test_format_auto_negotiates_from_accept(photo_jpeg: bytes) -> None:
@@ -447,3 +455,45 @@ def test_trim_border_on_damaged_pixels_is_a_typed_error(quad_png: bytes) -> None
     broken = quad_png[: quad_png.index(b"IDAT") + 40]
     with pytest.raises(CorruptImageError):
         transform(broken, "trim=border")
+
+
+class _CountingDetector:
+    """A stand-in face detector: one face at the centre-left of the inference copy; counts its runs."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def detect(self, rgb: np.ndarray[Any, Any]) -> list[Box]:
+        self.runs += 1
+        h, w = rgb.shape[:2]
+        return [Box(w * 0.2, h * 0.4, w * 0.3, h * 0.6)]
+
+
+@pytest.mark.parametrize(
+    ("options", "detections", "zoomed"),
+    [
+        ("gravity=face,width=100", 0, False),  # nothing is cut away: faces are not looked for
+        ("gravity=face,width=100,height=100,fit=cover", 1, False),  # a crop around the face
+        ("gravity=face,zoom=0.5", 1, True),  # a zoom narrows the area kept
+        ("gravity=face,zoom=0.5,width=100,height=100,fit=cover", 1, True),
+    ],
+)
+def test_face_gravity_detects_and_plans_once(
+    options: str, detections: int, zoomed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector = _CountingDetector()
+    monkeypatch.setattr(faces, "detector", lambda settings: detector)
+    plans: list[Plan] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Plan:
+        plans.append(plan(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(pipeline, "plan", counted)
+    source = save(gradient(400, 300), "png")
+    decision = pipeline.decide(source, parse_options(options), settings=Settings())
+    assert (detector.runs, len(plans)) == (detections, 1)
+    assert (decision.plan.trim is not None) == zoomed
+    assert (decision.focal is not None) == (detections == 1)
+    out = decode(transform(source, options).data)
+    assert (out.width, out.height) == decision.plan.output

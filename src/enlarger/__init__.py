@@ -1,5 +1,11 @@
-"""Enlarger: an image engine and service with Cloudflare Images' transformation semantics."""
+"""Enlarger: an image engine and service with Cloudflare Images' transformation semantics.
 
+Importing this package changes no process-wide state. :func:`harden` (which blocks every libvips
+loader Enlarger does not use) is called by the CLI and the server, and by the engine itself
+before it reads any image; an embedding application may call it earlier, once, at start-up.
+"""
+
+from enlarger.codecs import harden
 from enlarger.errors import EnlargerError
 from enlarger.options import Options, parse_options
 from enlarger.pipeline import Result, info, transform
@@ -12,6 +18,7 @@ __all__ = [
     "Options",
     "Result",
     "Settings",
+    "harden",
     "info",
     "load_settings",
     "parse_options",

@@ -1,5 +1,9 @@
 """Writing the output: per-format encoder parameters and metadata policy.
 
+Which format keeps what is the registry's (:mod:`enlarger.formats`: ``metadata``,
+``progressive``); this module holds each format's save call, in one ``match`` that mypy proves
+covers every :data:`~enlarger.formats.Writable` format.
+
 Metadata follows Cloudflare's rules: JPEG (and AVIF) keep EXIF/XMP/IPTC with ``metadata=keep``,
 only the EXIF copyright with the default ``copyright``, nothing with ``none``; WebP, PNG and GIF
 never carry EXIF. Orientation is already applied, so no orientation tag survives, and pixels are
@@ -9,14 +13,15 @@ already sRGB, so no ICC profile is written.
 from __future__ import annotations
 
 import re
+from typing import assert_never
 
 import pyvips
 
+from enlarger.formats import Writable, spec_of
 from enlarger.options import Options
 from enlarger.settings import Settings
 
 Keep = pyvips.enums.ForeignKeep
-_EXIF_CAPABLE = ("jpeg", "avif")
 _COPYRIGHT = "exif-ifd0-Copyright"
 _EXIF_STRING = re.compile(r"(.*) \((.*), ASCII, \d+ components?, \d+ bytes?\)", re.S)
 
@@ -44,63 +49,57 @@ def _strip_to_copyright(image: pyvips.Image) -> tuple[pyvips.Image, int]:
     return image, Keep.EXIF
 
 
-def _keep_flags(image: pyvips.Image, fmt: str, options: Options) -> tuple[pyvips.Image, int]:
+def _keep_flags(image: pyvips.Image, fmt: Writable, options: Options) -> tuple[pyvips.Image, int]:
     if "orientation" in image.get_fields():
         # pixels are already upright; heifsave would write any orientation left as an irot box
         image = image.copy()
         image.remove("orientation")
-    if fmt not in _EXIF_CAPABLE or options.metadata == "none":
+    if not spec_of(fmt).metadata or options.metadata == "none":
         return image, Keep.NONE
     if options.metadata == "copyright":
         return _strip_to_copyright(image)
     return image, Keep.EXIF | Keep.XMP | Keep.IPTC
 
 
-def encode(image: pyvips.Image, fmt: str, options: Options, settings: Settings) -> bytes:
+def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Settings) -> bytes:
     """Encode ``image`` (8-bit sRGB or grey, alpha only where ``fmt`` supports it) as ``fmt``."""
     fast = options.compression == "fast"
     q = options.quality_value
     image, keep = _keep_flags(image, fmt, options)
-    if fmt == "jpeg":
-        return bytes(
-            image.jpegsave_buffer(
+    match fmt:
+        case "jpeg":
+            saved = image.jpegsave_buffer(
                 Q=q,
-                interlace=options.format != "baseline-jpeg",
+                interlace=spec_of(fmt).progressive and options.format != "baseline-jpeg",
                 optimize_coding=not fast,
                 keep=keep,
             )
-        )
-    if fmt == "webp":
-        return bytes(
-            image.webpsave_buffer(
+        case "webp":
+            saved = image.webpsave_buffer(
                 Q=q,
                 lossless=q == 100,
                 effort=0 if fast else settings.webp_effort,
                 keep=keep,
             )
-        )
-    if fmt == "avif":
-        return bytes(
-            image.heifsave_buffer(
+        case "avif":
+            saved = image.heifsave_buffer(
                 Q=q,
                 compression="av1",
                 effort=0 if fast else settings.avif_effort,
                 bitdepth=8,
                 keep=keep,
             )
-        )
-    if fmt == "png":
-        palette = options.quality is not None
-        return bytes(
-            image.pngsave_buffer(
+        case "png":
+            saved = image.pngsave_buffer(
                 compression=1 if fast else 6,
-                palette=palette,
+                palette=options.quality is not None,
                 Q=q,
                 keep=keep,
                 effort=1 if fast else 7,
             )
-        )
-    if fmt == "gif":
-        # reuse: a GIF source's own palette fits its resized frames and saves re-quantising each one
-        return bytes(image.gifsave_buffer(effort=1 if fast else settings.gif_effort, reuse=True, keep=keep))
-    raise ValueError(f"no encoder for {fmt}")
+        case "gif":
+            # reuse: a GIF source's own palette fits its resized frames and saves re-quantising each one
+            saved = image.gifsave_buffer(effort=1 if fast else settings.gif_effort, reuse=True, keep=keep)
+        case _:
+            assert_never(fmt)
+    return bytes(saved)

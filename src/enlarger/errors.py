@@ -1,8 +1,15 @@
-"""One error hierarchy for the whole product.
+"""One error hierarchy for the whole product, and the one place that says how each error is reported.
 
-Every failure a user can cause is an :class:`EnlargerError` carrying the HTTP status and the
-Cloudflare-style ``9xxx`` code it maps to, so the server, the CLI and the Python API report the
-same thing in the same words; the mapping to HTTP lives here and nowhere else.
+Every failure a user can cause is an :class:`EnlargerError` whose class declares the HTTP
+``status``, the Cloudflare-style ``9xxx`` ``code`` and the CLI ``exit_code``, so the server, the
+CLI and the Python API report the same thing in the same words. The front ends only *render*
+these (server/errors.py and the API envelope for HTTP, cli.py for the terminal); none of them
+decides a status of its own.
+
+Two texts travel with each error, after imgproxy's ``errctx``: ``message`` is public (one
+sentence a person can act on, sent to clients), ``detail`` is internal (a decoder's own words,
+a path; logged, never sent). ``report`` marks the failures that are our problem rather than
+the caller's, to be logged as bugs.
 """
 
 from __future__ import annotations
@@ -14,15 +21,18 @@ class EnlargerError(Exception):
     status: int = 500
     code: int = 9500
     exit_code: int = 1
+    #: log it as a bug (an unexpected or processing failure), not only as a refused request
+    report: bool = False
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    def __init__(self, message: str, *, code: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         if code is not None:
             self.code = code
 
     def to_dict(self) -> dict[str, object]:
-        """The JSON body the HTTP layer sends (``errors`` entry of the Cloudflare envelope)."""
+        """The JSON body the HTTP layer sends (``errors`` entry of the Cloudflare envelope): never ``detail``."""
         return {"code": self.code, "message": self.message}
 
 
@@ -89,6 +99,7 @@ class ProcessingError(EnlargerError):
     status = 500
     code = 9522
     exit_code = 5
+    report = True
 
 
 class InvalidSourceError(EnlargerError):
@@ -143,7 +154,9 @@ class OverloadedError(EnlargerError):
 
 
 class TransformTimeoutError(ProcessingError):
-    """One transformation ran past its time limit and was stopped."""
+    """One transformation ran past its time limit and was stopped (a limit doing its job, not a bug)."""
+
+    report = False
 
 
 class RequestError(EnlargerError):

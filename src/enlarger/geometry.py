@@ -9,12 +9,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple, TypeAlias
 
 from enlarger.options import Options
 
 
+class Size(NamedTuple):
+    """A width and height in pixels; which frame they are in is said by the alias or field using it."""
+
+    width: int
+    height: int
+
+
+#: Sizes by coordinate frame (see :class:`Plan` for the diagram). Aliases, not distinct types:
+#: they name the frame for the reader, the arithmetic stays plain.
+OrientedSize: TypeAlias = Size
+LoadedSize: TypeAlias = Size
+OutputSize: TypeAlias = Size
+
+
 @dataclass(frozen=True)
 class Rect:
+    """A rectangle of pixels (its frame is said where it is used)."""
+
     x: int
     y: int
     width: int
@@ -23,34 +40,45 @@ class Rect:
 
 @dataclass(frozen=True)
 class Plan:
-    """How a source of ``source`` size becomes the output.
+    """How an image of ``oriented`` size becomes the output, through named coordinate frames::
 
-    ``load_size`` is what the decoder produces (the whole oriented frame, scaled);
-    ``trim`` is then cut from it and brought to ``trimmed`` (a resize only when trimming a
-    source that is then enlarged: decoders never enlarge the whole frame just to cut most of it
-    away); the result is rotated (``rotated`` swaps axes) to ``resized``;
-    ``crop`` (if any) is cut around the focal point; ``canvas`` (if any) pads; the border is added.
+        source    the pixels as stored in the file; only codecs see this frame (EXIF orientation
+           │      is applied by the decoder, and header sizes are already oriented)
+           ▼ orient
+        oriented  full resolution, upright: plan()'s input size, the trim rectangles of the
+           │      options, trim=border detection and face areas
+           ▼ decode with shrink-on-load (codecs.load → load_size): the only resize of the pipeline…
+        loaded    the whole oriented frame, scaled: ``load_size``; ``trim`` is cut from it
+           ▼ trim step (…except this one: a trimmed area that is then enlarged is resized here)
+        trimmed   the kept area at output scale, not yet rotated: ``trimmed``
+           ▼ rotate_flip (``rotated`` swaps the axes)
+        resized   upright at output scale: ``resized``; ``crop`` and ``canvas`` are sizes here
+           ▼ crop (around the focal point) or pad (to ``canvas``); draw; border
+        output    the encoded size: :attr:`output` (crop or canvas or resized, plus the border)
+
+    The scale factor between oriented and loaded is the output scale when no trim is enlarged
+    (the decoder never enlarges a whole frame only for most of it to be cut away).
     """
 
-    source: tuple[int, int]
-    load_size: tuple[int, int]
-    trim: Rect | None
-    trimmed: tuple[int, int]
-    rotated: bool
-    resized: tuple[int, int]
-    crop: tuple[int, int] | None
-    canvas: tuple[int, int] | None
-    border: tuple[int, int, int, int]
+    oriented: OrientedSize  # oriented frame: the upright source, full resolution
+    load_size: LoadedSize  # loaded frame: what the decoder produces
+    trim: Rect | None  # loaded frame: the area the trim step cuts (None: nothing to cut)
+    trimmed: Size  # trimmed frame: size after the trim step (output scale, before rotation)
+    rotated: bool  # whether rotate_flip swaps the axes (rotate=90/270): trimmed → resized
+    resized: Size  # resized frame: size after rotation, before crop and pad
+    crop: Size | None  # resized frame: the window the crop step keeps
+    canvas: Size | None  # resized frame: the canvas the pad step centres the image on
+    border: tuple[int, int, int, int]  # output pixels added (top, right, bottom, left) around it all
 
     @property
-    def output(self) -> tuple[int, int]:
+    def output(self) -> OutputSize:
         width, height = self.canvas or self.crop or self.resized
         top, right, bottom, left = self.border
-        return width + left + right, height + top + bottom
+        return Size(width + left + right, height + top + bottom)
 
 
 def trim_rect(width: int, height: int, options: Options) -> Rect | None:
-    """The area kept by the pixel forms of ``trim`` (edges, trim.*), clamped to the image."""
+    """The area kept by the pixel forms of ``trim`` (edges, trim.*), clamped to the image (oriented frame)."""
     if options.trim == "border":
         return None
     top, right, bottom, left = options.trim if options.trim else (0, 0, 0, 0)
@@ -68,9 +96,16 @@ def trim_rect(width: int, height: int, options: Options) -> Rect | None:
     return Rect(left, top, keep_w, keep_h)
 
 
-def _fit(
-    a: int, b: int, w: int | None, h: int | None, fit: str
-) -> tuple[float, float, tuple[int, int] | None, tuple[int, int] | None]:
+def crops(options: Options) -> bool:
+    """Whether :func:`plan` gives ``options`` a crop window: known before planning, so that the
+    face detection a crop needs (and that may change the trim area) runs before the one plan."""
+    return options.fit in _CROPPING and options.pixel_width is not None and options.height is not None
+
+
+_CROPPING = ("cover", "crop", "aspect-crop")
+
+
+def _fit(a: int, b: int, w: int | None, h: int | None, fit: str) -> tuple[float, float, Size | None, Size | None]:
     """Scale factors, crop size and canvas size for an ``a``×``b`` image into ``w``×``h``."""
     if w is None and h is None:
         return 1.0, 1.0, None, None
@@ -89,20 +124,20 @@ def _fit(
         return s, s, None, None
     if fit == "pad":
         s = min(wr, hr)
-        return s, s, None, (w, h)
+        return s, s, None, Size(w, h)
     if fit == "squeeze":
         return wr, hr, None, None
     if fit == "cover":
         s = max(wr, hr)
-        return s, s, (w, h), None
+        return s, s, Size(w, h), None
     s = min(max(wr, hr), 1.0)
     ra, rb = _scaled(a, s), _scaled(b, s)
     if fit == "crop":
-        return s, s, (min(w, ra), min(h, rb)), None
+        return s, s, Size(min(w, ra), min(h, rb)), None
     # aspect-crop: the largest area of the target aspect ratio inside the scaled image
     if ra * h > rb * w:
-        return s, s, (max(1, min(ra, round(rb * w / h))), rb), None
-    return s, s, (ra, max(1, min(rb, round(ra * h / w)))), None
+        return s, s, Size(max(1, min(ra, round(rb * w / h))), rb), None
+    return s, s, Size(ra, max(1, min(rb, round(ra * h / w)))), None
 
 
 def _scaled(length: int, factor: float) -> int:
@@ -112,7 +147,7 @@ def _scaled(length: int, factor: float) -> int:
 def plan(width: int, height: int, options: Options, max_side: int, trim: Rect | None = None) -> Plan:
     """Plan the geometry for an oriented source of ``width``×``height`` (one frame).
 
-    ``trim`` overrides the pixel trim (used for ``trim=border``, detected from pixels).
+    ``trim`` (oriented frame) overrides the pixel trim: the area found by ``trim=border`` or a face zoom.
     """
     trim = trim if trim is not None else trim_rect(width, height, options)
     tw, th = (trim.width, trim.height) if trim else (width, height)
@@ -131,23 +166,23 @@ def plan(width: int, height: int, options: Options, max_side: int, trim: Rect | 
             w = max(1, math.floor(w * f)) if w else None
             h = max(1, math.floor(h * f)) if h else None
         sx, sy, crop, canvas = _fit(a, b, w, h, fit)
-    resized = (_scaled(a, sx), _scaled(b, sy))
+    resized = Size(_scaled(a, sx), _scaled(b, sy))
     # the decoder scales the whole un-rotated frame; the trim area is cut from that
     px, py = (sy, sx) if rotated else (sx, sy)
     pre_w, pre_h = (resized[1], resized[0]) if rotated else resized
-    load_size, scaled_trim = (pre_w, pre_h), trim
-    if trim is not None and px <= 1 and py <= 1:
-        load_size = (max(pre_w, _scaled(width, px)), max(pre_h, _scaled(height, py)))
+    load_size, scaled_trim = Size(pre_w, pre_h), trim
+    if trim is not None and px <= 1 and py <= 1:  # the trim area, scaled like the whole frame
+        load_size = Size(max(pre_w, _scaled(width, px)), max(pre_h, _scaled(height, py)))
         x = min(round(trim.x * px), load_size[0] - pre_w)
         y = min(round(trim.y * py), load_size[1] - pre_h)
         scaled_trim = Rect(x, y, pre_w, pre_h)
-    elif trim is not None:
-        load_size = (width, height)
+    elif trim is not None:  # enlarging: decode at full size, the trim step resizes the cut area
+        load_size = Size(width, height)
     return Plan(
-        source=(width, height),
+        oriented=Size(width, height),
         load_size=load_size,
         trim=scaled_trim,
-        trimmed=(pre_w, pre_h),
+        trimmed=Size(pre_w, pre_h),
         rotated=rotated,
         resized=resized,
         crop=crop,

@@ -130,17 +130,29 @@ class Hosting:
         image = self._validated(account_id, data, new, image_id)
         return self._commit(image, data, lambda: self.catalog.add_image(image, self.settings.image_quota))
 
-    def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
+    def reserve(self, *, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
         """A draft image and the secret of its one-time upload URL."""
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
         draft = Image(
-            account_id, image_id, new.filename, new.creator, now(), new.require_signed, new.meta or {},
-            True, 0, "", 0, 0, "", None,
-        )  # fmt: skip
+            account_id=account_id,
+            id=image_id,
+            filename=new.filename,
+            creator=new.creator,
+            uploaded=now(),
+            require_signed=new.require_signed,
+            meta=new.meta or {},
+            draft=True,
+            size=0,
+            content_type="",
+            width=0,
+            height=0,
+            content_hash="",
+            blob_key=None,  # no bytes yet: the slot's upload brings them
+        )
         secret = self.catalog.add_slot(draft, expires, self.settings.image_quota)
         return draft, secret
 
-    def fill(self, secret: str, data: bytes, filename: str) -> Image:
+    def redeem(self, secret: str, data: bytes, filename: str) -> Image:
         """Redeem a direct-upload slot with the uploaded file."""
         slot = self.catalog.slot(secret)
         draft = self.catalog.image(slot.account_id, slot.image_id, drafts=True)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from enlarger import formats
 from enlarger.codecs import Header
-
-ANIMATABLE = ("gif", "webp")
-ALPHA_CAPABLE = ("png", "webp", "avif", "gif")
-_KEEP_FAMILY = {"jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif"}
+from enlarger.formats import Output, Writable
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Accept:
         return cls(avif="image/avif" in accepted, webp="image/webp" in accepted)
 
 
-def legacy_format(header: Header, *, animated: bool) -> str:
+def legacy_format(header: Header, *, animated: bool) -> Writable:
     """The best format every browser decodes: GIF for animations, PNG for alpha or graphics, else JPEG."""
     if animated:
         return "gif"
@@ -58,14 +56,16 @@ def choose_format(
     *,
     animated: bool,
     fast: bool = False,
-) -> str:
-    """Resolve the output format. ``animated``: the request keeps more than one frame."""
+) -> Output:
+    """Resolve the output format. ``animated``: the request keeps more than one frame.
+
+    ``requested`` is the ``format`` option's value (see :data:`enlarger.formats.REQUESTABLE`);
+    without one, a writable source keeps its own format and any other gets :func:`legacy_format`.
+    """
     if requested == "json":
         return "json"
     if header.format == "svg" and requested in (None, "auto"):
         return "svg"  # scalable: every size is the same (sanitized) document
-    if requested == "baseline-jpeg":
-        return "jpeg"
     if fast and requested in (None, "auto", "webp", "avif"):
         return legacy_format(header, animated=animated)
     if requested == "auto":
@@ -77,8 +77,11 @@ def choose_format(
     if requested == "avif" and animated:
         return "webp"  # libheif cannot write animated AVIF: WebP is the documented fallback
     if requested is not None:
-        return requested
-    return _KEEP_FAMILY.get(header.format) or legacy_format(header, animated=animated)
+        named = formats.writable_named(requested)  # baseline-jpeg is JPEG, written without interlace
+        if named is None:
+            raise ValueError(f"format {requested!r} is not one of {formats.REQUESTABLE}")  # options validated it
+        return named
+    return header.format if formats.is_writable(header.format) else legacy_format(header, animated=animated)
 
 
 def depends_on_accept(requested: str | None, fast: bool = False) -> bool:

@@ -13,11 +13,12 @@ import difflib
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from enlarger.colors import COLOR_HELP, Color, parse_color
 from enlarger.errors import OptionError, UnknownOptionError
+from enlarger.formats import REQUESTABLE
 
 MAX_DIMENSION = 12_000
 DEFAULT_QUALITY = 85
@@ -28,12 +29,13 @@ Quality: TypeAlias = int | str
 
 NAMED_QUALITY: dict[str, int] = {"high": 90, "medium-high": 80, "medium-low": 65, "low": 50}
 FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze")
-FORMATS = ("auto", "avif", "webp", "jpeg", "baseline-jpeg", "png", "gif", "json")
+FORMATS = REQUESTABLE  # the format registry (enlarger.formats) decides which formats exist
 GRAVITY_NAMES = ("auto", "face", "left", "right", "top", "bottom", "center")
 
 
 # --- value parsers: each takes a raw value (str from a URL, or a JSON scalar) and returns the
-# --- typed value or raises ValueError; the table row supplies the message for people.
+# --- typed value or raises ValueError; the table row supplies the message for people. A typed
+# --- value parses to itself, so Options.replace validates changes without a trip through text.
 
 
 def _text(raw: object) -> str:
@@ -105,20 +107,24 @@ def boolean(raw: object) -> bool:
 
 
 def color(raw: object) -> Color:
+    if isinstance(raw, Color):
+        return raw
     if not isinstance(raw, str):
         raise ValueError(raw)
     return parse_color(raw)
 
 
-def quality(raw: object) -> Quality:
+def quality_or_level(raw: object) -> Quality:
     if isinstance(raw, str) and _text(raw) in NAMED_QUALITY:
         return _text(raw)
     return integer(1, 100)(raw)
 
 
-def gravity(raw: object) -> Gravity:
+def gravity_value(raw: object) -> Gravity:
     if isinstance(raw, Mapping):
         point = (_number(raw["x"]), _number(raw["y"]))
+    elif isinstance(raw, tuple) and len(raw) == 2:  # a parsed point
+        point = (_number(raw[0]), _number(raw[1]))
     else:
         value = _text(raw)
         if value == "center":
@@ -135,17 +141,21 @@ def gravity(raw: object) -> Gravity:
 
 
 def trim_edges(raw: object) -> TrimEdges | Literal["border"]:
-    value = _text(raw)
-    if value == "border":
-        return "border"
-    parts = value.split(";")
+    parts: tuple[object, ...]
+    if isinstance(raw, tuple):  # parsed edges
+        parts = raw
+    else:
+        value = _text(raw)
+        if value == "border":
+            return "border"
+        parts = tuple(value.split(";"))
     if len(parts) != 4:
         raise ValueError(raw)
     edges = tuple(integer(0, 1_000_000)(p) for p in parts)
     return (edges[0], edges[1], edges[2], edges[3])
 
 
-def rotate(raw: object) -> int:
+def rotation(raw: object) -> int:
     value = integer(-360, 360)(raw) % 360
     if value not in (0, 90, 180, 270):
         raise ValueError(raw)
@@ -172,7 +182,7 @@ def render_value(value: object) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One row of the option table."""
+    """One row of the option table, read from an :class:`Options` field's metadata."""
 
     name: str
     kind: str
@@ -181,256 +191,463 @@ class Option:
     parse: Callable[[Any], Any]
     default: Any = None
     aliases: tuple[str, ...] = ()
+    example: str = ""  #: a URL-form fragment that uses the option (shown in docs, run by a test)
+    attr: str = ""  #: the ``Options`` field that holds the value
 
-    @property
-    def attr(self) -> str:
-        return self.name.replace(".", "_").replace("-", "_")
+
+def option(
+    kind: str,
+    allowed: str,
+    doc: str,
+    parse: Callable[[Any], Any],
+    *,
+    example: str,
+    aliases: tuple[str, ...] = (),
+    name: str | None = None,
+) -> dict[str, object]:
+    """The metadata of an :class:`Options` field: its row of the table (``name`` defaults to the field's).
+
+    Each option is written once, as a field with this metadata; :data:`TABLE`, the parser, the
+    canonical form and the docs are derived from the fields, as ``Settings`` does for settings.
+    """
+    row = {"kind": kind, "allowed": allowed, "doc": doc, "parse": parse, "example": example}
+    return {**row, "aliases": aliases, "name": name}
 
 
 _PX = "an integer number of pixels"
 _FACTOR = "a factor above 0 and at most 10 (1.0 = unchanged)"
-
-TABLE: tuple[Option, ...] = (
-    Option(
-        "width",
-        "integer or auto",
-        f"1–{MAX_DIMENSION} or auto",
-        "Maximum output width in CSS pixels (× dpr). auto: the width the browser asks for in client "
-        "hints (Sec-CH-Width/Width, else Viewport-Width × DPR); without hints, no resize.",
-        width_value,
-        aliases=("w",),
-    ),
-    Option(
-        "height",
-        "integer",
-        f"1–{MAX_DIMENSION}",
-        "Maximum output height in CSS pixels (× dpr).",
-        integer(1, MAX_DIMENSION),
-        aliases=("h",),
-    ),
-    Option(
-        "fit",
-        "enum",
-        " | ".join(FITS),
-        "How the image fits width × height: scale-down never enlarges; contain fits inside; "
-        "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
-        "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
-        "squeeze stretches to exactly width × height.",
-        choice(*FITS),
-        default="scale-down",
-    ),
-    Option(
-        "gravity",
-        "enum or point",
-        "auto | face | left | right | top | bottom | center | XxY with X and Y in 0–1",
-        "Focal point kept by cover/crop/aspect-crop: saliency (auto), faces (face), a side, or a point "
-        "given as fractions of the width and height.",
-        gravity,
-        aliases=("g",),
-    ),
-    Option(
-        "zoom", "number", "0–1", "With gravity=face: how tightly to crop around the faces (1 = tightest).", number(0, 1)
-    ),
-    Option(
-        "dpr",
-        "number",
-        "1–4",
-        "Device pixel ratio: multiplies width, height and border widths. Without it, the server "
-        "uses the DPR/Sec-CH-DPR client hint when the request has one.",
-        number(1, 4),
-    ),
-    Option(
-        "trim",
-        "edges or border",
-        "top;right;bottom;left in pixels, or border",
-        "Pixels cut from each side before resizing, or border to cut a uniform border away.",
-        trim_edges,
-    ),
-    Option("trim.top", "integer", _PX, "Pixels cut from the top before resizing.", integer(0, 1_000_000)),
-    Option("trim.right", "integer", _PX, "Pixels cut from the right before resizing.", integer(0, 1_000_000)),
-    Option("trim.bottom", "integer", _PX, "Pixels cut from the bottom before resizing.", integer(0, 1_000_000)),
-    Option("trim.left", "integer", _PX, "Pixels cut from the left before resizing.", integer(0, 1_000_000)),
-    Option(
-        "trim.width",
-        "integer",
-        "1 or more pixels",
-        "Width of the area kept by trim (from trim.left).",
-        integer(1, 1_000_000),
-    ),
-    Option(
-        "trim.height",
-        "integer",
-        "1 or more pixels",
-        "Height of the area kept by trim (from trim.top).",
-        integer(1, 1_000_000),
-    ),
-    Option(
-        "trim.border.color",
-        "colour",
-        COLOR_HELP,
-        "Border colour to trim; default: the colour of the top-left pixel.",
-        color,
-    ),
-    Option(
-        "trim.border.tolerance",
-        "number",
-        "0–255",
-        "How far a pixel may differ from the border colour and still be trimmed.",
-        number(0, 255),
-        default=10.0,
-    ),
-    Option(
-        "trim.border.keep",
-        "integer",
-        "0 or more pixels",
-        "Pixels of the detected border to keep.",
-        integer(0, 10_000),
-        default=0,
-    ),
-    Option(
-        "quality",
-        "integer or level",
-        "1–100 or high | medium-high | medium-low | low",
-        "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
-        "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
-        quality,
-        aliases=("q",),
-    ),
-    Option(
-        "slow-connection-quality",
-        "integer or level",
-        "1–100 or high | medium-high | medium-low | low",
-        "Quality used instead of quality when the client signals a slow connection (server only).",
-        quality,
-        aliases=("scq",),
-    ),
-    Option(
-        "format",
-        "enum",
-        " | ".join(FORMATS),
-        "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
-        "header; json returns the geometry instead of pixels. Default: the source's family.",
-        choice(*FORMATS, synonyms={"jpg": "jpeg"}),
-        aliases=("f",),
-    ),
-    Option(
-        "anim",
-        "boolean",
-        "true | false",
-        "Keep all frames of animations (false: first frame only).",
-        boolean,
-        default=True,
-    ),
-    Option(
-        "background",
-        "colour",
-        COLOR_HELP,
-        "Colour under transparent areas and padding; default white where a fill is needed.",
-        color,
-    ),
-    Option("blur", "number", "0–250", "Gaussian blur radius (0 = none).", number(0, 250), default=0.0),
-    Option("sharpen", "number", "0–10", "Sharpening strength (1 suits downscaled photos).", number(0, 10), default=0.0),
-    Option("brightness", "number", _FACTOR, "Brightness factor.", number(0, 10, lo_open=True), default=1.0),
-    Option("contrast", "number", _FACTOR, "Contrast factor around mid-grey.", number(0, 10, lo_open=True), default=1.0),
-    Option(
-        "gamma",
-        "number",
-        _FACTOR,
-        "Gamma: below 1 darkens, above 1 lightens.",
-        number(0, 10, lo_open=True),
-        default=1.0,
-    ),
-    Option(
-        "saturation",
-        "number",
-        "0–10 (0 = greyscale, 1.0 = unchanged)",
-        "Colour saturation factor.",
-        number(0, 10),
-        default=1.0,
-    ),
-    Option("rotate", "enum", "0 | 90 | 180 | 270", "Clockwise rotation after EXIF orientation.", rotate, default=0),
-    Option(
-        "flip",
-        "enum",
-        "h | v | hv",
-        "Mirror horizontally, vertically or both.",
-        choice("h", "v", "hv", synonyms={"vh": "hv"}),
-    ),
-    Option("border.color", "colour", COLOR_HELP, "Border colour (default black).", color),
-    Option("border.width", "integer", "0–1000 pixels", "Border width on every side (× dpr).", integer(0, 1000)),
-    Option("border.top", "integer", "0–1000 pixels", "Top border width (× dpr).", integer(0, 1000)),
-    Option("border.right", "integer", "0–1000 pixels", "Right border width (× dpr).", integer(0, 1000)),
-    Option("border.bottom", "integer", "0–1000 pixels", "Bottom border width (× dpr).", integer(0, 1000)),
-    Option("border.left", "integer", "0–1000 pixels", "Left border width (× dpr).", integer(0, 1000)),
-    Option(
-        "metadata",
-        "enum",
-        "keep | copyright | none",
-        "Metadata kept in JPEG/AVIF output: all EXIF/XMP/IPTC, only the EXIF copyright, or nothing. "
-        "WebP, PNG and GIF output never carry EXIF.",
-        choice("keep", "copyright", "none"),
-        default="copyright",
-    ),
-    Option(
-        "compression",
-        "enum",
-        "fast",
-        "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest encoder effort.",
-        choice("fast"),
-    ),
-    Option("onerror", "enum", "redirect", "On error, redirect to the source image (server only).", choice("redirect")),
-    Option(
-        "segment", "enum", "foreground", "Remove the background (needs a segmentation model).", choice("foreground")
-    ),
-)
-
-BY_NAME: dict[str, Option] = {opt.name: opt for opt in TABLE}
-_LOOKUP: dict[str, Option] = {**BY_NAME, **{a: opt for opt in TABLE for a in opt.aliases}}
+_QUALITY = "1–100 or high | medium-high | medium-low | low"
+_BORDER_PX = "0–1000 pixels"
 
 
 @dataclass(frozen=True)
 class Options:
-    """A validated, immutable set of transformation options (defaults filled in)."""
+    """A validated, immutable set of transformation options (defaults filled in).
 
-    width: int | Literal["auto"] | None = None
-    height: int | None = None
-    fit: str = "scale-down"
-    gravity: Gravity | None = None
-    zoom: float | None = None
-    dpr: float | None = None
-    trim: TrimEdges | Literal["border"] | None = None
-    trim_top: int | None = None
-    trim_right: int | None = None
-    trim_bottom: int | None = None
-    trim_left: int | None = None
-    trim_width: int | None = None
-    trim_height: int | None = None
-    trim_border_color: Color | None = None
-    trim_border_tolerance: float = 10.0
-    trim_border_keep: int = 0
-    quality: Quality | None = None
-    slow_connection_quality: Quality | None = None
-    format: str | None = None
-    anim: bool = True
-    background: Color | None = None
-    blur: float = 0.0
-    sharpen: float = 0.0
-    brightness: float = 1.0
-    contrast: float = 1.0
-    gamma: float = 1.0
-    saturation: float = 1.0
-    rotate: int = 0
-    flip: str | None = None
-    border_color: Color | None = None
-    border_width: int | None = None
-    border_top: int | None = None
-    border_right: int | None = None
-    border_bottom: int | None = None
-    border_left: int | None = None
-    metadata: str = "copyright"
-    compression: str | None = None
-    onerror: str | None = None
-    segment: str | None = None
+    Each field is one option: its metadata (from :func:`option`) is the option's row in the table.
+    """
+
+    width: int | Literal["auto"] | None = field(
+        default=None,
+        metadata=option(
+            "integer or auto",
+            f"1–{MAX_DIMENSION} or auto",
+            "Maximum output width in CSS pixels (× dpr). auto: the width the browser asks for in client "
+            "hints (Sec-CH-Width/Width, else Viewport-Width × DPR); without hints, no resize.",
+            width_value,
+            aliases=("w",),
+            example="width=400",
+        ),
+    )
+    height: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            f"1–{MAX_DIMENSION}",
+            "Maximum output height in CSS pixels (× dpr).",
+            integer(1, MAX_DIMENSION),
+            aliases=("h",),
+            example="height=300",
+        ),
+    )
+    fit: str = field(
+        default="scale-down",
+        metadata=option(
+            "enum",
+            " | ".join(FITS),
+            "How the image fits width × height: scale-down never enlarges; contain fits inside; "
+            "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
+            "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
+            "squeeze stretches to exactly width × height.",
+            choice(*FITS),
+            example="width=300,height=300,fit=cover",
+        ),
+    )
+    gravity: Gravity | None = field(
+        default=None,
+        metadata=option(
+            "enum or point",
+            "auto | face | left | right | top | bottom | center | XxY with X and Y in 0–1",
+            "Focal point kept by cover/crop/aspect-crop: saliency (auto), faces (face), a side, or a point "
+            "given as fractions of the width and height.",
+            gravity_value,
+            aliases=("g",),
+            example="width=300,height=300,fit=cover,gravity=left",
+        ),
+    )
+    zoom: float | None = field(
+        default=None,
+        metadata=option(
+            "number",
+            "0–1",
+            "With gravity=face: how tightly to crop around the faces (1 = tightest).",
+            number(0, 1),
+            example="width=300,height=300,fit=cover,gravity=face,zoom=0.5",
+        ),
+    )
+    dpr: float | None = field(
+        default=None,
+        metadata=option(
+            "number",
+            "1–4",
+            "Device pixel ratio: multiplies width, height and border widths. Without it, the server "
+            "uses the DPR/Sec-CH-DPR client hint when the request has one.",
+            number(1, 4),
+            example="width=200,dpr=2",
+        ),
+    )
+    trim: TrimEdges | Literal["border"] | None = field(
+        default=None,
+        metadata=option(
+            "edges or border",
+            "top;right;bottom;left in pixels, or border",
+            "Pixels cut from each side before resizing, or border to cut a uniform border away.",
+            trim_edges,
+            example="trim=10;20;30;40",
+        ),
+    )
+    trim_top: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _PX,
+            "Pixels cut from the top before resizing.",
+            integer(0, 1_000_000),
+            name="trim.top",
+            example="trim.top=10",
+        ),
+    )
+    trim_right: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _PX,
+            "Pixels cut from the right before resizing.",
+            integer(0, 1_000_000),
+            name="trim.right",
+            example="trim.right=10",
+        ),
+    )
+    trim_bottom: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _PX,
+            "Pixels cut from the bottom before resizing.",
+            integer(0, 1_000_000),
+            name="trim.bottom",
+            example="trim.bottom=10",
+        ),
+    )
+    trim_left: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _PX,
+            "Pixels cut from the left before resizing.",
+            integer(0, 1_000_000),
+            name="trim.left",
+            example="trim.left=10",
+        ),
+    )
+    trim_width: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            "1 or more pixels",
+            "Width of the area kept by trim (from trim.left).",
+            integer(1, 1_000_000),
+            name="trim.width",
+            example="trim.left=10,trim.width=300",
+        ),
+    )
+    trim_height: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            "1 or more pixels",
+            "Height of the area kept by trim (from trim.top).",
+            integer(1, 1_000_000),
+            name="trim.height",
+            example="trim.top=10,trim.height=200",
+        ),
+    )
+    trim_border_color: Color | None = field(
+        default=None,
+        metadata=option(
+            "colour",
+            COLOR_HELP,
+            "Border colour to trim; default: the colour of the top-left pixel.",
+            color,
+            name="trim.border.color",
+            example="trim.border.color=white",
+        ),
+    )
+    trim_border_tolerance: float = field(
+        default=10.0,
+        metadata=option(
+            "number",
+            "0–255",
+            "How far a pixel may differ from the border colour and still be trimmed.",
+            number(0, 255),
+            name="trim.border.tolerance",
+            example="trim.border.tolerance=20",
+        ),
+    )
+    trim_border_keep: int = field(
+        default=0,
+        metadata=option(
+            "integer",
+            "0 or more pixels",
+            "Pixels of the detected border to keep.",
+            integer(0, 10_000),
+            name="trim.border.keep",
+            example="trim=border,trim.border.keep=5",
+        ),
+    )
+    quality: Quality | None = field(
+        default=None,
+        metadata=option(
+            "integer or level",
+            _QUALITY,
+            "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
+            "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
+            quality_or_level,
+            aliases=("q",),
+            example="format=jpeg,quality=60",
+        ),
+    )
+    slow_connection_quality: Quality | None = field(
+        default=None,
+        metadata=option(
+            "integer or level",
+            _QUALITY,
+            "Quality used instead of quality when the client signals a slow connection (server only).",
+            quality_or_level,
+            aliases=("scq",),
+            name="slow-connection-quality",
+            example="quality=high,slow-connection-quality=low",
+        ),
+    )
+    format: str | None = field(
+        default=None,
+        metadata=option(
+            "enum",
+            " | ".join(FORMATS),
+            "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
+            "header; json returns the geometry instead of pixels. Default: the source's family.",
+            choice(*FORMATS, synonyms={"jpg": "jpeg"}),
+            aliases=("f",),
+            example="format=webp",
+        ),
+    )
+    anim: bool = field(
+        default=True,
+        metadata=option(
+            "boolean",
+            "true | false",
+            "Keep all frames of animations (false: first frame only).",
+            boolean,
+            example="anim=false",
+        ),
+    )
+    background: Color | None = field(
+        default=None,
+        metadata=option(
+            "colour",
+            COLOR_HELP,
+            "Colour under transparent areas and padding; default white where a fill is needed.",
+            color,
+            example="background=red",
+        ),
+    )
+    blur: float = field(
+        default=0.0,
+        metadata=option("number", "0–250", "Gaussian blur radius (0 = none).", number(0, 250), example="blur=10"),
+    )
+    sharpen: float = field(
+        default=0.0,
+        metadata=option(
+            "number",
+            "0–10",
+            "Sharpening strength (1 suits downscaled photos).",
+            number(0, 10),
+            example="width=200,sharpen=1",
+        ),
+    )
+    brightness: float = field(
+        default=1.0,
+        metadata=option("number", _FACTOR, "Brightness factor.", number(0, 10, lo_open=True), example="brightness=1.5"),
+    )
+    contrast: float = field(
+        default=1.0,
+        metadata=option(
+            "number",
+            _FACTOR,
+            "Contrast factor around mid-grey.",
+            number(0, 10, lo_open=True),
+            example="contrast=0.5",
+        ),
+    )
+    gamma: float = field(
+        default=1.0,
+        metadata=option(
+            "number",
+            _FACTOR,
+            "Gamma: below 1 darkens, above 1 lightens.",
+            number(0, 10, lo_open=True),
+            example="gamma=0.5",
+        ),
+    )
+    saturation: float = field(
+        default=1.0,
+        metadata=option(
+            "number",
+            "0–10 (0 = greyscale, 1.0 = unchanged)",
+            "Colour saturation factor.",
+            number(0, 10),
+            example="saturation=0",
+        ),
+    )
+    rotate: int = field(
+        default=0,
+        metadata=option(
+            "enum",
+            "0 | 90 | 180 | 270",
+            "Clockwise rotation after EXIF orientation.",
+            rotation,
+            example="rotate=90",
+        ),
+    )
+    flip: str | None = field(
+        default=None,
+        metadata=option(
+            "enum",
+            "h | v | hv",
+            "Mirror horizontally, vertically or both.",
+            choice("h", "v", "hv", synonyms={"vh": "hv"}),
+            example="flip=h",
+        ),
+    )
+    border_color: Color | None = field(
+        default=None,
+        metadata=option(
+            "colour",
+            COLOR_HELP,
+            "Border colour (default black).",
+            color,
+            name="border.color",
+            example="border.color=red,border.width=10",
+        ),
+    )
+    border_width: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _BORDER_PX,
+            "Border width on every side (× dpr).",
+            integer(0, 1000),
+            name="border.width",
+            example="border.width=10",
+        ),
+    )
+    border_top: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _BORDER_PX,
+            "Top border width (× dpr).",
+            integer(0, 1000),
+            name="border.top",
+            example="border.top=10",
+        ),
+    )
+    border_right: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _BORDER_PX,
+            "Right border width (× dpr).",
+            integer(0, 1000),
+            name="border.right",
+            example="border.right=10",
+        ),
+    )
+    border_bottom: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _BORDER_PX,
+            "Bottom border width (× dpr).",
+            integer(0, 1000),
+            name="border.bottom",
+            example="border.bottom=10",
+        ),
+    )
+    border_left: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _BORDER_PX,
+            "Left border width (× dpr).",
+            integer(0, 1000),
+            name="border.left",
+            example="border.left=10",
+        ),
+    )
+    metadata: str = field(
+        default="copyright",
+        metadata=option(
+            "enum",
+            "keep | copyright | none",
+            "Metadata kept in JPEG/AVIF output: all EXIF/XMP/IPTC, only the EXIF copyright, or nothing. "
+            "WebP, PNG and GIF output never carry EXIF.",
+            choice("keep", "copyright", "none"),
+            example="metadata=none",
+        ),
+    )
+    compression: str | None = field(
+        default=None,
+        metadata=option(
+            "enum",
+            "fast",
+            "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest encoder effort.",
+            choice("fast"),
+            example="format=auto,compression=fast",
+        ),
+    )
+    onerror: str | None = field(
+        default=None,
+        metadata=option(
+            "enum",
+            "redirect",
+            "On error, redirect to the source image (server only).",
+            choice("redirect"),
+            example="width=400,onerror=redirect",
+        ),
+    )
+    segment: str | None = field(
+        default=None,
+        metadata=option(
+            "enum",
+            "foreground",
+            "Remove the background (needs a segmentation model).",
+            choice("foreground"),
+            example="segment=foreground",
+        ),
+    )
+    upscale: str = field(
+        default="interpolate",
+        metadata=option(
+            "enum",
+            "interpolate | generate",
+            "How an enlargement is made: interpolate resamples (bicubic class); generate runs a "
+            "super-resolution model (2×/4×, needs upscale_model) and resamples the rest of the way. "
+            "No effect when the image is not enlarged (shrinking, fit=scale-down).",
+            choice("interpolate", "generate"),
+            example="width=1600,fit=contain,upscale=generate",
+        ),
+    )
 
     def canonical(self) -> str:
         """Sorted ``name=value`` pairs without defaults: equal options give equal strings."""
@@ -447,11 +664,18 @@ class Options:
         return ",".join(parts)
 
     def replace(self, **changes: Any) -> Options:
-        """A copy with some options changed, validated again through the table."""
+        """A copy with some options (by field name) changed, or reset to their default by ``None``.
+
+        The changed values go through their parsers (which take typed values as well as text) and
+        the combination rules, exactly as if they had been given in the first place.
+        """
         values = {opt.name: getattr(self, opt.attr) for opt in TABLE if getattr(self, opt.attr) != opt.default}
         for attr, value in changes.items():
-            values[_ATTR_TO_NAME[attr]] = value
-        return parse_options({k: _raw(v) for k, v in values.items() if v is not None})
+            opt = _BY_ATTR[attr]
+            values.pop(opt.name, None)
+            if value is not None:
+                values[opt.name] = _parse_value(opt, value)
+        return _build(values)
 
     @property
     def quality_value(self) -> int:
@@ -474,15 +698,31 @@ class Options:
         return tuple(round((base if e is None else e) * self.scale) for e in edges)  # type: ignore[return-value]
 
 
-_ATTR_TO_NAME = {opt.attr: opt.name for opt in TABLE}
+def _row(f: dataclasses.Field[Any]) -> Option:
+    meta = f.metadata
+    name = meta["name"] or f.name
+    return Option(
+        name,
+        meta["kind"],
+        meta["allowed"],
+        meta["doc"],
+        meta["parse"],
+        f.default,
+        meta["aliases"],
+        meta["example"],
+        f.name,
+    )
+
+
+#: The option table, in documentation order, derived from the :class:`Options` fields.
+TABLE: tuple[Option, ...] = tuple(_row(f) for f in dataclasses.fields(Options))
+BY_NAME: dict[str, Option] = {opt.name: opt for opt in TABLE}
+_BY_ATTR: dict[str, Option] = {opt.attr: opt for opt in TABLE}
+_LOOKUP: dict[str, Option] = {**BY_NAME, **{a: opt for opt in TABLE for a in opt.aliases}}
+#: Names that group options in the JSON form (``{"border": {"width": 2}}`` is ``border.width``).
+_GROUPS = frozenset(name.rsplit(".", i)[0] for name in BY_NAME for i in range(1, name.count(".") + 1))
 _SORTED_TABLE = sorted(TABLE, key=lambda o: o.name)
 _MEMO_TEXT_LIMIT = 512  # longer option texts are parsed afresh, so the memo stays small (a few MB)
-assert set(_ATTR_TO_NAME) == {f.name for f in dataclasses.fields(Options)}, "table and Options differ"
-
-
-def _raw(value: object) -> object:
-    """A typed value back in the form the parsers read (colours, points and edges as text)."""
-    return render_value(value) if isinstance(value, (Color, tuple)) else value
 
 
 def quality_number(value: Quality) -> int:
@@ -521,15 +761,20 @@ def _flatten(mapping: Mapping[str, object], prefix: str = "") -> list[tuple[str,
     pairs: list[tuple[str, object]] = []
     for key, value in mapping.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and name.replace("_", "-").lower() not in ("gravity", "g"):
+        if isinstance(value, Mapping) and _key(name) in _GROUPS:
             pairs.extend(_flatten(value, f"{name}."))
         elif value is not None:
             pairs.append((name, value))
     return pairs
 
 
+def _key(name: str) -> str:
+    """How names are compared: case-insensitive, ``_`` standing for ``-``."""
+    return name.strip().lower().replace("_", "-")
+
+
 def _resolve(name: str) -> Option:
-    key = name.strip().lower().replace("_", "-")
+    key = _key(name)
     if key in _LOOKUP:
         return _LOOKUP[key]
     close = difflib.get_close_matches(key, list(_LOOKUP), n=3)
@@ -583,10 +828,19 @@ def _parse(source: str | Mapping[str, object] | None) -> Options:
         opt = _resolve(raw_name)
         if opt.name in values:
             raise OptionError(opt.name, raw_value, "the option is given more than once")
-        try:
-            values[opt.name] = opt.parse(raw_value)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise OptionError(opt.name, raw_value, opt.allowed) from exc
+        values[opt.name] = _parse_value(opt, raw_value)
+    return _build(values)
+
+
+def _parse_value(opt: Option, raw: object) -> object:
+    try:
+        return opt.parse(raw)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise OptionError(opt.name, raw, opt.allowed) from exc
+
+
+def _build(values: dict[str, object]) -> Options:
+    """:class:`Options` from parsed values by option name, once the combination rules hold."""
     _check_combinations(values)
     if any(name.startswith("trim.border.") for name in values):
         values["trim"] = "border"

@@ -10,19 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs
-from enlarger.codecs import MEDIA_TYPES, Header
+from enlarger import codecs, deadline, formats, provenance
+from enlarger.codecs import Header
 from enlarger.encode import encode
-from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
-from enlarger.geometry import Plan, plan, trim_rect
+from enlarger.errors import InputTooLargeError, ProcessingError
+from enlarger.formats import Output
+from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
-from enlarger.negotiate import ALPHA_CAPABLE, ANIMATABLE, Accept, choose_format
+from enlarger.negotiate import Accept, choose_format
 from enlarger.options import Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
@@ -30,18 +30,29 @@ from enlarger.steps.adjust import adjust
 from enlarger.steps.border_trim import detect_border
 from enlarger.steps.context import Context
 from enlarger.steps.crop import crop, pad, trim
+from enlarger.steps.draw import DrawOptions, Layer, as_layer, draw
 from enlarger.steps.effects import blur, sharpen
 from enlarger.steps.fill import background, border
 from enlarger.steps.frames import first_frame, frame_height
 from enlarger.steps.gravity import face_focus, oriented_focal
 from enlarger.steps.orient import rotate_flip
 from enlarger.steps.segment import segment
+from enlarger.steps.upscale import enlarged_load, generates
 
 Step = Callable[[pyvips.Image, Options, Context], pyvips.Image]
 
-#: The documented order: geometry first (cheap, shrinks the work), then colour, then the
-#: foreground cut-out, then fills.
-STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, segment, background, border)
+#: The documented order of the steps:
+#:
+#: 0. resize is not a step: the decoder does it (``codecs.load`` shrinks on load straight to
+#:    ``plan.load_size``, see :class:`~enlarger.geometry.Plan`); the one other resize hides in
+#:    ``trim``, when a trimmed area is then enlarged (a decoder never enlarges the whole frame only
+#:    for most of it to be cut away);
+#: 1. geometry: trim, rotate_flip, crop, pad (cheap, on about output-sized pixels);
+#: 2. colour: adjust, blur, sharpen; then the foreground cut-out: segment;
+#: 3. draw: the overlays, on the base's final canvas (positions are in output pixels inside the
+#:    border), after segment so a watermark is never cut out with the background;
+#: 4. fills: background (under the base and its overlays together), then border (around it all).
+STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, segment, draw, background, border)
 
 # libvips reports decode failures (found only when the lazy pipeline runs) in loader words
 _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
@@ -52,14 +63,35 @@ class Result:
     """An encoded output and what a server needs to describe it."""
 
     data: bytes
-    format: str
+    format: Output
     width: int
     height: int
     frames: int = 1
 
     @property
     def media_type(self) -> str:
-        return MEDIA_TYPES[self.format]
+        return formats.media_type(self.format)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """An image to draw on the base: its bytes (already loaded: the engine fetches nothing), the
+    options that transform it first (any of :class:`Options`; its format is ignored), and where
+    and how to draw it."""
+
+    data: bytes
+    options: Options = field(default_factory=Options)
+    draw: DrawOptions = field(default_factory=DrawOptions)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the engine makes one output from: a base image, its options, and overlays drawn on it
+    in order (by the ``draw`` step, after the base's own geometry and colour steps)."""
+
+    base: bytes
+    options: Options = field(default_factory=Options)
+    overlays: tuple[Overlay, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,7 +100,7 @@ class Decision:
 
     options: Options
     header: Header
-    format: str
+    format: Output
     all_frames: bool
     plan: Plan
     focal: tuple[float, float] | None = None  # where gravity=face found faces, in the crop step's frame
@@ -89,9 +121,9 @@ def decide(
     fmt = choose_format(
         options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
     )
-    if options.segment and fmt not in ALPHA_CAPABLE and options.format in (None, "auto"):
+    if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
         fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
-    all_frames = animated and fmt in ANIMATABLE
+    all_frames = animated and fmt in formats.ANIMATED
     if header.format != "svg":
         codecs.check_limits(header, settings, all_frames=all_frames)
     if options.segment and all_frames and header.frames > settings.segment_max_frames:
@@ -99,20 +131,21 @@ def decide(
             f"segment=foreground runs the model on every frame: the animation has {header.frames} frames, "
             f"the limit is {settings.segment_max_frames} (segment_max_frames; use anim=false for the first frame only)"
         )
-    area = detect_border(data, header, options) if options.trim == "border" else None
     fitted = _vector_fit(options, header)
-    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+    # the area kept, in the oriented frame: trim=border from pixels, else the pixel trim options
+    if options.trim == "border":
+        area = detect_border(data, header, options)
+    else:
+        area = trim_rect(header.width, header.height, options)
     focal = None
-    # faces matter only where something is cut away: a crop around them, or a zoom on them
+    # faces matter only where something is cut away: a crop around them, or a zoom on them (which
+    # narrows the area kept, so faces are found before the geometry is planned, once)
     wants_faces = options.gravity == "face" and fmt != "json" and header.format != "svg"
-    if wants_faces and (options.zoom or geometry.crop is not None):
-        base = area or trim_rect(header.width, header.height, options)
-        found = face_focus(data, header, options, settings, base)
+    if wants_faces and (options.zoom or crops(fitted)):
+        found = face_focus(data, header, options, settings, area)
         if found is not None:
-            focal = oriented_focal(found[1], options)
-            if (found[0] or area) != area:
-                area = found[0]
-                geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+            area, focal = found[0], oriented_focal(found[1], options)
+    geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
@@ -142,39 +175,46 @@ def describe(decision: Decision) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _stop_at(image: pyvips.Image, deadline: float) -> None:
-    """Have libvips abandon the evaluation (from its own worker threads) once ``deadline`` passes."""
+def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple[Overlay, ...] = ()) -> Result:
+    layers = tuple(_layer(overlay, settings) for overlay in overlays)
+    image = _pixels(data, decision, settings, layers)
+    page = frame_height(image)
+    deadline.watch(image)
+    if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
+        raise ValueError(f"cannot render {decision.format}")
+    output = encode(image, decision.format, decision.options, settings)
+    passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
+    output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
+    return Result(output, decision.format, image.width, page, image.height // page)
 
-    def check(evaluated: pyvips.Image, _progress: object) -> None:
-        if time.monotonic() > deadline:
-            evaluated.set_kill(True)
 
-    image.set_progress(True)
-    image.signal_connect("eval", check)
-
-
-def _render(data: bytes, decision: Decision, settings: Settings, deadline: float | None) -> Result:
+def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
+    """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
-    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal)
-    image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+    ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal, layers)
+    if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
+        image, ctx = enlarged_load(data, ctx)
+    else:
+        image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
+        deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
         image = step(image, options, ctx)
-    if not decision.all_frames:
-        image = first_frame(image)
-    page = frame_height(image)
-    if deadline is not None:
-        _stop_at(image, deadline)
-    output = encode(image, decision.format, options, settings)
-    if len(data) <= len(output) and _original_suffices(data, decision):
-        return Result(data, decision.format, image.width, page, image.height // page)
-    return Result(output, decision.format, image.width, page, image.height // page)
+    return image if decision.all_frames else first_frame(image)
+
+
+def _layer(overlay: Overlay, settings: Settings) -> Layer:
+    """An overlay decoded and transformed by its own options, as one frame with alpha."""
+    data = readable_input(overlay.data, settings)
+    options = overlay.options.replace(format="png", anim=False)  # keep its transparency; one frame
+    decision = decide(data, options, settings=settings)
+    return as_layer(_pixels(data, decision, settings, ()), overlay.draw)
 
 
 # Options that leave pixels and metadata alone when the geometry is the identity.
 _NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
-_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata"}
+_NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata", "upscale"}
 _CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
 _STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
@@ -187,11 +227,11 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
     ICC profile). Never with bytes after the image's end (aCropalypse): those are re-encoded.
     """
     header, plan_ = decision.header, decision.plan
-    if decision.format != header.format or header.format not in ("jpeg", "png", "webp", "gif"):
+    if decision.format != header.format or not formats.spec_of(header.format).passthrough:
         return False
     if plan_.output != (header.width, header.height) or header.orientation != 1:
         return False
-    if any(plan_.source != size for size in (plan_.load_size, plan_.trimmed)):
+    if any(plan_.oriented != size for size in (plan_.load_size, plan_.trimmed)):
         return False
     if decision.all_frames != header.animated:
         return False
@@ -217,29 +257,51 @@ def transform(
     """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
 
     ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
-    stops the pixel work when it runs longer. Raises :class:`~enlarger.errors.EnlargerError`
-    subclasses for every problem the input can cause.
+    stops the work when it runs longer: every step, model runs included. Raises
+    :class:`~enlarger.errors.EnlargerError` subclasses for every problem the input can cause. The
+    one-image shortcut of :func:`transform_job`.
+    """
+    return transform_job(Job(data, parse_options(options)), accept=accept, settings=settings, timeout=timeout)
+
+
+def transform_job(
+    job: Job,
+    *,
+    accept: str | None = None,
+    settings: Settings | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Make one output from ``job``: its base transformed by its options, with its overlays drawn on it.
+
+    Overlays are decoded, transformed by their own options and checked against the same limits as
+    the base; the output has the base's size and frames. Arguments and errors as :func:`transform`.
     """
     settings = settings or Settings()
-    deadline = time.monotonic() + timeout if timeout is not None else None
-    parsed = parse_options(options)
+    data, parsed = job.base, job.options
+    limit = deadline.start(timeout)  # every step below (model runs too) finds it: enlarger.deadline
     try:
         data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            return Result(describe(decision), "json", *decision.plan.output)
+            return Result(provenance.with_report(describe(decision), data, settings), "json", *decision.plan.output)
+        if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
+            decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
-        return _render(data, decision, settings, deadline)
+        return _render(data, decision, settings, job.overlays)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
-        if deadline is not None and time.monotonic() > deadline:
-            raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
+        current = deadline.current()
+        if current is not None and current.expired():
+            raise current.error() from exc
+        # classified by libvips' words, which stay in ``detail`` (logged) and out of the message (sent)
         detail = codecs.vips_detail(exc)
         if "security limit" in detail.lower():
-            raise InputTooLargeError(f"the image exceeds the decoder's safety limits ({detail})") from exc
+            raise InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail) from exc
         if _DECODE_WORDS.search(detail):
             raise codecs.corrupt(codecs.sniff(data), exc) from exc
-        raise ProcessingError(f"the image could not be processed ({detail})") from exc
+        raise ProcessingError("the image could not be processed", detail=detail) from exc
+    finally:
+        deadline.end(limit)
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

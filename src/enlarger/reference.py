@@ -26,7 +26,7 @@ def options_reference() -> str:
         "(`/cdn-cgi/image/width=400,fit=cover/photo.jpg`), or given as a JSON object",
         '(`{"width": 400, "fit": "cover", "border": {"color": "red", "width": 4}}`).',
         "Names are case-insensitive and `_` may stand for `-`. Giving an option twice is an error.",
-        "This page is generated from the option table in `src/enlarger/options.py` (`enlarger docs options`).",
+        "This page is generated from the `Options` fields in `src/enlarger/options.py` (`enlarger docs options`).",
         "",
         "| option | aliases | type | allowed values | default | what it does |",
         "|---|---|---|---|---|---|",
@@ -34,7 +34,8 @@ def options_reference() -> str:
     for opt in TABLE:
         aliases = ", ".join(f"`{a}`" for a in opt.aliases)
         default = "" if opt.default is None else f"`{render_value(opt.default)}`"
-        lines.append(f"| `{opt.name}` | {aliases} | {opt.kind} | {_cell(opt.allowed)} | {default} | {_cell(opt.doc)} |")
+        doc = f"{opt.doc} Example: `{opt.example}`"  # each example is run through the engine by a test
+        lines.append(f"| `{opt.name}` | {aliases} | {opt.kind} | {_cell(opt.allowed)} | {default} | {_cell(doc)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -246,6 +246,61 @@ class Settings:
     inference_threads: int = field(
         default=0, metadata=_doc("CPU threads per model run; 0 lets onnxruntime use every core.", (0, 256))
     )
+    upscale_model: str = field(
+        default="",
+        metadata=_doc(
+            "ONNX super-resolution model(s) behind upscale=generate, comma-separated, e.g. one 2× and one 4× "
+            "(scripts/fetch_models.py makes models/esrgan-*-x2.onnx and -x4.onnx; the factor is read from "
+            "the model's metadata). Empty: upscale=generate answers 501."
+        ),
+    )
+    upscale_max_output_pixels: int = field(
+        default=16_000_000,
+        metadata=_doc(
+            "Most pixels the super-resolution model may produce for one transformation (width × height, "
+            "every pass and frame counted); larger upscale=generate requests are refused with 413.",
+            (1, None),
+        ),
+    )
+
+    # --- Content Credentials (C2PA), see docs/provenance.md
+    c2pa_preserve: bool = field(
+        default=False,
+        metadata=_doc(
+            "Keep sources' Content Credentials (C2PA) through transformations with metadata=copyright or keep: "
+            "the output gets a new manifest, with the source's as its parent, signed with c2pa_sign_cert/key. "
+            "Without a signing identity transformed outputs carry no credentials."
+        ),
+    )
+    c2pa_sign_cert: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file with the signing certificate chain (end-entity first, then intermediates; not the root). "
+            "The certificate needs the digitalSignature key usage and an emailProtection or documentSigning EKU."
+        ),
+    )
+    c2pa_sign_key: str = field(default="", metadata=_doc("PEM file with the private key of c2pa_sign_cert."))
+    c2pa_sign_alg: str = field(
+        default="es256",
+        metadata=_doc(
+            "Signature algorithm matching the key: es256, es384 (ECDSA), ps256 (RSA-PSS) or ed25519.",
+            choices=("es256", "es384", "ps256", "ed25519"),
+        ),
+    )
+    c2pa_tsa_url: str = field(
+        default="",
+        metadata=_doc(
+            "RFC 3161 time-stamp authority asked to countersign each manifest (a network request per signing). "
+            "Empty: no time-stamp and no network use."
+        ),
+    )
+    c2pa_trust_anchors: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file of extra root certificates trusted when sources' credentials are validated (format=json, "
+            "the ingredient status recorded in signed outputs, enlarger c2pa verify). Empty: none."
+        ),
+    )
 
     # --- usage accounting and the dashboard
     transformation_quota: int = field(
@@ -289,11 +344,15 @@ class Settings:
                 raise SettingsError(f"setting {f.name} must be one of {', '.join(choices)}, got {value!r}")
         if not self.s3_prefix.endswith("/"):
             raise SettingsError(f"setting s3_prefix must end in '/', got {self.s3_prefix!r}")
+        if bool(self.c2pa_sign_cert) != bool(self.c2pa_sign_key):
+            raise SettingsError("settings c2pa_sign_cert and c2pa_sign_key go together: give both or neither")
+        if self.c2pa_tsa_url and not self.c2pa_tsa_url.startswith(("http://", "https://")):
+            raise SettingsError(f"setting c2pa_tsa_url must be an http(s) URL, got {self.c2pa_tsa_url!r}")
 
 
 def _convert(name: str, kind: Any, raw: object) -> object:
     try:
-        if kind is bool:
+        if kind is bool:  # c2pa_preserve: a TOML boolean, or a word in the environment
             if isinstance(raw, bool):
                 return raw
             text = str(raw).strip().lower()

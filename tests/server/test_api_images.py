@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,16 @@ from sqlalchemy import update
 from enlarger.catalog.schema import direct_uploads
 from enlarger.catalog.store import Catalog, now
 from enlarger.security.trailers import trailer_offset
-from enlarger.settings import Settings
 from tests.imaging import gradient, quadrants, save
 from tests.server.conftest import Start, Tenant, open_tenant
+
+
+@pytest.fixture
+def tenant(start: Start, tmp_path: Path, catalog_url: str) -> Iterator[Tenant]:
+    """A running service on each catalog backend (SQLite, and PostgreSQL as in production)."""
+    opened = open_tenant(start, tmp_path / "data", database_url=catalog_url)
+    with opened.sdk:
+        yield opened
 
 
 def _jpeg(width: int = 320, height: int = 240) -> bytes:
@@ -268,7 +276,7 @@ def test_bad_tokens_get_the_documented_body(tenant: Tenant, headers: dict[str, s
 
 
 def test_token_of_one_account_cannot_read_another(tenant: Tenant) -> None:
-    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog = Catalog(tenant.catalog_url)
     other = catalog.create_account("other")
     catalog.close()
     response = tenant.http.get(f"/client/v4/accounts/{other.id}/images/v1", headers=tenant.auth())
@@ -374,7 +382,7 @@ def test_upload_with_a_trailer_keeps_it_in_the_blob_but_never_delivers_it(tenant
 def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path: Path) -> None:
     tenant = open_tenant(start, tmp_path / "data", max_upload_bytes=20_000)
     expiring = tenant.sdk.images.v2.direct_uploads.create(account_id=tenant.account.id, id="late")
-    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog = Catalog(tenant.catalog_url)
     with catalog.engine.begin() as connection:  # let the clock run out without waiting 2 minutes
         connection.execute(update(direct_uploads).values(expires=now() - timedelta(seconds=1)))
     catalog.close()
@@ -390,3 +398,31 @@ def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path
     oversize = httpx.post(slot.upload_url, files={"file": ("big.png", big, "image/png")})
     assert oversize.status_code == 413
     assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+
+
+def test_editing_an_image_purges_its_cached_outputs(tenant: Tenant) -> None:
+    image = tenant.sdk.images.v1.create(account_id=tenant.account.id, file=("a.png", io.BytesIO(_png()), "image/png"))
+    assert image.id is not None
+    url = f"/{tenant.account.hash}/{image.id}/public"
+    assert tenant.http.get(url).headers["x-enlarger-cache"] == "MISS"
+    assert tenant.http.get(url).headers["x-enlarger-cache"] == "HIT"
+    assert len(_cache_files(tenant)) == 1
+    tenant.sdk.images.v1.edit(image.id, account_id=tenant.account.id, metadata={"k": "v"})
+    assert _cache_files(tenant) == []  # purged, though this edit changes no pixel
+    assert tenant.http.get(url).headers["x-enlarger-cache"] == "MISS"
+
+
+def test_deleting_a_variant_purges_only_its_cached_outputs(tenant: Tenant) -> None:
+    sdk, account = tenant.sdk, tenant.account.id
+    sdk.images.v1.variants.create(
+        account_id=account, id="thumb", options={"fit": "cover", "width": 30, "height": 30, "metadata": "none"}
+    )
+    image = sdk.images.v1.create(account_id=account, file=("q.png", io.BytesIO(_png()), "image/png"))
+    base = f"/{tenant.account.hash}/{image.id}"
+    assert tenant.http.get(f"{base}/public").status_code == 200
+    public_only = _cache_files(tenant)
+    assert tenant.http.get(f"{base}/thumb").status_code == 200
+    assert len(_cache_files(tenant)) == 2
+    sdk.images.v1.variants.delete("thumb", account_id=account)
+    assert _cache_files(tenant) == public_only
+    assert tenant.http.get(f"{base}/public").headers["x-enlarger-cache"] == "HIT"

@@ -96,3 +96,12 @@ def test_widget_script_and_upload_preflight(tenant: Tenant) -> None:
         headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
     )
     assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_metrics_label_dashboard_and_widget_requests_as_such(tenant: Tenant) -> None:
+    tenant.http.get("/dashboard/session")
+    tenant.http.get("/widget/v1/upload.js")
+    metrics = tenant.http.get("/metrics").text
+    assert 'enlarger_requests_total{route="dashboard",status="200"}' in metrics
+    assert 'enlarger_requests_total{route="widget",status="200"}' in metrics
+    assert 'route="other"' not in metrics  # neither fell through to the catch-all label

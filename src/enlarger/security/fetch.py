@@ -1,20 +1,25 @@
 """SSRF-safe fetching of remote sources over HTTP(S).
 
-Redirects are followed by hand so that every hop is checked (scheme, allowed host, resolved
-addresses); connections go to the addresses that were checked; time (connect and total) and
-bytes (counted while streaming, aborted past the limit) are capped; the User-Agent is fixed
-and says who we are.
+Every URL, the first and each redirect's, is parsed strictly before anything is resolved: one
+that parsers could read two ways (whitespace, control characters, backslashes, ``user@host``) is
+malformed, and a host written in Unicode is folded (UTS #46, which includes NFKC: ``ⓔⓧⓐⓜⓟⓛⓔ``
+is ``example``) to the ASCII name that is then checked and fetched. Redirects are followed by
+hand so that every hop is checked (scheme, allowed host, resolved addresses); connections go to
+the addresses that were checked; time (connect and total) and bytes (counted while streaming,
+aborted past the limit) are capped; the User-Agent is fixed and says who we are.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpcore
+import idna
 
 from enlarger import __version__
 from enlarger.errors import (
@@ -29,6 +34,39 @@ from enlarger.security.addresses import AddressGuard
 
 USER_AGENT = f"Enlarger/{__version__} (image transformation service; +https://github.com/enlarger/enlarger)"
 _REDIRECTS = (301, 302, 303, 307, 308)
+#: whitespace, control characters and backslashes: URL parsers disagree on where they end a part
+_AMBIGUOUS = re.compile(r"[\x00-\x20\x7f-\x9f\\\s]")
+
+
+def checked_url(url: str) -> tuple[str, SplitResult]:
+    """``url`` with an ASCII host, and its parts; :class:`InvalidSourceError` when it is malformed.
+
+    Only a host that is not ASCII is rewritten (to its UTS #46 A-label form), so every URL that
+    fetched before is fetched, and cached, under the same text.
+    """
+    if _AMBIGUOUS.search(url):
+        raise InvalidSourceError(
+            "the source URL is malformed: it contains spaces, control characters or backslashes (percent-encode them)"
+        )
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # a bad port, an unbalanced IPv6 bracket, a host that NFKC breaks
+        raise InvalidSourceError(f"the source URL is malformed: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidSourceError(f"the source URL must be http(s) with a host, got {url!r}")
+    if "@" in parts.netloc:
+        raise InvalidSourceError("the source URL is malformed: it must not carry credentials (user@host)")
+    try:
+        if host.isascii():
+            _check_labels(host)
+            return url, parts
+        folded = idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidSourceError(f"the source URL's host {host!r} is not a valid host name ({exc})") from None
+    netloc = folded if port is None else f"{folded}:{port}"
+    folded_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return folded_url, urlsplit(folded_url)
 
 
 @dataclass(frozen=True)
@@ -40,6 +78,20 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+
+
+def _check_labels(host: str) -> None:
+    """An ASCII name needs no folding, but empty labels and undecodable ``xn--`` labels are refused.
+
+    Other characters (``_`` in internal names) are left to the resolver, as they always were.
+    """
+    if ":" in host:  # an IPv6 literal
+        return
+    for label in host.removesuffix(".").split("."):
+        if not label:
+            raise idna.IDNAError("empty label")
+        if label.lower().startswith("xn--"):
+            idna.decode(label)
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -127,10 +179,14 @@ class Fetcher:
     async def _follow(
         self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None, limit: int
     ) -> Fetched:
-        for _ in range(self._max_redirects + 1):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidSourceError(f"the source URL must be http(s) with a host, got {url!r}")
+        for hop in range(self._max_redirects + 1):
+            try:
+                url, parts = checked_url(url)
+            except InvalidSourceError as exc:
+                if hop == 0:
+                    raise
+                raise OriginError(f"the origin redirected to a malformed URL: {exc.message}") from exc
+            assert parts.hostname is not None
             trusted = parts.netloc.lower() == self._trusted_netloc
             if not trusted and not allow_host(parts.hostname):
                 raise SourceForbiddenError(f"fetching from {parts.hostname} is not allowed (see allowed_hosts)")

@@ -2,7 +2,7 @@
 
 Each handler authenticates the bearer token against the account in the path, does one catalog
 operation (in a worker thread) and answers with the v4 envelope; every typed error becomes the
-envelope's ``errors`` entry with its status, in :func:`api`.
+envelope's ``errors`` entry with its status, in :func:`_endpoint`.
 """
 
 from __future__ import annotations
@@ -26,48 +26,39 @@ from enlarger.errors import (
 )
 from enlarger.hosting import check_metadata, direct_upload_expiry
 from enlarger.options import parse_options
-from enlarger.server.api_envelope import (
-    answer,
-    envelope,
-    file_bytes,
-    flag,
-    new_image,
-    read_form,
-    read_json,
-    run,
-)
-from enlarger.server.hosted import Hosted
-from enlarger.server.purge import image_tag, variant_tag
+from enlarger.server.bodies import file_bytes, flag, new_image, read_form, read_json
+from enlarger.server.envelope import envelope, enveloped
+from enlarger.server.guard import guarded
+from enlarger.server.hosting_service import HostingService
+from enlarger.server.offload import run
 
 PREFIX = "/client/v4/accounts/{account_id}/images"
 _VARIANT_ID = re.compile(r"^[A-Za-z0-9]{1,99}$")
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _VARIANT_FITS = ("scale-down", "contain", "cover", "crop", "pad")
 
-Handler = Callable[[Request, Hosted, Account], Awaitable[Response]]
+Handler = Callable[[Request, HostingService, Account], Awaitable[Response]]
 
 
-def api(hosted: Hosted, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate, run ``handler``, and map errors to the envelope — for every API route."""
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, then run ``handler``; the guard maps errors to the envelope — for every API route."""
 
     async def endpoint(request: Request) -> Response:
-        async def work() -> Response:
-            return await handler(request, hosted, await _authenticate(request, hosted))
+        service: HostingService = request.app.state.hosting
+        return await handler(request, service, await _authenticate(request, service))
 
-        return await answer(work, request)
-
-    return endpoint
+    return guarded(endpoint, enveloped)
 
 
-async def _authenticate(request: Request, hosted: Hosted) -> Account:
+async def _authenticate(request: Request, service: HostingService) -> Account:
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthenticationError("missing or malformed Authorization header: send 'Authorization: Bearer <token>'")
     account_id = request.path_params["account_id"]
-    owner = await run(hosted.hosting.catalog.token_account, secret.strip())
+    owner = await run(service.hosting.catalog.token_account, secret.strip())
     if owner is None or owner != account_id:
         raise PermissionDeniedError("Authentication error: the token is not valid for this account")
-    return await run(hosted.hosting.catalog.account, account_id)
+    return await run(service.hosting.catalog.account, account_id)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -84,8 +75,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 # --- images
-async def upload(request: Request, hosted: Hosted, account: Account) -> Response:
-    limit = hosted.hosting.settings.max_upload_bytes
+async def upload(request: Request, service: HostingService, account: Account) -> Response:
+    limit = service.hosting.settings.max_upload_bytes
     form = await read_form(request, limit)
     file, url = form.get("file"), form.get("url")
     if (file is None) == (url is None):
@@ -93,42 +84,42 @@ async def upload(request: Request, hosted: Hosted, account: Account) -> Response
     if isinstance(file, UploadFile):
         data, filename = await file_bytes(file, limit), file.filename or ""
     elif isinstance(url, str):
-        fetched = await hosted.fetcher.fetch(url, allow_host=lambda _host: True, max_bytes=limit)
+        fetched = await service.fetcher.fetch(url, allow_host=lambda _host: True, max_bytes=limit)
         data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]
     else:
         raise RequestError("'file' must be a file part and 'url' a text field")
-    image = await run(hosted.hosting.upload, account.id, data, new_image(form, filename))
-    return envelope((await hosted.delivery(request, account)).record(image))
+    image = await service.upload(account.id, data, new_image(form, filename))
+    return envelope((await service.records(request, account)).record(image))
 
 
-async def list_v1(request: Request, hosted: Hosted, account: Account) -> Response:
+async def list_v1(request: Request, service: HostingService, account: Account) -> Response:
     page = _int_param(request, "page", 1, 1, 1_000_000)
     per_page = _int_param(request, "per_page", 1000, 10, 10_000)
-    found = await run(hosted.hosting.catalog.page, account.id, page, per_page)
-    delivery = await hosted.delivery(request, account)
+    found = await run(service.hosting.catalog.page, account.id, page, per_page)
+    records = await service.records(request, account)
     info = {"page": page, "per_page": per_page, "count": len(found.images), "total_count": found.total}
-    return envelope({"images": [delivery.record(i) for i in found.images]}, result_info=info)
+    return envelope({"images": [records.record(i) for i in found.images]}, result_info=info)
 
 
-async def list_v2(request: Request, hosted: Hosted, account: Account) -> Response:
+async def list_v2(request: Request, service: HostingService, account: Account) -> Response:
     per_page = _int_param(request, "per_page", 1000, 10, 10_000)
     order = request.query_params.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise RequestError(f"sort_order must be asc or desc, got {order!r}")
     token = request.query_params.get("continuation_token") or None
-    found = await run(hosted.hosting.catalog.after, account.id, token, per_page, order == "desc")
-    delivery = await hosted.delivery(request, account)
-    images = [delivery.record(i) for i in found.images]
+    found = await run(service.hosting.catalog.after, account.id, token, per_page, order == "desc")
+    records = await service.records(request, account)
+    images = [records.record(i) for i in found.images]
     return envelope({"images": images, "continuation_token": found.continuation_token})
 
 
-async def details(request: Request, hosted: Hosted, account: Account) -> Response:
+async def details(request: Request, service: HostingService, account: Account) -> Response:
     image_id = request.path_params["image_id"]
-    image = await run(lambda: hosted.hosting.catalog.image(account.id, image_id, drafts=True))
-    return envelope((await hosted.delivery(request, account)).record(image))
+    image = await run(lambda: service.hosting.catalog.image(account.id, image_id, drafts=True))
+    return envelope((await service.records(request, account)).record(image))
 
 
-async def edit(request: Request, hosted: Hosted, account: Account) -> Response:
+async def edit(request: Request, service: HostingService, account: Account) -> Response:
     body = await read_json(request)
     unknown = set(body) - {"metadata", "requireSignedURLs", "creator"}
     if unknown:
@@ -141,24 +132,20 @@ async def edit(request: Request, hosted: Hosted, account: Account) -> Response:
     if "creator" in body:
         changes["creator"] = None if body["creator"] is None else str(body["creator"])
     image_id = request.path_params["image_id"]
-    image = await run(hosted.hosting.catalog.update_image, account.id, image_id, changes)
-    hosted.forget()
-    await run(hosted.purge.purge, image_tag(account.id, image_id))
-    return envelope((await hosted.delivery(request, account)).record(image))
+    image = await service.edit_image(account.id, image_id, changes)
+    return envelope((await service.records(request, account)).record(image))
 
 
-async def remove(request: Request, hosted: Hosted, account: Account) -> Response:
+async def remove(request: Request, service: HostingService, account: Account) -> Response:
     image_id = request.path_params["image_id"]
-    await run(hosted.hosting.delete, account.id, image_id)
-    hosted.forget()
-    await run(hosted.purge.purge, image_tag(account.id, image_id))
+    await service.delete_image(account.id, image_id)
     return envelope({})
 
 
-async def blob(request: Request, hosted: Hosted, account: Account) -> Response:
+async def blob(request: Request, service: HostingService, account: Account) -> Response:
     """The original bytes, exactly as uploaded — so sandboxed: an unsanitized SVG must not run if opened."""
-    image = await run(hosted.hosting.catalog.image, account.id, request.path_params["image_id"])
-    data = await run(hosted.hosting.original, image)
+    image = await run(service.hosting.catalog.image, account.id, request.path_params["image_id"])
+    data = await service.original(image)
     headers = {
         "Cache-Control": "private, no-cache",
         "X-Content-Type-Options": "nosniff",
@@ -168,13 +155,13 @@ async def blob(request: Request, hosted: Hosted, account: Account) -> Response:
     return Response(data, media_type=image.content_type, headers=headers)
 
 
-async def stats(_request: Request, hosted: Hosted, account: Account) -> Response:
-    current = await run(hosted.hosting.catalog.count_images, account.id)
-    usage = await hosted.usage.summary(account.id)  # usage accounting (issue 17): fields beside Cloudflare's
-    return envelope({"count": {"current": current, "allowed": hosted.hosting.settings.image_quota}, **usage})
+async def stats(_request: Request, service: HostingService, account: Account) -> Response:
+    current = await run(service.hosting.catalog.count_images, account.id)
+    usage = await service.usage.summary(account.id)  # usage accounting (issue 17): fields beside Cloudflare's
+    return envelope({"count": {"current": current, "allowed": service.hosting.settings.image_quota}, **usage})
 
 
-async def direct_upload(request: Request, hosted: Hosted, account: Account) -> Response:
+async def direct_upload(request: Request, service: HostingService, account: Account) -> Response:
     form = await read_form(request, 64 * 1024)
     raw_expiry = form.get("expiry")
     expiry = None
@@ -186,8 +173,8 @@ async def direct_upload(request: Request, hosted: Hosted, account: Account) -> R
         if expiry.tzinfo is None:
             raise RequestError("expiry must carry a time zone (e.g. 2025-01-01T12:00:00Z)")
     expires = direct_upload_expiry(expiry)
-    draft, secret = await run(hosted.hosting.reserve, account.id, new_image(form, ""), expires)
-    return envelope({"id": draft.id, "uploadURL": f"{hosted.base_url(request)}/upload/{secret}"})
+    draft, secret = await service.reserve(account.id, new_image(form, ""), expires)
+    return envelope({"id": draft.id, "uploadURL": f"{service.base_url(request)}/upload/{secret}"})
 
 
 # --- variants
@@ -212,40 +199,36 @@ def _variant_json(variant: Variant) -> dict[str, Any]:
     return {"id": variant.id, "options": variant.options, "neverRequireSignedURLs": variant.never_require_signed}
 
 
-async def variant_create(request: Request, hosted: Hosted, account: Account) -> Response:
+async def variant_create(request: Request, service: HostingService, account: Account) -> Response:
     body = await read_json(request)
     variant = _variant_from(body, str(body.get("id", "")))
-    await run(hosted.hosting.catalog.add_variant, account.id, variant)
+    await service.add_variant(account.id, variant)
     return envelope({"variant": _variant_json(variant)})
 
 
-async def variant_list(_request: Request, hosted: Hosted, account: Account) -> Response:
-    found = await run(hosted.hosting.catalog.variants, account.id)
+async def variant_list(_request: Request, service: HostingService, account: Account) -> Response:
+    found = await run(service.hosting.catalog.variants, account.id)
     return envelope({"variants": {v.id: _variant_json(v) for v in found}})
 
 
-async def variant_get(request: Request, hosted: Hosted, account: Account) -> Response:
-    variant = await run(hosted.hosting.catalog.variant, account.id, request.path_params["variant_id"])
+async def variant_get(request: Request, service: HostingService, account: Account) -> Response:
+    variant = await run(service.hosting.catalog.variant, account.id, request.path_params["variant_id"])
     return envelope({"variant": _variant_json(variant)})
 
 
-async def variant_edit(request: Request, hosted: Hosted, account: Account) -> Response:
+async def variant_edit(request: Request, service: HostingService, account: Account) -> Response:
     variant_id = request.path_params["variant_id"]
-    current = await run(hosted.hosting.catalog.variant, account.id, variant_id)
+    current = await run(service.hosting.catalog.variant, account.id, variant_id)
     variant = _variant_from(await read_json(request), variant_id, current)
-    await run(hosted.hosting.catalog.update_variant, account.id, variant)
-    hosted.forget()
-    await run(hosted.purge.purge, variant_tag(account.id, variant_id))
+    await service.edit_variant(account.id, variant)
     return envelope({"variant": _variant_json(variant)})
 
 
-async def variant_delete(request: Request, hosted: Hosted, account: Account) -> Response:
+async def variant_delete(request: Request, service: HostingService, account: Account) -> Response:
     variant_id = request.path_params["variant_id"]
     if variant_id == "public":
         raise RequestError("the public variant cannot be deleted (change its options instead)")
-    await run(hosted.hosting.catalog.delete_variant, account.id, variant_id)
-    hosted.forget()
-    await run(hosted.purge.purge, variant_tag(account.id, variant_id))
+    await service.delete_variant(account.id, variant_id)
     return envelope({})
 
 
@@ -254,26 +237,24 @@ def _keys_json(keys: list[Any]) -> dict[str, Any]:
     return {"keys": [{"name": k.name, "value": k.value} for k in keys]}
 
 
-async def key_list(_request: Request, hosted: Hosted, account: Account) -> Response:
-    return envelope(_keys_json(await run(hosted.hosting.catalog.keys, account.id)))
+async def key_list(_request: Request, service: HostingService, account: Account) -> Response:
+    return envelope(_keys_json(await run(service.hosting.catalog.keys, account.id)))
 
 
-async def key_put(request: Request, hosted: Hosted, account: Account) -> Response:
+async def key_put(request: Request, service: HostingService, account: Account) -> Response:
     name = request.path_params["name"]
     if not _KEY_NAME.match(name):
         raise RequestError(f"invalid key name {name!r}: 1–20 letters, digits, - and _")
-    keys = await run(hosted.hosting.catalog.put_key, account.id, name)
-    hosted.forget()
+    keys = await service.put_key(account.id, name)
     return envelope(_keys_json(keys))
 
 
-async def key_delete(request: Request, hosted: Hosted, account: Account) -> Response:
-    keys = await run(hosted.hosting.catalog.delete_key, account.id, request.path_params["name"])
-    hosted.forget()
+async def key_delete(request: Request, service: HostingService, account: Account) -> Response:
+    keys = await service.delete_key(account.id, request.path_params["name"])
     return envelope(_keys_json(keys))
 
 
-def routes(hosted: Hosted) -> list[Route]:
+def routes() -> list[Route]:
     """The API's routes; fixed paths come before the path-like image IDs they would otherwise match."""
     table: list[tuple[str, str, Handler]] = [
         ("/v1", "POST", upload),
@@ -294,4 +275,4 @@ def routes(hosted: Hosted) -> list[Route]:
         ("/v1/{image_id:path}", "PATCH", edit),
         ("/v1/{image_id:path}", "DELETE", remove),
     ]
-    return [Route(PREFIX + path, api(hosted, handler), methods=[method]) for path, method, handler in table]
+    return [Route(PREFIX + path, _endpoint(handler), methods=[method]) for path, method, handler in table]

@@ -1,4 +1,9 @@
-"""The ASGI application: routes, shared services and their lifetime."""
+"""The ASGI application: the route table, the shared services and their lifetime.
+
+Endpoints are module-level functions that find what they share on ``request.app.state``
+(``services``: the serving core's; ``hosting``: the catalog, storage and their invalidation); :func:`create_app` is
+the composition root that builds those once per application.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +24,17 @@ from starlette.types import ASGIApp
 
 from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
+from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import api_images, delivery, transform_url, uploads, widget
+from enlarger.server import api_images, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
-from enlarger.server.dashboard import Dashboard
-from enlarger.server.hosted import Hosted
+from enlarger.server.guard import guarded
+from enlarger.server.hosting_service import HostingService
 from enlarger.server.metrics import Metrics
+from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
@@ -60,8 +67,62 @@ def _ping(catalog: Catalog) -> None:
         connection.execute(text("SELECT 1"))
 
 
+async def healthz(_request: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    hosting: HostingService = request.app.state.hosting
+    if not (services.settings.data_dir / "cache").is_dir():
+        return PlainTextResponse("cache directory missing\n", 503)
+    try:
+        await anyio.to_thread.run_sync(_ping, hosting.hosting.catalog)
+    except SQLAlchemyError:  # any driver error means the catalog cannot serve
+        logger.exception("readiness check: the catalog is unavailable")
+        return PlainTextResponse("catalog unavailable\n", 503)
+    return PlainTextResponse("ready\n")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    hosting: HostingService = app.state.hosting
+    sweep = asyncio.create_task(_sweep(hosting.hosting))  # listing every blob can take long: serve meanwhile
+    try:
+        yield
+    finally:
+        await sweep  # it uses the catalog: let it finish before closing it
+        await hosting.usage.close()  # usage accounting: write the last delivery counts
+        await hosting.fetcher.aclose()
+        services.admission.shutdown()
+        hosting.hosting.catalog.close()
+
+
+_delivery = guarded(delivery.endpoint)
+#: The route table; every endpoint finds the shared services on ``request.app.state``.
+ROUTES = [
+    Route("/cdn-cgi/image/{rest:path}", guarded(transform_url.endpoint), methods=["GET", "HEAD"]),
+    Route("/healthz", healthz, methods=["GET", "HEAD"]),
+    Route("/readyz", readyz, methods=["GET", "HEAD"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
+    *api_images.routes(),
+    *dashboard.routes(),  # dashboard and upload widget (issue 17)
+    *widget.routes(),
+    Route("/upload/{secret}", uploads.endpoint, methods=["POST"]),
+    Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
+    Route("/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
+]
+
+
 def create_app(settings: Settings) -> ASGIApp:
     """Build the service for ``settings``; directories are created, the cache index loaded."""
+    harden()
     prepare_directories(settings)
     metrics = Metrics()
     origin = settings.origin_location
@@ -75,7 +136,7 @@ def create_app(settings: Settings) -> ASGIApp:
     )
     cache = DiskCache(settings.data_dir / "cache", settings.cache_max_bytes, memory_bytes=settings.cache_memory_bytes)
     purge = PurgeIndex(settings.data_dir / "cache-tags", cache)
-    services = transform_url.Services(
+    services = Services(
         settings=settings,
         sources=Sources(
             origin,
@@ -91,63 +152,11 @@ def create_app(settings: Settings) -> ASGIApp:
         purge=purge,
     )
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
-    hosted = Hosted(hosting, fetcher, purge)
-    metrics.cache_bytes.set(services.cache.total_bytes)
-    metrics.registry.register(UsageMetrics(hosted.usage))  # usage accounting (issue 17)
-
-    async def image(request: Request) -> Response:
-        return await transform_url.handle(request, services)
-
-    async def deliver(request: Request) -> Response:
-        return await delivery.deliver(request, hosted, services)
-
-    async def direct_upload(request: Request) -> Response:
-        return await uploads.direct(request, hosted)
-
-    async def healthz(_request: Request) -> Response:
-        return PlainTextResponse("ok\n")
-
-    async def readyz(_request: Request) -> Response:
-        if not (settings.data_dir / "cache").is_dir():
-            return PlainTextResponse("cache directory missing\n", 503)
-        try:
-            await anyio.to_thread.run_sync(_ping, hosting.catalog)
-        except SQLAlchemyError:  # any driver error means the catalog cannot serve
-            logger.exception("readiness check: the catalog is unavailable")
-            return PlainTextResponse("catalog unavailable\n", 503)
-        return PlainTextResponse("ready\n")
-
-    async def metrics_route(_request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        sweep = asyncio.create_task(_sweep(hosting))  # listing every blob can take long: serve meanwhile
-        try:
-            yield
-        finally:
-            await sweep  # it uses the catalog: let it finish before closing it
-            await hosted.usage.close()  # usage accounting: write the last delivery counts
-            await fetcher.aclose()
-            services.admission.shutdown()
-            hosting.catalog.close()
-
-    app = Starlette(
-        routes=[
-            Route("/cdn-cgi/image/{rest:path}", image, methods=["GET", "HEAD"]),
-            Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route("/readyz", readyz, methods=["GET", "HEAD"]),
-            Route("/metrics", metrics_route, methods=["GET"]),
-            *api_images.routes(hosted),
-            # dashboard and upload widget (issue 17)
-            *Dashboard(hosted, services).routes(),
-            *widget.routes(),
-            Route("/upload/{secret}", direct_upload, methods=["POST"]),
-            Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
-            Route("/{account_hash}/{rest:path}", deliver, methods=["GET", "HEAD"]),
-        ],
-        lifespan=lifespan,
-    )
+    metrics.cache_bytes.set(cache.total_bytes)
+    app = Starlette(routes=ROUTES, lifespan=_lifespan)
+    app.state.services = services
+    app.state.hosting = service = HostingService(hosting, fetcher, purge)
+    metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     return AccessLog(app, metrics)
 
 

@@ -2,33 +2,29 @@
 
 The catalog decides *whether* and *what*: the image exists and is not a draft, the variant (or,
 when the account allows them, flexible options) gives the transformation, and a signature is
-checked when the image requires one. The output then goes through the same negotiation, cache,
-coalescing and admission as transform-by-URL; the source identity is the original's content
-hash, so an unchanged original re-uses cached outputs across restarts.
+checked when the image requires one. The output then goes through the same serving core
+(:mod:`enlarger.server.outputs`) as transform-by-URL; the source identity is the original's
+content hash, so an unchanged original re-uses cached outputs across restarts.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from enlarger.catalog.store import Account, Image, Variant
-from enlarger.errors import EnlargerError, NotFoundError, ProcessingError, RequestError
+from enlarger.errors import NotFoundError, RequestError
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import signed_expiry, verify
-from enlarger.server import transform_url
-from enlarger.server.api_envelope import run
-from enlarger.server.errors import error_response
 from enlarger.server.hints import apply_hints
-from enlarger.server.hosted import Hosted
+from enlarger.server.hosting_service import HostingService
+from enlarger.server.outputs import OutputRequest, Services, respond
 from enlarger.server.purge import image_tag, variant_tag
 from enlarger.sources import Located
 
 CUSTOM_DOMAIN_PREFIX = "/cdn-cgi/imagedelivery"
-logger = logging.getLogger("enlarger.server")
 
 
 def _split(rest: str) -> tuple[str, str]:
@@ -64,38 +60,32 @@ def _signed_paths(request: Request, account_hash: str, image_id: str, name: str)
     return raw.removeprefix(CUSTOM_DOMAIN_PREFIX), f"/{account_hash}/{image_id}/{name}"
 
 
-async def deliver(request: Request, hosted: Hosted, services: transform_url.Services) -> Response:
-    head = request.method == "HEAD"
-    try:
-        image_id, name = _split(request.path_params["rest"])
-        found = await hosted.target(request.path_params["account_hash"], image_id, name)
-        account, image, variant = found.account, found.image, found.variant
-        query = request.scope["query_string"].decode("latin-1")
-        if image.require_signed and not (variant and variant.never_require_signed):
-            verify(_signed_paths(request, account.hash, image_id, name), query, found.keys)
-        hinted = apply_hints(_options(account, variant, name), request.headers)
+async def endpoint(request: Request) -> Response:
+    """Answer one delivery URL (errors are rendered by the route's guard)."""
+    service: HostingService = request.app.state.hosting
+    services: Services = request.app.state.services
+    image_id, name = _split(request.path_params["rest"])
+    found = await service.target(request.path_params["account_hash"], image_id, name)
+    account, image, variant = found.account, found.image, found.variant
+    query = request.scope["query_string"].decode("latin-1")
+    if image.require_signed and not (variant and variant.never_require_signed):
+        verify(_signed_paths(request, account.hash, image_id, name), query, found.keys)
+    hinted = apply_hints(_options(account, variant, name), request.headers)
 
-        async def read() -> bytes:
-            return await run(hosted.hosting.original, image)
+    async def read() -> bytes:
+        return await service.original(image)
 
-        located = Located(f"hosted:{image.content_hash}", read, None)
-        tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
-        await hosted.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
-        response = await transform_url.respond(
-            request,
-            services,
-            hinted.options,
-            hinted.vary,
-            located,
-            head,
-            tags=tags,
-            cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
-        )
-        if not head:  # usage accounting (issue 17)
-            hosted.usage.delivered(account.id, response.status_code, len(response.body))
-        return response
-    except EnlargerError as error:
-        return error_response(error, head=head)
-    except Exception:
-        logger.exception("unexpected failure for %s", request.url.path)
-        return error_response(ProcessingError("an internal error stopped this delivery"), head=head)
+    tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
+    output = OutputRequest(
+        hinted.options,
+        Located(f"hosted:{image.content_hash}", read, None),
+        hinted.vary,
+        tags=tags,
+        cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
+        head=request.method == "HEAD",
+    )
+    await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
+    response = await respond(request, services, output)
+    if not output.head:  # usage accounting (issue 17)
+        service.usage.delivered(account.id, response.status_code, len(response.body))
+    return response

@@ -1,17 +1,40 @@
-"""The one place where engine errors become HTTP responses.
+"""Rendering engine errors as plain-text HTTP responses (the statuses and codes are declared in
+:mod:`enlarger.errors`; this module only writes them out).
 
 Like Cloudflare, the status says what kind of failure it was, the ``Cf-Resized: err=9xxx``
-header carries the precise code, and the body is one sentence a person can act on.
+header carries the precise code, and the body is the error's public ``message``, one sentence a
+person can act on. The internal ``detail`` (a decoder's own words) is logged as one JSON line,
+never sent.
 """
 
 from __future__ import annotations
+
+import json
+import logging
 
 from starlette.responses import PlainTextResponse, Response
 
 from enlarger.errors import EnlargerError, OverloadedError
 
+logger = logging.getLogger("enlarger.server")
+
+
+def log_error(error: EnlargerError) -> None:
+    """One JSON line for an error worth keeping: one with a ``detail``, or one to ``report`` as a bug."""
+    if error.detail is None and not error.report:
+        return
+    line = {
+        "error": type(error).__name__,
+        "status": error.status,
+        "code": error.code,
+        "message": error.message,
+        "detail": error.detail,
+    }
+    logger.log(logging.ERROR if error.report else logging.INFO, json.dumps(line, ensure_ascii=False))
+
 
 def error_response(error: EnlargerError, *, head: bool = False) -> Response:
+    log_error(error)
     headers = {"Cf-Resized": f"err={error.code}", "Cache-Control": "no-store"}
     if isinstance(error, OverloadedError):
         headers["Retry-After"] = str(error.retry_after)

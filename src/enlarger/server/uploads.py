@@ -12,25 +12,33 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from enlarger.errors import RequestError
-from enlarger.server.api_envelope import answer, envelope, file_bytes, read_form, run
-from enlarger.server.hosted import Hosted
+from enlarger.server.bodies import file_bytes, read_form
+from enlarger.server.envelope import envelope, enveloped
+from enlarger.server.guard import guarded
+from enlarger.server.hosting_service import HostingService
+from enlarger.server.offload import run
 
 
-async def direct(request: Request, hosted: Hosted) -> Response:
-    async def work() -> Response:
-        secret = request.path_params["secret"]
-        catalog = hosted.hosting.catalog
-        slot = await run(catalog.slot, secret)  # unknown, used or expired: refused before reading the body
-        limit = hosted.hosting.settings.max_upload_bytes
-        form = await read_form(request, limit)
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            raise RequestError("send the image as a multipart file part named 'file'")
-        data = await file_bytes(file, limit)
-        image = await run(hosted.hosting.fill, secret, data, file.filename or "")
-        account = await run(catalog.account, slot.account_id)
-        return envelope((await hosted.delivery(request, account)).record(image))
+async def _redeem(request: Request) -> Response:
+    service: HostingService = request.app.state.hosting
+    secret = request.path_params["secret"]
+    catalog = service.hosting.catalog
+    slot = await run(catalog.slot, secret)  # unknown, used or expired: refused before reading the body
+    limit = service.hosting.settings.max_upload_bytes
+    form = await read_form(request, limit)
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        raise RequestError("send the image as a multipart file part named 'file'")
+    data = await file_bytes(file, limit)
+    image = await service.redeem(secret, data, file.filename or "")
+    account = await run(catalog.account, slot.account_id)
+    return envelope((await service.records(request, account)).record(image))
 
-    response = await answer(work, request)
+
+_guarded_redeem = guarded(_redeem, enveloped)
+
+
+async def endpoint(request: Request) -> Response:
+    response = await _guarded_redeem(request)
     response.headers["Access-Control-Allow-Origin"] = "*"  # browsers post here from the creator's page
     return response

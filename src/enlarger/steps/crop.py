@@ -12,6 +12,8 @@ from enlarger.steps.gravity import crop_origin, salient_origin
 
 
 def trim(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
+    """Cut ``plan.trim`` (loaded frame) and bring it to ``plan.trimmed``: a resize only when the
+    trimmed area is enlarged, the one resize outside the decoder (see :class:`~enlarger.geometry.Plan`)."""
     rect = ctx.plan.trim
     if rect is None:
         return image

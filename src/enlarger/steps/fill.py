@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyvips
 
 from enlarger.colors import BLACK, WHITE
-from enlarger.negotiate import ALPHA_CAPABLE
+from enlarger.formats import ALPHA
 from enlarger.options import Options
 from enlarger.steps.context import Context
 from enlarger.steps.crop import ensure_fillable, fill_colour
@@ -15,7 +15,7 @@ from enlarger.steps.frames import per_frame
 def background(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
     if not image.hasalpha():
         return image
-    keeps_alpha = ctx.output_format in ALPHA_CAPABLE
+    keeps_alpha = ctx.output_format in ALPHA
     colour = options.background
     if colour is None:
         if keeps_alpha:

@@ -1,62 +1,25 @@
-"""Request and response plumbing shared by the images API and direct uploads.
+"""Reading request bodies for the images API and direct uploads, bounded and typed.
 
-Every answer is Cloudflare's v4 envelope (``result``, ``success``, ``errors``, ``messages``);
-request bodies are read with a byte cap enforced while they stream in, so an oversize upload
-is refused without being buffered or spooled whole.
+Bodies are read with a byte cap enforced while they stream in, so an oversize upload is refused
+(413) without being buffered or spooled whole; forms, JSON bodies and the metadata fields SDKs
+send are turned into plain values or a :class:`~enlarger.errors.RequestError` naming the field.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
-from enlarger.catalog.store import Image
-from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError, RequestError
+from enlarger.errors import EnlargerError, InputTooLargeError, RequestError
 from enlarger.hosting import NewImage, check_metadata
 
-T = TypeVar("T")
-logger = logging.getLogger("enlarger.server")
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FORM_SLACK = 64 * 1024  # room for the multipart framing and text fields around the file
-
-
-async def run(function: Callable[..., T], *args: Any) -> T:
-    """Catalog and storage calls block: run them in a worker thread."""
-    return await anyio.to_thread.run_sync(function, *args)
-
-
-def envelope(result: object, *, status: int = 200, result_info: dict[str, Any] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"result": result, "success": True, "errors": [], "messages": []}
-    if result_info is not None:
-        body["result_info"] = result_info
-    return JSONResponse(body, status_code=status)
-
-
-def failure(error: EnlargerError) -> JSONResponse:
-    body = {"result": None, "success": False, "errors": [error.to_dict()], "messages": []}
-    return JSONResponse(body, status_code=error.status, headers={"Cache-Control": "no-store"})
-
-
-async def answer(work: Callable[[], Awaitable[Response]], request: Request) -> Response:
-    """``work``'s response, or the envelope of its error: a 500 for anything untyped (logged)."""
-    try:
-        return await work()
-    except EnlargerError as error:
-        return failure(error)
-    except Exception:  # a bug, not the client's fault: log it, answer 500, keep serving
-        logger.exception("unexpected failure for %s %s", request.method, request.url.path)
-        return failure(ProcessingError("an internal error stopped this request"))
 
 
 def bounded(request: Request, limit: int) -> Request:
@@ -175,31 +138,3 @@ def new_image(form: FormData, filename: str) -> NewImage:
         meta=form_metadata(form),
         require_signed=flag(text("requireSignedURLs") or "false", "requireSignedURLs"),
     )
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How delivery URLs are spelled for one account, for image records."""
-
-    base: str
-    account_hash: str
-    variant_names: tuple[str, ...]
-
-    def record(self, image: Image) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "id": image.id,
-            "filename": image.filename,
-            "uploaded": timestamp(image.uploaded),
-            "requireSignedURLs": image.require_signed,
-            "meta": image.meta,
-            "variants": [f"{self.base}/{self.account_hash}/{image.id}/{name}" for name in self.variant_names],
-        }
-        if image.creator is not None:
-            record["creator"] = image.creator
-        if image.draft:
-            record["draft"] = True
-        return record

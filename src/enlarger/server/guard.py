@@ -1,0 +1,45 @@
+"""The one error wrapper every route family runs inside.
+
+A typed :class:`~enlarger.errors.EnlargerError` is the client's (or the origin's) fault and is
+rendered in the family's own form — plain text with ``Cf-Resized`` for image outputs, the v4
+envelope for the API (both log it through :func:`~enlarger.server.errors.log_error`). Anything
+else is a bug: it becomes a reportable 500 whose logged detail is the traceback, answered in
+the same form, and the process keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from enlarger.errors import EnlargerError, ProcessingError
+from enlarger.server.errors import error_response
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+#: How a route family writes an error as a response.
+Render = Callable[[EnlargerError, Request], Response]
+
+
+def plain(error: EnlargerError, request: Request) -> Response:
+    """Image outputs: a one-line text body, the code in ``Cf-Resized`` (no body for HEAD)."""
+    return error_response(error, head=request.method == "HEAD")
+
+
+def guarded(endpoint: Endpoint, render: Render = plain) -> Endpoint:
+    """``endpoint``, with every error it raises rendered by ``render``."""
+
+    @functools.wraps(endpoint)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except EnlargerError as error:
+            return render(error, request)
+        except Exception:  # noqa: BLE001 — a bug, not the client's fault: logged once, with its traceback, by render
+            detail = f"{request.method} {request.url.path}\n{traceback.format_exc()}"
+            return render(ProcessingError("an internal error stopped this request", detail=detail), request)
+
+    return wrapped

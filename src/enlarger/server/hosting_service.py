@@ -1,0 +1,146 @@
+"""The hosting side of the server: catalog, storage and fetcher, and what changes must invalidate.
+
+Delivery needs four catalog answers per request (account, image, variant, signing keys). They
+are fetched in one worker-thread hop and remembered for ``catalog_cache_seconds``, so a cache
+hit costs no database round trip. Every change made through this replica goes through one of
+the mutation methods below, which forget those answers at once and purge the cached outputs of
+what changed; other replicas' changes are seen within ``catalog_cache_seconds``.
+
+Creations (upload, direct upload, a new variant) need no forgetting: a lookup that found
+nothing is never remembered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from enlarger.catalog.store import Account, Image, SigningKey, Variant
+from enlarger.hosting import Hosting, NewImage
+from enlarger.security.fetch import Fetcher
+from enlarger.server.offload import run
+from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
+from enlarger.server.records import ImageRecords
+from enlarger.usage import Usage
+
+_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything the catalog says about one delivery URL."""
+
+    account: Account
+    image: Image
+    variant: Variant | None  # None for flexible variants (options in the URL)
+    keys: tuple[str, ...]  # signing key values, only fetched when the image requires signatures
+
+
+@dataclass
+class HostingService:
+    hosting: Hosting
+    fetcher: Fetcher
+    purge: PurgeIndex
+    _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
+    _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
+    usage: Usage = field(init=False)  # usage accounting (issue 17)
+
+    def __post_init__(self) -> None:
+        self.usage = Usage(self.hosting.catalog, self.hosting.settings)
+
+    def base_url(self, request: Request) -> str:
+        """Where clients reach us: the configured public URL, else this request's scheme and host."""
+        configured = self.hosting.settings.public_url
+        return (configured or str(request.base_url)).rstrip("/")
+
+    async def records(self, request: Request, account: Account) -> ImageRecords:
+        """The formatter of ``account``'s image records, with delivery URLs as this request reaches us."""
+        variants = await run(self.hosting.catalog.variants, account.id)
+        return ImageRecords(self.base_url(request), account.hash, tuple(v.id for v in variants))
+
+    async def original(self, image: Image) -> bytes:
+        return await run(self.hosting.original, image)
+
+    # --- delivery lookups
+    async def target(self, account_hash: str, image_id: str, name: str) -> Target:
+        """The catalog's answer for a delivery URL; NotFoundError for anything missing (not remembered)."""
+        key = (account_hash, image_id, name)
+        now = time.monotonic()
+        remembered = self._targets.get(key)
+        if remembered is not None and now - remembered[0] < self.hosting.settings.catalog_cache_seconds:
+            return remembered[1]
+        generation = self._generation
+        found = await run(self._look_up, account_hash, image_id, name)
+        if generation == self._generation:  # nothing changed while the catalog was asked
+            self._targets[key] = (now, found)
+            self._targets.move_to_end(key)
+            if len(self._targets) > _REMEMBERED:
+                self._targets.popitem(last=False)
+        return found
+
+    def _look_up(self, account_hash: str, image_id: str, name: str) -> Target:
+        catalog = self.hosting.catalog
+        account = catalog.account_by_hash(account_hash)
+        image = catalog.image(account.id, image_id)
+        variant = None if "=" in name else catalog.variant(account.id, name)
+        keys = tuple(k.value for k in catalog.keys(account.id)) if image.require_signed else ()
+        return Target(account, image, variant, keys)
+
+    async def _changed(self, *tags: str) -> None:
+        """Something changed: look everything up afresh and drop the outputs made under ``tags``."""
+        self._generation += 1
+        self._targets.clear()
+        for tag in tags:
+            await run(self.purge.purge, tag)
+
+    # --- creations
+    async def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
+        return await run(self.hosting.upload, account_id, data, new)
+
+    async def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
+        return await run(lambda: self.hosting.reserve(account_id=account_id, new=new, expires=expires))
+
+    async def redeem(self, secret: str, data: bytes, filename: str) -> Image:
+        return await run(self.hosting.redeem, secret, data, filename)
+
+    async def add_variant(self, account_id: str, variant: Variant) -> None:
+        await run(self.hosting.catalog.add_variant, account_id, variant)
+
+    # --- changes: each forgets the remembered lookups and purges what it touched
+    async def edit_image(self, account_id: str, image_id: str, changes: dict[str, Any]) -> Image:
+        image = await run(self.hosting.catalog.update_image, account_id, image_id, changes)
+        await self._changed(image_tag(account_id, image_id))
+        return image
+
+    async def delete_image(self, account_id: str, image_id: str) -> None:
+        await run(self.hosting.delete, account_id, image_id)
+        await self._changed(image_tag(account_id, image_id))
+
+    async def edit_variant(self, account_id: str, variant: Variant) -> None:
+        await run(self.hosting.catalog.update_variant, account_id, variant)
+        await self._changed(variant_tag(account_id, variant.id))
+
+    async def delete_variant(self, account_id: str, variant_id: str) -> None:
+        await run(self.hosting.catalog.delete_variant, account_id, variant_id)
+        await self._changed(variant_tag(account_id, variant_id))
+
+    async def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
+        """Flexible variants on or off: deliveries remembered with the old setting must look again."""
+        account = await run(self.hosting.catalog.set_flexible_variants, account_id, enabled)
+        await self._changed()  # outputs are keyed by their options: none becomes wrong
+        return account
+
+    async def put_key(self, account_id: str, name: str) -> list[SigningKey]:
+        keys = await run(self.hosting.catalog.put_key, account_id, name)
+        await self._changed()  # signatures are checked per request; no output depends on a key
+        return keys
+
+    async def delete_key(self, account_id: str, name: str) -> list[SigningKey]:
+        keys = await run(self.hosting.catalog.delete_key, account_id, name)
+        await self._changed()
+        return keys

@@ -1,0 +1,191 @@
+"""The serving core every front door shares: ETag, cache, coalescing, admission, purge tags.
+
+A route's job ends at saying *what* output it wants — an :class:`OutputRequest` naming the
+source (already located, so its identity is known), the options, and how the answer should be
+labelled (``Vary``, ``Cache-Control``, purge tags). :func:`respond` does the rest, in this order:
+
+1. the cache key and strong ETag from (source identity, recipe, Accept class when the format
+   depends on it) — known before any source byte is read;
+2. ``If-None-Match`` → 304;
+3. a cache hit (memory, then disk) → the stored bytes, nothing decoded;
+4. a miss → one production per key at a time (identical concurrent misses wait for it), its CPU
+   part admitted to the bounded worker pool, the result cached and recorded under its tags.
+
+What a miss *produces* is the request's :data:`Producer`: by default the located source's bytes
+through :func:`enlarger.pipeline.transform`. A front door that composes several inputs (a base
+image and overlays) reads them in its own producer and names its recipe for the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from enlarger.cache import DiskCache, Entry, cache_key
+from enlarger.negotiate import Accept, depends_on_accept
+from enlarger.options import Options
+from enlarger.pipeline import transform
+from enlarger.provenance import cache_token
+from enlarger.server.admission import Admission
+from enlarger.server.hints import ACCEPT_CH
+from enlarger.server.metrics import Metrics
+from enlarger.server.purge import PurgeIndex
+from enlarger.settings import Settings
+from enlarger.sources import Located, Sources
+
+CACHE_HEADER = "X-Enlarger-Cache"
+#: An SVG opened on its own is a document: no scripts, no loads but its own data: images and styles
+SVG_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+
+#: The CPU-bound part of producing an output; runs on an admitted worker thread.
+Work = Callable[[], Entry]
+#: Reads what a miss needs (I/O, on the event loop, before admission) and returns the CPU work.
+#: Called with the request's ``Accept`` header, which ``format=auto`` negotiates against.
+Producer = Callable[["OutputRequest", str | None, Settings], Awaitable[Work]]
+
+
+@dataclass
+class Services:
+    """What the output routes share for the life of the server."""
+
+    settings: Settings
+    sources: Sources
+    cache: DiskCache
+    admission: Admission
+    metrics: Metrics
+    inflight: dict[str, asyncio.Future[Entry]]
+    purge: PurgeIndex
+
+
+async def transform_located(output: OutputRequest, accept: str | None, settings: Settings) -> Work:
+    """The default producer: the located source's bytes through the engine with the options."""
+    data = await output.located.read()
+
+    def work() -> Entry:
+        result = transform(data, output.options, accept=accept, settings=settings, timeout=settings.transform_timeout)
+        return Entry(result.data, result.media_type, result.format, result.width, result.height)
+
+    return work
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """One output a front door asks for, and how its answer is labelled."""
+
+    options: Options  # negotiation reads format/compression from them; the default producer runs them
+    located: Located  # the source: its identity keys the cache; its bytes are read only on a miss
+    vary: tuple[str, ...] = ()  # request headers the options were derived from (client hints)
+    tags: tuple[str, ...] = ()  # what the output belongs to (a hosted image, a variant), for purges
+    cache_control: str | None = None  # None: public for ``cache_control_max_age``
+    head: bool = False
+    produce: Producer = transform_located
+    recipe: str | None = None  # what ``produce`` makes, for the key; None: the options' canonical text
+
+
+def _accept_token(options: Options, accept: str | None) -> str:
+    if not depends_on_accept(options.format, options.compression == "fast"):
+        return ""
+    parsed = Accept.parse(accept)
+    return f"avif={int(parsed.avif)},webp={int(parsed.webp)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_and_etag(identity: str, canonical: str, token: str) -> tuple[str, str]:
+    """The cache key and strong ETag; hits repeat the same few, and hashing is not free."""
+    key = cache_key(identity, canonical, token)
+    return key, f'"{key[:40]}"'
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    return header.strip() == "*" or etag in (tag.strip().removeprefix("W/") for tag in header.split(","))
+
+
+async def respond(request: Request, services: Services, output: OutputRequest) -> Response:
+    """Answer with ``output``: 304, cache hit, or one coalesced production."""
+    accept = request.headers.get("accept")
+    token = _accept_token(output.options, accept)
+    recipe = output.recipe if output.recipe is not None else output.options.canonical()
+    key, etag = _key_and_etag(output.located.identity, recipe, token + cache_token(services.settings))  # C2PA
+    vary = (("Accept",) if token else ()) + output.vary
+    headers = {
+        "ETag": etag,
+        "Cache-Control": output.cache_control or f"public, max-age={services.settings.cache_control_max_age}",
+        "Accept-CH": ACCEPT_CH,
+    }
+    if vary:
+        headers["Vary"] = ", ".join(vary)
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    entry = services.cache.get(key)
+    if entry is not None:
+        services.metrics.cache_hits.inc()
+        headers[CACHE_HEADER] = "HIT"
+    else:
+        services.metrics.cache_misses.inc()
+        headers[CACHE_HEADER] = "MISS"
+        entry = await _coalesced(services, key, output, accept)
+    headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower()}"
+    headers["X-Content-Type-Options"] = "nosniff"
+    if entry.media_type == "image/svg+xml":
+        headers["Content-Security-Policy"] = SVG_CSP
+        if token:  # an SVG source is served as SVG whatever the Accept header says: nothing varied
+            vary = tuple(name for name in vary if name != "Accept")
+            headers.pop("Vary", None)
+            if vary:
+                headers["Vary"] = ", ".join(vary)
+    if output.head:
+        headers["Content-Length"] = str(len(entry.body))
+        return Response(b"", headers=headers, media_type=entry.media_type)
+    return Response(entry.body, headers=headers, media_type=entry.media_type)
+
+
+async def _coalesced(services: Services, key: str, output: OutputRequest, accept: str | None) -> Entry:
+    """One production per key at a time; identical concurrent misses wait for it."""
+    waiting = services.inflight.get(key)
+    if waiting is not None:
+        services.metrics.coalesced.inc()
+        try:
+            return await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            if not waiting.cancelled():
+                raise  # this request itself was cancelled
+            # the request doing the work went away (client disconnect): do it here instead
+        return await _coalesced(services, key, output, accept)
+    future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+    services.inflight[key] = future
+    try:
+        entry = await _produce(services, key, output, accept)
+        future.set_result(entry)
+        return entry
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # waiters re-raise it; mark it retrieved so no warning is logged
+        raise
+    finally:
+        del services.inflight[key]
+
+
+async def _produce(services: Services, key: str, output: OutputRequest, accept: str | None) -> Entry:
+    work = await output.produce(output, accept, services.settings)
+
+    def admitted() -> Entry:
+        started = time.perf_counter()
+        entry = work()
+        services.metrics.transform_seconds.observe(time.perf_counter() - started)
+        services.cache.put(key, entry)
+        services.purge.record(output.tags, key)
+        services.metrics.cache_bytes.set(services.cache.total_bytes)
+        return entry
+
+    return await services.admission.run(admitted)

@@ -1,0 +1,37 @@
+"""Image records as the images API returns them, with each variant's delivery URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from enlarger.catalog.store import Image
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ImageRecords:
+    """How delivery URLs are spelled for one account, for image records."""
+
+    base: str
+    account_hash: str
+    variant_names: tuple[str, ...]
+
+    def record(self, image: Image) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": image.id,
+            "filename": image.filename,
+            "uploaded": timestamp(image.uploaded),
+            "requireSignedURLs": image.require_signed,
+            "meta": image.meta,
+            "variants": [f"{self.base}/{self.account_hash}/{image.id}/{name}" for name in self.variant_names],
+        }
+        if image.creator is not None:
+            record["creator"] = image.creator
+        if image.draft:
+            record["draft"] = True
+        return record

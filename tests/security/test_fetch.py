@@ -1,0 +1,54 @@
+"""Strict parsing of source URLs, before anything is resolved or connected."""
+
+from __future__ import annotations
+
+import pytest
+
+from enlarger.errors import InvalidSourceError
+from enlarger.security.fetch import checked_url
+
+
+@pytest.mark.parametrize(
+    ("url", "folded", "host"),
+    [
+        ("http://ⓔⓧⓐⓜⓟⓛⓔ.ⓒⓞⓜ/a.jpg?x=1", "http://example.com/a.jpg?x=1", "example.com"),
+        ("https://ｅｘａｍｐｌｅ。ｃｏｍ:8443/a.jpg", "https://example.com:8443/a.jpg", "example.com"),
+        ("http://①②⑦.⓪.⓪.②:81/a", "http://127.0.0.2:81/a", "127.0.0.2"),
+        ("http://bücher.example/a", "http://xn--bcher-kva.example/a", "xn--bcher-kva.example"),
+    ],
+)
+def test_unicode_hosts_fold_to_their_ascii_name(url: str, folded: str, host: str) -> None:
+    assert checked_url(url)[0] == folded
+    assert checked_url(url)[1].hostname == host
+
+
+@pytest.mark.parametrize(
+    "url", ["http://Example.com/A%20b.jpg", "https://[::1]:8080/a", "http://under_score.internal/a.jpg#frag"]
+)
+def test_ascii_urls_are_kept_as_written(url: str) -> None:
+    assert checked_url(url)[0] == url
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://1.1.1.1 &@2.2.2.2# @3.3.3.3/", "spaces"),
+        ("http://evil.example\\@good.example/", "backslashes"),
+        ("http://a.example/\x85", "control characters"),
+        ("http://a.example\u3000/a", "spaces"),
+        ("http://user:pass@127.0.0.2/a.jpg", "credentials"),
+        ("http://a.example:99999/a", "malformed"),
+        ("http://[::1/a", "malformed"),
+        ("ftp://a.example/a", "http(s)"),
+        ("http:///a.jpg", "http(s)"),
+        ("http://☃.com/a.jpg", "not a valid host name"),
+        ("http://xn--zz.com/a", "not a valid host name"),
+        ("http://ⓐ..com/a", "not a valid host name"),
+        ("http://example.com＃@127.0.0.2/a.jpg", "malformed"),
+    ],
+)
+def test_malformed_urls_are_refused(url: str, says: str) -> None:
+    with pytest.raises(InvalidSourceError) as caught:
+        checked_url(url)
+    assert caught.value.status == 400
+    assert says in caught.value.message
