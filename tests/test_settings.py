@@ -64,6 +64,7 @@ DEFAULTS = {
     "c2pa_sign_alg": "es256",
     "c2pa_tsa_url": "",
     "c2pa_trust_anchors": "",
+    "binding_listen": "",
     "transformation_quota": 0,
     "dashboard_session_seconds": 28_800,
 }

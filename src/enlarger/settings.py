@@ -262,6 +262,14 @@ class Settings:
             (1, None),
         ),
     )
+    binding_listen: str = field(
+        default="",
+        metadata=_doc(
+            "host:port for the Images binding's backend (POST /transform and /info, workerd's wire protocol), "
+            "on a listener of its own beside the main one. Empty: not served. It transforms any bytes sent to "
+            "it: keep it on a private address (see docs/binding.md)."
+        ),
+    )
 
     # --- Content Credentials (C2PA), see docs/provenance.md
     c2pa_preserve: bool = field(

@@ -7,7 +7,7 @@ import io
 import httpx
 
 from enlarger.server.dashboard import COOKIE, CSP, csrf_token
-from tests.imaging import gradient, save
+from tests.imaging import decode, gradient, near, pixel, save, solid
 from tests.server.conftest import Tenant
 
 
@@ -105,3 +105,19 @@ def test_metrics_label_dashboard_and_widget_requests_as_such(tenant: Tenant) -> 
     assert 'enlarger_requests_total{route="dashboard",status="200"}' in metrics
     assert 'enlarger_requests_total{route="widget",status="200"}' in metrics
     assert 'route="other"' not in metrics  # neither fell through to the catch-all label
+
+
+def test_previews_draw_another_image_of_the_account(tenant: Tenant) -> None:
+    _signed_in(tenant)
+    account = tenant.account.id
+    red, blue = save(solid(20, 10, (255, 0, 0)), "png"), save(solid(400, 200, (0, 0, 255)), "png")
+    for image_id, data in (("photo", blue), ("marks/logo", red)):
+        tenant.sdk.images.v1.create(account_id=account, id=image_id, file=("f.png", io.BytesIO(data), "image/png"))
+    options = "width=200,format=png,draw=marks/logo,draw.top=0,draw.left=0"
+    preview = tenant.http.get("/dashboard/api/preview", params={"id": "photo", "options": options})
+    assert preview.status_code == 200, preview.text
+    image = decode(preview.content)
+    assert (image.width, image.height) == (200, 100)
+    assert near(pixel(image, 5, 5), (255, 0, 0), 16) and near(pixel(image, 30, 5), (0, 0, 255), 16)
+    missing = tenant.http.get("/dashboard/api/preview", params={"id": "photo", "options": "draw=nope"})
+    assert missing.status_code == 404 and "nope" in missing.text

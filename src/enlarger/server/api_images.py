@@ -25,7 +25,7 @@ from enlarger.errors import (
     RequestError,
 )
 from enlarger.hosting import check_metadata, direct_upload_expiry
-from enlarger.options import parse_options
+from enlarger.options import BY_NAME, parse_options
 from enlarger.server.bodies import file_bytes, flag, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
@@ -36,6 +36,8 @@ PREFIX = "/client/v4/accounts/{account_id}/images"
 _VARIANT_ID = re.compile(r"^[A-Za-z0-9]{1,99}$")
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _VARIANT_FITS = ("scale-down", "contain", "cover", "crop", "pad")
+#: beyond Cloudflare: a variant may draw an overlay (a hosted image of the account; docs/binding.md)
+_DRAW_OPTIONS = frozenset(name for name in BY_NAME if name == "draw" or name.startswith("draw."))
 
 Handler = Callable[[Request, HostingService, Account], Awaitable[Response]]
 
@@ -184,13 +186,14 @@ def _variant_from(body: dict[str, Any], variant_id: str, current: Variant | None
     options = body.get("options", current.options if current else None)
     if not isinstance(options, dict):
         raise RequestError("options must be an object with fit, width, height and metadata")
-    unknown = set(options) - {"fit", "width", "height", "metadata"}
+    unknown = set(options) - {"fit", "width", "height", "metadata"} - _DRAW_OPTIONS
     if unknown:
         raise RequestError(f"unknown variant option(s): {', '.join(sorted(unknown))}")
     if options.get("fit", "scale-down") not in _VARIANT_FITS:
         raise RequestError(f"fit must be one of {', '.join(_VARIANT_FITS)}, got {options.get('fit')!r}")
     parsed = parse_options(options)  # the option table validates ranges and types
     clean = {name: getattr(parsed, name) for name in ("fit", "width", "height", "metadata") if name in options}
+    clean |= {name: getattr(parsed, BY_NAME[name].attr) for name in _DRAW_OPTIONS if name in options}
     never = body.get("neverRequireSignedURLs", current.never_require_signed if current else False)
     return Variant(variant_id, clean, flag(never, "neverRequireSignedURLs"))
 

@@ -22,13 +22,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from enlarger.binding.api import Images
 from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import api_images, dashboard, delivery, transform_url, uploads, widget
+from enlarger.server import api_images, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
@@ -157,6 +158,9 @@ def create_app(settings: Settings) -> ASGIApp:
     app.state.services = services
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
+    if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
+        images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
+        app.state.binding = AccessLog(binding.create_app(images), metrics)
     return AccessLog(app, metrics)
 
 
@@ -166,6 +170,9 @@ def run(settings: Settings) -> None:
 
     import uvicorn
 
+    if settings.binding_listen:  # two listeners, one event loop
+        binding.serve(create_app(settings), settings, access_log=False, log_level="warning", http="httptools")
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

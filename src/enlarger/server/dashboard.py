@@ -29,17 +29,20 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from enlarger.binding import url_overlay
 from enlarger.catalog.store import Account
 from enlarger.errors import AuthenticationError, EnlargerError, NotFoundError, PermissionDeniedError, RequestError
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import sign_url
 from enlarger.server import api_images
 from enlarger.server.bodies import flag, read_json
+from enlarger.server.delivery import hosted_overlay
 from enlarger.server.envelope import envelope, enveloped, failure
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
 from enlarger.server.outputs import OutputRequest, Services, respond
+from enlarger.server.overlays import with_overlay
 from enlarger.server.purge import image_tag
 from enlarger.sources import Located
 
@@ -305,6 +308,9 @@ async def preview(request: Request) -> Response:
         tags=(image_tag(account.id, image.id),),
         cache_control="private, max-age=300",
     )
+    drawn = url_overlay.source(options)  # draw=<id> previews as it delivers: another image of the account
+    tags = (image_tag(account.id, drawn),) if drawn else ()
+    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), tags)
     return await respond(request, services, output)
 
 

@@ -14,13 +14,16 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from enlarger.binding import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
 from enlarger.errors import NotFoundError, RequestError
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import signed_expiry, verify
 from enlarger.server.hints import apply_hints
 from enlarger.server.hosting_service import HostingService
+from enlarger.server.offload import run
 from enlarger.server.outputs import OutputRequest, Services, respond
+from enlarger.server.overlays import with_overlay
 from enlarger.server.purge import image_tag, variant_tag
 from enlarger.sources import Located
 
@@ -28,7 +31,8 @@ CUSTOM_DOMAIN_PREFIX = "/cdn-cgi/imagedelivery"
 
 
 def _split(rest: str) -> tuple[str, str]:
-    image_id, _, variant = rest.rpartition("/")
+    cut = url_overlay.slash_outside_parentheses(rest, last=True)  # flexible draw=url(a/b) keeps its slash
+    image_id, variant = (rest[:cut], rest[cut + 1 :]) if cut >= 0 else ("", rest)
     if not image_id or not variant:
         raise NotFoundError("delivery URLs look like /<account_hash>/<image_id>/<variant>")
     return image_id, variant
@@ -84,8 +88,25 @@ async def endpoint(request: Request) -> Response:
         cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
         head=request.method == "HEAD",
     )
+    drawn = url_overlay.source(hinted.options)  # draw=<id>: deleting that image purges these outputs too
+    overlay_tags = (image_tag(account.id, drawn),) if drawn else ()
+    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), overlay_tags)
     await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
     response = await respond(request, services, output)
     if not output.head:  # usage accounting (issue 17)
         service.usage.delivered(account.id, response.status_code, len(response.body))
     return response
+
+
+async def hosted_overlay(service: HostingService, account: Account, image_id: str) -> Located:
+    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account."""
+    catalog = service.hosting.catalog
+    try:
+        overlay = await run(lambda: catalog.image(account.id, image_id))
+    except NotFoundError:
+        raise NotFoundError(f"there is no hosted image {image_id!r} to draw") from None
+
+    async def read() -> bytes:
+        return await service.original(overlay)
+
+    return Located(f"hosted:{overlay.content_hash}", read, None)
