@@ -70,6 +70,8 @@ DEFAULTS = {
     "import_api_token": "",
     "import_lease_seconds": 30.0,
     "import_poll_seconds": 5.0,
+    "transformation_quota": 0,
+    "dashboard_session_seconds": 28_800,
 }
 NUMERIC = [
     f.name

@@ -340,6 +340,19 @@ class Settings:
         default=5.0,
         metadata=_doc("How often the server looks for import jobs to run or help with.", (0.1, None)),
     )
+    # --- usage accounting and the dashboard
+    transformation_quota: int = field(
+        default=0,
+        metadata=_doc(
+            "Unique transformations an account may use in a sliding 30-day window (Cloudflare's billing unit); "
+            "past it, new ones get 429 (err=9422) while those already counted keep serving. 0: unlimited. "
+            "`enlarger accounts quota ID --transformations N` overrides it per account."
+        ),
+    )
+    dashboard_session_seconds: int = field(
+        default=8 * 3600,
+        metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),
+    )
 
     @property
     def workers(self) -> int:

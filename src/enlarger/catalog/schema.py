@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -145,4 +146,47 @@ import_objects = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("finished", DateTime(timezone=True), nullable=True),
     Index("ix_import_objects_job_state", "job_id", "state", "seq"),
+)
+
+
+# --- usage accounting (docs/usage.md): per account and UTC day, kept cheap to update and to read
+
+usage_stored = Table(
+    "usage_stored",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    # absolute totals at the end of the day (a row only on days that changed them; later days carry them)
+    Column("images", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+)
+
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("delivered_images", BigInteger, nullable=False, default=0),
+    Column("delivered_bytes", BigInteger, nullable=False, default=0),
+    # distinct transformations requested that day
+    Column("transformations", BigInteger, nullable=False, default=0),
+    # transformations whose most recent request is this day: the 30-day figure is their sum over 30 days
+    Column("last_seen", BigInteger, nullable=False, default=0),
+    # the 30-day figure as it stood after the day's last new transformation (for history charts)
+    Column("unique_30d", BigInteger, nullable=False, default=0),
+)
+
+usage_keys = Table(
+    "usage_keys",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),  # sha256 of (image id, canonical options)
+    Column("last_day", Date, nullable=False, index=True),
+)
+
+usage_quotas = Table(
+    "usage_quotas",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("transformation_quota", BigInteger, nullable=False),
 )

@@ -159,7 +159,8 @@ async def blob(request: Request, service: HostingService, account: Account) -> R
 
 async def stats(_request: Request, service: HostingService, account: Account) -> Response:
     current = await run(service.hosting.catalog.count_images, account.id)
-    return envelope({"count": {"current": current, "allowed": service.hosting.settings.image_quota}})
+    usage = await service.usage.summary(account.id)  # usage accounting (issue 17): fields beside Cloudflare's
+    return envelope({"count": {"current": current, "allowed": service.hosting.settings.image_quota}, **usage})
 
 
 async def direct_upload(request: Request, service: HostingService, account: Account) -> Response:

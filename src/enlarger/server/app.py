@@ -29,7 +29,7 @@ from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import api_images, api_imports, binding, delivery, transform_url, uploads
+from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
@@ -40,6 +40,7 @@ from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
+from enlarger.usage import UsageMetrics
 
 logger = logging.getLogger("enlarger.server")
 
@@ -103,6 +104,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await importer
         await sweep  # it uses the catalog: let it finish before closing it
+        await hosting.usage.close()  # usage accounting: write the last delivery counts
         await hosting.fetcher.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
@@ -117,6 +119,8 @@ ROUTES = [
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     *api_images.routes(),
     *api_imports.routes(),
+    *dashboard.routes(),  # dashboard and upload widget (issue 17)
+    *widget.routes(),
     Route("/upload/{secret}", uploads.endpoint, methods=["POST"]),
     Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
     Route("/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
@@ -158,8 +162,9 @@ def create_app(settings: Settings) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
-    app.state.hosting = HostingService(hosting, fetcher, purge)
-    app.state.imports = api_imports.ImportApi(app.state.hosting)  # bulk import jobs and their worker
+    app.state.hosting = service = HostingService(hosting, fetcher, purge)
+    metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
+    app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
         app.state.binding = AccessLog(binding.create_app(images), metrics)

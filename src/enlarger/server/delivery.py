@@ -90,12 +90,16 @@ async def endpoint(request: Request) -> Response:
     )
     drawn = url_overlay.source(hinted.options)  # draw=<id>: deleting that image purges these outputs too
     overlay_tags = (image_tag(account.id, drawn),) if drawn else ()
-    output = await with_overlay(output, lambda overlay_id: _hosted(service, account, overlay_id), overlay_tags)
-    return await respond(request, services, output)
+    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), overlay_tags)
+    await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
+    response = await respond(request, services, output)
+    if not output.head:  # usage accounting (issue 17)
+        service.usage.delivered(account.id, response.status_code, len(response.body))
+    return response
 
 
-async def _hosted(service: HostingService, account: Account, image_id: str) -> Located:
-    """A draw= overlay on delivery: a hosted image of the same account (tagged for purges)."""
+async def hosted_overlay(service: HostingService, account: Account, image_id: str) -> Located:
+    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account."""
     catalog = service.hosting.catalog
     try:
         overlay = await run(lambda: catalog.image(account.id, image_id))

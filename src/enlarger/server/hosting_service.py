@@ -26,6 +26,7 @@ from enlarger.security.fetch import Fetcher
 from enlarger.server.offload import run
 from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
 from enlarger.server.records import ImageRecords
+from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
 
@@ -47,6 +48,10 @@ class HostingService:
     purge: PurgeIndex
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
+    usage: Usage = field(init=False)  # usage accounting (issue 17)
+
+    def __post_init__(self) -> None:
+        self.usage = Usage(self.hosting.catalog, self.hosting.settings)
 
     def base_url(self, request: Request) -> str:
         """Where clients reach us: the configured public URL, else this request's scheme and host."""
@@ -127,6 +132,12 @@ class HostingService:
     async def delete_variant(self, account_id: str, variant_id: str) -> None:
         await run(self.hosting.catalog.delete_variant, account_id, variant_id)
         await self._changed(variant_tag(account_id, variant_id))
+
+    async def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
+        """Flexible variants on or off: deliveries remembered with the old setting must look again."""
+        account = await run(self.hosting.catalog.set_flexible_variants, account_id, enabled)
+        await self._changed()  # outputs are keyed by their options: none becomes wrong
+        return account
 
     async def put_key(self, account_id: str, name: str) -> list[SigningKey]:
         keys = await run(self.hosting.catalog.put_key, account_id, name)
