@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pyvips
+from cloudflare import omit
 
 from enlarger.catalog.store import Catalog
 from enlarger.security.signing import sign_url
@@ -16,15 +17,17 @@ from tests.imaging import gradient, save
 from tests.server.conftest import Start, Tenant, open_tenant
 
 
-def _upload(tenant: Tenant, image_id: str, *, signed: bool = False) -> str:
+def _upload(tenant: Tenant, image_id: str | None = None, *, signed: bool = False) -> str:
+    """Upload an 800×600 JPEG; returns its delivery path without the variant (private images
+    get a generated ID: custom IDs cannot require signed URLs)."""
     data = save(gradient(800, 600), "jpeg", Q=90)
-    tenant.sdk.images.v1.create(
+    image = tenant.sdk.images.v1.create(
         account_id=tenant.account.id,
-        id=image_id,
         file=("p.jpg", io.BytesIO(data), "image/jpeg"),
         require_signed_urls=signed,
+        id=image_id or omit,
     )
-    return f"/{tenant.account.hash}/{image_id}"
+    return f"/{tenant.account.hash}/{image.id}"
 
 
 def _key(tenant: Tenant) -> str:
@@ -43,7 +46,7 @@ def test_variant_negotiates_format_and_caches(tenant: Tenant) -> None:
     avif = tenant.http.get(f"{path}/public", headers={"Accept": "image/avif,image/webp,*/*"})
     assert avif.status_code == 200 and avif.headers["content-type"] == "image/avif"
     assert avif.headers["vary"].split(", ")[0] == "Accept"
-    assert avif.headers["cache-control"] == "public, max-age=172800"
+    assert avif.headers["cache-control"] == "public, max-age=172800, stale-while-revalidate=7200"
     legacy = tenant.http.get(f"{path}/public", headers={"Accept": "*/*"})
     assert legacy.headers["content-type"] == "image/jpeg"
     again = tenant.http.get(f"{path}/public", headers={"Accept": "*/*"})
@@ -88,7 +91,7 @@ def test_unknown_things_are_404(tenant: Tenant, missing: str) -> None:
 
 
 def test_signed_urls(tenant: Tenant) -> None:
-    path = _upload(tenant, "secret", signed=True)
+    path = _upload(tenant, signed=True)
     key = _key(tenant)
     assert tenant.http.get(f"{path}/public").status_code == 403
     signed = sign_url(key, f"{path}/public", expires=int(time.time()) + 600)
@@ -110,7 +113,7 @@ def test_signed_urls(tenant: Tenant) -> None:
 
 
 def test_variant_that_never_requires_signatures(tenant: Tenant) -> None:
-    path = _upload(tenant, "secret", signed=True)
+    path = _upload(tenant, signed=True)
     tenant.sdk.images.v1.variants.create(
         account_id=tenant.account.id,
         id="open",
@@ -122,7 +125,7 @@ def test_variant_that_never_requires_signatures(tenant: Tenant) -> None:
 
 
 def test_rotated_key_invalidates_old_signatures(tenant: Tenant) -> None:
-    path = _upload(tenant, "secret", signed=True)
+    path = _upload(tenant, signed=True)
     old = sign_url(_key(tenant), f"{path}/public")
     assert tenant.http.get(old).status_code == 200
     tenant.sdk.images.v1.keys.update("default", account_id=tenant.account.id)
