@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +114,13 @@ def _filter(key: str, text: str) -> MetaFilter:
     if name in RANGES:
         return MetaFilter(path, name, (_number(text, key),))
     if name == "eq":
-        typed = {"string": (text,), "number": (_number(text, key),), "boolean": (_boolean(text, key),)}
-        return MetaFilter(path, "eq", typed[kind] if kind else _untyped(text))
+        typed: dict[str, Callable[[], tuple[Scalar, ...]]] = {
+            "": lambda: _untyped(text),
+            "string": lambda: (text,),
+            "number": lambda: (_number(text, key),),
+            "boolean": lambda: (_boolean(text, key),),
+        }
+        return MetaFilter(path, "eq", typed[kind]())
     items = text.split("|")
     if len(items) > MAX_IN_VALUES:
         raise RequestError(f"{key}: at most {MAX_IN_VALUES} values in a list, got {len(items)}")
