@@ -180,7 +180,7 @@ def _filtered(catalog: Catalog, account_id: str, *query: tuple[str, str], creato
 def tagged(catalog: Catalog) -> tuple[Catalog, str]:
     """Five images whose metadata mixes strings, numbers, booleans and nesting (typed JSON values)."""
     account = catalog.create_account()
-    rows = {
+    rows: dict[str, dict[str, object]] = {
         "a": {"status": "active", "priority": 5, "enabled": True, "region": "us-east", "deep": {"x": {"y": 1}}},
         "b": {"status": "deleted", "priority": 1, "enabled": False, "region": "eu-west", "deep": {"x": {"y": 2}}},
         "c": {"status": "active", "priority": "5", "region": "us-west"},  # "5" is a string here

@@ -143,3 +143,42 @@ def test_lookups_are_remembered_briefly_and_forgotten_on_api_changes(start: Star
     assert tenant.http.get(f"{path}/public").status_code == 200  # still the remembered lookup
     tenant.sdk.images.v1.edit("photo", account_id=tenant.account.id, metadata={"any": "change"})
     assert tenant.http.get(f"{path}/public").status_code == 403  # an API change forgets at once
+
+
+def _config(tenant: Tenant, body: dict[str, object]) -> None:
+    response = tenant.http.patch(f"{tenant.api}/v1/config", headers=tenant.auth(), json=body)
+    assert response.status_code == 200, response.text
+
+
+def test_browser_ttl_of_account_and_variant_sets_cache_control(tenant: Tenant) -> None:
+    """browser-ttl.mdx: default two days; the account's ``browser_ttl`` overrides it, a variant's
+    overrides both, as ``public, max-age=N, stale-while-revalidate=7200``; private images ignore them."""
+    path = _upload(tenant, "photo")
+    assert tenant.http.get(f"{path}/public").headers["cache-control"] == (
+        "public, max-age=172800, stale-while-revalidate=7200"
+    )
+    _config(tenant, {"browser_ttl": 31536000})
+    assert tenant.http.get(f"{path}/public").headers["cache-control"] == (
+        "public, max-age=31536000, stale-while-revalidate=7200"
+    )
+    variant = {"id": "avatar", "options": {"fit": "cover", "width": 100, "height": 100, "browser_ttl": 86400}}
+    assert tenant.http.post(f"{tenant.api}/v1/variants", headers=tenant.auth(), json=variant).status_code == 200
+    avatar = tenant.http.get(f"{path}/avatar")
+    assert avatar.headers["cache-control"] == "public, max-age=86400, stale-while-revalidate=7200"
+    assert _size(avatar.content) == (100, 100)
+    private = _upload(tenant, signed=True)
+    signed = tenant.http.get(sign_url(_key(tenant), f"{private}/avatar", expires=int(time.time()) + 600))
+    assert signed.headers["cache-control"].startswith("private, max-age=")
+    assert int(signed.headers["cache-control"].rsplit("=", 1)[1]) <= 600
+
+
+def test_flexible_variants_switched_by_the_config_api(tenant: Tenant) -> None:
+    """enable-flexible-variants.mdx: ``PATCH /images/v1/config {"flexible_variants": true}`` makes
+    ``/<hash>/<id>/w=400,sharpen=3`` work at once; switching it off refuses them again."""
+    path = _upload(tenant, "photo")
+    assert tenant.http.get(f"{path}/w=400,sharpen=3").status_code != 200
+    _config(tenant, {"flexible_variants": True})
+    allowed = tenant.http.get(f"{path}/w=400,sharpen=3")
+    assert allowed.status_code == 200 and _size(allowed.content) == (400, 300)
+    _config(tenant, {"flexible_variants": False})
+    assert tenant.http.get(f"{path}/w=400,sharpen=3").status_code != 200
