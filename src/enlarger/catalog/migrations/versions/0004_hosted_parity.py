@@ -43,8 +43,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_batch_tokens_expires"))
     op.drop_table("batch_tokens")
     for table in ("variants", "accounts"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("browser_ttl")
+        # a plain ALTER TABLE (SQLite 3.35+), never batch mode's copy-and-drop: dropping ``accounts``
+        # would cascade to every image while SQLite's foreign keys are on
+        op.drop_column(table, "browser_ttl")
     with op.batch_alter_table("images", schema=None) as batch_op:
         batch_op.drop_index("ix_images_account_seq")
     if op.get_bind().dialect.name == "postgresql":
