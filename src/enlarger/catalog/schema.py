@@ -3,6 +3,10 @@
 Images carry a surrogate ``seq`` (insertion order) so that v2 listings page by a stable,
 opaque continuation token, and a ``blob_key`` separate from the image ID so that an ID deleted
 and uploaded again never points at a blob that a slow reader might still be streaming.
+
+Image metadata is JSONB on PostgreSQL with a GIN (``jsonb_path_ops``) index, so the v2 list's
+``meta.<field>[eq|in]`` filters are index containment queries (:mod:`enlarger.catalog.filters`);
+SQLite keeps JSON text and filters with ``json_extract`` in SQL.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
+# JSONB on PostgreSQL: containment (@>) and path operators for metadata filters, GIN-indexable.
+_META = JSON().with_variant(JSONB(), "postgresql")
 
 accounts = Table(
     "accounts",
@@ -37,6 +44,7 @@ accounts = Table(
     Column("name", String(200), nullable=False),
     Column("flexible_variants", Boolean, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
+    Column("browser_ttl", Integer, nullable=True),  # seconds; None: the server's cache_control_max_age
 )
 
 api_tokens = Table(
@@ -60,7 +68,7 @@ images = Table(
     Column("creator", String(1024), nullable=True),
     Column("uploaded", DateTime(timezone=True), nullable=False),
     Column("require_signed", Boolean, nullable=False),
-    Column("meta", JSON, nullable=False),
+    Column("meta", _META, nullable=False),
     Column("draft", Boolean, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("content_type", String(64), nullable=False),
@@ -69,6 +77,10 @@ images = Table(
     Column("content_hash", String(64), nullable=False),
     Column("blob_key", String(200), nullable=True),
     UniqueConstraint("account_id", "id", name="uq_images_account_id"),
+    Index("ix_images_account_seq", "account_id", "seq"),  # listings: one account, in upload order
+)
+Index("ix_images_meta", images.c.meta, postgresql_using="gin", postgresql_ops={"meta": "jsonb_path_ops"}).ddl_if(
+    dialect="postgresql"
 )
 
 variants = Table(
@@ -78,6 +90,7 @@ variants = Table(
     Column("id", String(99), primary_key=True),
     Column("options", JSON, nullable=False),
     Column("never_require_signed", Boolean, nullable=False),
+    Column("browser_ttl", Integer, nullable=True),  # seconds; overrides the account's for this variant
 )
 
 signing_keys = Table(
@@ -189,4 +202,13 @@ usage_quotas = Table(
     metadata,
     Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     Column("transformation_quota", BigInteger, nullable=False),
+)
+
+
+batch_tokens = Table(
+    "batch_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
 )

@@ -38,9 +38,11 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from enlarger.catalog import migrate
+from enlarger.catalog.filters import ImageFilter, meta_condition
 from enlarger.catalog.schema import (
     accounts,
     api_tokens,
+    batch_tokens,
     direct_uploads,
     images,
     signing_keys,
@@ -61,6 +63,8 @@ from enlarger.errors import (
 
 DEFAULT_VARIANT = "public"
 DEFAULT_KEY = "default"
+MAX_VARIANTS = 100  # Cloudflare's per-account limit (create-variants.mdx)
+EVERY_IMAGE = ImageFilter()
 _PUBLIC_OPTIONS = {"fit": "scale-down", "width": 1366, "height": 768, "metadata": "none"}
 
 
@@ -84,6 +88,7 @@ class Account:
     name: str
     flexible_variants: bool
     created: datetime
+    browser_ttl: int | None = None  # seconds; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,9 @@ class Image:
 @dataclass(frozen=True)
 class Variant:
     id: str
-    options: dict[str, Any]
+    options: dict[str, Any]  # transformation options only
     never_require_signed: bool
+    browser_ttl: int | None = None  # seconds; None: the account's
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ def _account(row: Row[Any]) -> Account:
 
 
 def _variant(row: Row[Any]) -> Variant:
-    return Variant(row.id, dict(row.options), row.never_require_signed)
+    return Variant(row.id, dict(row.options), row.never_require_signed, row.browser_ttl)
 
 
 def _count(c: Connection, account_id: str) -> int:
@@ -247,9 +253,37 @@ class Catalog:
         return _account(row)
 
     def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
-        with self.engine.begin() as c:
-            c.execute(update(accounts).where(accounts.c.id == account_id).values(flexible_variants=enabled))
+        return self.update_account(account_id, {"flexible_variants": enabled})
+
+    def update_account(self, account_id: str, changes: Mapping[str, Any]) -> Account:
+        """Change an account's settings (``flexible_variants``, ``browser_ttl``)."""
+        self.account(account_id)
+        if changes:
+            with self.engine.begin() as c:
+                c.execute(update(accounts).where(accounts.c.id == account_id).values(**changes))
         return self.account(account_id)
+
+    # --- batch tokens
+    def create_batch_token(self, account_id: str, lifetime: timedelta) -> tuple[str, datetime]:
+        """A bearer token for the batch API, good for ``lifetime``; only its digest is kept."""
+        secret = "enlb_" + secrets.token_urlsafe(32)
+        expires = now() + lifetime
+        with self.engine.begin() as c:
+            c.execute(insert(batch_tokens).values(token_hash=digest(secret), account_id=account_id, expires=expires))
+        return secret, expires
+
+    def batch_token_account(self, secret: str) -> str | None:
+        """The account an unexpired batch token belongs to, or None."""
+        with self.engine.connect() as c:
+            return c.execute(
+                select(batch_tokens.c.account_id).where(
+                    batch_tokens.c.token_hash == digest(secret), batch_tokens.c.expires > now()
+                )
+            ).scalar()
+
+    def expire_batch_tokens(self) -> int:
+        with self.engine.begin() as c:
+            return c.execute(delete(batch_tokens).where(batch_tokens.c.expires <= now())).rowcount
 
     def create_token(self, account_id: str, name: str = "") -> tuple[Token, str]:
         """A new API token; the secret is returned once and only its digest is kept."""
@@ -365,21 +399,32 @@ class Catalog:
         with self.engine.connect() as c:
             return _count(c, account_id)
 
-    def page(self, account_id: str, page: int, per_page: int) -> Page:
+    def _listed(self, account_id: str, where: ImageFilter) -> list[Any]:
+        """The conditions of a listing: the account's uploaded images (never drafts), filtered in SQL."""
+        conditions: list[Any] = [images.c.account_id == account_id, ~images.c.draft]
+        if where.creator == "":
+            conditions.append(images.c.creator.is_(None))
+        elif where.creator is not None:
+            conditions.append(images.c.creator == where.creator)
+        dialect = self.engine.dialect.name
+        conditions += [meta_condition(images.c.meta, f, dialect) for f in where.meta]
+        return conditions
+
+    def page(self, account_id: str, page: int, per_page: int, where: ImageFilter = EVERY_IMAGE) -> Page:
         """v1 listing: numbered pages, oldest first."""
+        conditions = self._listed(account_id, where)
         with self.engine.connect() as c:
             rows = c.execute(
-                select(images)
-                .where(images.c.account_id == account_id)
-                .order_by(images.c.seq)
-                .offset((page - 1) * per_page)
-                .limit(per_page)
+                select(images).where(*conditions).order_by(images.c.seq).offset((page - 1) * per_page).limit(per_page)
             ).all()
-        return Page([_image(r) for r in rows], total=self.count_images(account_id))
+            total = c.execute(select(func.count()).select_from(images).where(*conditions)).scalar_one()
+        return Page([_image(r) for r in rows], total=int(total))
 
-    def after(self, account_id: str, token: str | None, per_page: int, descending: bool) -> Page:
+    def after(
+        self, account_id: str, token: str | None, per_page: int, descending: bool, where: ImageFilter = EVERY_IMAGE
+    ) -> Page:
         """v2 listing: keyset pages in upload order, resumable by an opaque continuation token."""
-        query = select(images).where(images.c.account_id == account_id)
+        query = select(images).where(*self._listed(account_id, where))
         if token:
             seq = _seq_of(token)
             query = query.where(images.c.seq < seq if descending else images.c.seq > seq)
@@ -464,8 +509,14 @@ class Catalog:
         return _variant(row)
 
     def add_variant(self, account_id: str, variant: Variant) -> Variant:
+        """Add a variant; at most :data:`MAX_VARIANTS` per account (counted under the account's lock)."""
         try:
-            with self.engine.begin() as c:
+            with self._account_transaction(account_id) as c:
+                held = c.execute(select(func.count()).where(variants.c.account_id == account_id)).scalar_one()
+                if held >= MAX_VARIANTS:
+                    raise QuotaExceededError(
+                        f"an account can have at most {MAX_VARIANTS} variants; delete one before adding {variant.id!r}"
+                    )
                 c.execute(insert(variants).values(account_id=account_id, **self._variant_values(variant)))
         except IntegrityError as exc:
             raise ConflictError(f"variant {variant.id!r} already exists") from exc
@@ -488,7 +539,12 @@ class Catalog:
 
     @staticmethod
     def _variant_values(variant: Variant) -> dict[str, Any]:
-        return {"id": variant.id, "options": variant.options, "never_require_signed": variant.never_require_signed}
+        return {
+            "id": variant.id,
+            "options": variant.options,
+            "never_require_signed": variant.never_require_signed,
+            "browser_ttl": variant.browser_ttl,
+        }
 
     # --- signing keys
     def keys(self, account_id: str) -> list[SigningKey]:

@@ -48,14 +48,25 @@ def _options(account: Account, variant: Variant | None, name: str) -> Options:
     return options if options.format else options.replace(format="auto")
 
 
+SWR = 7200  # "public, max-age=N, stale-while-revalidate=7200" (browser-ttl.mdx)
+
+
 def _cache_control(image: Image, query: str, max_age: int) -> str:
-    """Public for open images; private and no longer than the signature lives for signed ones."""
+    """Public for open images, for the browser TTL ``max_age``; private and no longer than the
+    signature lives for signed ones (browser-ttl.mdx: private images ignore TTL settings)."""
     if not image.require_signed:
-        return f"public, max-age={max_age}"
+        return f"public, max-age={max_age}, stale-while-revalidate={SWR}"
     expires = signed_expiry(query) if "sig=" in query else None
     if expires is not None:
         max_age = max(0, min(max_age, expires - int(time.time())))
     return f"private, max-age={max_age}"
+
+
+def _browser_ttl(account: Account, variant: Variant | None, default: int) -> int:
+    """The variant's browser TTL, else the account's, else the server's default (browser-ttl.mdx)."""
+    if variant is not None and variant.browser_ttl is not None:
+        return variant.browser_ttl
+    return account.browser_ttl if account.browser_ttl is not None else default
 
 
 def _signed_paths(request: Request, account_hash: str, image_id: str, name: str) -> tuple[str, str]:
@@ -85,7 +96,9 @@ async def endpoint(request: Request) -> Response:
         Located(f"hosted:{image.content_hash}", read, None),
         hinted.vary,
         tags=tags,
-        cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
+        cache_control=_cache_control(
+            image, query, _browser_ttl(account, variant, services.settings.cache_control_max_age)
+        ),
         head=request.method == "HEAD",
     )
     drawn = url_overlay.source(hinted.options)  # draw=<id>: deleting that image purges these outputs too

@@ -112,6 +112,12 @@ class HostingService:
         await run(self.hosting.catalog.add_variant, account_id, variant)
 
     # --- changes: each forgets the remembered lookups and purges what it touched
+    async def update_account(self, account_id: str, changes: dict[str, Any]) -> Account:
+        """Account settings (flexible variants, browser TTL) decide answers, not outputs: nothing to purge."""
+        account = await run(self.hosting.catalog.update_account, account_id, changes)
+        await self._changed()
+        return account
+
     async def edit_image(self, account_id: str, image_id: str, changes: dict[str, Any]) -> Image:
         image = await run(self.hosting.catalog.update_image, account_id, image_id, changes)
         await self._changed(image_tag(account_id, image_id))
