@@ -13,6 +13,7 @@ from hypothesis import assume, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from enlarger.binding import url_overlay
 from enlarger.colors import Color
 from enlarger.errors import EnlargerError, OptionError, UnknownOptionError
 from enlarger.models import upscale as upscale_model
@@ -31,11 +32,11 @@ from enlarger.options import (
     quality_number,
     render_value,
 )
-from enlarger.pipeline import transform
+from enlarger.pipeline import transform, transform_job
 from enlarger.settings import Settings
 from enlarger.steps import segment as segment_step
 from enlarger.steps.frames import frame_height
-from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save
+from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save, solid
 
 RED = Color(255, 0, 0)
 
@@ -125,6 +126,15 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("onerror=redirect", "onerror", "redirect"),
     ("segment=foreground", "segment", "foreground"),
     ("upscale=generate", "upscale", "generate"),
+    ("draw=url(https://cdn.example/logo.png)", "draw", "url(https://cdn.example/logo.png)"),
+    ("draw.opacity=0.5", "draw_opacity", 0.5),
+    ("draw.repeat=x", "draw_repeat", "x"),
+    ("draw.top=-5", "draw_top", -5),
+    ("draw.left=5", "draw_left", 5),
+    ("draw.bottom=6", "draw_bottom", 6),
+    ("draw.right=7", "draw_right", 7),
+    ("draw.width=0.2", "draw_width", 0.2),
+    ("draw.height=40", "draw_height", 40.0),
 ]
 
 
@@ -483,6 +493,14 @@ INVALID: list[tuple[str, str]] = [
     ("onerror", "ignore"),
     ("segment", "background"),
     ("upscale", "magic"),
+    ("draw", "url()"),
+    ("draw", "url(a b)"),
+    ("draw", "a(b"),
+    ("draw.opacity", "1.5"),
+    ("draw.repeat", "z"),
+    ("draw.top", "0.5"),
+    ("draw.width", "1.5"),
+    ("draw.height", "0"),
 ]
 
 
@@ -778,6 +796,11 @@ VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     ),
     "wmobile": _integers(1, MAX_DIMENSION),
     "wdesktop": _integers(1, MAX_DIMENSION),
+    "draw": st.sampled_from(["logo.png", "url(/marks/logo.png)", "url(https://cdn.example/a.png)", "marks/x"]),
+    "draw.opacity": _numbers(0, 1, False),
+    "draw.repeat": _choices("true", "false", "x", "y"),
+    **{f"draw.{side}": _integers(-100_000, 100_000) for side in ("top", "left", "bottom", "right")},
+    **{f"draw.{axis}": st.one_of(st.floats(0.01, 0.99), st.integers(1, 12_000)) for axis in ("width", "height")},
 }
 
 
@@ -957,15 +980,29 @@ EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
     "onerror": lambda out, fmt: _size(out) == (400, 300),  # server only
     "segment": lambda out, fmt: out.bands == 4 and pixel(out, 700, 100)[3] == 0,  # stand-in: left half kept
     "upscale": lambda out, fmt: _size(out) == (1600, 1200) and bool(_UPSCALED),  # the stand-in model ran
+    # draw=: a red 40×20 overlay (DRAWN), fetched by the front door, through enlarger.binding.url_overlay
+    "draw": lambda out, fmt: near(pixel(out, 770, 580), (255, 0, 0)) and near(pixel(out, 740, 580), (255, 255, 255)),
+    "draw.opacity": lambda out, fmt: near(pixel(out, 400, 290), (255, 0, 0, 128), 2),  # over the see-through centre
+    "draw.repeat": lambda out, fmt: all(near(pixel(out, x, 5), (255, 0, 0)) for x in (1, 100, 420, 799)),
+    "draw.top": lambda out, fmt: near(pixel(out, 400, 12), (255, 0, 0)) and near(pixel(out, 400, 8), (255, 255, 255)),
+    "draw.left": lambda out, fmt: near(pixel(out, 12, 300), (255, 0, 0)) and near(pixel(out, 8, 300), (255, 255, 255)),
+    "draw.bottom": lambda out, fmt: near(pixel(out, 400, 585), (255, 0, 0)) and near(pixel(out, 400, 592), WHITE_RGB),
+    "draw.right": lambda out, fmt: near(pixel(out, 785, 300), (255, 0, 0)) and near(pixel(out, 792, 300), WHITE_RGB),
+    # 0.25 of 800 = 200 px wide (and 100 high), centred
+    "draw.width": lambda out, fmt: (
+        near(pixel(out, 302, 252), (255, 0, 0)) and not near(pixel(out, 298, 300), (255, 0, 0))
+    ),
+    "draw.height": lambda out, fmt: (
+        near(pixel(out, 362, 282), (255, 0, 0)) and not near(pixel(out, 355, 300), (255, 0, 0))
+    ),
 }
+DRAWN = save(solid(40, 20, (255, 0, 0)), "png")
 
 
 _UPSCALED: list[int] = []
 
 
-def _repeat_twice(
-    rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings, deadline: float | None = None
-) -> Any:
+def _repeat_twice(rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings) -> Any:
     _UPSCALED.append(model.scale)
     return np.repeat(np.repeat(rgb, model.scale, axis=0), model.scale, axis=1)
 
@@ -994,6 +1031,9 @@ def test_example_parses_and_runs_through_the_engine(opt: Option, monkeypatch: py
         monkeypatch.setattr(segment_step, "foreground_mask", _left_half)
         monkeypatch.setattr("enlarger.pipeline.check_available", lambda settings: None)
         settings = Settings(segment_model="stand-in.onnx")
-    result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
+    if parsed.draw is not None:  # what the front door does once it has fetched the overlay
+        result = transform_job(url_overlay.job(source, parsed.replace(format="png"), DRAWN, settings))
+    else:
+        result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
     out = decode(result.data)
     assert EXAMPLE_CHECKS[opt.name](out, result.format), f"{opt.example}: {result.format} {_size(out)}"

@@ -275,3 +275,11 @@ class QuotaExceededError(EnlargerError):
     status = 429
     code = 5429
     exit_code = 1
+
+
+class TransformationQuotaError(EnlargerError):
+    """The account used its unique transformations for the 30-day window: new ones are refused."""
+
+    status = 429
+    code = 9422
+    exit_code = 1

@@ -205,6 +205,26 @@ def rotation(raw: object) -> int:
     return value
 
 
+def overlay_source(raw: object) -> str:
+    """A draw source as written in URLs: bare when it has no / , ( ), else ``url(...)``."""
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    text = raw.strip()
+    inner = text[4:-1].strip() if text.lower().startswith("url(") and text.endswith(")") else text
+    bad = any(ch in inner for ch in "()") or not inner.isprintable() or any(ch.isspace() for ch in inner)
+    if not inner or len(inner) > 2048 or bad:
+        raise ValueError(raw)
+    return f"url({inner})" if any(ch in inner for ch in "/,") else inner
+
+
+def overlay_extent(raw: object) -> float:
+    """A fraction (0 < v < 1) or a whole number of pixels."""
+    value = _number(raw)
+    if 0 < value < 1:
+        return value
+    return float(integer(1, MAX_DIMENSION)(value))
+
+
 # --- canonical renderers
 
 
@@ -261,6 +281,7 @@ _PX = "pixels, or a fraction of the side (0–1)"
 _FACTOR = "a factor up to 10 (1.0 and 0 = unchanged)"
 _QUALITY = "1–100 or high | medium-high | medium-low | low"
 _BORDER_PX = "0–1000 pixels"
+_DRAW_PX = "an integer number of pixels (-100000–100000)"
 
 
 @dataclass(frozen=True)
@@ -725,6 +746,108 @@ class Options:
             "No effect when the image is not enlarged (shrinking, fit=scale-down).",
             choice("interpolate", "generate"),
             example="width=1600,fit=contain,upscale=generate",
+        ),
+    )
+    # --- an overlay in URL form (beyond Cloudflare, where draw is Workers-only): the server fetches
+    # --- the overlay before the engine runs (enlarger.binding.url_overlay); the engine ignores these
+    draw: str | None = field(
+        default=None,
+        metadata=option(
+            "source",
+            "an image id or file name, or url(<path or absolute URL>)",
+            "An image drawn over the output (a watermark): on /cdn-cgi/image a source at the origin or on an "
+            "allowed host, on hosted delivery and variants a hosted image of the same account. Sources with "
+            "/ , or parentheses are written url(...).",
+            overlay_source,
+            example="draw=url(/logo.png),draw.bottom=10,draw.right=10",
+        ),
+    )
+    draw_opacity: float = field(
+        default=1.0,
+        metadata=option(
+            "number",
+            "0–1",
+            "Opacity of the draw overlay (multiplies its alpha).",
+            number(0, 1),
+            name="draw.opacity",
+            example="draw=logo.png,draw.opacity=0.5",
+        ),
+    )
+    draw_repeat: str = field(
+        default="false",
+        metadata=option(
+            "enum",
+            "true | false | x | y",
+            "Tile the draw overlay from its position: over the whole image (true), along its row (x) or column (y).",
+            choice("true", "false", "x", "y", synonyms={"1": "true", "0": "false", "yes": "true", "no": "false"}),
+            name="draw.repeat",
+            example="draw=logo.png,draw.repeat=true",
+        ),
+    )
+    draw_top: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the top edge, in output pixels (none of top/bottom: centred).",
+            integer(-100_000, 100_000),
+            name="draw.top",
+            example="draw=logo.png,draw.top=10",
+        ),
+    )
+    draw_left: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the left edge (none of left/right: centred).",
+            integer(-100_000, 100_000),
+            name="draw.left",
+            example="draw=logo.png,draw.left=10",
+        ),
+    )
+    draw_bottom: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the bottom edge (not with draw.top).",
+            integer(-100_000, 100_000),
+            name="draw.bottom",
+            example="draw=logo.png,draw.bottom=10",
+        ),
+    )
+    draw_right: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the right edge (not with draw.left).",
+            integer(-100_000, 100_000),
+            name="draw.right",
+            example="draw=logo.png,draw.right=10",
+        ),
+    )
+    draw_width: float | None = field(
+        default=None,
+        metadata=option(
+            "number",
+            f"above 0 and below 1 (a fraction of the output's width), or 1–{MAX_DIMENSION} pixels",
+            "Width the draw overlay is fitted to (keeping its aspect ratio).",
+            overlay_extent,
+            name="draw.width",
+            example="draw=logo.png,draw.width=0.25",
+        ),
+    )
+    draw_height: float | None = field(
+        default=None,
+        metadata=option(
+            "number",
+            f"above 0 and below 1 (a fraction of the output's height), or 1–{MAX_DIMENSION} pixels",
+            "Height the draw overlay is fitted to (keeping its aspect ratio).",
+            overlay_extent,
+            name="draw.height",
+            example="draw=logo.png,draw.height=40",
         ),
     )
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs, formats
+from enlarger import codecs, deadline, formats, provenance
 from enlarger.codecs import Header
 from enlarger.encode import encode
-from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.errors import InputTooLargeError, ProcessingError
 from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
@@ -192,46 +191,31 @@ def describe(decision: Decision) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _stop_at(image: pyvips.Image, deadline: float) -> None:
-    """Have libvips abandon the evaluation (from its own worker threads) once ``deadline`` passes."""
-
-    def check(evaluated: pyvips.Image, _progress: object) -> None:
-        if time.monotonic() > deadline:
-            evaluated.set_kill(True)
-
-    image.set_progress(True)
-    image.signal_connect("eval", check)
-
-
-def _render(
-    data: bytes, decision: Decision, settings: Settings, deadline: float | None, overlays: tuple[Overlay, ...] = ()
-) -> Result:
+def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple[Overlay, ...] = ()) -> Result:
     layers = tuple(_layer(overlay, settings) for overlay in overlays)
-    image = _pixels(data, decision, settings, layers, deadline)
+    image = _pixels(data, decision, settings, layers)
     page = frame_height(image)
-    if deadline is not None:
-        _stop_at(image, deadline)
+    deadline.watch(image)
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
     output = encode(image, decision.format, decision.options, settings)
-    if not layers and len(data) <= len(output) and _original_suffices(data, decision):
-        return Result(data, decision.format, image.width, page, image.height // page)
+    passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
+    output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
     return Result(output, decision.format, image.width, page, image.height // page)
 
 
-def _pixels(
-    data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...], deadline: float | None = None
-) -> pyvips.Image:
+def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
     """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal, layers)
     if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
-        image, ctx = enlarged_load(data, ctx, deadline)
+        image, ctx = enlarged_load(data, ctx)
     else:
         image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
+        deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
         image = step(image, options, ctx)
     return image if decision.all_frames else first_frame(image)
 
@@ -290,8 +274,9 @@ def transform(
     """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
 
     ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
-    stops the pixel work when it runs longer. Raises :class:`~enlarger.errors.EnlargerError`
-    subclasses for every problem the input can cause. The one-image shortcut of :func:`transform_job`.
+    stops the work when it runs longer: every step, model runs included. Raises
+    :class:`~enlarger.errors.EnlargerError` subclasses for every problem the input can cause. The
+    one-image shortcut of :func:`transform_job`.
     """
     return transform_job(Job(data, parse_options(options)), accept=accept, settings=settings, timeout=timeout)
 
@@ -309,23 +294,24 @@ def transform_job(
     the base; the output has the base's size and frames. Arguments and errors as :func:`transform`.
     """
     settings = settings or Settings()
-    deadline = time.monotonic() + timeout if timeout is not None else None
     data, parsed = job.base, job.options
+    limit = deadline.start(timeout)  # every step below (model runs too) finds it: enlarger.deadline
     try:
         data = readable_input(data, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            return Result(describe(decision), "json", *decision.plan.output)
+            return Result(provenance.with_report(describe(decision), data, settings), "json", *decision.plan.output)
         if decision.untransformed:
             return _as_it_is(data, decision)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
             decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
-        return _render(data, decision, settings, deadline, job.overlays)
+        return _render(data, decision, settings, job.overlays)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
-        if deadline is not None and time.monotonic() > deadline:
-            raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
+        current = deadline.current()
+        if current is not None and current.expired():
+            raise current.error() from exc
         # classified by libvips' words, which stay in ``detail`` (logged) and out of the message (sent)
         detail = codecs.vips_detail(exc)
         if "security limit" in detail.lower():
@@ -333,6 +319,8 @@ def transform_job(
         if _DECODE_WORDS.search(detail):
             raise codecs.corrupt(codecs.sniff(data), exc) from exc
         raise ProcessingError("the image could not be processed", detail=detail) from exc
+    finally:
+        deadline.end(limit)
 
 
 def _as_it_is(data: bytes, decision: Decision) -> Result:

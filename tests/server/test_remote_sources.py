@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.imaging import decode, gradient, save
@@ -179,5 +178,36 @@ def test_unresolvable_hosts_are_a_resolver_error(start: Start) -> None:
     assert response.headers["cf-resized"] == "err=9407"
 
 
-def test_the_test_client_itself_works(origin_url: str) -> None:
-    assert httpx.get(f"{origin_url}/img/photo.jpg").status_code == 200
+def test_the_query_string_of_a_relative_source_is_passed_to_the_origin(
+    start: Start, origin: Origin, origin_url: str
+) -> None:
+    client = start(origin=origin_url)
+    response = client.get("/cdn-cgi/image/width=40,format=png/img/photo.jpg?v=2&name=%C3%A9t%C3%A9")
+    assert response.status_code == 200 and decode(response.content).width == 40
+    assert origin.queries[-1] == "v=2&name=%C3%A9t%C3%A9"  # as sent (UTF-8, percent-encoded)
+    assert client.get("/cdn-cgi/image/width=40,format=png/img/photo.jpg?v=3").status_code == 200
+    assert origin.queries[-1] == "v=3"  # another query is another source URL, asked for again
+
+
+def test_a_miss_inside_the_revalidation_window_fetches_the_body_once_more(
+    start: Start, origin: Origin, origin_url: str
+) -> None:
+    client = start(origin=origin_url, origin_revalidate_seconds=3600)
+    assert decode(client.get("/cdn-cgi/image/width=100,format=png/img/photo.jpg").content).width == 100
+    before = origin.hits("/img/photo.jpg")
+    other = client.get("/cdn-cgi/image/width=60,format=png/img/photo.jpg")  # known source, new output
+    assert other.headers["x-enlarger-cache"] == "MISS"
+    assert decode(other.content).width == 60
+    assert origin.hits("/img/photo.jpg") == before + 1
+    assert "if-none-match" not in origin.requests[-1][1]  # the bytes themselves are needed
+
+
+def test_a_redirect_from_the_trusted_origin_to_another_host_is_refused(
+    start: Start, origin: Origin, origin_url: str
+) -> None:
+    origin.redirects["/img/away.jpg"] = "http://127.0.0.3:9/photo.jpg"  # not the origin, not allowed
+    client = start(origin=origin_url)
+    response = client.get("/cdn-cgi/image/width=10/img/away.jpg")
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["cf-resized"].startswith("err=")
+    assert origin.hits("/img/away.jpg") == 1

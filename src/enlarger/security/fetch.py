@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
@@ -201,19 +201,30 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         max_bytes: int | None = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
         """GET ``url`` (conditionally when validators are given), following checked redirects.
 
         ``max_bytes`` lowers the byte cap for this fetch (uploads have a smaller limit than sources).
+        ``headers`` (credentials of an import source) go only to ``url``'s own origin, never to a
+        redirect's other host.
         """
         limit = min(self._max_bytes, max_bytes) if max_bytes is not None else self._max_bytes
         try:
             with anyio.fail_after(self._total_timeout):
-                return await self._follow(url, etag, last_modified, limit)
+                return await self._follow(url, etag, last_modified, limit, headers)
         except TimeoutError as exc:
             raise OriginTimeoutError(f"the source did not arrive within {self._total_timeout:g} s") from exc
 
-    async def _follow(self, url: str, etag: str | None, last_modified: str | None, limit: int) -> Fetched:
+    async def _follow(
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        limit: int,
+        extra: Sequence[tuple[bytes, bytes]] = (),
+    ) -> Fetched:
+        home = ""  # the first URL's origin, once checked (and folded): the only one ``extra`` goes to
         for hop in range(self._max_redirects + 1):
             try:
                 url, parts = checked_url(url)
@@ -224,12 +235,16 @@ class Fetcher:
                     f"the origin redirected to an invalid URL: {exc.message}", code=9420, status=400
                 ) from exc
             assert parts.hostname is not None
+            if hop == 0:
+                home = parts.netloc.lower()
             trusted = parts.netloc.lower() == self._trusted_netloc
             headers = [(b"User-Agent", USER_AGENT.encode()), (b"Accept", b"image/*,*/*;q=0.8"), (b"Via", VIA.encode())]
             if etag:
                 headers.append((b"If-None-Match", etag.encode("latin-1")))
             if last_modified:
                 headers.append((b"If-Modified-Since", last_modified.encode("latin-1")))
+            if parts.netloc.lower() == home:
+                headers.extend(extra)
             pool = self._trusted if trusted else self._guarded
             timeouts = {"connect": self._connect_timeout, "read": self._total_timeout, "pool": self._total_timeout}
             try:

@@ -14,16 +14,19 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from enlarger.binding import url_overlay
 from enlarger.errors import EnlargerError, LoopError, OptionError, OriginError, SourceNotFoundError
 from enlarger.options import Options, parse_url_options
 from enlarger.server.hints import apply_hints
 from enlarger.server.outputs import OutputRequest, Services, respond
+from enlarger.server.overlays import with_overlay
 from enlarger.sources import Located
 
 
 def _split(request: Request) -> tuple[str, str]:
     rest = request.path_params["rest"]
-    options_text, _, source = rest.partition("/")
+    cut = url_overlay.slash_outside_parentheses(rest)  # draw=url(/a/b.png) keeps its slashes
+    options_text, source = (rest[:cut], rest[cut + 1 :]) if cut >= 0 else (rest, "")
     query: bytes = request.scope["query_string"]  # raw, as request.url.query, without building a URL
     if query:
         source = f"{source}?{query.decode('utf-8', 'replace')}"
@@ -43,6 +46,7 @@ async def endpoint(request: Request) -> Response:
         hinted = apply_hints(options, request.headers)
         located = await services.sources.locate(source)
         output = OutputRequest(hinted.options, located, hinted.vary, head=request.method == "HEAD")
+        output = await with_overlay(output, services.sources.locate)  # draw=: same rules as sources
         return await respond(request, services, output)
     except EnlargerError as error:
         if isinstance(error, (OriginError, SourceNotFoundError)):
