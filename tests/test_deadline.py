@@ -72,7 +72,7 @@ def test_a_never_ending_model_run_is_terminated(tmp_path: Path) -> None:
 
     outcome = _outcome(run)
     assert isinstance(outcome, TransformTimeoutError), outcome
-    assert outcome.status == 500 and outcome.code == 9522
+    assert outcome.status == 504 and outcome.code == 9529
 
 
 def test_a_model_run_without_a_limit_is_left_alone(tmp_path: Path) -> None:

@@ -48,10 +48,16 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("width=400.0", "width", 400),
     ("width=1", "width", 1),
     (f"width={MAX_DIMENSION}", "width", MAX_DIMENSION),
+    ("width=auto", "width", "auto"),
+    ("wbreakpoints=400;800", "wbreakpoints", (400, 800)),
+    ("wbreakpoints=800;400;800", "wbreakpoints", (400, 800)),
+    ("wmobile=640", "wmobile", 640),
+    ("wdesktop=1600", "wdesktop", 1600),
     ("height=300", "height", 300),
     ("h=300", "height", 300),
     ("fit=cover", "fit", "cover"),
     ("fit=aspect-crop", "fit", "aspect-crop"),
+    ("fit=scale-up", "fit", "scale-up"),
     ("gravity=left", "gravity", "left"),
     ("g=face", "gravity", "face"),
     ("gravity=auto", "gravity", "auto"),
@@ -60,9 +66,15 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("g=0x1", "gravity", (0.0, 1.0)),
     ("zoom=0.5", "zoom", 0.5),
     ("zoom=0", "zoom", 0.0),
+    ("face-zoom=0.4", "zoom", 0.4),
     ("dpr=2", "dpr", 2.0),
     ("dpr=1.5", "dpr", 1.5),
+    ("dpr=3", "dpr", 2.0),
     ("trim=10;20;30;40", "trim", (10, 20, 30, 40)),
+    ("trim=0.1;0.2;0.1;0.2", "trim", (0.1, 0.2, 0.1, 0.2)),
+    ("trim=0.5;20;1.0;0", "trim", (0.5, 20, 1, 0)),
+    ("trim.top=0.25", "trim_top", 0.25),
+    ("trim.width=0.5", "trim_width", 0.5),
     ("trim=border", "trim", "border"),
     ("trim.top=5", "trim_top", 5),
     ("trim.right=6", "trim_right", 6),
@@ -91,8 +103,11 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("blur=5", "blur", 5.0),
     ("sharpen=1.5", "sharpen", 1.5),
     ("brightness=0.5", "brightness", 0.5),
+    ("brightness=0", "brightness", 1.0),
     ("contrast=2", "contrast", 2.0),
+    ("contrast=0", "contrast", 1.0),
     ("gamma=0.8", "gamma", 0.8),
+    ("gamma=0", "gamma", 1.0),
     ("saturation=0", "saturation", 0.0),
     ("rotate=90", "rotate", 90),
     ("rotate=-90", "rotate", 270),
@@ -457,10 +472,15 @@ INVALID: list[tuple[str, str]] = [
     ("blur", "251"),
     ("blur", "-1"),
     ("sharpen", "11"),
-    ("brightness", "0"),
+    ("brightness", "-0.5"),
     ("brightness", "10.5"),
-    ("contrast", "0"),
-    ("gamma", "0"),
+    ("contrast", "-1"),
+    ("gamma", "-1"),
+    ("wbreakpoints", "0;100"),
+    ("wbreakpoints", "a;b"),
+    ("wmobile", "0"),
+    ("wdesktop", str(MAX_DIMENSION + 1)),
+    ("trim.top", "1.5"),
     ("saturation", "-1"),
     ("rotate", "45"),
     ("rotate", "720"),
@@ -704,11 +724,11 @@ _INTEGER_LIMITS = {
 }
 _NUMBER_LIMITS = {
     "zoom": (0.0, 1.0, False),
-    "dpr": (1.0, 4.0, False),
+    "dpr": (1.0, 2.0, False),  # 2–4 are accepted and applied as 2 (see the URL cases)
     "trim.border.tolerance": (0.0, 255.0, False),
     "blur": (0.0, 250.0, False),
     "sharpen": (0.0, 10.0, False),
-    "brightness": (0.0, 10.0, True),
+    "brightness": (0.0, 10.0, True),  # 0 is accepted and means 1 (see the URL cases)
     "contrast": (0.0, 10.0, True),
     "gamma": (0.0, 10.0, True),
     "saturation": (0.0, 10.0, False),
@@ -749,7 +769,7 @@ _gravities: st.SearchStrategy[object] = st.one_of(
     st.tuples(_unit, _unit).map(lambda p: f"{p[0]!r}x{p[1]!r}"),
     st.tuples(_unit, _unit).map(lambda p: {"x": p[0], "y": p[1]}),
 )
-_edge = st.integers(0, 1_000_000)
+_edge = st.one_of(st.integers(0, 1_000_000), st.floats(0, 1, exclude_min=True, exclude_max=True))
 
 VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     **{name: _integers(lo, hi) for name, (lo, hi) in _INTEGER_LIMITS.items()},
@@ -771,6 +791,11 @@ VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     "onerror": _choices("redirect"),
     "segment": _choices("foreground"),
     "upscale": _choices("interpolate", "generate"),
+    "wbreakpoints": st.lists(st.integers(1, MAX_DIMENSION), min_size=1, max_size=6).map(
+        lambda ws: ";".join(map(str, ws))
+    ),
+    "wmobile": _integers(1, MAX_DIMENSION),
+    "wdesktop": _integers(1, MAX_DIMENSION),
     "draw": st.sampled_from(["logo.png", "url(/marks/logo.png)", "url(https://cdn.example/a.png)", "marks/x"]),
     "draw.opacity": _numbers(0, 1, False),
     "draw.repeat": _choices("true", "false", "x", "y"),
@@ -910,6 +935,10 @@ def _mean(image: pyvips.Image) -> float:
 #: what each option's example must visibly do to EXAMPLE_SOURCE (output decoded; result's format)
 EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
     "width": lambda out, fmt: _size(out) == (400, 300),
+    # width=auto and its sub-options are resolved by the server from the request; the library has none
+    "wbreakpoints": lambda out, fmt: _size(out) == (800, 600),
+    "wmobile": lambda out, fmt: _size(out) == (800, 600),
+    "wdesktop": lambda out, fmt: _size(out) == (800, 600),
     "height": lambda out, fmt: _size(out) == (400, 300),
     "fit": lambda out, fmt: _size(out) == (300, 300),
     # cover keeps the left end: the (scaled, 10 px) white border is at the left edge

@@ -15,6 +15,8 @@ DEFAULTS = {
     "max_animation_pixels": 50_000_000,
     "max_output_side": 12_000,
     "avif_effort": 2,
+    "avif_max_side": 1200,  # Cloudflare's documented AVIF hard limits
+    "avif_max_side_explicit": 1600,
     "webp_effort": 4,
     "gif_effort": 4,
     "svg_max_nodes": 200_000,

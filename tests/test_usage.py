@@ -211,10 +211,10 @@ def test_deliveries_and_transformations_are_counted_exactly(start: Start, catalo
     get("one/public", Accept="image/jpeg")
     get("one/public", **{"If-None-Match": first.headers["etag"], "Accept": "image/avif"})  # a 304 is a delivery
     assert http.head(f"/{account_hash}/one/public").status_code == 200  # HEAD is not
-    # width=auto: each width the hints choose is its own transformation
+    # width=auto: each width the hints choose (a breakpoint: 120 → 320, 800 → 960) is its own transformation
     get("two/width=auto,fit=scale-down", **{"Sec-CH-Width": "120"})
-    get("two/width=auto,fit=scale-down", **{"Sec-CH-Width": "80"})
-    get("two/width=auto,fit=scale-down", **{"Sec-CH-Width": "80"})
+    get("two/width=auto,fit=scale-down", **{"Sec-CH-Width": "800"})
+    get("two/width=auto,fit=scale-down", **{"Sec-CH-Width": "800"})
     get("two/public")
     assert http.get(f"/{account_hash}/missing/public").status_code == 404  # nothing delivered
 

@@ -142,6 +142,7 @@ class Hosting:
             raise InputTooLargeError(
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
                 code=5413,
+                status=413,
             )
         # an SVG is checked through its sanitized form: nothing reads a stranger's SVG directly
         readable = readable_input(data, self.settings)

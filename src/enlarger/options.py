@@ -22,13 +22,24 @@ from enlarger.formats import REQUESTABLE
 
 MAX_DIMENSION = 12_000
 DEFAULT_QUALITY = 85
+#: The largest device pixel ratio applied: Cloudflare documents ``dpr`` with a maximum of 2
+#: (P/dpr.mdx); larger values (and DPR hints) are clamped to it, not refused, so a 3× srcset
+#: entry still gets an image.
+MAX_DPR = 2.0
+#: ``width=auto`` breakpoints and device-class widths (Cloudflare, make-responsive-images.mdx).
+DEFAULT_BREAKPOINTS = (320, 768, 960, 1200)
+DEFAULT_MOBILE_WIDTH = 768
+DEFAULT_DESKTOP_WIDTH = 1200
 
 Gravity: TypeAlias = str | tuple[float, float]
-TrimEdges: TypeAlias = tuple[int, int, int, int]
+#: A trim length: whole pixels (an int), or a fraction of the side (a float strictly between 0 and 1).
+TrimLength: TypeAlias = int | float
+TrimEdges: TypeAlias = tuple[TrimLength, TrimLength, TrimLength, TrimLength]
+BorderEdges: TypeAlias = tuple[int, int, int, int]
 Quality: TypeAlias = int | str
 
 NAMED_QUALITY: dict[str, int] = {"high": 90, "medium-high": 80, "medium-low": 65, "low": 50}
-FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze")
+FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze", "scale-up")
 FORMATS = REQUESTABLE  # the format registry (enlarger.formats) decides which formats exist
 GRAVITY_NAMES = ("auto", "face", "left", "right", "top", "bottom", "center")
 
@@ -66,10 +77,10 @@ def integer(lo: int, hi: int) -> Callable[[object], int]:
     return parse
 
 
-def number(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[object], float]:
+def number(lo: float, hi: float) -> Callable[[object], float]:
     def parse(raw: object) -> float:
         value = _number(raw)
-        if value > hi or value < lo or (lo_open and value == lo):
+        if value > hi or value < lo:
             raise ValueError(raw)
         return value
 
@@ -140,6 +151,38 @@ def gravity_value(raw: object) -> Gravity:
     return point
 
 
+def trim_length(lo: int) -> Callable[[object], TrimLength]:
+    """Whole pixels (``lo`` or more), or a fraction of the side strictly between 0 and 1 (``0.25``)."""
+    pixels = integer(lo, 1_000_000)
+
+    def parse(raw: object) -> TrimLength:
+        value = _number(raw)
+        if 0 < value < 1:
+            return value
+        return pixels(raw)
+
+    return parse
+
+
+def factor_or_ignored(raw: object) -> float:
+    """A factor above 0 and at most 10; 0 is documented as "ignored", i.e. unchanged (1.0)."""
+    value = number(0, 10)(raw)
+    return 1.0 if value == 0 else value
+
+
+def device_pixel_ratio(raw: object) -> float:
+    """1–4 accepted; anything above :data:`MAX_DPR` is applied as :data:`MAX_DPR` (documented maximum)."""
+    return min(MAX_DPR, number(1, 4)(raw))
+
+
+def breakpoints(raw: object) -> tuple[int, ...]:
+    """``320;768;960;1200``: one or more widths, kept in ascending order without repeats."""
+    parts: tuple[object, ...] = raw if isinstance(raw, tuple) else tuple(_text(raw).split(";"))
+    if not parts or len(parts) > 20:
+        raise ValueError(raw)
+    return tuple(sorted({integer(1, MAX_DIMENSION)(p) for p in parts}))
+
+
 def trim_edges(raw: object) -> TrimEdges | Literal["border"]:
     parts: tuple[object, ...]
     if isinstance(raw, tuple):  # parsed edges
@@ -151,7 +194,7 @@ def trim_edges(raw: object) -> TrimEdges | Literal["border"]:
         parts = tuple(value.split(";"))
     if len(parts) != 4:
         raise ValueError(raw)
-    edges = tuple(integer(0, 1_000_000)(p) for p in parts)
+    edges = tuple(trim_length(0)(p) for p in parts)
     return (edges[0], edges[1], edges[2], edges[3])
 
 
@@ -193,7 +236,7 @@ def render_value(value: object) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, Color):
         return value.css()
-    if isinstance(value, tuple) and len(value) == 2:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, float) for v in value):  # a point
         return f"{render_value(value[0])}x{render_value(value[1])}"
     if isinstance(value, tuple):
         return ";".join(str(v) for v in value)
@@ -234,8 +277,8 @@ def option(
     return {**row, "aliases": aliases, "name": name}
 
 
-_PX = "an integer number of pixels"
-_FACTOR = "a factor above 0 and at most 10 (1.0 = unchanged)"
+_PX = "pixels, or a fraction of the side (0–1)"
+_FACTOR = "a factor up to 10 (1.0 and 0 = unchanged)"
 _QUALITY = "1–100 or high | medium-high | medium-low | low"
 _BORDER_PX = "0–1000 pixels"
 _DRAW_PX = "an integer number of pixels (-100000–100000)"
@@ -253,11 +296,42 @@ class Options:
         metadata=option(
             "integer or auto",
             f"1–{MAX_DIMENSION} or auto",
-            "Maximum output width in CSS pixels (× dpr). auto: the width the browser asks for in client "
-            "hints (Sec-CH-Width/Width, else Viewport-Width × DPR); without hints, no resize.",
+            "Maximum output width in CSS pixels (× dpr). auto (server only): the smallest of wbreakpoints "
+            "that covers the width the browser asks for in client hints (Sec-CH-Width/Width, else "
+            "Viewport-Width × DPR); without hints, wmobile or wdesktop by the User-Agent's device class.",
             width_value,
             aliases=("w",),
             example="width=400",
+        ),
+    )
+    wbreakpoints: tuple[int, ...] = field(
+        default=DEFAULT_BREAKPOINTS,
+        metadata=option(
+            "widths",
+            f"1–{MAX_DIMENSION} each, separated by ;",
+            "The widths width=auto chooses from when the client sends width hints.",
+            breakpoints,
+            example="width=auto,wbreakpoints=400;800;1600",
+        ),
+    )
+    wmobile: int = field(
+        default=DEFAULT_MOBILE_WIDTH,
+        metadata=option(
+            "integer",
+            f"1–{MAX_DIMENSION}",
+            "The width width=auto uses for a mobile device that sends no width hints.",
+            integer(1, MAX_DIMENSION),
+            example="width=auto,wmobile=640",
+        ),
+    )
+    wdesktop: int = field(
+        default=DEFAULT_DESKTOP_WIDTH,
+        metadata=option(
+            "integer",
+            f"1–{MAX_DIMENSION}",
+            "The width width=auto uses for any other device that sends no width hints.",
+            integer(1, MAX_DIMENSION),
+            example="width=auto,wdesktop=1600",
         ),
     )
     height: int | None = field(
@@ -279,7 +353,7 @@ class Options:
             "How the image fits width × height: scale-down never enlarges; contain fits inside; "
             "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
             "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
-            "squeeze stretches to exactly width × height.",
+            "squeeze stretches to exactly width × height; scale-up fits inside but never shrinks.",
             choice(*FITS),
             example="width=300,height=300,fit=cover",
         ),
@@ -303,6 +377,7 @@ class Options:
             "0–1",
             "With gravity=face: how tightly to crop around the faces (1 = tightest).",
             number(0, 1),
+            aliases=("face-zoom",),
             example="width=300,height=300,fit=cover,gravity=face,zoom=0.5",
         ),
     )
@@ -310,10 +385,11 @@ class Options:
         default=None,
         metadata=option(
             "number",
-            "1–4",
-            "Device pixel ratio: multiplies width, height and border widths. Without it, the server "
-            "uses the DPR/Sec-CH-DPR client hint when the request has one.",
-            number(1, 4),
+            "1–4 (applied at most 2)",
+            "Device pixel ratio: multiplies width, height and border widths; values above the documented "
+            "maximum of 2 are applied as 2. Without it, the server uses the DPR/Sec-CH-DPR client hint "
+            "when the request has one.",
+            device_pixel_ratio,
             example="width=200,dpr=2",
         ),
     )
@@ -321,74 +397,75 @@ class Options:
         default=None,
         metadata=option(
             "edges or border",
-            "top;right;bottom;left in pixels, or border",
-            "Pixels cut from each side before resizing, or border to cut a uniform border away.",
+            "top;right;bottom;left, each in pixels or a fraction of the side (0–1); or border",
+            "Pixels (or a fraction of the side: 0.1 = a tenth) cut from each side before resizing, or "
+            "border to cut a uniform border away.",
             trim_edges,
             example="trim=10;20;30;40",
         ),
     )
-    trim_top: int | None = field(
+    trim_top: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the top before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the top before resizing.",
+            trim_length(0),
             name="trim.top",
             example="trim.top=10",
         ),
     )
-    trim_right: int | None = field(
+    trim_right: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the right before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the right before resizing.",
+            trim_length(0),
             name="trim.right",
             example="trim.right=10",
         ),
     )
-    trim_bottom: int | None = field(
+    trim_bottom: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the bottom before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the bottom before resizing.",
+            trim_length(0),
             name="trim.bottom",
             example="trim.bottom=10",
         ),
     )
-    trim_left: int | None = field(
+    trim_left: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the left before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the left before resizing.",
+            trim_length(0),
             name="trim.left",
             example="trim.left=10",
         ),
     )
-    trim_width: int | None = field(
+    trim_width: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             "1 or more pixels",
-            "Width of the area kept by trim (from trim.left).",
-            integer(1, 1_000_000),
+            "Width of the area kept by trim (from trim.left), in pixels or a fraction of the width.",
+            trim_length(1),
             name="trim.width",
             example="trim.left=10,trim.width=300",
         ),
     )
-    trim_height: int | None = field(
+    trim_height: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             "1 or more pixels",
-            "Height of the area kept by trim (from trim.top).",
-            integer(1, 1_000_000),
+            "Height of the area kept by trim (from trim.top), in pixels or a fraction of the height.",
+            trim_length(1),
             name="trim.height",
             example="trim.top=10,trim.height=200",
         ),
@@ -498,15 +575,17 @@ class Options:
     )
     brightness: float = field(
         default=1.0,
-        metadata=option("number", _FACTOR, "Brightness factor.", number(0, 10, lo_open=True), example="brightness=1.5"),
+        metadata=option(
+            "number", _FACTOR, "Brightness factor (0 is ignored).", factor_or_ignored, example="brightness=1.5"
+        ),
     )
     contrast: float = field(
         default=1.0,
         metadata=option(
             "number",
             _FACTOR,
-            "Contrast factor around mid-grey.",
-            number(0, 10, lo_open=True),
+            "Contrast factor around mid-grey (0 is ignored).",
+            factor_or_ignored,
             example="contrast=0.5",
         ),
     )
@@ -515,8 +594,8 @@ class Options:
         metadata=option(
             "number",
             _FACTOR,
-            "Gamma: below 1 darkens, above 1 lightens.",
-            number(0, 10, lo_open=True),
+            "Gamma: below 1 darkens, above 1 lightens (0 is ignored).",
+            factor_or_ignored,
             example="gamma=0.5",
         ),
     )
@@ -535,7 +614,7 @@ class Options:
         metadata=option(
             "enum",
             "0 | 90 | 180 | 270",
-            "Clockwise rotation after EXIF orientation.",
+            "Clockwise rotation after EXIF orientation and after flip.",
             rotation,
             example="rotate=90",
         ),
@@ -545,7 +624,7 @@ class Options:
         metadata=option(
             "enum",
             "h | v | hv",
-            "Mirror horizontally, vertically or both.",
+            "Mirror horizontally, vertically or both; done before rotate (flip=h,rotate=90 mirrors, then turns).",
             choice("h", "v", "hv", synonyms={"vh": "hv"}),
             example="flip=h",
         ),
@@ -814,7 +893,7 @@ class Options:
         """The requested width in CSS pixels; ``auto`` not resolved by client hints means none."""
         return self.width if isinstance(self.width, int) else None
 
-    def border_edges(self) -> TrimEdges:
+    def border_edges(self) -> BorderEdges:
         """Border widths (top, right, bottom, left) in output pixels, dpr applied."""
         base = self.border_width or 0
         edges = (self.border_top, self.border_right, self.border_bottom, self.border_left)
@@ -931,6 +1010,18 @@ def parse_options(source: str | Mapping[str, object] | Options | None = None) ->
     if isinstance(source, str) and len(source) <= _MEMO_TEXT_LIMIT:
         return _parse_url_memo(source)
     return _parse(source)
+
+
+def parse_url_options(text: str) -> Options:
+    """The options segment of a URL (``/cdn-cgi/image/<options>/…``, a flexible variant).
+
+    Cloudflare's URL format allows no spaces anywhere in it (transform-via-url: "no spaces"), so
+    a space there, decoded from ``%20`` or not, is a 9401 error rather than being stripped as
+    :func:`parse_options` does for the library and CLI forms.
+    """
+    if any(char.isspace() for char in text):
+        raise OptionError("options", text, "the options of a URL are name=value pairs separated by commas, no spaces")
+    return parse_options(text)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -22,7 +22,7 @@ from enlarger.errors import InputTooLargeError, ProcessingError
 from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
-from enlarger.negotiate import Accept, choose_format
+from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
 from enlarger.options import Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
@@ -104,6 +104,7 @@ class Decision:
     all_frames: bool
     plan: Plan
     focal: tuple[float, float] | None = None  # where gravity=face found faces, in the crop step's frame
+    untransformed: bool = False  # an animation too large to transform: its bytes are the output
 
 
 def decide(
@@ -118,12 +119,13 @@ def decide(
     codecs.check_input_size(data, settings)
     header = codecs.probe(data)
     animated = options.anim and header.animated
-    fmt = choose_format(
-        options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
-    )
+    accepted = Accept.parse(accept)
+    fmt = choose_format(options.format, header, accepted, animated=animated, fast=options.compression == "fast")
     if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
         fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
     all_frames = animated and fmt in formats.ANIMATED
+    if all_frames and header.width * header.height * header.frames > settings.max_animation_pixels:
+        return _untransformed(options, header, settings)
     if header.format != "svg":
         codecs.check_limits(header, settings, all_frames=all_frames)
     if options.segment and all_frames and header.frames > settings.segment_max_frames:
@@ -146,9 +148,23 @@ def decide(
         if found is not None:
             area, focal = found[0], oriented_focal(found[1], options)
     geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+    if fmt == "avif" and max(geometry.output) > avif_limit(
+        options.format, settings.avif_max_side, settings.avif_max_side_explicit
+    ):
+        fmt = avif_fallback(options.format, header, accepted, animated=animated)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
+
+
+def _untransformed(options: Options, header: Header, settings: Settings) -> Decision:
+    """An animation above ``max_animation_pixels`` in total, delivered as it is, untransformed
+    (Cloudflare's transform-images page: animations over the limit are "passed through unchanged")."""
+    codecs.check_limits(header, settings, all_frames=False)  # a single frame over the pixel limit is still refused
+    if not formats.is_writable(header.format):  # only GIF and WebP animate, and both are writable
+        raise ValueError(f"{header.format} animations cannot be passed through")
+    identity = plan(header.width, header.height, Options(), settings.max_output_side)
+    return Decision(options, header, header.format, True, identity, untransformed=True)
 
 
 def _vector_fit(options: Options, header: Header) -> Options:
@@ -215,6 +231,7 @@ def _layer(overlay: Overlay, settings: Settings) -> Layer:
 # Options that leave pixels and metadata alone when the geometry is the identity.
 _NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
 _NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata", "upscale"}
+_NEUTRAL |= {"wbreakpoints", "wmobile", "wdesktop"}  # only the server's width=auto reads them
 _CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
 _STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
@@ -284,6 +301,8 @@ def transform_job(
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
             return Result(provenance.with_report(describe(decision), data, settings), "json", *decision.plan.output)
+        if decision.untransformed:
+            return _as_it_is(data, decision)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
             decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
@@ -302,6 +321,12 @@ def transform_job(
         raise ProcessingError("the image could not be processed", detail=detail) from exc
     finally:
         deadline.end(limit)
+
+
+def _as_it_is(data: bytes, decision: Decision) -> Result:
+    """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served."""
+    end, header = trailers.image_end(data), decision.header
+    return Result(data[:end] if end else data, decision.format, header.width, header.height, header.frames)
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

@@ -51,6 +51,22 @@ class Settings:
         default=2,
         metadata=_doc("AVIF encoder effort: higher is smaller and slower (compression=fast uses 0).", (0, 9)),
     )
+    avif_max_side: int = field(
+        default=1200,
+        metadata=_doc(
+            "Longest side written as AVIF for format=auto; larger outputs fall back to WebP (or the legacy "
+            "format when WebP is not accepted). Cloudflare's documented AVIF hard limit.",
+            (1, None),
+        ),
+    )
+    avif_max_side_explicit: int = field(
+        default=1600,
+        metadata=_doc(
+            "Longest side written as AVIF when format=avif is asked for by name; larger outputs are written "
+            "as WebP. Cloudflare's documented hard limit for explicit AVIF.",
+            (1, None),
+        ),
+    )
     webp_effort: int = field(
         default=4,
         metadata=_doc("WebP encoder effort: higher is smaller and slower (compression=fast uses 0).", (0, 6)),
@@ -85,8 +101,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
-            "Hosts whose absolute http(s) URLs may be fetched as sources (exact names, or *.example.com "
-            "for subdomains). Empty: absolute sources are refused."
+            "Origins whose absolute http(s) URLs may be fetched as sources: a domain (example.com, that "
+            "host only; *.example.com, it and all subdomains) with an optional path prefix "
+            "(example.com/images). Only the first URL is checked. Empty: absolute sources are refused."
         ),
     )
     fetch_allowed_networks: tuple[str, ...] = field(

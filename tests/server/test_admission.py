@@ -73,7 +73,7 @@ def test_overload_is_refused_at_once_while_admitted_work_succeeds(start: Start, 
     for response in refused:
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
-        assert response.headers["cf-resized"] == "err=9503"
+        assert response.headers["cf-resized"] == "err=9522"
         assert "busy" in response.text
     assert [decode(r.content).width for r in admitted] == [20, 21]
     assert gate.entered == [20, 21]  # refused work never started

@@ -67,7 +67,8 @@ def test_flexible_variants_need_the_account_switch(start: Start, tmp_path: Path)
     tenant = open_tenant(start, tmp_path / "data", catalog_cache_seconds=0)  # sees the CLI's change at once
     path = _upload(tenant, "photo")
     refused = tenant.http.get(f"{path}/w=200,h=100,fit=cover")
-    assert refused.status_code == 400 and "flexible variants" in refused.text
+    assert refused.status_code == 403 and "flexible variants" in refused.text
+    assert refused.headers["cf-resized"] == "err=9429"
     catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
     catalog.set_flexible_variants(tenant.account.id, True)
     catalog.close()

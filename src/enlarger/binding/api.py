@@ -23,11 +23,11 @@ from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_o
 from enlarger.binding.hosted import HostedImages, Runner
 from enlarger.binding.render import Env, Rendered, render
 from enlarger.binding.text import TextSource, text_source
-from enlarger.errors import EnlargerError, InvalidSourceError, NotFoundError
+from enlarger.errors import EnlargerError, InvalidSourceError, NotFoundError, OriginNotAllowedError
 from enlarger.hosting import Hosting
 from enlarger.pipeline import readable_input
 from enlarger.security.addresses import AddressGuard, parse_networks
-from enlarger.security.fetch import Fetcher, host_matcher
+from enlarger.security.fetch import Fetched, Fetcher, origin_matcher
 from enlarger.settings import Settings
 
 T = TypeVar("T")
@@ -80,7 +80,7 @@ class Images:
         self._account_id = account_id
         self._base_url = base_url or self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
         self._run: Runner = run or _in_thread
-        self._allow_host = host_matcher(self.settings.allowed_hosts)
+        self._allow_url = origin_matcher(self.settings.allowed_hosts)
 
     async def aclose(self) -> None:
         if self._own_fetcher and self._fetcher is not None:
@@ -147,7 +147,7 @@ class Images:
 
     async def _fetch_source(self, source: str) -> bytes:
         if source.lower().startswith(("http://", "https://")):
-            return (await self.fetcher.fetch(source, allow_host=self._allow_host)).data
+            return (await self._fetch_allowed(source)).data
         if self._hosting is None or self._account_id is None:
             raise InvalidSourceError(f"{source!r} is not an http(s) URL, and this binding has no hosted images")
         hosting, account = self._hosting, self._account_id
@@ -156,6 +156,12 @@ class Images:
         except NotFoundError:
             raise NotFoundError(f"there is no hosted image {source!r} to draw") from None
         return await self._run(lambda: hosting.original(row))
+
+    async def _fetch_allowed(self, url: str) -> Fetched:
+        """``url`` fetched if ``allowed_hosts`` lets it (the first URL only; its redirects are followed)."""
+        if not self._allow_url(url):
+            raise OriginNotAllowedError(f"{url} is not in allowed origins (see the allowed_hosts setting)")
+        return await self.fetcher.fetch(url)
 
     async def _fonts(self, node: Node) -> dict[str | None, fonts.Font]:
         found: dict[str | None, fonts.Font] = {None: fonts.default_font()}
@@ -172,7 +178,7 @@ class Images:
             return cached
         if not url.lower().startswith(("http://", "https://")):
             raise InvalidSourceError(f"a font is given by its http(s) URL, not {url!r}")
-        data = (await self.fetcher.fetch(url, allow_host=self._allow_host)).data
+        data = (await self._fetch_allowed(url)).data
         return await self._run(lambda: fonts.store_font(directory, url, data))
 
 

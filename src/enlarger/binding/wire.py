@@ -25,7 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from enlarger.binding.graph import Draw, Node, Output, Transform, draw_options, output_options, transform_options
 from enlarger.binding.text import TextSource, text_source
-from enlarger.errors import InputTooLargeError, OptionError, RequestError
+from enlarger.errors import FileTooLargeError, OptionError, RequestError
 
 MAX_IMAGES = 64  #: canvas and overlays in one request
 MAX_TRANSFORMS = 256
@@ -73,7 +73,7 @@ async def _source(name: str, value: UploadFile | str, limit: int) -> bytes | Tex
         return text_source(spec.get("text"), options)
     data = value.encode() if isinstance(value, str) else await value.read(limit + 1)
     if len(data) > limit:
-        raise InputTooLargeError(f"the image '{name}' is over the limit of {limit:,} bytes")
+        raise FileTooLargeError(f"the image '{name}' is over the limit of {limit:,} bytes")
     return data
 
 

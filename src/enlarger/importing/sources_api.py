@@ -46,14 +46,14 @@ class ApiSource:
         self._headers = [(b"Authorization", f"Bearer {token}".encode("latin-1"))]
 
     async def _json(self, url: str) -> dict[str, Any]:
-        fetched = await self.fetcher.fetch(url, allow_host=lambda _host: True, headers=self._headers)
+        fetched = await self.fetcher.fetch(url, headers=self._headers)
         try:
             body = json.loads(fetched.data)
         except ValueError as exc:
             raise OriginError(f"the source API answered {url} with something that is not JSON") from exc
         if not isinstance(body, dict) or not body.get("success") or not isinstance(body.get("result"), dict):
             errors = body.get("errors") if isinstance(body, dict) else None
-            raise OriginError(f"the source API refused {url}: {errors}", code=9408)
+            raise OriginError(f"the source API refused {url}: {errors}", code=9408, status=408)
         result: dict[str, Any] = body["result"]
         return result
 
@@ -77,9 +77,7 @@ class ApiSource:
 
     async def read(self, item: Item) -> bytes:
         url = f"{self.root}/v1/{quote(item.key, safe='/')}/blob"
-        fetched = await self.fetcher.fetch(
-            url, allow_host=lambda _host: True, headers=self._headers, max_bytes=self.max_bytes
-        )
+        fetched = await self.fetcher.fetch(url, headers=self._headers, max_bytes=self.max_bytes)
         return fetched.data
 
     async def aclose(self) -> None:

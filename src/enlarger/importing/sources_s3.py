@@ -83,7 +83,9 @@ class S3Source:
             if code in ("NoSuchKey", "404"):
                 raise SourceNotFoundError(f"s3://{self.bucket}/{key} no longer exists") from exc
             if code in ("AccessDenied", "403"):
-                raise OriginError(f"reading s3://{self.bucket}/{key} was refused ({code})", code=9408) from exc
+                raise OriginError(
+                    f"reading s3://{self.bucket}/{key} was refused ({code})", code=9408, status=408
+                ) from exc
             raise OriginError(f"reading s3://{self.bucket}/{key} failed ({code or exc})") from exc
         except BotoCoreError as exc:
             raise OriginError(f"reading s3://{self.bucket}/{key} failed ({exc})") from exc
@@ -92,7 +94,9 @@ class S3Source:
         return data
 
     def _too_large(self) -> InputTooLargeError:
-        return InputTooLargeError(f"the object is larger than the upload limit of {self.max_bytes:,} bytes", code=5413)
+        return InputTooLargeError(
+            f"the object is larger than the upload limit of {self.max_bytes:,} bytes", code=5413, status=413
+        )
 
     async def aclose(self) -> None:
         self._client.close()

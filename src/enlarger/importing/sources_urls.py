@@ -126,7 +126,7 @@ class UrlSource:
                 handle.close()
 
     async def read(self, item: Item) -> bytes:
-        fetched = await self.fetcher.fetch(item.spec["url"], allow_host=lambda _host: True, max_bytes=self.max_bytes)
+        fetched = await self.fetcher.fetch(item.spec["url"], max_bytes=self.max_bytes)
         return fetched.data
 
     async def aclose(self) -> None:

@@ -132,7 +132,7 @@ async def upload(request: Request, service: HostingService, account: Account) ->
     if isinstance(file, UploadFile):
         data, filename = await file_bytes(file, limit), file.filename or ""
     elif isinstance(url, str):
-        fetched = await service.fetcher.fetch(url, allow_host=lambda _host: True, max_bytes=limit)
+        fetched = await service.fetcher.fetch(url, max_bytes=limit)
         data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]
     else:
         raise RequestError("'file' must be a file part and 'url' a text field")

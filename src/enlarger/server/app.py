@@ -28,7 +28,7 @@ from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
-from enlarger.security.fetch import Fetcher, host_matcher
+from enlarger.security.fetch import Fetcher, origin_matcher
 from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> ASGIApp:
         sources=Sources(
             origin,
             fetcher,
-            allow_host=host_matcher(settings.allowed_hosts),
+            allow_url=origin_matcher(settings.allowed_hosts),
             max_bytes=settings.max_input_bytes,
             revalidate_seconds=settings.origin_revalidate_seconds,
         ),

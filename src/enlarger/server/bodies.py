@@ -42,7 +42,7 @@ def bounded(request: Request, limit: int) -> Request:
 
 
 def _too_large(size: int, limit: int) -> InputTooLargeError:
-    return InputTooLargeError(f"the upload is over {size:,} bytes; the limit is {limit:,} bytes", code=5413)
+    return InputTooLargeError(f"the upload is over {size:,} bytes; the limit is {limit:,} bytes", code=5413, status=413)
 
 
 async def read_form(request: Request, limit: int) -> FormData:

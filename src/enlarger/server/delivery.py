@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from enlarger.binding import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
-from enlarger.errors import NotFoundError, RequestError
-from enlarger.options import Options, parse_options
+from enlarger.errors import FlexibleVariantsDisabledError, NotFoundError
+from enlarger.options import Options, parse_options, parse_url_options
 from enlarger.security.signing import signed_expiry, verify
 from enlarger.server.hints import apply_hints
 from enlarger.server.hosting_service import HostingService
@@ -43,8 +43,10 @@ def _options(account: Account, variant: Variant | None, name: str) -> Options:
     if variant is not None:
         return parse_options({"format": "auto", **variant.options})
     if not account.flexible_variants:
-        raise RequestError(f"no variant named {name!r}; flexible variants (options in the URL) are not enabled")
-    options = parse_options(name)
+        raise FlexibleVariantsDisabledError(
+            f"no variant named {name!r}, and flexible variants (options in the URL) are not enabled for the account"
+        )
+    options = parse_url_options(name)
     return options if options.format else options.replace(format="auto")
 
 
