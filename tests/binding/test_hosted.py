@@ -80,8 +80,8 @@ def test_direct_upload_reserves_a_draft(images: Images) -> None:
 
 
 def test_signed_url_verifies_with_the_account_key(images: Images) -> None:
-    run(images.hosted.upload(RED, id="private", require_signed_urls=True))
-    url = run(images.hosted.image("private").signed_url(variant="public", expires_in=3600))
+    record = run(images.hosted.upload(RED, require_signed_urls=True))  # custom ids cannot be private
+    url = run(images.hosted.image(record["id"]).signed_url(variant="public", expires_in=3600))
     parts = urlsplit(url)
     assert parts.netloc == "img.example" and "exp=" in parts.query
     assert images._hosting is not None and images._account_id is not None
@@ -100,6 +100,13 @@ def test_drawing_a_missing_hosted_image_is_not_found(images: Images) -> None:
     with pytest.raises(ImagesError) as caught:
         run(images.input(BLUE).draw("nope").output("image/png"))
     assert caught.value.status == 404 and "nope" in caught.value.message
+
+
+def test_a_custom_id_cannot_require_signed_urls(images: Images) -> None:
+    """upload-images.mdx: "Images with custom ID paths cannot be made private"."""
+    with pytest.raises(RequestError, match="custom ID cannot require signed URLs") as caught:
+        run(images.hosted.upload(RED, id="private", require_signed_urls=True))
+    assert caught.value.status == 400
 
 
 def test_hosted_needs_an_account(tmp_path: Path) -> None:

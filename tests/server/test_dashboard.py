@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import httpx
 
@@ -99,9 +100,14 @@ def test_widget_script_and_upload_preflight(tenant: Tenant) -> None:
 
 
 def test_metrics_label_dashboard_and_widget_requests_as_such(tenant: Tenant) -> None:
-    tenant.http.get("/dashboard/session")
-    tenant.http.get("/widget/v1/upload.js")
-    metrics = tenant.http.get("/metrics").text
+    assert tenant.http.get("/dashboard/session").status_code == 200
+    assert tenant.http.get("/widget/v1/upload.js").status_code == 200
+    metrics = ""
+    for _ in range(100):  # a streamed file is counted once its last chunk is sent, just after the client has it
+        metrics = tenant.http.get("/metrics").text
+        if 'route="widget"' in metrics:
+            break
+        time.sleep(0.01)
     assert 'enlarger_requests_total{route="dashboard",status="200"}' in metrics
     assert 'enlarger_requests_total{route="widget",status="200"}' in metrics
     assert 'route="other"' not in metrics  # neither fell through to the catch-all label
