@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import pyvips
 
 from enlarger.binding import Images, ImagesError, Rendered
 from enlarger.settings import Settings
+from tests.binding.aio import run
 from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save, solid
 
-T = TypeVar("T")
 BLUE_200x100 = save(solid(200, 100, (0, 0, 255)), "png")
 RED_20x10 = save(solid(20, 10, (255, 0, 0)), "png")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,18 +15,11 @@ from enlarger.hosting import Hosting
 from enlarger.security.signing import verify
 from enlarger.settings import Settings
 from enlarger.storage.local import LocalStorage
+from tests.binding.aio import run
 from tests.imaging import decode, near, pixel, save, solid
 
-T = TypeVar("T")
 RED = save(solid(20, 10, (255, 0, 0)), "png")
 BLUE = save(solid(200, 100, (0, 0, 255)), "png")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from enlarger.catalog import migrate
 from enlarger.catalog.filters import ImageFilter, meta_condition
@@ -425,6 +426,10 @@ class Catalog:
     ) -> Page:
         """v2 listing: keyset pages in upload order, resumable by an opaque continuation token."""
         query = select(images).where(*self._listed(account_id, where))
+        return self._keyset_page(query, token, per_page, descending)
+
+    def _keyset_page(self, query: Select[Any], token: str | None, per_page: int, descending: bool) -> Page:
+        """One page of ``query``'s images in upload order after ``token``, and the token of the next."""
         if token:
             seq = _seq_of(token)
             query = query.where(images.c.seq < seq if descending else images.c.seq > seq)
@@ -432,8 +437,7 @@ class Catalog:
         with self.engine.connect() as c:
             rows = c.execute(query.order_by(order).limit(per_page + 1)).all()
         found = [_image(r) for r in rows[:per_page]]
-        more = len(rows) > per_page
-        return Page(found, continuation_token=_token_of(found[-1].seq) if more else None)
+        return Page(found, continuation_token=_token_of(found[-1].seq) if len(rows) > per_page else None)
 
     def blob_keys(self) -> set[str]:
         with self.engine.connect() as c:
@@ -748,14 +752,7 @@ class Catalog:
             pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             fields = (images.c.id, func.coalesce(images.c.creator, ""), cast(images.c.meta, String))
             query = query.where(or_(*(func.lower(f).like(pattern, escape="\\") for f in fields)))
-        if token:
-            seq = _seq_of(token)
-            query = query.where(images.c.seq < seq if descending else images.c.seq > seq)
-        order = images.c.seq.desc() if descending else images.c.seq
-        with self.engine.connect() as c:
-            rows = c.execute(query.order_by(order).limit(per_page + 1)).all()
-        found = [_image(r) for r in rows[:per_page]]
-        return Page(found, continuation_token=_token_of(found[-1].seq) if len(rows) > per_page else None)
+        return self._keyset_page(query, token, per_page, descending)
 
 
 WINDOW_DAYS = 30  # Cloudflare bills unique transformations over a sliding 30-day window
