@@ -214,7 +214,13 @@ def _pixels(
     if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
         image, ctx = enlarged_load(data, ctx, deadline)
     else:
-        image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+        image = codecs.load(
+            data,
+            header,
+            decision.plan.load_size,
+            all_frames=decision.all_frames,
+            shrink_margin=settings.jpeg_shrink_margin,
+        )
     for step in STEPS:
         image = step(image, options, ctx)
     return image if decision.all_frames else first_frame(image)
