@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             for number, (fmt, photo, width) in enumerate(jobs):
                 job_id = f"{photo.stem}@{width}"
-                options = f"width={width},format={fmt},quality={args.quality}" + (f",{args.extra}" if args.extra else "")
+                options = f"width={width},format={fmt},quality={args.quality}"
+                options += f",{args.extra}" if args.extra else ""
                 turn = (number + round_) % len(workers)
                 for w in workers[turn:] + workers[:turn]:
                     tally = tallies[w.variant.label][fmt]

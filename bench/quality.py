@@ -65,7 +65,8 @@ def reference(source: Path, size: tuple[int, int], folder: Path) -> Path:
         full = pyvips.Image.new_from_file(str(source)).autorot()
         if full.hasalpha():
             full = full.flatten(background=[255, 255, 255])
-        resized = full.cast("float").resize(size[0] / full.width, vscale=size[1] / full.height, kernel="lanczos3", gap=0)
+        scale = size[0] / full.width
+        resized = full.cast("float").resize(scale, vscale=size[1] / full.height, kernel="lanczos3", gap=0)
         resized.rint().cast("uchar").copy(interpretation="srgb").pngsave(str(path), compression=1)
     return path
 

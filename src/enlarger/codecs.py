@@ -340,9 +340,7 @@ def load(
             loaded = pyvips.Image.jpegload_buffer(data, shrink=factor, fail_on="error", access="sequential")
             image = loaded.thumbnail_image(width, height=height, size="force")
         else:
-            image = pyvips.Image.thumbnail_buffer(
-                data, width, height=height, size="force", option_string=option_string
-            )
+            image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=option_string)
     except pyvips.Error as exc:
         raise corrupt(header.format, exc) from exc
     return _normalise(_to_srgb(image))
