@@ -55,7 +55,7 @@ sys.path.append(str(Path(__file__).resolve().parent))  # after the stdlib: bench
 
 from _load import Measured, drive_jobs, percentile, run_async, sync_get  # noqa: E402
 from _procs import enlarger_command, free_port  # noqa: E402
-from quality import PEERS, ensure_venv, scores, venv_python  # noqa: E402
+from quality import PEERS, ensure_venv, scores  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PHOTOS = BENCH / "corpus" / "photos"
@@ -197,8 +197,10 @@ def peers(thumbor: Path | None, sharp: bool) -> list[Peer]:
         found.append(
             Peer(
                 "thumbor",
-                lambda port, work: [str(thumbor), "-p", str(port), "-i", "127.0.0.1", "-c", str(_thumbor_conf(work))]
-                + ["--processes", "2", "-l", "error"],
+                lambda port, work: [
+                    *(str(thumbor), "-p", str(port), "-i", "127.0.0.1", "-c", str(_thumbor_conf(work))),
+                    *("--processes", "2", "-l", "error"),
+                ],
                 lambda photo, width, fmt: f"/unsafe/{width}x0/filters:format({fmt}):quality({QUALITY})/{photo}",
                 "/healthcheck",
             )
