@@ -58,6 +58,8 @@ DEFAULTS = {
     "inference_threads": 0,
     "upscale_model": "",
     "upscale_max_output_pixels": 16_000_000,
+    "jpeg_shrink_margin": 1.5,
+    "vips_concurrency": 1,
 }
 NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
 

@@ -270,7 +270,7 @@ class Settings:
             "JPEG shrink-on-load: the decoder scales by 1/2, 1/4 or 1/8 only when at least this factor is "
             "left for the final Lanczos resize. 2.0 is libvips thumbnail's rule (sharpest, slowest); 1.0 "
             "imgproxy's and thumbor's (fastest, moiré on fine textures); 1.5 costs ≈0.1 SSIMULACRA2 on average.",
-            (1.0, 2.0),
+            (1, 2),
         ),
     )
     vips_concurrency: int = field(
