@@ -176,7 +176,17 @@ def _thumbor_conf(work: Path) -> Path:
     return conf
 
 
-def peers(thumbor: Path | None, sharp: bool) -> list[Peer]:
+def enlarger_variant(text: str) -> tuple[str, Path, dict[str, str]]:
+    """``LABEL=SRC_DIR[:setting=value,...]``: another Enlarger (another source tree, other settings)."""
+    label, _, rest = text.partition("=")
+    src, _, overrides = rest.partition(":")
+    if not label or not src:
+        raise argparse.ArgumentTypeError(f"expected LABEL=SRC_DIR[:setting=value,...], got {text!r}")
+    env = {f"ENLARGER_{k.upper()}": v for k, v in (item.split("=", 1) for item in overrides.split(",") if item)}
+    return f"enlarger-{label}", Path(src).resolve(), env
+
+
+def peers(thumbor: Path | None, sharp: bool, variants: Sequence[tuple[str, Path, dict[str, str]]] = ()) -> list[Peer]:
     def cf_url(photo: str, width: int, fmt: str) -> str:
         return f"/cdn-cgi/image/width={width},format={fmt},quality={QUALITY}/{photo}"
 
@@ -184,15 +194,10 @@ def peers(thumbor: Path | None, sharp: bool) -> list[Peer]:
         data = Path(tempfile.mkdtemp(prefix="data-", dir=work))
         return [*enlarger_command(), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)]
 
-    found = [
-        Peer(
-            "enlarger",
-            enlarger,
-            cf_url,
-            "/healthz",
-            {"ENLARGER_ORIGIN": str(ORIGIN), "ENLARGER_QUEUE_SIZE": "256", "ENLARGER_AVIF_EFFORT": str(AVIF_EFFORT)},
-        )
-    ]
+    base = {"ENLARGER_ORIGIN": str(ORIGIN), "ENLARGER_QUEUE_SIZE": "256", "ENLARGER_AVIF_EFFORT": str(AVIF_EFFORT)}
+    found = [Peer("enlarger", enlarger, cf_url, "/healthz", base)]
+    for name, src, env in variants:
+        found.append(Peer(name, enlarger, cf_url, "/healthz", base | env | {"PYTHONPATH": str(src)}))
     if thumbor is not None:
         found.append(
             Peer(
@@ -339,7 +344,7 @@ def machine() -> str:
 def report(runs: list[Run], quality: dict[tuple[str, str], float], sizes: dict[tuple[str, str], float]) -> None:
     formats = list(dict.fromkeys(r.fmt for r in runs))
     print()
-    header = f"{'format':6s} {'server':9s} {'conns':>5s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s}"
+    header = f"{'format':6s} {'server':16s} {'conns':>5s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s}"
     header += f" {'CPU ms/req':>10s} {'KiB':>6s} {'ssimu2':>7s} {'errors':>6s}"
     print(header)
     for fmt in formats:
@@ -347,7 +352,7 @@ def report(runs: list[Run], quality: dict[tuple[str, str], float], sizes: dict[t
             lat = sorted(r.measured.latencies)
             score = quality.get((r.server, fmt), float("nan"))
             print(
-                f"{fmt:6s} {r.server:9s} {r.connections:5d} {r.rps:7.2f} {percentile(lat, 50) * 1000:7.0f} "
+                f"{fmt:6s} {r.server:16s} {r.connections:5d} {r.rps:7.2f} {percentile(lat, 50) * 1000:7.0f} "
                 f"{percentile(lat, 99) * 1000:7.0f} {r.cpu_ms:10.1f} {sizes[(r.server, fmt)]:6.1f} {score:7.2f} "
                 f"{r.errors:6d}"
             )
@@ -357,7 +362,7 @@ def report(runs: list[Run], quality: dict[tuple[str, str], float], sizes: dict[t
         for connections in sorted({r.connections for r in runs if r.fmt == fmt}):
             here = [r for r in runs if r.fmt == fmt and r.connections == connections]
             ours = next((r for r in here if r.server == "enlarger"), None)
-            others = [r for r in here if r.server != "enlarger"]
+            others = [r for r in here if not r.server.startswith("enlarger")]
             if ours is None or not others:
                 continue
             cheapest = min(others, key=lambda r: r.cpu_ms)
@@ -380,13 +385,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=None, help="per run (default 45, AVIF 30; --quick 15)")
     parser.add_argument("--sample", type=int, default=None, help="outputs scored per server and format (default 5)")
     parser.add_argument("--no-score", action="store_true")
+    parser.add_argument(
+        "--enlarger",
+        type=enlarger_variant,
+        action="append",
+        default=[],
+        metavar="LABEL=SRC_DIR[:setting=value,...]",
+        help="also run this Enlarger (e.g. the tree before a change: git archive REV src | tar -x -C /tmp/rev)",
+    )
     args = parser.parse_args(argv)
     connections = [int(c) for c in (args.connections or ("1,8" if args.quick else "1,2,8")).split(",")]
     wanted = args.servers.split(",")
     photos = origin_photos()
     thumbor = ensure_thumbor() if "thumbor" in wanted else None
     sharp = ensure_sharp() if "sharp" in wanted else False
-    servers = [p for p in peers(thumbor, sharp) if p.name in wanted]
+    wanted += [name for name, _, _ in args.enlarger]
+    servers = [p for p in peers(thumbor, sharp, args.enlarger) if p.name in wanted]
     print(f"machine: {machine()}")
     print(
         f"work: {len(photos)} photos, widths 600–999, quality {QUALITY}; JPEG progressive+optimised for all; "
