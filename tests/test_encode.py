@@ -29,6 +29,7 @@ from tests.imaging import (
     near,
     pixel,
     quadrants,
+    save,
     solid,
 )
 
@@ -351,12 +352,25 @@ def test_lossy_webp_is_byte_for_byte_what_libvips_writes(alpha: bool, quality: i
         assert enc(image, "webp", f"quality={quality}", settings=settings) == bytes(theirs), effort
 
 
-def test_an_image_too_large_for_webp_is_a_processing_error() -> None:
-    image = solid(16400, 2, (10, 20, 30))
+@pytest.mark.parametrize("quality", [94, 100])
+def test_incompressible_jpeg_at_high_quality_is_still_written(quality: int) -> None:
+    # noise at 4:4:4 and high quality outgrows the output buffer Pillow allots (about 1-2 bytes a
+    # pixel): libvips writes those pixels instead, the same JPEG the Pillow path would have given
+    base = pyvips.Image.gaussnoise(300, 200, mean=128, sigma=60).cast("uchar")
+    image = base.bandjoin([base.rot180(), base.fliphor()]).copy(interpretation="srgb")
+    data = enc(image, "jpeg", f"quality={quality}")
+    assert len(data) > 300 * 200  # more than Pillow allots below quality 95
+    assert 0xE0 not in jpeg_markers(data)  # no JFIF segment: libvips wrote it, not Pillow
+    assert 0xC2 in jpeg_markers(data)
+    assert max_diff(decode(data), decode(_libvips_jpeg(image, quality))) == 0
+
+
+def test_an_image_too_large_for_webp_fails_as_libvips_says() -> None:
+    source = save(solid(16400, 2, (10, 20, 30)), "png")
     with pytest.raises(ProcessingError) as info:
-        enc(image, "webp")
+        transform(source, "format=webp", settings=Settings(max_output_side=20_000))
     assert info.value.status == 500
-    assert "16383" in str(info.value.detail)
+    assert "too large" in str(info.value.detail)
 
 
 # --- metadata ---------------------------------------------------------------------------------

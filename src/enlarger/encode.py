@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Any, assert_never
 
 import pyvips
 from PIL import Image
 
-from enlarger.errors import ProcessingError
 from enlarger.formats import Writable, spec_of
 from enlarger.options import Options
 from enlarger.settings import Settings
@@ -81,14 +81,24 @@ def _pillow_ready(image: pyvips.Image, keep: int, bands: tuple[int, ...]) -> boo
     return "page-height" not in image.get_fields() or image.get("page-height") == image.height
 
 
-def _pillow_save(image: pyvips.Image, pillow_format: str, **params: Any) -> bytes:
-    """Encode the pixels of ``image`` with Pillow; evaluating the libvips pipeline happens here."""
-    pixels = Image.frombuffer(_PILLOW_MODES[image.bands], (image.width, image.height), image.write_to_memory())
+def _pillow_save(
+    image: pyvips.Image, pillow_format: str, fallback: Callable[[pyvips.Image], bytes], **params: Any
+) -> bytes:
+    """Encode the pixels of ``image`` with Pillow; evaluating the libvips pipeline happens here.
+
+    Pillow sizes the JPEG encoder's output buffer by a guess (one or two bytes a pixel), which
+    noise-like pixels at high quality outgrow ("Suspension not allowed here"); whatever Pillow
+    refuses, ``fallback`` (the libvips saver) writes from the pixels already computed, so the
+    pipeline is not run twice and libvips' own limits and errors apply as they always did.
+    """
+    memory = image.write_to_memory()
+    pixels = Image.frombuffer(_PILLOW_MODES[image.bands], (image.width, image.height), memory)
     out = io.BytesIO()
     try:
         pixels.save(out, pillow_format, **params)
-    except (OSError, ValueError) as exc:  # e.g. sizes past the format's limits
-        raise ProcessingError(f"the image could not be encoded as {pillow_format}", detail=str(exc)) from exc
+    except (OSError, ValueError):
+        computed = pyvips.Image.new_from_memory(memory, image.width, image.height, image.bands, "uchar")
+        return fallback(computed.copy(interpretation=image.interpretation))
     return out.getvalue()
 
 
@@ -105,21 +115,25 @@ def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Setti
     match fmt:
         case "jpeg":
             progressive = spec_of(fmt).progressive and options.format != "baseline-jpeg" and not fast
-            if _pillow_ready(image, keep, (1, 3)):
-                return _pillow_save(
-                    image,
-                    "JPEG",
-                    quality=q,
-                    progressive=progressive,
-                    optimize=not fast,
-                    subsampling=0 if q >= _FULL_CHROMA_FROM else 2,
-                )
-            saved = image.jpegsave_buffer(Q=q, interlace=progressive, optimize_coding=not fast, keep=keep)
+
+            def vips_jpeg(pixels: pyvips.Image) -> bytes:
+                return bytes(pixels.jpegsave_buffer(Q=q, interlace=progressive, optimize_coding=not fast, keep=keep))
+
+            if not _pillow_ready(image, keep, (1, 3)):
+                return vips_jpeg(image)
+            chroma = 0 if q >= _FULL_CHROMA_FROM else 2  # Pillow: 0 = 4:4:4, 2 = 4:2:0
+            return _pillow_save(
+                image, "JPEG", vips_jpeg, quality=q, progressive=progressive, optimize=not fast, subsampling=chroma
+            )
         case "webp":
             effort = 0 if fast else settings.webp_effort
-            if q < 100 and _pillow_ready(image, keep, (3, 4)):
-                return _pillow_save(image, "WEBP", quality=q, method=effort)
-            saved = image.webpsave_buffer(Q=q, lossless=q == 100, effort=effort, keep=keep)
+
+            def vips_webp(pixels: pyvips.Image) -> bytes:
+                return bytes(pixels.webpsave_buffer(Q=q, lossless=q == 100, effort=effort, keep=keep))
+
+            if q == 100 or not _pillow_ready(image, keep, (3, 4)):
+                return vips_webp(image)
+            return _pillow_save(image, "WEBP", vips_webp, quality=q, method=effort)
         case "avif":
             saved = image.heifsave_buffer(
                 Q=q,
