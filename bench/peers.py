@@ -27,7 +27,9 @@ whole process tree from ``/proc``, the client excluded), mean output bytes and S
 sample of outputs against the source (``bench/quality.py``); then Enlarger ÷ best peer for CPU
 per request and for throughput. The machine is shared: CPU per request is the steadier figure.
 
-Build the corpus first (``bench/corpus.py``). Full run ≈ 5 minutes on 2 cores; ``--quick`` ≈ 1:
+Build the corpus first (``bench/corpus.py``). A full run took 3 minutes on 2 busy cores,
+``--quick`` 2 (fewer requests, connections 1 and 8, 3 outputs scored); the peers' first install
+adds a minute:
 ``.venv/bin/python bench/peers.py [--quick] [--formats jpeg,webp,avif] [--connections 1,2,8]``
 """
 
