@@ -733,6 +733,86 @@ def test_load_applies_exif_orientation(orientation: int) -> None:
     assert "orientation" not in image.get_fields() or image.get("orientation") == 1
 
 
+# --- JPEG shrink-on-load (DCT scaling) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "expected"),
+    [
+        # (source size, target size, factor at margins 2.0 (libvips thumbnail), 1.5 (default), 1.0 (imgproxy))
+        ((1920, 1200), (800, 500), (1, 1, 2)),  # shrink 2.4
+        ((2560, 1600), (800, 500), (1, 2, 2)),  # shrink 3.2
+        ((3840, 2160), (600, 338), (2, 4, 4)),  # shrink 6.39 (the smaller axis decides)
+        ((6000, 4000), (1000, 500), (2, 4, 4)),  # shrink 6 (height would allow 8)
+        ((6000, 4000), (300, 200), (8, 8, 8)),  # shrink 20: 1/8 is the decoder's limit
+        ((1000, 800), (1000, 800), (1, 1, 1)),
+        ((500, 400), (1000, 800), (1, 1, 1)),  # enlarging
+    ],
+)
+def test_jpeg_shrink_leaves_the_margin_for_lanczos(
+    source: tuple[int, int], target: tuple[int, int], expected: tuple[int, int, int]
+) -> None:
+    header = Header("jpeg", source[0], source[1], 1, False, 1000)
+    assert tuple(codecs.jpeg_shrink(header, target, margin) for margin in (2.0, 1.5, 1.0)) == expected
+
+
+def test_jpeg_shrink_margin_2_is_libvips_thumbnail_exactly() -> None:
+    data = save(gradient(640, 480), "jpeg", Q=90)  # shrink 6.4: libvips' own rule loads it at 1/2 too
+    ours = _load_with(data, (100, 75), margin=2.0)
+    theirs = pyvips.Image.thumbnail_buffer(data, 100, height=75, size="force").copy_memory()
+    assert _max_diff(ours, theirs) == 0
+
+
+@pytest.mark.parametrize("margin", [1.0, 1.5, 2.0])
+def test_jpeg_shrink_on_load_gives_the_exact_size_and_the_same_picture(margin: float) -> None:
+    # 1001×751 at 1/2 decodes to 501×376 (libjpeg rounds up): the resize must still land on the target
+    original = gradient(1001, 751)
+    data = save(original, "jpeg", Q=95)
+    image = _load_with(data, (300, 225), margin=margin)
+    assert (image.width, image.height, image.bands, image.interpretation) == (300, 225, 3, "srgb")
+    reference = original.resize(300 / 1001, vscale=225 / 751)
+    assert _mean_diff(image, reference) < 2
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_shrink_on_load_applies_exif_orientation(orientation: int) -> None:
+    data = with_orientation(_STORED_FOR[orientation](quadrants(400, 200)), orientation)
+    assert codecs.jpeg_shrink(codecs.probe(data), (40, 20), 1.5) == 4  # the DCT-scaled path
+    image = _load(data, (40, 20))
+    assert (image.width, image.height) == (40, 20)
+    corners = _corners(image)
+    assert all(near(c, q, 24) for c, q in zip(corners, QUAD, strict=True)), corners
+
+
+def test_cmyk_jpeg_shrunk_on_load_decodes_to_srgb() -> None:
+    original = _in_cmyk_gamut().resize(4)  # 256×192
+    data = bytes(original.colourspace("cmyk").jpegsave_buffer(Q=95, keep=pyvips.enums.ForeignKeep.ICC))
+    image = _load(data, (64, 48))  # shrink 4: loaded at 1/2
+    assert (image.width, image.height, image.bands, image.interpretation) == (64, 48, 3, "srgb")
+    assert _mean_diff(image, original.resize(0.25)) < 6
+
+
+def test_jpeg_cut_short_is_corrupt_on_the_shrink_path_too() -> None:
+    with pytest.raises(CorruptImageError) as info:
+        transform(_jpeg_cut_in_scan(), "width=50")  # 320 px wide: loaded at 1/4
+    assert info.value.status == 415
+
+
+def test_the_engine_uses_the_jpeg_shrink_margin_setting() -> None:
+    data = save(gradient(1000, 750), "jpeg", Q=95)
+    sharpest = transform(data, "width=300,format=png", settings=Settings(jpeg_shrink_margin=2.0))
+    default = transform(data, "width=300,format=png")
+    assert decode(sharpest.data).width == decode(default.data).width == 300
+    # margin 2.0 decodes at full size, 1.5 at 1/2: same picture, not the same pixels
+    assert 0 < _mean_diff(decode(sharpest.data), decode(default.data)) < 2
+    direct = _load_with(data, (300, 225), margin=2.0)
+    assert _max_diff(decode(sharpest.data), direct) == 0
+
+
+def _load_with(data: bytes, target: tuple[int, int], *, margin: float) -> pyvips.Image:
+    return codecs.load(data, codecs.probe(data), target, all_frames=False, shrink_margin=margin).copy_memory()
+
+
 def _in_cmyk_gamut() -> pyvips.Image:
     return (gradient(64, 48) * 0.5 + 64).cast("uchar").copy(interpretation="srgb")
 

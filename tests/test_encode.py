@@ -12,6 +12,7 @@ from PIL import Image
 
 from enlarger import codecs
 from enlarger.encode import encode
+from enlarger.errors import ProcessingError
 from enlarger.formats import Writable
 from enlarger.options import parse_options
 from enlarger.pipeline import transform
@@ -28,6 +29,8 @@ from tests.imaging import (
     near,
     pixel,
     quadrants,
+    save,
+    solid,
 )
 
 QUAD = [RED, GREEN, BLUE, WHITE]
@@ -315,6 +318,76 @@ def test_fast_jpeg_skips_huffman_optimisation_only_for_baseline() -> None:
     assert len(fast) > len(slow)  # standard Huffman tables instead of optimised ones
     assert 0xC0 in jpeg_markers(fast)
     assert mean_diff(decode(fast), decode(slow)) == 0
+
+
+def test_fast_jpeg_is_baseline_even_when_progressive_is_the_default() -> None:
+    # progressive JPEG always optimises its Huffman tables (libjpeg forces it) and takes many
+    # passes: compression=fast writes the one-pass baseline form, same pixels, more bytes
+    image = gradient(160, 120)
+    progressive = enc(image, "jpeg")
+    fast = enc(image, "jpeg", "compression=fast")
+    assert 0xC0 in jpeg_markers(fast)
+    assert 0xC2 not in jpeg_markers(fast)
+    assert fast == enc(image, "jpeg", "format=baseline-jpeg,compression=fast")
+    assert len(fast) > len(progressive)
+    assert max_diff(decode(fast), decode(progressive)) == 0
+
+
+# --- Pillow's encoders for metadata-free JPEG and WebP stills -----------------------------------
+
+
+def _libvips_jpeg(image: pyvips.Image, q: int, progressive: bool = True) -> bytes:
+    return bytes(image.jpegsave_buffer(Q=q, interlace=progressive, keep=pyvips.enums.ForeignKeep.NONE))
+
+
+@pytest.mark.parametrize("quality", [30, 85, 89, 90, 100])
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_jpeg_has_the_pixels_libvips_writes(quality: int, grey: bool) -> None:
+    # same quantisation tables, chroma subsampling (4:4:4 from quality 90) and DCT: same decoded pixels
+    # (200×150: at least 150² pixels, where format=jpeg is progressive)
+    image = quadrants(200, 150).gaussblur(2) if not grey else gradient(200, 150).colourspace("b-w")
+    ours = enc(image, "jpeg", f"quality={quality},metadata=none")
+    assert 0xC2 in jpeg_markers(ours)
+    theirs = _libvips_jpeg(image, quality)
+    assert decode(ours).bands == (1 if grey else 3)
+    assert max_diff(decode(ours), decode(theirs)) == 0
+
+
+def test_baseline_jpeg_has_the_pixels_libvips_writes() -> None:
+    image = gradient(96, 64)
+    ours = enc(image, "jpeg", "format=baseline-jpeg")
+    assert max_diff(decode(ours), decode(_libvips_jpeg(image, 85, progressive=False))) == 0
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+@pytest.mark.parametrize("quality", [50, 99])
+def test_lossy_webp_is_byte_for_byte_what_libvips_writes(alpha: bool, quality: int) -> None:
+    image = quadrants(96, 64, alpha=alpha).gaussblur(1.5).cast("uchar").copy(interpretation="srgb")
+    for effort in (0, 4, 6):
+        settings = Settings(webp_effort=effort)
+        theirs = image.webpsave_buffer(Q=quality, effort=effort, keep=pyvips.enums.ForeignKeep.NONE)
+        assert enc(image, "webp", f"quality={quality}", settings=settings) == bytes(theirs), effort
+
+
+@pytest.mark.parametrize("quality", [94, 100])
+def test_incompressible_jpeg_at_high_quality_is_still_written(quality: int) -> None:
+    # noise at 4:4:4 and high quality outgrows the output buffer Pillow allots (about 1-2 bytes a
+    # pixel): libvips writes those pixels instead, the same JPEG the Pillow path would have given
+    base = pyvips.Image.gaussnoise(300, 200, mean=128, sigma=60).cast("uchar")
+    image = base.bandjoin([base.rot180(), base.fliphor()]).copy(interpretation="srgb")
+    data = enc(image, "jpeg", f"quality={quality}")
+    assert len(data) > 300 * 200  # more than Pillow allots below quality 95
+    assert 0xE0 not in jpeg_markers(data)  # no JFIF segment: libvips wrote it, not Pillow
+    assert 0xC2 in jpeg_markers(data)
+    assert max_diff(decode(data), decode(_libvips_jpeg(image, quality))) == 0
+
+
+def test_an_image_too_large_for_webp_fails_as_libvips_says() -> None:
+    source = save(solid(16400, 2, (10, 20, 30)), "png")
+    with pytest.raises(ProcessingError) as info:
+        transform(source, "format=webp", settings=Settings(max_output_side=20_000))
+    assert info.value.status == 500
+    assert "too large" in str(info.value.detail)
 
 
 # --- metadata ---------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ DEFAULTS = {
     "import_poll_seconds": 5.0,
     "transformation_quota": 0,
     "dashboard_session_seconds": 28_800,
+    "jpeg_shrink_margin": 1.5,
+    "vips_concurrency": 1,
 }
 NUMERIC = [
     f.name

@@ -4,8 +4,9 @@ What each format *is* (magic bytes, loader, media type, capabilities) lives in t
 :mod:`enlarger.formats`; this module applies it. Formats are identified by their bytes, never
 by a name. Limits are checked from the header,
 before any pixel is decoded, so a small file that declares a huge image costs microseconds.
-Loading always goes through libvips' ``thumbnail`` so shrink-on-load, EXIF orientation and
-colour management (ICC → sRGB, CMYK, 16-bit → 8-bit) happen in one streaming pass.
+Loading always goes through libvips' ``thumbnail`` (``thumbnail_image`` after a JPEG decoded at a
+chosen DCT scale, see :func:`jpeg_shrink`) so shrink-on-load, EXIF orientation and colour
+management (ICC → sRGB, CMYK, 16-bit → 8-bit) happen in one streaming pass.
 """
 
 from __future__ import annotations
@@ -294,11 +295,32 @@ def _pillow_image(fmt: Format, data: bytes) -> pyvips.Image:
     return image.copy(interpretation="srgb" if bands >= 3 else "b-w")
 
 
-def load(data: bytes, header: Header, target: tuple[int, int], *, all_frames: bool) -> pyvips.Image:
+def jpeg_shrink(header: Header, target: tuple[int, int], margin: float) -> int:
+    """The JPEG decoder's scale-down factor (1, 2, 4 or 8) for ``target``, leaving at least ``margin``.
+
+    libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling), far cheaper than decoding at
+    full size and resizing: the largest factor ``n`` with ``margin × n`` ≤ the common shrink is
+    used, and Lanczos-3 does the rest. libvips' ``thumbnail`` keeps a margin of 2 and cannot be
+    told otherwise; sharp and imgproxy use 1–1.5 (see docs/performance.md for what each costs in
+    CPU and SSIMULACRA2). Sizes are compared in the oriented frame; the ratio is the same either way.
+    """
+    shrink = min(header.width / target[0], header.height / target[1])
+    return next((factor for factor in (8, 4, 2) if shrink >= margin * factor), 1)
+
+
+def load(
+    data: bytes,
+    header: Header,
+    target: tuple[int, int],
+    *,
+    all_frames: bool,
+    shrink_margin: float = Settings.jpeg_shrink_margin,
+) -> pyvips.Image:
     """Decode straight to ``target`` (width, height of one frame): shrink-on-load, oriented, sRGB.
 
     Truncated or damaged data raises :class:`CorruptImageError` here or when the lazy pipeline
-    is evaluated (see ``pipeline``), never a partial grey image.
+    is evaluated (see ``pipeline``), never a partial grey image. ``shrink_margin``: see
+    :func:`jpeg_shrink` (the ``jpeg_shrink_margin`` setting).
     """
     width, height = target
     if formats.spec_of(header.format).vips_loader is None:
@@ -310,8 +332,13 @@ def load(data: bytes, header: Header, target: tuple[int, int], *, all_frames: bo
     option_string = "fail_on=error"
     if all_frames and header.animated:
         option_string += ",n=-1"
+    factor = jpeg_shrink(header, target, shrink_margin) if header.format == "jpeg" else 1
     try:
-        image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=option_string)
+        if factor > 1:  # thumbnail_image still orients, imports CMYK and keeps alpha as thumbnail does
+            loaded = pyvips.Image.jpegload_buffer(data, shrink=factor, fail_on="error", access="sequential")
+            image = loaded.thumbnail_image(width, height=height, size="force")
+        else:
+            image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=option_string)
     except pyvips.Error as exc:
         raise corrupt(header.format, exc) from exc
     return _normalise(_to_srgb(image))

@@ -8,14 +8,24 @@ Metadata follows Cloudflare's rules: JPEG (and AVIF) keep EXIF/XMP/IPTC with ``m
 only the EXIF copyright with the default ``copyright``, nothing with ``none``; WebP, PNG and GIF
 never carry EXIF. Orientation is already applied, so no orientation tag survives, and pixels are
 already sRGB, so no ICC profile is written.
+
+JPEG and lossy WebP stills that carry no metadata are written by Pillow's encoders instead of
+libvips': the same libraries and parameters, so the same pixels (WebP byte for byte; JPEG adds an
+18-byte JFIF header), but the libvips wheel builds them for size (``-Os``) and Pillow's run
+10–15 % faster (docs/performance.md). The pixels cross over without a copy
+(``write_to_memory`` → ``Image.frombuffer``); anything else (metadata to write, animation,
+lossless WebP, AVIF, PNG, GIF) stays on libvips.
 """
 
 from __future__ import annotations
 
+import io
 import re
-from typing import assert_never
+from collections.abc import Callable
+from typing import Any, assert_never
 
 import pyvips
+from PIL import Image
 
 from enlarger.formats import Writable, spec_of
 from enlarger.options import Options
@@ -28,6 +38,9 @@ PROGRESSIVE_MIN_AREA = 150 * 150
 PROGRESSIVE_MAX_AREA = 3000 * 3000
 _COPYRIGHT = "exif-ifd0-Copyright"
 _EXIF_STRING = re.compile(r"(.*) \((.*), ASCII, \d+ components?, \d+ bytes?\)", re.S)
+_PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+#: libvips writes 4:4:4 from this quality on (``subsample_mode=auto``), 4:2:0 below; Pillow is told the same
+_FULL_CHROMA_FROM = 90
 
 
 def _copyright_of(image: pyvips.Image, fields: list[str]) -> str | None:
@@ -73,26 +86,66 @@ def progressive(fmt: Writable, options: Options, width: int, height: int) -> boo
     return PROGRESSIVE_MIN_AREA <= width * height <= PROGRESSIVE_MAX_AREA
 
 
+def _pillow_ready(image: pyvips.Image, keep: int, bands: tuple[int, ...]) -> bool:
+    """Whether Pillow can write this image: one 8-bit frame of ``bands`` bands and nothing but pixels."""
+    if keep != Keep.NONE or image.format != "uchar" or image.bands not in bands:
+        return False
+    return "page-height" not in image.get_fields() or image.get("page-height") == image.height
+
+
+def _pillow_save(
+    image: pyvips.Image, pillow_format: str, fallback: Callable[[pyvips.Image], bytes], **params: Any
+) -> bytes:
+    """Encode the pixels of ``image`` with Pillow; evaluating the libvips pipeline happens here.
+
+    Pillow sizes the JPEG encoder's output buffer by a guess (one or two bytes a pixel), which
+    noise-like pixels at high quality outgrow ("Suspension not allowed here"); whatever Pillow
+    refuses, ``fallback`` (the libvips saver) writes from the pixels already computed, so the
+    pipeline is not run twice and libvips' own limits and errors apply as they always did.
+    """
+    memory = image.write_to_memory()
+    pixels = Image.frombuffer(_PILLOW_MODES[image.bands], (image.width, image.height), memory)
+    out = io.BytesIO()
+    try:
+        pixels.save(out, pillow_format, **params)
+    except (OSError, ValueError):
+        computed = pyvips.Image.new_from_memory(memory, image.width, image.height, image.bands, "uchar")
+        return fallback(computed.copy(interpretation=image.interpretation))
+    return out.getvalue()
+
+
 def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Settings) -> bytes:
-    """Encode ``image`` (8-bit sRGB or grey, alpha only where ``fmt`` supports it) as ``fmt``."""
+    """Encode ``image`` (8-bit sRGB or grey, alpha only where ``fmt`` supports it) as ``fmt``.
+
+    ``compression=fast`` trades bytes for time: baseline JPEG without Huffman optimisation (even
+    for ``format=jpeg``, which is otherwise progressive), effort 0 for WebP and AVIF, the fastest
+    PNG and GIF settings.
+    """
     fast = options.compression == "fast"
     q = options.quality_value
     image, keep = _keep_flags(image, fmt, options)
     match fmt:
         case "jpeg":
-            saved = image.jpegsave_buffer(
-                Q=q,
-                interlace=progressive(fmt, options, image.width, image.height),
-                optimize_coding=not fast,
-                keep=keep,
+            interlaced = progressive(fmt, options, image.width, image.height) and not fast
+
+            def vips_jpeg(pixels: pyvips.Image) -> bytes:
+                return bytes(pixels.jpegsave_buffer(Q=q, interlace=interlaced, optimize_coding=not fast, keep=keep))
+
+            if not _pillow_ready(image, keep, (1, 3)):
+                return vips_jpeg(image)
+            chroma = 0 if q >= _FULL_CHROMA_FROM else 2  # Pillow: 0 = 4:4:4, 2 = 4:2:0
+            return _pillow_save(
+                image, "JPEG", vips_jpeg, quality=q, progressive=interlaced, optimize=not fast, subsampling=chroma
             )
         case "webp":
-            saved = image.webpsave_buffer(
-                Q=q,
-                lossless=q == 100,
-                effort=0 if fast else settings.webp_effort,
-                keep=keep,
-            )
+            effort = 0 if fast else settings.webp_effort
+
+            def vips_webp(pixels: pyvips.Image) -> bytes:
+                return bytes(pixels.webpsave_buffer(Q=q, lossless=q == 100, effort=effort, keep=keep))
+
+            if q == 100 or not _pillow_ready(image, keep, (3, 4)):
+                return vips_webp(image)
+            return _pillow_save(image, "WEBP", vips_webp, quality=q, method=effort)
         case "avif":
             saved = image.heifsave_buffer(
                 Q=q,

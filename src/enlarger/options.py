@@ -711,7 +711,8 @@ class Options:
         metadata=option(
             "enum",
             "fast",
-            "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest encoder effort.",
+            "Favour encoding speed: picks JPEG over WebP/AVIF and the fastest encoder effort "
+            "(baseline JPEG, no Huffman optimisation).",
             choice("fast"),
             example="format=auto,compression=fast",
         ),

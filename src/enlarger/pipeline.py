@@ -213,7 +213,13 @@ def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[L
     if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
         image, ctx = enlarged_load(data, ctx)
     else:
-        image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
+        image = codecs.load(
+            data,
+            header,
+            decision.plan.load_size,
+            all_frames=decision.all_frames,
+            shrink_margin=settings.jpeg_shrink_margin,
+        )
     for step in STEPS:
         deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
         image = step(image, options, ctx)

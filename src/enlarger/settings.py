@@ -371,6 +371,25 @@ class Settings:
         metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),
     )
 
+    # --- speed of cache misses (docs/performance.md)
+    jpeg_shrink_margin: float = field(
+        default=1.5,
+        metadata=_doc(
+            "JPEG shrink-on-load: the decoder scales by 1/2, 1/4 or 1/8 only when at least this factor is "
+            "left for the final Lanczos resize. 2.0 is libvips thumbnail's rule (sharpest, slowest); 1.0 "
+            "imgproxy's and thumbor's (fastest, moiré on fine textures); 1.5 costs ≈0.1 SSIMULACRA2 on average.",
+            (1, 2),
+        ),
+    )
+    vips_concurrency: int = field(
+        default=1,
+        metadata=_doc(
+            "libvips threads per transformation in the server (its workers already run `concurrency` of "
+            "them at once, so more threads per image only add hand-offs); 0: libvips' default (one per core).",
+            (0, 1024),
+        ),
+    )
+
     @property
     def workers(self) -> int:
         """The effective concurrency (``concurrency``, or the number of cores)."""

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import pyvips
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -130,6 +131,8 @@ ROUTES = [
 def create_app(settings: Settings) -> ASGIApp:
     """Build the service for ``settings``; directories are created, the cache index loaded."""
     harden()
+    if settings.vips_concurrency:  # the workers run images side by side; threads within one only add hand-offs
+        pyvips.concurrency_set(settings.vips_concurrency)
     prepare_directories(settings)
     metrics = Metrics()
     origin = settings.origin_location
