@@ -300,7 +300,9 @@ def test_choose_format_invariants() -> None:
                 assert result != "avif", context
             if fast and requested in (None, "auto", "webp", "avif"):
                 assert result in ("jpeg", "png", "gif"), context
-            if requested not in (None, "auto", "avif", "webp", "baseline-jpeg") and not (
+            if requested == "placeholder":
+                assert result == "webp", context
+            if requested not in (None, "auto", "avif", "webp", "baseline-jpeg", "placeholder") and not (
                 fast and requested in ("webp", "avif")
             ):
                 assert result == requested, context

@@ -58,8 +58,15 @@ DEFAULTS = {
     "inference_threads": 0,
     "upscale_model": "",
     "upscale_max_output_pixels": 16_000_000,
+    "json_placeholders": True,
+    "jxl_auto": False,
+    "jxl_effort": 5,
 }
-NUMERIC = [f.name for f in dataclasses.fields(Settings) if isinstance(DEFAULTS[f.name], (int, float))]
+NUMERIC = [
+    f.name
+    for f in dataclasses.fields(Settings)
+    if isinstance(DEFAULTS[f.name], (int, float)) and not isinstance(DEFAULTS[f.name], bool)
+]
 
 
 def test_lists_come_from_toml_arrays_or_comma_separated_env(tmp_path: Path) -> None:

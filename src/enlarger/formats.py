@@ -141,8 +141,14 @@ REGISTRY: tuple[FormatSpec, ...] = (
 SPECS: Mapping[Format, FormatSpec] = {spec.name: spec for spec in REGISTRY}
 _JSON_MEDIA_TYPE = "application/json"
 
-#: The ``format=`` option's values: negotiation, every writable format's names, and the JSON description.
-REQUESTABLE: tuple[str, ...] = ("auto", *(name for spec in REGISTRY for name in spec.requested_as), "json")
+#: The ``format=`` option's values: negotiation, every writable format's names, the JSON description,
+#: and ``placeholder`` (a tiny blurred WebP of the output for a data: URL; see pipeline.placeholder).
+REQUESTABLE: tuple[str, ...] = (
+    "auto",
+    *(name for spec in REGISTRY for name in spec.requested_as),
+    "json",
+    "placeholder",
+)
 #: Output file suffix → ``format=`` value, for the CLI.
 SUFFIXES: Mapping[str, str] = {suffix: spec.name for spec in REGISTRY for suffix in spec.suffixes} | {".json": "json"}
 

@@ -64,6 +64,8 @@ def choose_format(
     """
     if requested == "json":
         return "json"
+    if requested == "placeholder":
+        return "webp"  # a tiny blurred WebP of the output (see pipeline.placeholder)
     if header.format == "svg" and requested in (None, "auto"):
         return "svg"  # scalable: every size is the same (sanitized) document
     if fast and requested in (None, "auto", "webp", "avif"):

@@ -435,7 +435,9 @@ class Options:
             "enum",
             " | ".join(FORMATS),
             "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
-            "header; json returns the geometry instead of pixels. Default: the source's family.",
+            "header; json returns the geometry (and the output's blurhash, thumbhash and dominant_color) "
+            "instead of pixels; placeholder returns a blurred WebP of at most 32 pixels a side, for a "
+            "data: URL. Default: the source's family.",
             choice(*FORMATS, synonyms={"jpg": "jpeg"}),
             aliases=("f",),
             example="format=webp",

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs, formats
+from enlarger import codecs, formats, placeholders
 from enlarger.codecs import Header
 from enlarger.encode import encode
-from enlarger.errors import InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.errors import CorruptImageError, EnlargerError, InputTooLargeError, ProcessingError, TransformTimeoutError
 from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
@@ -159,11 +159,12 @@ def _vector_fit(options: Options, header: Header) -> Options:
     return options.replace(fit="contain" if options.fit == "scale-down" else "cover")
 
 
-def describe(decision: Decision) -> bytes:
-    """The ``format=json`` answer: output size and the original's facts."""
+def describe(decision: Decision, marks: placeholders.Placeholders | None = None) -> bytes:
+    """The ``format=json`` answer: output size and the original's facts, and the placeholders of
+    the output (``blurhash``, ``thumbhash``, ``dominant_color``) when ``marks`` are given."""
     width, height = decision.plan.output
     header = decision.header
-    body = {
+    body: dict[str, object] = {
         "width": width,
         "height": height,
         "original": {
@@ -173,7 +174,87 @@ def describe(decision: Decision) -> bytes:
             "format": header.media_type,
         },
     }
+    if marks is not None:
+        body.update(marks.as_dict())
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def reduced(decision: Decision, side: int) -> Options:
+    """Options that make the same picture as ``decision`` at most ``side`` pixels on its longest side.
+
+    The output box (crop, canvas or resized size) and the border are scaled together and the fit,
+    gravity, trim and colour options kept, so the framing is the request's; blur is scaled with the
+    pixels. Used for placeholders (a tiny copy of the *transformed* image, decoded with shrink-on-load).
+    """
+    options, plan_ = decision.options, decision.plan
+    options = options.replace(format="png", anim=False, upscale=None)
+    factor = side / max(plan_.output)
+    if factor >= 1:
+        return options
+    box_w, box_h = plan_.canvas or plan_.crop or plan_.resized
+    top, right, bottom, left = (round(edge * factor) for edge in plan_.border)
+    return options.replace(
+        width=max(1, round(box_w * factor)),
+        height=max(1, round(box_h * factor)),
+        dpr=None,
+        border_width=None,
+        border_top=top,
+        border_right=right,
+        border_bottom=bottom,
+        border_left=left,
+        blur=options.blur * factor or None,
+    )
+
+
+def placeholder_image(
+    data: bytes, decision: Decision, settings: Settings, side: int, deadline: float | None = None
+) -> pyvips.Image:
+    """The transformed image of ``decision``, at most ``side`` pixels a side, one frame (evaluated)."""
+    small = decide(data, reduced(decision, side), settings=settings)
+    image = _pixels(data, small, settings, (), deadline)
+    if deadline is not None:
+        _stop_at(image, deadline)
+    if max(image.width, image.height) > side:  # rounding of the scaled box
+        image = image.thumbnail_image(side, height=side)
+    return image.copy_memory()
+
+
+#: Longest side of ``format=placeholder`` images, and how they are blurred and encoded.
+PLACEHOLDER_SIDE = 32
+PLACEHOLDER_BLUR = 1.0  # Gaussian sigma in placeholder pixels: softens blocks when a browser enlarges it
+PLACEHOLDER_QUALITY = 40
+
+
+def placeholder(data: bytes, options: Options, settings: Settings) -> Result:
+    """The ``format=placeholder`` answer: the transformed image at most :data:`PLACEHOLDER_SIDE`
+    pixels a side, blurred, as a WebP without metadata (typically 100–400 bytes: a data: URL).
+
+    WebP because every current browser decodes it and it has the smallest fixed overhead of the
+    lossy formats at this size (AVIF's container, JPEG's tables and PNG's lossless pixels all
+    cost more); transparency is kept. The size is the output's aspect ratio, not its size: a page
+    stretches it over the space the real image will take.
+    """
+    decision = decide(data, options.replace(format="png"), settings=settings)
+    image = placeholder_image(data, decision, settings, PLACEHOLDER_SIDE).gaussblur(PLACEHOLDER_BLUR)
+    image = image.cast("uchar")
+    saved = encode(image, "webp", Options(quality=PLACEHOLDER_QUALITY, metadata="none"), settings)
+    return Result(saved, "webp", image.width, image.height)
+
+
+def _json_placeholders(
+    data: bytes, decision: Decision, settings: Settings, deadline: float | None
+) -> placeholders.Placeholders | None:
+    """The placeholders of the output a ``format=json`` answer describes, or ``None`` when they
+    are switched off or the pixels cannot be decoded: the answer's geometry comes from the header
+    and stays useful for a file whose pixel data is damaged (the image itself then answers 415)."""
+    if not settings.json_placeholders:
+        return None
+    try:
+        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE, deadline))
+    except (pyvips.Error, CorruptImageError):
+        if deadline is not None and time.monotonic() > deadline:
+            raise
+        return None
 
 
 def _stop_at(image: pyvips.Image, deadline: float) -> None:
@@ -296,24 +377,52 @@ def transform_job(
     data, parsed = job.base, job.options
     try:
         data = readable_input(data, settings)
+        if parsed.format == "placeholder":
+            return placeholder(data, parsed, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            return Result(describe(decision), "json", *decision.plan.output)
+            marks = _json_placeholders(data, decision, settings, deadline)
+            return Result(describe(decision, marks), "json", *decision.plan.output)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
             decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
         return _render(data, decision, settings, deadline, job.overlays)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
-        if deadline is not None and time.monotonic() > deadline:
-            raise TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s") from exc
-        # classified by libvips' words, which stay in ``detail`` (logged) and out of the message (sent)
-        detail = codecs.vips_detail(exc)
-        if "security limit" in detail.lower():
-            raise InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail) from exc
-        if _DECODE_WORDS.search(detail):
-            raise codecs.corrupt(codecs.sniff(data), exc) from exc
-        raise ProcessingError("the image could not be processed", detail=detail) from exc
+        raise _classified(exc, data, deadline, timeout) from exc
+
+
+def _classified(exc: pyvips.Error, data: bytes, deadline: float | None, timeout: float | None) -> EnlargerError:
+    """The typed error for a libvips failure, classified by libvips' words, which stay in
+    ``detail`` (logged) and out of the message (sent)."""
+    if deadline is not None and time.monotonic() > deadline:
+        return TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s")
+    detail = codecs.vips_detail(exc)
+    if "security limit" in detail.lower():
+        return InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail)
+    if _DECODE_WORDS.search(detail):
+        return codecs.corrupt(codecs.sniff(data), exc)
+    return ProcessingError("the image could not be processed", detail=detail)
+
+
+def image_placeholders(
+    data: bytes,
+    options: str | Mapping[str, object] | Options | None = None,
+    *,
+    settings: Settings | None = None,
+    timeout: float | None = None,
+) -> placeholders.Placeholders:
+    """BlurHash, ThumbHash and dominant colour of ``data`` transformed by ``options`` (default:
+    the whole image). Decodes a copy of at most 100 pixels a side, so every pixel of the source is
+    read once: a damaged file fails here as it would in :func:`transform`, with the same errors."""
+    settings = settings or Settings()
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    try:
+        data = readable_input(data, settings)
+        decision = decide(data, parse_options(options).replace(format="png"), settings=settings)
+        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE, deadline))
+    except pyvips.Error as exc:
+        raise _classified(exc, data, deadline, timeout) from exc
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

@@ -262,6 +262,21 @@ class Settings:
             (1, None),
         ),
     )
+    json_placeholders: bool = field(
+        default=True,
+        metadata=_doc(
+            "Add blurhash, thumbhash and dominant_color to format=json answers (computed from a copy of at "
+            "most 100 pixels a side of the requested crop; costs a small decode per answer)."
+        ),
+    )
+    jxl_auto: bool = field(
+        default=False,
+        metadata=_doc("Let format=auto answer JPEG XL to clients whose Accept header lists image/jxl."),
+    )
+    jxl_effort: int = field(
+        default=5,
+        metadata=_doc("JPEG XL encoder effort: higher is smaller and slower (compression=fast uses 1).", (1, 9)),
+    )
 
     @property
     def workers(self) -> int:

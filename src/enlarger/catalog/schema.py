@@ -65,6 +65,7 @@ images = Table(
     Column("height", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("blob_key", String(200), nullable=True),
+    Column("placeholders", JSON, nullable=True),  # blurhash, thumbhash, dominant_color (0005)
     UniqueConstraint("account_id", "id", name="uq_images_account_id"),
 )
 

@@ -34,4 +34,6 @@ class ImageRecords:
             record["creator"] = image.creator
         if image.draft:
             record["draft"] = True
+        if image.placeholders:  # Enlarger's extension: blurhash, thumbhash, dominant_color
+            record.update(image.placeholders)
         return record
