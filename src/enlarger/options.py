@@ -410,8 +410,10 @@ class Options:
         metadata=option(
             "integer or level",
             _QUALITY,
-            "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
-            "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
+            "Encoder quality for JPEG, WebP, AVIF and JPEG XL (default 85); an explicit value lets PNG use a "
+            "palette. Levels are perceived-quality targets (SSIMULACRA2 90, 80, 72, 65): the encoder quality "
+            "reaching them is searched per image (see docs/outputs.md); PNG, GIF and animations use 90, 80, "
+            "65, 50.",
             quality_or_level,
             aliases=("q",),
             example="format=jpeg,quality=60",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs, formats, placeholders
+from enlarger import codecs, formats, placeholders, quality_search
 from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import CorruptImageError, EnlargerError, InputTooLargeError, ProcessingError, TransformTimeoutError
@@ -24,7 +24,7 @@ from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, choose_format
-from enlarger.options import Options, parse_options
+from enlarger.options import NAMED_QUALITY, Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
@@ -278,10 +278,45 @@ def _render(
         _stop_at(image, deadline)
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
-    output = encode(image, decision.format, decision.options, settings)
+    options, image = _perceived_quality(data, decision, image, settings)
+    output = encode(image, decision.format, options, settings)
     if not layers and len(data) <= len(output) and _original_suffices(data, decision):
         return Result(data, decision.format, image.width, page, image.height // page)
     return Result(output, decision.format, image.width, page, image.height // page)
+
+
+def _perceived_quality(
+    data: bytes, decision: Decision, image: pyvips.Image, settings: Settings
+) -> tuple[Options, pyvips.Image]:
+    """The options to encode with: a named quality becomes the encoder quality that reaches the
+    level's perceptual target on this output (see :mod:`enlarger.quality_search`), searched once per
+    source, options and format; the image comes back evaluated when the search needed its pixels."""
+    options, fmt = decision.options, decision.format
+    level = options.quality
+    if not isinstance(level, str) or fmt not in quality_search.SEARCHED or decision.all_frames:
+        return options, image
+    if image.width * image.height > quality_search.MAX_SEARCH_PIXELS or not formats.is_writable(fmt):
+        return options, image
+    key = (quality_search.source_digest(data), options.canonical(), fmt)
+    quality = quality_search.MEMO.get(key)
+    if quality is None:
+        image = image.copy_memory()  # sampled by the search, then encoded: evaluated once
+        plain = options.replace(metadata="none")
+
+        def encoder(sample: pyvips.Image, q: int) -> bytes:
+            return encode(sample, fmt, plain.replace(quality=q), settings)
+
+        quality, _ = quality_search.search(
+            image, quality_search.TARGETS[level], NAMED_QUALITY[level], encoder, _decoded
+        )
+        quality_search.MEMO.put(key, quality)
+    return options.replace(quality=quality), image
+
+
+def _decoded(data: bytes) -> pyvips.Image:
+    """An encoded sample decoded again, at its own size (the quality search's round trip)."""
+    header = codecs.probe(data)
+    return codecs.load(data, header, (header.width, header.height), all_frames=False)
 
 
 def _pixels(
