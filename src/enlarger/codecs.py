@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyvips
 from PIL import BmpImagePlugin
 
-from enlarger import formats
+from enlarger import formats, jxl
 from enlarger.errors import CorruptImageError, InputTooLargeError, UnsupportedFormatError
 from enlarger.formats import Format
 from enlarger.security import svg, trailers
@@ -176,6 +176,9 @@ def _pillow_header(fmt: Format, data: bytes) -> Header:
             heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
             width, height = heif.size
             return Header(fmt, width, height, 1, heif.has_alpha, len(data))
+        if fmt == "jxl":
+            width, height, alpha = jxl.header(data)
+            return Header(fmt, width, height, 1, alpha, len(data))
         with _bmp(data) as img:
             width, height = img.size
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
@@ -273,7 +276,10 @@ def _normalise(image: pyvips.Image) -> pyvips.Image:
 
 
 def _pillow_image(fmt: Format, data: bytes) -> pyvips.Image:
-    """HEIC (HEVC) and BMP have no libvips loader here: decode with Pillow and hand over pixels."""
+    """HEIC (HEVC), BMP and JPEG XL have no libvips loader here: decode with Pillow (or pylibjxl)
+    and hand over pixels."""
+    if fmt == "jxl":
+        return jxl.decode(data)
     try:
         if fmt == "heic":
             import pillow_heif

@@ -119,8 +119,9 @@ def decide(
     codecs.check_input_size(data, settings)
     header = codecs.probe(data)
     animated = options.anim and header.animated
+    fast = options.compression == "fast"
     fmt = choose_format(
-        options.format, header, Accept.parse(accept), animated=animated, fast=options.compression == "fast"
+        options.format, header, Accept.parse(accept), animated=animated, fast=fast, jxl=settings.jxl_auto
     )
     if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
         fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
