@@ -7,6 +7,9 @@ For each photo of the corpus (``bench/corpus.py`` builds it) and each format, th
 * for each named level with the per-image search (``quality_search``): bytes, score, and the
   search's CPU time (a cold call minus a warm one: the warm call finds the memoised quality).
 
+Then the formats against each other: at SSIMULACRA2 65, 72, 80 and 90, the bytes each needs
+(every image at the quality that reaches the score) and its median encode CPU time (all threads).
+
 Reported per format and level: the searched outputs' mean score, spread (standard deviation, min)
 and bytes, against (a) the level's former fixed quality, (b) the one fixed quality whose mean score
 equals the search's (bytes at equal mean score), (c) the lowest fixed quality that brings *every*
@@ -14,7 +17,7 @@ image to the search's floor (target − tolerance; bytes at equal worst case). F
 between grid points are interpolated per image. ``--calibrate`` prints the median JPEG score of
 each former fixed quality (how ``quality_search.TARGETS`` was chosen).
 
-Run: ``.venv/bin/python bench/quality.py [--photos 6] [--width 640] [--formats jpeg,webp,avif]``.
+Run: ``.venv/bin/python bench/quality.py [--photos 3] [--width 640] [--formats jpeg,webp,avif,jxl]``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Curve:
 
     size: dict[int, int] = field(default_factory=dict)
     score: dict[int, float] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)  # encode CPU seconds (all threads)
     searched: dict[str, tuple[int, int, float, float]] = field(default_factory=dict)  # q, bytes, score, cpu s
 
     def at(self, values: dict[int, int] | dict[int, float], q: float) -> float:
@@ -70,9 +74,13 @@ def measure(data: bytes, fmt: str, width: int) -> Curve:
     base = f"width={width},format={fmt},metadata=none"
     reference = Reference(rgb(transform(data, f"width={width},format=png").data))
     curve = Curve()
+    pixels = transform(data, f"width={width},format=png").data
     for q in GRID:
         out = transform(data, f"{base},quality={q}").data
         curve.size[q], curve.score[q] = len(out), reference.score(rgb(out))
+        start = time.process_time()  # the encode alone: from decoded pixels (PNG decodes in ~1 ms here)
+        transform(pixels, f"{base},quality={q}")
+        curve.cpu[q] = time.process_time() - start
     for level in LEVELS:
         start = time.process_time()
         out = transform(data, f"{base},quality={level}").data
@@ -117,6 +125,31 @@ def report(fmt: str, curves: list[Curve]) -> None:
         )
 
 
+def compare(results: dict[str, list[Curve]]) -> None:
+    """Formats against each other at equal SSIMULACRA2 (each image at the quality reaching the score)."""
+    formats = list(results)
+    print(
+        f"\n### Formats at equal score ({len(next(iter(results.values())))} photos; bytes summed, "
+        "encode CPU ms median)\n"
+    )
+    print("| score | " + " | ".join(formats) + " |")
+    print("|---|" + "---|" * len(formats))
+    for target in (65.0, 72.0, 80.0, 90.0):
+        cells = []
+        for fmt in formats:
+            curves = results[fmt]
+            qs = [c.quality_for(target) for c in curves]
+            if any(c.at(c.score, max(GRID)) < target for c in curves):
+                cells.append("not reached by every image")
+                continue
+            total = sum(c.at(c.size, q) for c, q in zip(curves, qs, strict=True))
+            cpu = statistics.median(c.at(c.cpu, q) for c, q in zip(curves, qs, strict=True)) * 1000
+            base = results[formats[0]]
+            ref = sum(c.at(c.size, c.quality_for(target)) for c in base)
+            cells.append(f"{total / 1024:.0f} KiB ({100 * (total / ref - 1):+.0f} %), {cpu:.0f} ms")
+        print(f"| {target:g} | " + " | ".join(cells) + " |")
+
+
 def calibrate(photos: list[Path], width: int) -> None:
     scores: dict[int, list[float]] = {q: [] for q in NAMED_QUALITY.values()}
     for path in photos:
@@ -134,9 +167,9 @@ def calibrate(photos: list[Path], width: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, default=6)
+    parser.add_argument("--photos", type=int, default=3)
     parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--formats", default="jpeg,webp,avif")
+    parser.add_argument("--formats", default="jpeg,webp,avif,jxl")
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     photos = sorted(p for p in PHOTOS.iterdir() if p.is_file() and not p.name.startswith("."))[: args.photos]
@@ -147,8 +180,12 @@ def main() -> None:
         calibrate(photos, args.width)
         return
     print(f"{len(photos)} photos at width {args.width}; SSIMULACRA2 of the whole output against lossless")
+    results: dict[str, list[Curve]] = {}
     for fmt in args.formats.split(","):
-        report(fmt, [measure(p.read_bytes(), fmt, args.width) for p in photos])
+        results[fmt] = [measure(p.read_bytes(), fmt, args.width) for p in photos]
+        report(fmt, results[fmt])
+    if len(results) > 1:
+        compare(results)
 
 
 if __name__ == "__main__":

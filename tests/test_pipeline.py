@@ -533,6 +533,13 @@ def test_face_gravity_detects_and_plans_once(
     assert (out.width, out.height) == decision.plan.output
 
 
+def test_format_json_without_a_configured_model_answers_without_placeholders(quad_png: bytes) -> None:
+    body = json.loads(transform(quad_png, "segment=foreground,format=json").data)
+    assert (body["width"], body["height"]) == (200, 100) and "thumbhash" not in body
+    with pytest.raises(FeatureUnavailableError):
+        transform(quad_png, "segment=foreground,format=png")
+
+
 def test_format_placeholder_is_a_tiny_blurred_webp_of_the_crop(quad_png: bytes) -> None:
     result = transform(quad_png, "width=300,height=100,fit=cover,gravity=0x0,format=placeholder")
     assert result.media_type == "image/webp" and result.data[8:12] == b"WEBP"

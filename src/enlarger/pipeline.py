@@ -19,7 +19,7 @@ import pyvips
 from enlarger import codecs, formats, placeholders, quality_search
 from enlarger.codecs import Header
 from enlarger.encode import encode
-from enlarger.errors import CorruptImageError, EnlargerError, InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError, TransformTimeoutError
 from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
@@ -246,13 +246,14 @@ def _json_placeholders(
     data: bytes, decision: Decision, settings: Settings, deadline: float | None
 ) -> placeholders.Placeholders | None:
     """The placeholders of the output a ``format=json`` answer describes, or ``None`` when they
-    are switched off or the pixels cannot be decoded: the answer's geometry comes from the header
-    and stays useful for a file whose pixel data is damaged (the image itself then answers 415)."""
+    are switched off or the pixels cannot be made (damaged pixel data, a model not configured):
+    the answer's geometry comes from the header and stays useful (the image itself answers the
+    error)."""
     if not settings.json_placeholders:
         return None
     try:
         return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE, deadline))
-    except (pyvips.Error, CorruptImageError):
+    except (pyvips.Error, EnlargerError):
         if deadline is not None and time.monotonic() > deadline:
             raise
         return None

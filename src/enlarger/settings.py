@@ -275,7 +275,11 @@ class Settings:
     )
     jxl_effort: int = field(
         default=5,
-        metadata=_doc("JPEG XL encoder effort: higher is smaller and slower (compression=fast uses 1).", (1, 9)),
+        metadata=_doc(
+            "JPEG XL encoder effort (compression=fast uses 1). 5, not libjxl's 7: with the bundled libjxl "
+            "0.11, 7 made larger files that scored lower on the photo corpus (docs/outputs.md).",
+            (1, 9),
+        ),
     )
 
     @property
