@@ -11,6 +11,7 @@ import pyvips
 
 import enlarger
 from enlarger import quality_search
+from enlarger.errors import CorruptImageError
 from enlarger.perceptual import Reference
 from enlarger.pipeline import transform
 from tests.imaging import animation, coloured_frames, decode, gradient, save
@@ -110,3 +111,9 @@ def test_formats_without_an_encoder_quality_and_animations_keep_the_table(search
     frames = animation(coloured_frames(30, 20, [(255, 0, 0), (0, 0, 255)]))
     assert transform(frames, "format=webp,quality=low").frames == 2
     assert searches == []
+
+
+def test_a_truncated_source_is_refused_as_damaged_not_as_a_server_error() -> None:
+    data = save(gradient(320, 240), "jpeg", Q=95)
+    with pytest.raises(CorruptImageError, match="damaged or truncated"):
+        transform(data[:975], "format=jpeg,quality=low")

@@ -92,7 +92,11 @@ class Header:
 def vips_detail(exc: Exception) -> str:
     """The line of a libvips error that says what went wrong (not "unable to call ..."/"... write")."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith("unable to call") and "unable to write" not in line]
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(("unable to call", "unable to copy")) and "unable to write" not in line
+    ]
     return (useful or lines or [type(exc).__name__])[0]
 
 
