@@ -95,9 +95,8 @@ def decode_jxl(data: bytes) -> pyvips.Image:
     height, width, bands = pixels.shape
     image = pyvips.Image.new_from_memory(np.ascontiguousarray(pixels).data, width, height, bands, "uchar")
     image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
-    if boxes.get("exif"):  # the box: a 4-byte offset to the TIFF header, then TIFF
-        offset = int.from_bytes(boxes["exif"][:4], "big")
-        image.set_type(pyvips.GValue.blob_type, "exif-data", b"Exif\x00\x00" + boxes["exif"][4 + offset :])
+    if boxes.get("exif"):  # pylibjxl hands over the TIFF structure (the box's offset field is read)
+        image.set_type(pyvips.GValue.blob_type, "exif-data", b"Exif\x00\x00" + boxes["exif"])
     if boxes.get("xmp"):
         image.set_type(pyvips.GValue.blob_type, "xmp-data", boxes["xmp"])
     return pyvips.Image.new_from_buffer(image.pngsave_buffer(keep=pyvips.enums.ForeignKeep.ALL), "")

@@ -276,8 +276,8 @@ class Settings:
     jxl_effort: int = field(
         default=5,
         metadata=_doc(
-            "JPEG XL encoder effort (compression=fast uses 1). 5, not libjxl's 7: with the bundled libjxl "
-            "0.11, 7 made larger files that scored lower on the photo corpus (docs/outputs.md).",
+            "JPEG XL encoder effort (compression=fast uses 1). 5, not libjxl's 7: on the photo corpus 7 made "
+            "the same bytes at the same score for twice the CPU (docs/outputs.md).",
             (1, 9),
         ),
     )
