@@ -6,9 +6,9 @@
   (one frame: animations are read as their first frame), which libvips then shrinks.
   Orientation is applied by the decoder, and pixels come out as 8-bit sRGB.
 - Writing through ``imagecodecs`` (cgohlke's codec collection, libjxl 0.11): ``pylibjxl``'s
-  encoder was measured writing lossy files 3–6× larger than libjxl should at the same distance
-  (it appears to code RGB rather than XYB), which made JPEG XL lose to JPEG; ``imagecodecs``'
-  files are 3–6× smaller at the same distance and score (docs/outputs.md). ``pillow-jxl-plugin`` is GPL-3.0, which an Apache-2.0 service should not pull in.
+  encoder wrote lossy files 3–6× larger at the same distance (it appears to code RGB rather than
+  XYB), which made JPEG XL lose to JPEG (docs/outputs.md). ``pillow-jxl-plugin`` is GPL-3.0,
+  which an Apache-2.0 service should not pull in.
 - The engine's quality (1–100) maps to a Butteraugli distance with libjxl's own formula
   (``JxlEncoderDistanceFromQuality``); 100 is lossless.
 - Metadata follows the other formats' rules. Without any, the output is a bare codestream.
