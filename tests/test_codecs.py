@@ -6,7 +6,8 @@ import io
 import random
 import re
 import struct
-import time
+import subprocess
+import sys
 import warnings
 import zlib
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from enlarger.errors import (
 )
 from enlarger.formats import Format, spec_of
 from enlarger.pipeline import Result, transform
+from enlarger.security.trailers import trailer_offset
 from enlarger.settings import Settings
 from tests.imaging import (
     BLUE,
@@ -265,9 +267,14 @@ def test_sniff_identifies_each_format_by_its_magic_bytes(case: str) -> None:
     assert (header.width, header.height) == (64, 32)
 
 
-def test_sniff_magic_bytes_of_both_tiff_byte_orders() -> None:
-    assert _tiff(quadrants(8, 8), big_endian=False)[:4] == b"II*\x00"
-    assert _tiff(quadrants(8, 8), big_endian=True)[:4] == b"MM\x00*"
+def test_both_tiff_byte_orders_decode_to_the_same_pixels() -> None:
+    little = _tiff(quadrants(8, 8), big_endian=False)
+    big = _tiff(quadrants(8, 8), big_endian=True)
+    assert (little[:4], big[:4]) == (b"II*\x00", b"MM\x00*")  # the two orders the test means
+    outputs = [decode(transform(data, "format=png").data) for data in (little, big)]
+    assert [codecs.probe(data).format for data in (little, big)] == ["tiff", "tiff"]
+    assert outputs[0].write_to_memory() == outputs[1].write_to_memory()
+    assert pixel(outputs[1], 1, 1) == pixel(decode(save(quadrants(8, 8), "png")), 1, 1)
 
 
 def test_names_never_matter(tmp_path: Path) -> None:
@@ -298,7 +305,7 @@ def test_sniff_rejects_empty_input() -> None:
     with pytest.raises(UnsupportedFormatError) as info:
         codecs.sniff(b"")
     assert info.value.status == 415
-    assert info.value.code == 9520
+    assert info.value.code == 9412  # Cloudflare: "the requested file is not an image"
     with pytest.raises(UnsupportedFormatError):
         transform(b"", "width=10")
 
@@ -426,12 +433,10 @@ _DAMAGED_HEADERS: dict[str, Callable[[], bytes]] = {
 @pytest.mark.parametrize("name", list(_DAMAGED_HEADERS))
 def test_probe_rejects_damaged_headers_as_corrupt(name: str) -> None:
     data = _DAMAGED_HEADERS[name]()
-    started = time.monotonic()
     with pytest.raises(CorruptImageError) as info:
         codecs.probe(data)
     assert info.value.status == 415
     assert info.value.code == 9520
-    assert time.monotonic() - started < 2
     with pytest.raises(CorruptImageError):
         transform(data, "width=50")
 
@@ -513,16 +518,20 @@ def test_avif_with_non_utf8_metadata_item_type_is_handled() -> None:
 
 
 def _assert_result_or_enlarger_error(call: Callable[[bytes], object], data: bytes) -> None:
-    started = time.monotonic()
+    """Bad input ends in a client error (4xx, never a 5xx) or in an output that decodes."""
+    outcome: object
     try:
         outcome = call(data)
-    except EnlargerError:
-        pass
-    else:
-        assert isinstance(outcome, Header | Result)
-        if isinstance(outcome, Result):
-            assert outcome.data
-    assert time.monotonic() - started < 10, "decoding damaged data took too long"
+    except EnlargerError as error:
+        outcome = error
+    if isinstance(outcome, EnlargerError):
+        assert 400 <= outcome.status < 500, f"{type(outcome).__name__} ({outcome.status}): {outcome.message}"
+        return
+    assert isinstance(outcome, Header | Result)
+    if isinstance(outcome, Result):
+        output = decode(outcome.data)
+        assert (output.width, output.height // outcome.frames) == (outcome.width, outcome.height)
+        assert trailer_offset(outcome.data) is None
 
 
 @cache
@@ -619,19 +628,19 @@ _DECLARING: dict[str, Callable[[int, int], bytes]] = {
 
 
 @pytest.mark.parametrize("fmt", list(_DECLARING))
-def test_a_header_declaring_a_huge_image_is_refused_before_decoding(fmt: str) -> None:
+def test_a_header_declaring_a_huge_image_is_refused_before_decoding(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _DECLARING[fmt](_HUGE, _HUGE)
     assert len(data) < 10_000
-    started = time.monotonic()
+    decoded = _decoder_calls(monkeypatch)
     header = codecs.probe(data)
     assert (header.width, header.height) == (_HUGE, _HUGE)
     with pytest.raises(InputTooLargeError) as info:
         codecs.check_limits(header, Settings(), all_frames=False)
-    assert info.value.status == 413
+    assert info.value.status == 403  # Cloudflare's table: 9413 with 403
     assert info.value.code == 9413
     with pytest.raises(InputTooLargeError):
         transform(data, "width=100")
-    assert time.monotonic() - started < 1
+    assert decoded == []
 
 
 def test_a_declared_image_within_limits_is_not_refused() -> None:
@@ -647,7 +656,7 @@ def test_avif_declaring_a_width_beyond_libvips_range_is_a_client_error() -> None
     with pytest.raises(EnlargerError) as transformed:
         transform(data, "width=50")
     assert not isinstance(transformed.value, ProcessingError), transformed.value.message
-    assert transformed.value.status in (413, 415)
+    assert transformed.value.status in (403, 415)
     with pytest.raises((InputTooLargeError, CorruptImageError)):
         _probe_and_check(data, Settings())
 
@@ -673,12 +682,11 @@ def test_animation_limit_counts_frames_only_when_all_frames_are_kept() -> None:
     tight = Settings(max_animation_pixels=3599)
     with pytest.raises(InputTooLargeError) as info:
         codecs.check_limits(header, tight, all_frames=True)
-    assert info.value.status == 413
+    assert info.value.status == 403
     codecs.check_limits(header, tight, all_frames=False)
     codecs.check_limits(header, Settings(max_animation_pixels=3600), all_frames=True)
-    # through the engine: refused with anim, fine as a first frame only
-    with pytest.raises(InputTooLargeError):
-        transform(data, "width=20", settings=tight)
+    # through the engine: delivered untransformed with anim (Cloudflare), transformed as a first frame
+    assert transform(data, "width=20", settings=tight).data == data
     still = transform(data, "width=20,anim=false", settings=tight)
     assert (still.width, still.height, still.frames) == (20, 15, 1)
 
@@ -930,25 +938,76 @@ _BOMBS: dict[str, Callable[[], bytes]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(_BOMBS))
-def test_bombs_are_refused_in_milliseconds_without_allocating_the_declared_size(name: str) -> None:
-    import resource
+def _decoder_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every pixel decode (``codecs.load``, the one way to pixels) instead of timing it."""
+    calls: list[str] = []
+    real = codecs.load
 
+    def spy(data: bytes, header: Header, *args: object, **kwargs: object) -> pyvips.Image:
+        calls.append(header.format)
+        return real(data, header, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(codecs, "load", spy)
+    return calls
+
+
+# the frame bomb is over the animation limit, which is delivered untransformed: see test_frame_bombs_…
+_REFUSED_BOMBS = [name for name in _BOMBS if name != "gif-3000-frames"]
+
+
+@pytest.mark.parametrize("name", _REFUSED_BOMBS)
+def test_bombs_are_refused_from_the_header_without_decoding(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _BOMBS[name]()
     assert len(data) < 200_000
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    started = time.perf_counter()
+    decoded = _decoder_calls(monkeypatch)
     with pytest.raises(EnlargerError) as info:
         transform(data, "width=100")
-    elapsed = time.perf_counter() - started
-    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
-    assert info.value.status in (413, 415), info.value.message
+    assert info.value.status in (403, 415), info.value.message
     # libheif hides sizes from libvips (see above); libpng calls sizes beyond its 1M limit invalid
     if name.split("-")[0] not in ("avif", "heic") and name != "png-max-int":
-        assert info.value.status == 413, info.value.message
+        assert info.value.status == 403, info.value.message
         assert "limit" in info.value.message
-    assert elapsed < 0.25, f"{name} took {elapsed * 1000:.0f} ms"
-    assert grown_mib < 64, f"{name} grew the peak memory by {grown_mib:.0f} MiB"
+    assert decoded == [], f"{name} reached the decoder"
+    assert transform(save(gradient(40, 30), "png"), "width=20").width == 20  # the spy does see decodes
+    assert decoded == ["png"]
+
+
+_BOMB_MEMORY_PROBE = """
+import resource, sys
+from pathlib import Path
+from enlarger.errors import EnlargerError
+from enlarger.pipeline import transform
+transform(Path(sys.argv[1]).read_bytes(), "width=10")  # warm up: libraries and caches loaded
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for path in sys.argv[2:]:
+    try:
+        transform(Path(path).read_bytes(), "width=100")
+    except EnlargerError:
+        pass
+    else:
+        raise SystemExit(f"{path} was not refused")
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) // 1024)
+"""
+
+
+def test_refusing_every_bomb_barely_grows_a_fresh_process(tmp_path: Path) -> None:
+    """Peak memory measured in a process of its own: no earlier test can have raised the high-water mark."""
+    warm = tmp_path / "warm.png"
+    warm.write_bytes(save(gradient(64, 48), "png"))
+    paths = []
+    for name in _REFUSED_BOMBS:
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(_BOMBS[name]())
+    done = subprocess.run(
+        [sys.executable, "-c", _BOMB_MEMORY_PROBE, str(warm), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    grown_mib = int(done.stdout.strip())
+    assert grown_mib < 64, f"refusing the bombs grew the peak memory by {grown_mib} MiB"
 
 
 def test_webp_canvas_size_is_read_from_the_header() -> None:
@@ -956,12 +1015,15 @@ def test_webp_canvas_size_is_read_from_the_header() -> None:
     assert (header.format, header.width, header.height) == ("webp", 16_383, 16_383)
 
 
-def test_frame_bombs_count_frames_times_pixels() -> None:
+def test_frame_bombs_count_frames_times_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _gif_frames_declaring(200, 200, 3000)  # 120 MP across frames, 40,000 pixels each
     header = codecs.probe(data)
     assert (header.width, header.height, header.frames) == (200, 200, 3000)
     with pytest.raises(InputTooLargeError, match="frames"):
-        transform(data, "width=10")
+        codecs.check_limits(header, Settings(), all_frames=True)
+    decoded = _decoder_calls(monkeypatch)
+    assert transform(data, "width=10").data == data  # over the animation limit: delivered untransformed
+    assert decoded == []  # without decoding a frame
     assert transform(data, "width=10,anim=false").frames == 1
 
 
@@ -1055,3 +1117,43 @@ def test_a_bmp_beyond_pillows_own_bomb_limit_is_judged_by_our_setting_alone() ->
         codecs.check_limits(header, Settings(max_input_pixels=200_000_000), all_frames=False)
         with pytest.raises(InputTooLargeError, match="200,000,000 pixels"):
             codecs.check_limits(header, Settings(), all_frames=False)
+
+
+_FOREIGN = {
+    "ppm": b"P6\n4 4\n255\n" + bytes(48),
+    "csv": b"1,2,3\n4,5,6\n",
+    "matrix": b"2 2\n1 2\n3 4\n",
+    "vips": b"\x08\xf2\xa6\xb6" + bytes(60),
+    "pfm": b"PF\n2 2\n-1.0\n" + bytes(48),
+}
+
+
+@pytest.mark.parametrize("name", list(_FOREIGN))
+def test_only_our_formats_loaders_run_after_import(name: str) -> None:
+    """Importing enlarger blocks every libvips loader but ours: libvips' own sniffing cannot pick one."""
+    data = _FOREIGN[name]
+    with pytest.raises(pyvips.Error):
+        pyvips.Image.new_from_buffer(data, "")
+    with pytest.raises(pyvips.Error):
+        pyvips.Image.thumbnail_buffer(data, 10)
+    with pytest.raises(pyvips.Error):
+        pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "")
+    with pytest.raises(UnsupportedFormatError) as info:
+        transform(data, "width=10")
+    assert info.value.status == 415
+
+
+def test_the_loader_block_is_what_refuses_foreign_formats() -> None:
+    """libvips' matrix loader (present in our libvips) reads the text above once unblocked: the
+    block, not a missing loader, is what refuses it (the others may simply be absent from the build)."""
+
+    def load() -> pyvips.Image:
+        return pyvips.Image.new_from_source(pyvips.Source.new_from_memory(_FOREIGN["matrix"]), "")
+
+    try:
+        pyvips.operation_block_set("VipsForeignLoadMatrix", False)
+        assert (load().width, load().height) == (2, 2)
+    finally:
+        pyvips.operation_block_set("VipsForeignLoadMatrix", True)
+    with pytest.raises(pyvips.Error):
+        load()

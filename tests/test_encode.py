@@ -97,11 +97,25 @@ def as_loaded(image: pyvips.Image) -> pyvips.Image:
 
 
 def test_jpeg_is_progressive_by_default() -> None:
-    data = enc(gradient(160, 120), "jpeg")
+    data = enc(gradient(200, 150), "jpeg")
     markers = jpeg_markers(data)
     assert 0xC2 in markers
     assert 0xC0 not in markers
-    assert mean_diff(decode(data), gradient(160, 120)) < 3
+    assert mean_diff(decode(data), gradient(200, 150)) < 3
+
+
+@pytest.mark.parametrize(
+    ("size", "progressive"),
+    [((149, 150), False), ((50, 50), False), ((150, 150), True), ((3000, 3000), True), ((3001, 3000), False)],
+)
+def test_progressive_jpeg_falls_back_to_baseline_for_tiny_and_huge_areas(
+    size: tuple[int, int], progressive: bool
+) -> None:
+    """Cloudflare, transform-images/index.mdx "Progressive JPEG": baseline when width × height is
+    below 150 × 150 or above 3000 × 3000, even for format=jpeg."""
+    data = enc(pyvips.Image.black(*size, bands=3).copy(interpretation="srgb"), "jpeg")
+    markers = jpeg_markers(data)
+    assert (0xC2 in markers, 0xC0 in markers) == (progressive, not progressive)
 
 
 def test_baseline_jpeg_is_sequential() -> None:
@@ -116,7 +130,7 @@ def test_baseline_jpeg_through_the_engine(photo_jpeg: bytes) -> None:
     baseline = transform(photo_jpeg, "width=100,format=baseline-jpeg")
     assert baseline.format == "jpeg"
     assert 0xC0 in jpeg_markers(baseline.data)
-    progressive = transform(photo_jpeg, "width=100,format=jpeg")
+    progressive = transform(photo_jpeg, "width=200,format=jpeg")
     assert 0xC2 in jpeg_markers(progressive.data)
 
 
@@ -156,6 +170,7 @@ def test_jpeg_quality_reaches_the_quantisation_tables() -> None:
 
 
 def test_webp_quality_100_is_lossless() -> None:
+    """Cloudflare, P/quality.mdx: with WebP output, quality=100 is lossless."""
     image = gradient(96, 64)
     data = enc(image, "webp", "quality=100")
     assert data[12:16] == b"VP8L"
@@ -217,6 +232,7 @@ def test_png_without_quality_is_lossless_truecolour() -> None:
 
 @pytest.mark.parametrize("quality", ["quality=80", "quality=100", "q=low"])
 def test_png_with_explicit_quality_uses_a_palette(quality: str) -> None:
+    """Cloudflare, P/quality.mdx and P/format.mdx: PNG output with an explicit quality may be a palette PNG (PNG8)."""
     image = gradient(96, 64)
     data = enc(image, "png", quality)
     with Image.open(io.BytesIO(data)) as pil:

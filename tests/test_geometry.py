@@ -34,12 +34,17 @@ FIT_TABLE = [
     ((1920, 1080), "width=1080,height=720,fit=crop", (1080, 720)),
     ((612, 613), "width=1920,height=1120,fit=crop", (612, 613)),
     ((1000, 500), "width=800,height=800,fit=crop", (800, 500)),
-    # aspect-crop: the target aspect ratio, never enlarged
+    # aspect-crop: the target aspect ratio, never enlarged (the docs' own example: 612×613 → 612×357)
     ((612, 613), "width=1920,height=1120,fit=aspect-crop", (612, 357)),
     ((1920, 1080), "width=1080,height=720,fit=aspect-crop", (1080, 720)),
     # pad: the exact box, image contained inside
     ((1000, 666), "width=1080,height=1080,fit=pad", (1080, 1080)),
     ((100, 50), "width=300,height=300,fit=pad", (300, 300)),
+    # scale-up: fits inside like contain, but never downscales
+    ((100, 50), "width=400,height=400,fit=scale-up", (400, 200)),
+    ((100, 50), "width=300,fit=scale-up", (300, 150)),
+    ((1000, 666), "width=500,height=500,fit=scale-up", (1000, 666)),
+    ((1000, 666), "width=500,fit=scale-up", (1000, 666)),
     # squeeze: exactly the box, aspect ignored
     ((1000, 666), "width=300,height=700,fit=squeeze", (300, 700)),
     # no size: the source size
@@ -50,7 +55,25 @@ FIT_TABLE = [
 
 @pytest.mark.parametrize(("source", "options", "expected"), FIT_TABLE)
 def test_fit_table(source: tuple[int, int], options: str, expected: tuple[int, int]) -> None:
+    """Cloudflare, P/fit.mdx and optimization/features.mdx: what each fit mode does with width × height
+    (aspect-crop's 612×613 at 1920×1120 → 612×357 and scale-up's "never downscale" included)."""
     assert output(*source, options) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("trim=0.1;0.2;0.1;0.2", Rect(200, 100, 600, 800)),
+        ("trim=100;0.2;0.1;200", Rect(200, 100, 600, 800)),
+        ("trim.top=0.25,trim.left=0.5", Rect(500, 250, 500, 750)),
+        ("trim.left=0.1,trim.width=0.5,trim.top=10,trim.height=0.3", Rect(100, 10, 500, 300)),
+    ],
+)
+def test_trim_values_may_be_fractions_of_the_side(options: str, expected: Rect) -> None:
+    """Cloudflare, P/trim.mdx and optimization/features.mdx: trim values are pixels or fractions of
+    the side (0–1): trim=0.1;0.2;0.1;0.2 on 1000×1000 keeps 600×800."""
+    assert trim_rect(1000, 1000, parse_options(options)) == expected
+    assert output(1000, 1000, options) == (expected.width, expected.height)
 
 
 def test_dpr_multiplies_requested_sizes() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from enlarger.catalog.store import Catalog, Image
+from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import (
     ConflictError,
     CorruptImageError,
@@ -20,7 +21,7 @@ from enlarger.errors import (
     RequestError,
     UnsupportedFormatError,
 )
-from enlarger.hosting import Hosting, NewImage
+from enlarger.hosting import Hosting, NewImage, check_browser_ttl, check_creator
 from enlarger.settings import Settings
 from enlarger.storage.local import LocalStorage
 from tests.imaging import gradient, save, solid
@@ -78,7 +79,17 @@ def test_conflicting_id_removes_the_new_blob(hosting: Hosting, photo_jpeg: bytes
 
 
 @pytest.mark.parametrize(
-    "image_id", ["a//b", "../x", "p/blob", "variants/x", "0b7b8e0c-6b0e-4b8a-9a8e-4f1e2b3c4d5e", "x" * 1025]
+    "image_id",
+    [
+        "a//b",
+        "../x",
+        "p/blob",
+        "variants/x",
+        "config",
+        "batch_token",
+        "0b7b8e0c-6b0e-4b8a-9a8e-4f1e2b3c4d5e",
+        "x" * 1025,
+    ],
 )
 def test_bad_custom_ids(hosting: Hosting, photo_jpeg: bytes, image_id: str) -> None:
     with pytest.raises(RequestError):
@@ -158,3 +169,53 @@ def test_missing_blob_is_not_found(hosting: Hosting, photo_jpeg: bytes) -> None:
     hosting.storage.delete(image.blob_key)
     with pytest.raises(NotFoundError):
         hosting.original(image)
+
+
+def test_custom_ids_cannot_require_signed_urls(hosting: Hosting, photo_jpeg: bytes) -> None:
+    """upload-custom-path.mdx: "Images with custom ID paths cannot be made private using signed URL
+    tokens" — refused before anything is stored, for uploads and direct uploads alike."""
+    account = hosting.catalog.create_account()
+    with pytest.raises(RequestError, match="custom ID"):
+        hosting.upload(account.id, photo_jpeg, NewImage(id="shop/red.jpg", require_signed=True))
+    with pytest.raises(RequestError, match="custom ID"):
+        hosting.reserve(account_id=account.id, new=NewImage(id="later", require_signed=True), expires=now())
+    assert _blobs(hosting) == [] and hosting.catalog.count_images(account.id) == 0
+    private = hosting.upload(account.id, photo_jpeg, NewImage(require_signed=True))
+    assert private.require_signed and len(private.id) == 36
+    draft, _ = hosting.reserve(
+        account_id=account.id, new=NewImage(require_signed=True), expires=now() + timedelta(minutes=5)
+    )
+    assert draft.require_signed
+
+
+def test_collect_orphans_forgets_expired_batch_tokens(hosting: Hosting) -> None:
+    account = hosting.catalog.create_account()
+    live, _ = hosting.catalog.create_batch_token(account.id, timedelta(hours=1))
+    hosting.catalog.create_batch_token(account.id, timedelta(seconds=-1))
+    hosting.collect_orphans()
+    assert hosting.catalog.expire_batch_tokens() == 0  # the sweep already removed the expired one
+    assert hosting.catalog.batch_token_account(live) == account.id
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), ("ada", "ada"), ("x" * 1024, "x" * 1024)])
+def test_creator_values(value: object, expected: str | None) -> None:
+    """``creator`` is free text (SDK: "an internal user ID"); empty is none, as ``creator=`` lists it."""
+    assert check_creator(value) == expected
+
+
+@pytest.mark.parametrize("value", ["x" * 1025, 42, "tab\there"])
+def test_bad_creators(value: object) -> None:
+    with pytest.raises(RequestError, match="creator"):
+        check_creator(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3600, 3600), (31536000, 31536000), (86400.0, 86400)])
+def test_browser_ttl_range(value: object, expected: int) -> None:
+    """browser-ttl.mdx: "an interval between one hour to one year", in seconds."""
+    assert check_browser_ttl(value) == expected
+
+
+@pytest.mark.parametrize("value", [3599, 31536001, True, "3600", 3600.5, float("inf")])
+def test_bad_browser_ttls(value: object) -> None:
+    with pytest.raises(RequestError, match="browser_ttl"):
+        check_browser_ttl(value)

@@ -13,6 +13,7 @@ from hypothesis import assume, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from enlarger.binding import url_overlay
 from enlarger.colors import Color
 from enlarger.errors import EnlargerError, OptionError, UnknownOptionError
 from enlarger.models import upscale as upscale_model
@@ -31,11 +32,11 @@ from enlarger.options import (
     quality_number,
     render_value,
 )
-from enlarger.pipeline import transform
+from enlarger.pipeline import transform, transform_job
 from enlarger.settings import Settings
 from enlarger.steps import segment as segment_step
 from enlarger.steps.frames import frame_height
-from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save
+from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save, solid
 
 RED = Color(255, 0, 0)
 
@@ -47,10 +48,16 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("width=400.0", "width", 400),
     ("width=1", "width", 1),
     (f"width={MAX_DIMENSION}", "width", MAX_DIMENSION),
+    ("width=auto", "width", "auto"),
+    ("wbreakpoints=400;800", "wbreakpoints", (400, 800)),
+    ("wbreakpoints=800;400;800", "wbreakpoints", (400, 800)),
+    ("wmobile=640", "wmobile", 640),
+    ("wdesktop=1600", "wdesktop", 1600),
     ("height=300", "height", 300),
     ("h=300", "height", 300),
     ("fit=cover", "fit", "cover"),
     ("fit=aspect-crop", "fit", "aspect-crop"),
+    ("fit=scale-up", "fit", "scale-up"),
     ("gravity=left", "gravity", "left"),
     ("g=face", "gravity", "face"),
     ("gravity=auto", "gravity", "auto"),
@@ -59,9 +66,15 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("g=0x1", "gravity", (0.0, 1.0)),
     ("zoom=0.5", "zoom", 0.5),
     ("zoom=0", "zoom", 0.0),
+    ("face-zoom=0.4", "zoom", 0.4),
     ("dpr=2", "dpr", 2.0),
     ("dpr=1.5", "dpr", 1.5),
+    ("dpr=3", "dpr", 2.0),
     ("trim=10;20;30;40", "trim", (10, 20, 30, 40)),
+    ("trim=0.1;0.2;0.1;0.2", "trim", (0.1, 0.2, 0.1, 0.2)),
+    ("trim=0.5;20;1.0;0", "trim", (0.5, 20, 1, 0)),
+    ("trim.top=0.25", "trim_top", 0.25),
+    ("trim.width=0.5", "trim_width", 0.5),
     ("trim=border", "trim", "border"),
     ("trim.top=5", "trim_top", 5),
     ("trim.right=6", "trim_right", 6),
@@ -90,8 +103,11 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("blur=5", "blur", 5.0),
     ("sharpen=1.5", "sharpen", 1.5),
     ("brightness=0.5", "brightness", 0.5),
+    ("brightness=0", "brightness", 1.0),
     ("contrast=2", "contrast", 2.0),
+    ("contrast=0", "contrast", 1.0),
     ("gamma=0.8", "gamma", 0.8),
+    ("gamma=0", "gamma", 1.0),
     ("saturation=0", "saturation", 0.0),
     ("rotate=90", "rotate", 90),
     ("rotate=-90", "rotate", 270),
@@ -110,6 +126,15 @@ URL_CASES: list[tuple[str, str, object]] = [
     ("onerror=redirect", "onerror", "redirect"),
     ("segment=foreground", "segment", "foreground"),
     ("upscale=generate", "upscale", "generate"),
+    ("draw=url(https://cdn.example/logo.png)", "draw", "url(https://cdn.example/logo.png)"),
+    ("draw.opacity=0.5", "draw_opacity", 0.5),
+    ("draw.repeat=x", "draw_repeat", "x"),
+    ("draw.top=-5", "draw_top", -5),
+    ("draw.left=5", "draw_left", 5),
+    ("draw.bottom=6", "draw_bottom", 6),
+    ("draw.right=7", "draw_right", 7),
+    ("draw.width=0.2", "draw_width", 0.2),
+    ("draw.height=40", "draw_height", 40.0),
 ]
 
 
@@ -447,10 +472,15 @@ INVALID: list[tuple[str, str]] = [
     ("blur", "251"),
     ("blur", "-1"),
     ("sharpen", "11"),
-    ("brightness", "0"),
+    ("brightness", "-0.5"),
     ("brightness", "10.5"),
-    ("contrast", "0"),
-    ("gamma", "0"),
+    ("contrast", "-1"),
+    ("gamma", "-1"),
+    ("wbreakpoints", "0;100"),
+    ("wbreakpoints", "a;b"),
+    ("wmobile", "0"),
+    ("wdesktop", str(MAX_DIMENSION + 1)),
+    ("trim.top", "1.5"),
     ("saturation", "-1"),
     ("rotate", "45"),
     ("rotate", "720"),
@@ -463,6 +493,14 @@ INVALID: list[tuple[str, str]] = [
     ("onerror", "ignore"),
     ("segment", "background"),
     ("upscale", "magic"),
+    ("draw", "url()"),
+    ("draw", "url(a b)"),
+    ("draw", "a(b"),
+    ("draw.opacity", "1.5"),
+    ("draw.repeat", "z"),
+    ("draw.top", "0.5"),
+    ("draw.width", "1.5"),
+    ("draw.height", "0"),
 ]
 
 
@@ -686,11 +724,11 @@ _INTEGER_LIMITS = {
 }
 _NUMBER_LIMITS = {
     "zoom": (0.0, 1.0, False),
-    "dpr": (1.0, 4.0, False),
+    "dpr": (1.0, 2.0, False),  # 2–4 are accepted and applied as 2 (see the URL cases)
     "trim.border.tolerance": (0.0, 255.0, False),
     "blur": (0.0, 250.0, False),
     "sharpen": (0.0, 10.0, False),
-    "brightness": (0.0, 10.0, True),
+    "brightness": (0.0, 10.0, True),  # 0 is accepted and means 1 (see the URL cases)
     "contrast": (0.0, 10.0, True),
     "gamma": (0.0, 10.0, True),
     "saturation": (0.0, 10.0, False),
@@ -731,7 +769,7 @@ _gravities: st.SearchStrategy[object] = st.one_of(
     st.tuples(_unit, _unit).map(lambda p: f"{p[0]!r}x{p[1]!r}"),
     st.tuples(_unit, _unit).map(lambda p: {"x": p[0], "y": p[1]}),
 )
-_edge = st.integers(0, 1_000_000)
+_edge = st.one_of(st.integers(0, 1_000_000), st.floats(0, 1, exclude_min=True, exclude_max=True))
 
 VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     **{name: _integers(lo, hi) for name, (lo, hi) in _INTEGER_LIMITS.items()},
@@ -753,6 +791,16 @@ VALID_RAW: dict[str, st.SearchStrategy[object]] = {
     "onerror": _choices("redirect"),
     "segment": _choices("foreground"),
     "upscale": _choices("interpolate", "generate"),
+    "wbreakpoints": st.lists(st.integers(1, MAX_DIMENSION), min_size=1, max_size=6).map(
+        lambda ws: ";".join(map(str, ws))
+    ),
+    "wmobile": _integers(1, MAX_DIMENSION),
+    "wdesktop": _integers(1, MAX_DIMENSION),
+    "draw": st.sampled_from(["logo.png", "url(/marks/logo.png)", "url(https://cdn.example/a.png)", "marks/x"]),
+    "draw.opacity": _numbers(0, 1, False),
+    "draw.repeat": _choices("true", "false", "x", "y"),
+    **{f"draw.{side}": _integers(-100_000, 100_000) for side in ("top", "left", "bottom", "right")},
+    **{f"draw.{axis}": st.one_of(st.floats(0.01, 0.99), st.integers(1, 12_000)) for axis in ("width", "height")},
 }
 
 
@@ -887,6 +935,10 @@ def _mean(image: pyvips.Image) -> float:
 #: what each option's example must visibly do to EXAMPLE_SOURCE (output decoded; result's format)
 EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
     "width": lambda out, fmt: _size(out) == (400, 300),
+    # width=auto and its sub-options are resolved by the server from the request; the library has none
+    "wbreakpoints": lambda out, fmt: _size(out) == (800, 600),
+    "wmobile": lambda out, fmt: _size(out) == (800, 600),
+    "wdesktop": lambda out, fmt: _size(out) == (800, 600),
     "height": lambda out, fmt: _size(out) == (400, 300),
     "fit": lambda out, fmt: _size(out) == (300, 300),
     # cover keeps the left end: the (scaled, 10 px) white border is at the left edge
@@ -928,15 +980,29 @@ EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
     "onerror": lambda out, fmt: _size(out) == (400, 300),  # server only
     "segment": lambda out, fmt: out.bands == 4 and pixel(out, 700, 100)[3] == 0,  # stand-in: left half kept
     "upscale": lambda out, fmt: _size(out) == (1600, 1200) and bool(_UPSCALED),  # the stand-in model ran
+    # draw=: a red 40×20 overlay (DRAWN), fetched by the front door, through enlarger.binding.url_overlay
+    "draw": lambda out, fmt: near(pixel(out, 770, 580), (255, 0, 0)) and near(pixel(out, 740, 580), (255, 255, 255)),
+    "draw.opacity": lambda out, fmt: near(pixel(out, 400, 290), (255, 0, 0, 128), 2),  # over the see-through centre
+    "draw.repeat": lambda out, fmt: all(near(pixel(out, x, 5), (255, 0, 0)) for x in (1, 100, 420, 799)),
+    "draw.top": lambda out, fmt: near(pixel(out, 400, 12), (255, 0, 0)) and near(pixel(out, 400, 8), (255, 255, 255)),
+    "draw.left": lambda out, fmt: near(pixel(out, 12, 300), (255, 0, 0)) and near(pixel(out, 8, 300), (255, 255, 255)),
+    "draw.bottom": lambda out, fmt: near(pixel(out, 400, 585), (255, 0, 0)) and near(pixel(out, 400, 592), WHITE_RGB),
+    "draw.right": lambda out, fmt: near(pixel(out, 785, 300), (255, 0, 0)) and near(pixel(out, 792, 300), WHITE_RGB),
+    # 0.25 of 800 = 200 px wide (and 100 high), centred
+    "draw.width": lambda out, fmt: (
+        near(pixel(out, 302, 252), (255, 0, 0)) and not near(pixel(out, 298, 300), (255, 0, 0))
+    ),
+    "draw.height": lambda out, fmt: (
+        near(pixel(out, 362, 282), (255, 0, 0)) and not near(pixel(out, 355, 300), (255, 0, 0))
+    ),
 }
+DRAWN = save(solid(40, 20, (255, 0, 0)), "png")
 
 
 _UPSCALED: list[int] = []
 
 
-def _repeat_twice(
-    rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings, deadline: float | None = None
-) -> Any:
+def _repeat_twice(rgb: np.ndarray[Any, Any], model: upscale_model.Model, settings: Settings) -> Any:
     _UPSCALED.append(model.scale)
     return np.repeat(np.repeat(rgb, model.scale, axis=0), model.scale, axis=1)
 
@@ -965,6 +1031,9 @@ def test_example_parses_and_runs_through_the_engine(opt: Option, monkeypatch: py
         monkeypatch.setattr(segment_step, "foreground_mask", _left_half)
         monkeypatch.setattr("enlarger.pipeline.check_available", lambda settings: None)
         settings = Settings(segment_model="stand-in.onnx")
-    result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
+    if parsed.draw is not None:  # what the front door does once it has fetched the overlay
+        result = transform_job(url_overlay.job(source, parsed.replace(format="png"), DRAWN, settings))
+    else:
+        result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
     out = decode(result.data)
     assert EXAMPLE_CHECKS[opt.name](out, result.format), f"{opt.example}: {result.format} {_size(out)}"

@@ -195,12 +195,16 @@ def test_animation_to_a_still_format_uses_the_first_frame() -> None:
     assert near(pixel(decode(result.data), 20, 15), BLUE, 20)
 
 
-def test_animation_pixel_limit_applies_only_when_frames_are_kept() -> None:
-    source = animation(coloured_frames(100, 100, [RED, GREEN, BLUE]), "gif")
+def test_animations_over_the_pixel_limit_are_delivered_untransformed() -> None:
+    """Cloudflare, transform-images/index.mdx "Limits per format": animations above the total of
+    50 megapixels (all frames together; max_animation_pixels here) are passed through unchanged."""
+    source = animation(coloured_frames(100, 100, [RED, GREEN, BLUE]), "webp")
     settings = Settings(max_animation_pixels=20_000)
-    with pytest.raises(InputTooLargeError, match="anim=false"):
-        transform(source, "width=50", settings=settings)
+    passed = transform(source + b"trailing secrets", "width=50,blur=3", settings=settings)
+    assert (passed.data, passed.format, passed.width, passed.frames) == (source, "webp", 100, 3)  # cut at its end
     assert transform(source, "width=50,anim=false", settings=settings).frames == 1
+    within = transform(source, "width=50", settings=Settings(max_animation_pixels=30_000))
+    assert (within.width, within.frames) == (50, 3)
 
 
 def test_alpha_is_kept_where_possible_and_flattened_onto_background_elsewhere() -> None:
@@ -380,8 +384,8 @@ def test_each_output_format_decodes_to_the_right_size(photo_jpeg: bytes, fmt: st
 
 
 def test_baseline_and_progressive_jpeg(photo_jpeg: bytes) -> None:
-    progressive = transform(photo_jpeg, "width=100,format=jpeg").data
-    baseline = transform(photo_jpeg, "width=100,format=baseline-jpeg").data
+    progressive = transform(photo_jpeg, "width=200,format=jpeg").data
+    baseline = transform(photo_jpeg, "width=200,format=baseline-jpeg").data
     assert b"\xff\xc2" in progressive[:2000] and b"\xff\xc0" not in progressive[:2000]
     assert b"\xff\xc0" in baseline[:2000]
 
@@ -437,7 +441,7 @@ def test_heic_and_bmp_inputs() -> None:
 def test_limits_are_checked_before_decoding(photo_jpeg: bytes) -> None:
     with pytest.raises(InputTooLargeError) as too_many:
         transform(photo_jpeg, "width=10", settings=Settings(max_input_pixels=1000))
-    assert too_many.value.status == 413
+    assert too_many.value.status == 403
     with pytest.raises(InputTooLargeError):
         transform(photo_jpeg, "width=10", settings=Settings(max_input_bytes=100))
 
@@ -557,3 +561,32 @@ def test_format_placeholder_keeps_transparency() -> None:
     out = decode(transform(canvas, "format=placeholder").data)
     assert out.bands == 4
     assert pixel(out, 0, 0)[3] < 40 and near(pixel(out, 16, 16), (255, 0, 0, 255), 40)
+
+
+@pytest.mark.parametrize("options", ["brightness=0", "contrast=0", "gamma=0", "brightness=0,contrast=0,gamma=0"])
+def test_zero_brightness_contrast_and_gamma_are_ignored(options: str) -> None:
+    """Cloudflare, P/brightness.mdx, P/contrast.mdx, P/gamma.mdx: a value of 0 is ignored (not an error)."""
+    source = save(gradient(64, 48), "png")
+    assert transform(source, f"{options},format=png").data == transform(source, "format=png").data
+
+
+@pytest.mark.parametrize(
+    ("options", "width", "expected"),
+    [
+        ("format=auto", 1200, "avif"),
+        ("format=auto", 1201, "webp"),  # over the hard limit for format=auto: WebP
+        ("format=avif", 1600, "avif"),  # named explicitly, the limit is 1,600 px
+        ("format=avif", 1601, "webp"),
+    ],
+)
+def test_avif_outputs_over_the_hard_limit_fall_back(options: str, width: int, expected: str) -> None:
+    """Cloudflare, transform-images/index.mdx "Limits per format": AVIF's hard limit is 1,200 px on
+    the longest side (1,600 px with an explicit format=avif); larger images are served as WebP."""
+    source = save(pyvips.Image.black(100, 20, bands=3).copy(interpretation="srgb"), "png")
+    chosen = transform(source, f"{options},width={width},fit=contain", accept="image/avif,image/webp,*/*")
+    assert (chosen.format, chosen.width) == (expected, width)
+    limits = Settings(avif_max_side=100, avif_max_side_explicit=100)  # the limits are settings
+    assert transform(source, "format=auto", accept="image/avif,*/*", settings=limits).format == "avif"
+    assert (
+        transform(source, "format=auto,width=101,fit=contain", accept="image/avif,*/*", settings=limits).format == "png"
+    )

@@ -21,10 +21,6 @@ def test_committed_reference_is_current(topic: str) -> None:
     assert committed == generated, f"docs/{topic}.md is stale: run `enlarger docs {topic} --write docs`"
 
 
-def test_references_table() -> None:
-    assert {"options": options_reference, "settings": settings_reference} == REFERENCES
-
-
 def _rows(text: str) -> dict[str, str]:
     """First cell (without backticks) → the whole row, for the table rows of a reference."""
     rows = {}

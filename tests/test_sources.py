@@ -46,7 +46,7 @@ def local(origin: Path, clock: Clock) -> Sources:
     return Sources(
         str(origin),
         fetcher,
-        allow_host=lambda _host: False,
+        allow_url=lambda _url: False,
         max_bytes=1000,
         revalidate_seconds=60,
         file_identity_seconds=MEMO_SECONDS,

@@ -8,14 +8,18 @@ before it reads any image; an embedding application may call it earlier, once, a
 from enlarger.codecs import harden
 from enlarger.errors import EnlargerError
 from enlarger.options import Options, parse_options
-from enlarger.pipeline import Result, info, transform
+from enlarger.pipeline import Job, Overlay, Result, info, transform, transform_job
 from enlarger.settings import Settings, load_settings
+from enlarger.steps.draw import DrawOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DrawOptions",
     "EnlargerError",
+    "Job",
     "Options",
+    "Overlay",
     "Result",
     "Settings",
     "harden",
@@ -23,4 +27,5 @@ __all__ = [
     "load_settings",
     "parse_options",
     "transform",
+    "transform_job",
 ]

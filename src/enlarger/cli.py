@@ -15,12 +15,15 @@ import tempfile
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from enlarger import provenance
 from enlarger.cli_admin import add_commands
 from enlarger.codecs import harden
 from enlarger.doctor import add_command as add_doctor
 from enlarger.errors import EnlargerError
 from enlarger.formats import SUFFIXES
+from enlarger.importing.cli import add_command as add_import_command
 from enlarger.options import parse_options
 from enlarger.pipeline import info, transform
 from enlarger.reference import REFERENCES
@@ -116,6 +119,29 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_c2pa_verify(args: argparse.Namespace) -> int:
+    trust = _read(args.trust) if args.trust else None
+    found = provenance.verify(_read(args.input), _settings(args), trust)
+    print(json.dumps(found, indent=2) if args.json else "\n".join(provenance.describe_chain(found)))
+    return 0 if found["present"] and found["validation_state"] in provenance.KEPT_STATES else 3
+
+
+def _add_c2pa(commands: Any) -> None:
+    c2pa = commands.add_parser("c2pa", help="Content Credentials (C2PA) tools").add_subparsers(
+        dest="c2pa_command", required=True, metavar="COMMAND"
+    )
+    p = c2pa.add_parser(
+        "verify",
+        help="validate a file's Content Credentials and print the chain",
+        description="Validate INPUT's C2PA manifests (offline) and print each one, newest first. Exit status 0 "
+        "when the credentials are Valid or Trusted, 3 when they are missing or invalid.",
+    )
+    p.add_argument("input", metavar="INPUT", help="image file, or - for stdin")
+    p.add_argument("--trust", metavar="PEM", help="root certificates to trust, besides c2pa_trust_anchors")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_c2pa_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enlarger", description="Transform images with Cloudflare Images options.")
     parser.add_argument("--config", type=Path, help="TOML settings file (default: $ENLARGER_CONFIG)")
@@ -157,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     add_doctor(commands)
+    _add_c2pa(commands)  # Content Credentials (issue 16)
+    add_import_command(commands)  # bulk import (issue 18)
 
     p = commands.add_parser("docs", help="print a reference page", description="Print a generated reference page.")
     p.add_argument("topic", choices=sorted(REFERENCES), help="which reference")

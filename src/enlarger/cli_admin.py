@@ -63,6 +63,23 @@ def _accounts_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quota_value(text: str) -> int | None:
+    if text == "default":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'default', got {text!r}")
+    return int(text)
+
+
+def _accounts_quota(args: argparse.Namespace) -> int:
+    """The account's own unique-transformation quota; ``default`` follows the setting again."""
+    quota = args.transformations
+    _catalog(args).set_transformation_quota(args.account, quota)
+    shown = "the transformation_quota setting" if quota is None else f"{quota} (0: unlimited)"
+    _emit(args, {"account": args.account, "transformation_quota": quota}, f"account {args.account}: quota {shown}")
+    return 0
+
+
 def _tokens_create(args: argparse.Namespace) -> int:
     token, secret = _catalog(args).create_token(args.account, args.name)
     data = {"id": token.id, "account": token.account_id, "token": secret}
@@ -137,6 +154,14 @@ def add_commands(commands: Any) -> None:
     p = action(accounts, "update", "change an account's settings", _accounts_update)
     p.add_argument("account", help="account id")
     p.add_argument("--flexible-variants", choices=["on", "off"], required=True, help="options in delivery URLs")
+    p = action(accounts, "quota", "set an account's unique-transformation quota (30 days)", _accounts_quota)
+    p.add_argument("account", help="account id")
+    p.add_argument(
+        "--transformations",
+        required=True,
+        type=_quota_value,
+        help="a number (0: unlimited), or default for the setting",
+    )
 
     tokens = group("tokens", "manage API tokens (Authorization: Bearer <token>)")
     p = action(tokens, "create", "create a token; its secret is printed once", _tokens_create)

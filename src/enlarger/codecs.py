@@ -19,7 +19,7 @@ import pyvips
 from PIL import BmpImagePlugin
 
 from enlarger import formats, jxl
-from enlarger.errors import CorruptImageError, InputTooLargeError, UnsupportedFormatError
+from enlarger.errors import CorruptImageError, FileTooLargeError, InputTooLargeError, UnsupportedFormatError
 from enlarger.formats import Format
 from enlarger.security import svg, trailers
 from enlarger.settings import Settings
@@ -208,9 +208,7 @@ def probe(data: bytes) -> Header:
 def check_input_size(data: bytes, settings: Settings) -> None:
     """Refuse oversize files before even sniffing them."""
     if len(data) > settings.max_input_bytes:
-        raise InputTooLargeError(
-            f"the input is {len(data):,} bytes; the limit is {settings.max_input_bytes:,} bytes", code=9402
-        )
+        raise FileTooLargeError(f"the input is {len(data):,} bytes; the limit is {settings.max_input_bytes:,} bytes")
 
 
 def check_render_size(size: tuple[int, int], settings: Settings) -> None:

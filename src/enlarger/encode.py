@@ -23,6 +23,10 @@ from enlarger.options import Options
 from enlarger.settings import Settings
 
 Keep = pyvips.enums.ForeignKeep
+#: Progressive JPEG only between these areas (pixels); outside them baseline, as Cloudflare
+#: documents (transform-images/index.mdx, "Progressive JPEG": below 150×150 or above 3000×3000)
+PROGRESSIVE_MIN_AREA = 150 * 150
+PROGRESSIVE_MAX_AREA = 3000 * 3000
 _COPYRIGHT = "exif-ifd0-Copyright"
 _EXIF_STRING = re.compile(r"(.*) \((.*), ASCII, \d+ components?, \d+ bytes?\)", re.S)
 
@@ -62,6 +66,14 @@ def _keep_flags(image: pyvips.Image, fmt: Writable, options: Options) -> tuple[p
     return image, Keep.EXIF | Keep.XMP | Keep.IPTC
 
 
+def progressive(fmt: Writable, options: Options, width: int, height: int) -> bool:
+    """Whether a ``width``×``height`` output is written interlaced: a progressive format, not
+    ``baseline-jpeg``, and an area where progressive pays (tiny and huge images stay baseline)."""
+    if not spec_of(fmt).progressive or options.format == "baseline-jpeg":
+        return False
+    return PROGRESSIVE_MIN_AREA <= width * height <= PROGRESSIVE_MAX_AREA
+
+
 def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Settings) -> bytes:
     """Encode ``image`` (8-bit sRGB or grey, alpha only where ``fmt`` supports it) as ``fmt``."""
     fast = options.compression == "fast"
@@ -71,7 +83,7 @@ def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Setti
         case "jpeg":
             saved = image.jpegsave_buffer(
                 Q=q,
-                interlace=spec_of(fmt).progressive and options.format != "baseline-jpeg",
+                interlace=progressive(fmt, options, image.width, image.height),
                 optimize_coding=not fast,
                 keep=keep,
             )

@@ -10,6 +10,11 @@ Two texts travel with each error, after imgproxy's ``errctx``: ``message`` is pu
 sentence a person can act on, sent to clients), ``detail`` is internal (a decoder's own words,
 a path; logged, never sent). ``report`` marks the failures that are our problem rather than
 the caller's, to be logged as bugs.
+
+Statuses and codes follow Cloudflare's error table (``images/reference/errors.mdx``): the code
+and the HTTP status travel together, e.g. 9401 with 400 for bad options and with 403 for an
+origin outside the allowed list, 9413 with 403 for an image too large to transform, 9402 with 413
+for a file too large to fetch. docs/server.md lists every pair this product answers with.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ class EnlargerError(Exception):
     #: log it as a bug (an unexpected or processing failure), not only as a refused request
     report: bool = False
 
-    def __init__(self, message: str, *, code: int | None = None, detail: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: int | None = None, status: int | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
         if code is not None:
             self.code = code
+        if status is not None:  # Cloudflare documents some codes with two statuses (9402: 502 or 413)
+            self.status = status
 
     def to_dict(self) -> dict[str, object]:
         """The JSON body the HTTP layer sends (``errors`` entry of the Cloudflare envelope): never ``detail``."""
@@ -62,15 +71,17 @@ class UnknownOptionError(OptionError):
 
 
 class UnsupportedFormatError(EnlargerError):
-    """The bytes are not an image format we accept (identified by content, never by name)."""
+    """The bytes are not an image format we accept (identified by content, never by name): an HTML
+    error page, a login page, a TIFF. Cloudflare: 9412 "the requested file is not an image"."""
 
     status = 415
-    code = 9520
+    code = 9412
     exit_code = 3
 
 
 class CorruptImageError(EnlargerError):
-    """The bytes claim a supported format but cannot be decoded (truncated, damaged, lying)."""
+    """The bytes claim a supported format but cannot be decoded (truncated, damaged, lying).
+    Cloudflare: 9520 "original image has unsupported format"."""
 
     status = 415
     code = 9520
@@ -78,11 +89,19 @@ class CorruptImageError(EnlargerError):
 
 
 class InputTooLargeError(EnlargerError):
-    """The input exceeds a configured limit (bytes, pixels, frames × pixels), found from headers."""
+    """The image exceeds a configured limit (pixels, frames, SVG elements), found from headers.
+    Cloudflare: 9413 with 403 ("the image is too large")."""
 
-    status = 413
+    status = 403
     code = 9413
     exit_code = 3
+
+
+class FileTooLargeError(InputTooLargeError):
+    """The source file has more bytes than allowed. Cloudflare: 9402 with 413 ("file too large")."""
+
+    status = 413
+    code = 9402
 
 
 class FeatureUnavailableError(EnlargerError):
@@ -94,16 +113,19 @@ class FeatureUnavailableError(EnlargerError):
 
 
 class ProcessingError(EnlargerError):
-    """The engine failed while processing valid input; a bug or a resource limit, not the user's fault."""
+    """The engine failed while processing valid input; a bug or a resource limit, not the user's fault.
+    Cloudflare: 9523 with 500 ("internal error while processing the image")."""
 
     status = 500
-    code = 9522
+    code = 9523
     exit_code = 5
     report = True
 
 
 class InvalidSourceError(EnlargerError):
-    """The source is not a usable path or http(s) URL."""
+    """The source is not a usable http(s) URL or path. As a transformation source (sources.py)
+    Cloudflare's pairs apply: 403 with 9406 ("invalid URL") or 9419 ("not allowed"); elsewhere
+    (an upload's URL) it is a plain bad request."""
 
     status = 400
     code = 9419
@@ -111,10 +133,26 @@ class InvalidSourceError(EnlargerError):
 
 
 class SourceForbiddenError(EnlargerError):
-    """The source is somewhere we refuse to fetch from: a host not allowed, or an internal address."""
+    """The source is somewhere we refuse to fetch from: an internal address, outside the origin directory."""
 
     status = 403
     code = 9406
+    exit_code = 2
+
+
+class OriginNotAllowedError(SourceForbiddenError):
+    """An absolute source URL outside ``allowed_hosts``. Cloudflare: 9401 with 403
+    ("Transformation origin is not in allowed origins list")."""
+
+    code = 9401
+
+
+class LoopError(EnlargerError):
+    """The request came from an image resizer (``Via: image-resizing``): transforming it again
+    would loop. Cloudflare: 9403 with 508."""
+
+    status = 508
+    code = 9403
     exit_code = 2
 
 
@@ -127,25 +165,28 @@ class SourceNotFoundError(EnlargerError):
 
 
 class OriginError(EnlargerError):
-    """The origin failed: unreachable, DNS failure, an error status, or too many redirects."""
+    """The origin failed: unreachable, DNS failure, an error status, or bad or too many redirects.
+    Cloudflare: 9505 with 502 ("could not fetch the image"); the raising site names the precise
+    code (9407, 9408, 9420, 9421, 9509, 9510, 9519) and its status."""
 
     status = 502
-    code = 9504
+    code = 9505
     exit_code = 1
 
 
 class OriginTimeoutError(OriginError):
-    """The origin did not answer (or finish answering) in time."""
+    """The origin did not answer (or finish answering) in time. Cloudflare: 9504 with 522
+    (no connection in time) or 524 (the download took too long)."""
 
-    status = 504
-    code = 9509
+    status = 524
+    code = 9504
 
 
 class OverloadedError(EnlargerError):
-    """Every worker is busy and the queue is full: retry shortly."""
+    """Every worker is busy and the queue is full: retry shortly. Cloudflare: 9522 with 503 ("too busy")."""
 
     status = 503
-    code = 9503
+    code = 9522
     exit_code = 1
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
@@ -154,8 +195,11 @@ class OverloadedError(EnlargerError):
 
 
 class TransformTimeoutError(ProcessingError):
-    """One transformation ran past its time limit and was stopped (a limit doing its job, not a bug)."""
+    """One transformation ran past its time limit and was stopped (a limit doing its job, not a bug).
+    Cloudflare: 9529 with 504 ("the image is too large to process or the service is too busy")."""
 
+    status = 504
+    code = 9529
     report = False
 
 
@@ -184,10 +228,20 @@ class PermissionDeniedError(EnlargerError):
 
 
 class SignatureError(EnlargerError):
-    """A delivery URL needs a valid signature and has none, a forged one, or an expired one."""
+    """A delivery URL needs a valid signature and has none, a forged one, or an expired one.
+    Cloudflare: 9425 with 403 ("image access denied")."""
 
     status = 403
-    code = 9403
+    code = 9425
+    exit_code = 2
+
+
+class FlexibleVariantsDisabledError(EnlargerError):
+    """Options in a delivery URL while the account has flexible variants off.
+    Cloudflare: 9429 with 403 ("flexible variants are not enabled for the account")."""
+
+    status = 403
+    code = 9429
     exit_code = 2
 
 
@@ -220,4 +274,12 @@ class QuotaExceededError(EnlargerError):
 
     status = 429
     code = 5429
+    exit_code = 1
+
+
+class TransformationQuotaError(EnlargerError):
+    """The account used its unique transformations for the 30-day window: new ones are refused."""
+
+    status = 429
+    code = 9422
     exit_code = 1

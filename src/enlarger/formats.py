@@ -8,7 +8,7 @@ the metadata policy (encode), pass-through and trailers (pipeline, security.trai
 
 Rows are in order of preference as an output (the order ``format=auto`` tries and the docs list
 them); sniffing tries them in the same order, SVG last (its predicate reads text, the others
-match magic numbers that cannot start an XML document). Adding a format: see docs/formats.md.
+match magic numbers that cannot start an XML document). Adding a format: see docs/architecture.md ("Formats").
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias
 
-from enlarger.options import Options
+from enlarger.options import Options, TrimLength
 
 
 class Size(NamedTuple):
@@ -77,18 +77,30 @@ class Plan:
         return Size(width + left + right, height + top + bottom)
 
 
+def _pixels(length: TrimLength | None, side: int) -> int | None:
+    """A trim length in pixels of ``side``: fractions (floats in 0–1) are of the side, as documented."""
+    if isinstance(length, float):
+        return round(length * side)
+    return length
+
+
 def trim_rect(width: int, height: int, options: Options) -> Rect | None:
-    """The area kept by the pixel forms of ``trim`` (edges, trim.*), clamped to the image (oriented frame)."""
+    """The area kept by the pixel forms of ``trim`` (edges, trim.*), clamped to the image (oriented frame).
+
+    Each length is pixels or a fraction of its side (Cloudflare's trim partial: ``trim=0.1;0.2;0.1;0.2``
+    on 1000×1000 keeps 600×800); fractions resolve against the oriented size.
+    """
     if options.trim == "border":
         return None
-    top, right, bottom, left = options.trim if options.trim else (0, 0, 0, 0)
-    top = options.trim_top if options.trim_top is not None else top
-    left = options.trim_left if options.trim_left is not None else left
-    right = options.trim_right if options.trim_right is not None else right
-    bottom = options.trim_bottom if options.trim_bottom is not None else bottom
+    edges = options.trim if options.trim else (0, 0, 0, 0)
+    top = _pixels(options.trim_top if options.trim_top is not None else edges[0], height) or 0
+    right = _pixels(options.trim_right if options.trim_right is not None else edges[1], width) or 0
+    bottom = _pixels(options.trim_bottom if options.trim_bottom is not None else edges[2], height) or 0
+    left = _pixels(options.trim_left if options.trim_left is not None else edges[3], width) or 0
     left, top = min(left, width - 1), min(top, height - 1)
-    keep_w = options.trim_width if options.trim_width is not None else width - left - right
-    keep_h = options.trim_height if options.trim_height is not None else height - top - bottom
+    kept_w, kept_h = _pixels(options.trim_width, width), _pixels(options.trim_height, height)
+    keep_w = kept_w if kept_w is not None else width - left - right
+    keep_h = kept_h if kept_h is not None else height - top - bottom
     keep_w = max(1, min(keep_w, width - left))
     keep_h = max(1, min(keep_h, height - top))
     if (left, top, keep_w, keep_h) == (0, 0, width, height):
@@ -114,6 +126,8 @@ def _fit(a: int, b: int, w: int | None, h: int | None, fit: str) -> tuple[float,
         s = min(ratios)
         if fit in ("scale-down", "crop", "aspect-crop"):
             s = min(s, 1.0)
+        elif fit == "scale-up":
+            s = max(s, 1.0)
         return s, s, None, None
     wr, hr = w / a, h / b
     if fit == "scale-down":
@@ -121,6 +135,9 @@ def _fit(a: int, b: int, w: int | None, h: int | None, fit: str) -> tuple[float,
         return s, s, None, None
     if fit == "contain":
         s = min(wr, hr)
+        return s, s, None, None
+    if fit == "scale-up":  # contain, but never smaller than the source (Cloudflare: never downscale)
+        s = max(min(wr, hr), 1.0)
         return s, s, None, None
     if fit == "pad":
         s = min(wr, hr)

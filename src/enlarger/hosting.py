@@ -27,12 +27,14 @@ from enlarger.storage.base import BlobMissingError, Storage
 
 MAX_METADATA_BYTES = 1024
 MAX_ID_LENGTH = 1024
+MAX_CREATOR_LENGTH = 1024
+BROWSER_TTL_RANGE = (3600, 31_536_000)  # one hour to one year (browser-ttl.mdx)
 DIRECT_UPLOAD_DEFAULT = timedelta(minutes=30)
 DIRECT_UPLOAD_MIN = timedelta(minutes=2)
 DIRECT_UPLOAD_MAX = timedelta(hours=6)
 # <account id>/<uuid hex>, or a local write's temp file beside it (storage.local's prefix)
 _BLOB_KEY = re.compile(r"^[0-9a-f]{32}/(?:[0-9a-f]{32}|\.partial-[A-Za-z0-9_]+)$")
-_RESERVED = frozenset({"variants", "keys", "stats", "direct_upload"})
+_RESERVED = frozenset({"variants", "keys", "stats", "direct_upload", "config", "batch_token"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -66,6 +68,43 @@ def check_image_id(image_id: str) -> str:
     return image_id
 
 
+def is_custom_id(image_id: str) -> bool:
+    """Generated IDs are UUIDs and custom IDs never are (:func:`check_image_id` refuses them)."""
+    return not _UUID.match(image_id)
+
+
+def check_signing(image_id: str | None, require_signed: bool) -> None:
+    """Cloudflare: "Images with custom ID paths cannot be made private using signed URL tokens"
+    (upload-custom-path.mdx, direct-creator-upload.mdx)."""
+    if require_signed and image_id is not None and is_custom_id(image_id):
+        raise RequestError(
+            "images with a custom ID cannot require signed URLs: upload without 'id' to get a private image"
+        )
+
+
+def check_creator(value: object) -> str | None:
+    """The ``creator`` field: any text up to 1024 characters; empty means none (what ``creator=`` lists)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RequestError("creator must be a string")
+    if len(value) > MAX_CREATOR_LENGTH or not value.isprintable():
+        raise RequestError(f"creator must be printable text of at most {MAX_CREATOR_LENGTH} characters")
+    return value
+
+
+def check_browser_ttl(value: object) -> int:
+    """A browser TTL in seconds, "an interval between one hour to one year" (browser-ttl.mdx)."""
+    low, high = BROWSER_TTL_RANGE
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"browser_ttl must be a whole number of seconds, got {value!r}")
+    if not low <= value <= high:
+        raise RequestError(f"browser_ttl must be between {low} (one hour) and {high} (one year) seconds, got {value}")
+    return value
+
+
 def check_metadata(meta: object) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise RequestError("metadata must be a JSON object")
@@ -92,11 +131,16 @@ class Hosting:
         self.storage = storage
         self.settings = settings
 
-    def _validated(self, account_id: str, data: bytes, new: NewImage, image_id: str) -> Image:
+    def validated(self, account_id: str, data: bytes, new: NewImage, image_id: str) -> Image:
+        """The row ``data`` would become, once it passed every check; nothing is stored yet.
+
+        Public because bulk import stores the blob and commits the row itself (under its lease).
+        """
         if len(data) > self.settings.max_upload_bytes:
             raise InputTooLargeError(
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
                 code=5413,
+                status=413,
             )
         # an SVG is checked through its sanitized form: nothing reads a stranger's SVG directly
         readable = readable_input(data, self.settings)
@@ -125,12 +169,14 @@ class Hosting:
 
     def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
         """Store a new image; returns its committed row (the acknowledgement)."""
+        check_signing(new.id, new.require_signed)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        image = self._validated(account_id, data, new, image_id)
+        image = self.validated(account_id, data, new, image_id)
         return self._commit(image, data, lambda: self.catalog.add_image(image, self.settings.image_quota))
 
     def reserve(self, *, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
         """A draft image and the secret of its one-time upload URL."""
+        check_signing(new.id, new.require_signed)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
         draft = Image(
             account_id=account_id,
@@ -156,7 +202,7 @@ class Hosting:
         slot = self.catalog.slot(secret)
         draft = self.catalog.image(slot.account_id, slot.image_id, drafts=True)
         new = NewImage(draft.id, filename, draft.creator, draft.meta, draft.require_signed)
-        image = self._validated(slot.account_id, data, new, draft.id)
+        image = self.validated(slot.account_id, data, new, draft.id)
         return self._commit(image, data, lambda: self.catalog.redeem(secret, image))
 
     def _commit(self, image: Image, data: bytes, record: Callable[[], Image]) -> Image:
@@ -185,6 +231,7 @@ class Hosting:
     def collect_orphans(self) -> int:
         """Delete blobs no row references that are older than the grace period (crash leftovers)."""
         self.catalog.expire_slots()
+        self.catalog.expire_batch_tokens()
         cutoff = now() - timedelta(seconds=self.settings.orphan_grace_seconds)
         referenced = self.catalog.blob_keys()
         removed = 0

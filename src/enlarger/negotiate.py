@@ -97,6 +97,20 @@ def choose_format(
     return header.format if formats.is_writable(header.format) else legacy_format(header, animated=animated)
 
 
+def avif_limit(requested: str | None, avif_max_side: int, avif_max_side_explicit: int) -> int:
+    """The longest side written as AVIF: Cloudflare's hard limits (1,200 px; 1,600 px when
+    ``format=avif`` is asked for by name), from settings."""
+    return avif_max_side_explicit if requested == "avif" else avif_max_side
+
+
+def avif_fallback(requested: str | None, header: Header, accept: Accept, *, animated: bool) -> Writable:
+    """The format of an output too large for AVIF: WebP ("images that cannot be compressed as AVIF
+    will be served as WebP") when AVIF was named or the client takes WebP, else the legacy format."""
+    if requested == "avif" or accept.webp:
+        return "webp"
+    return legacy_format(header, animated=animated)
+
+
 def depends_on_accept(requested: str | None, fast: bool = False) -> bool:
     """Whether the chosen format can change with ``Accept`` (and the response must ``Vary`` on it)."""
     return requested == "auto" and not fast

@@ -22,13 +22,24 @@ from enlarger.formats import REQUESTABLE
 
 MAX_DIMENSION = 12_000
 DEFAULT_QUALITY = 85
+#: The largest device pixel ratio applied: Cloudflare documents ``dpr`` with a maximum of 2
+#: (P/dpr.mdx); larger values (and DPR hints) are clamped to it, not refused, so a 3× srcset
+#: entry still gets an image.
+MAX_DPR = 2.0
+#: ``width=auto`` breakpoints and device-class widths (Cloudflare, make-responsive-images.mdx).
+DEFAULT_BREAKPOINTS = (320, 768, 960, 1200)
+DEFAULT_MOBILE_WIDTH = 768
+DEFAULT_DESKTOP_WIDTH = 1200
 
 Gravity: TypeAlias = str | tuple[float, float]
-TrimEdges: TypeAlias = tuple[int, int, int, int]
+#: A trim length: whole pixels (an int), or a fraction of the side (a float strictly between 0 and 1).
+TrimLength: TypeAlias = int | float
+TrimEdges: TypeAlias = tuple[TrimLength, TrimLength, TrimLength, TrimLength]
+BorderEdges: TypeAlias = tuple[int, int, int, int]
 Quality: TypeAlias = int | str
 
 NAMED_QUALITY: dict[str, int] = {"high": 90, "medium-high": 80, "medium-low": 65, "low": 50}
-FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze")
+FITS = ("scale-down", "contain", "cover", "crop", "aspect-crop", "pad", "squeeze", "scale-up")
 FORMATS = REQUESTABLE  # the format registry (enlarger.formats) decides which formats exist
 GRAVITY_NAMES = ("auto", "face", "left", "right", "top", "bottom", "center")
 
@@ -66,10 +77,10 @@ def integer(lo: int, hi: int) -> Callable[[object], int]:
     return parse
 
 
-def number(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[object], float]:
+def number(lo: float, hi: float) -> Callable[[object], float]:
     def parse(raw: object) -> float:
         value = _number(raw)
-        if value > hi or value < lo or (lo_open and value == lo):
+        if value > hi or value < lo:
             raise ValueError(raw)
         return value
 
@@ -140,6 +151,38 @@ def gravity_value(raw: object) -> Gravity:
     return point
 
 
+def trim_length(lo: int) -> Callable[[object], TrimLength]:
+    """Whole pixels (``lo`` or more), or a fraction of the side strictly between 0 and 1 (``0.25``)."""
+    pixels = integer(lo, 1_000_000)
+
+    def parse(raw: object) -> TrimLength:
+        value = _number(raw)
+        if 0 < value < 1:
+            return value
+        return pixels(raw)
+
+    return parse
+
+
+def factor_or_ignored(raw: object) -> float:
+    """A factor above 0 and at most 10; 0 is documented as "ignored", i.e. unchanged (1.0)."""
+    value = number(0, 10)(raw)
+    return 1.0 if value == 0 else value
+
+
+def device_pixel_ratio(raw: object) -> float:
+    """1–4 accepted; anything above :data:`MAX_DPR` is applied as :data:`MAX_DPR` (documented maximum)."""
+    return min(MAX_DPR, number(1, 4)(raw))
+
+
+def breakpoints(raw: object) -> tuple[int, ...]:
+    """``320;768;960;1200``: one or more widths, kept in ascending order without repeats."""
+    parts: tuple[object, ...] = raw if isinstance(raw, tuple) else tuple(_text(raw).split(";"))
+    if not parts or len(parts) > 20:
+        raise ValueError(raw)
+    return tuple(sorted({integer(1, MAX_DIMENSION)(p) for p in parts}))
+
+
 def trim_edges(raw: object) -> TrimEdges | Literal["border"]:
     parts: tuple[object, ...]
     if isinstance(raw, tuple):  # parsed edges
@@ -151,7 +194,7 @@ def trim_edges(raw: object) -> TrimEdges | Literal["border"]:
         parts = tuple(value.split(";"))
     if len(parts) != 4:
         raise ValueError(raw)
-    edges = tuple(integer(0, 1_000_000)(p) for p in parts)
+    edges = tuple(trim_length(0)(p) for p in parts)
     return (edges[0], edges[1], edges[2], edges[3])
 
 
@@ -160,6 +203,26 @@ def rotation(raw: object) -> int:
     if value not in (0, 90, 180, 270):
         raise ValueError(raw)
     return value
+
+
+def overlay_source(raw: object) -> str:
+    """A draw source as written in URLs: bare when it has no / , ( ), else ``url(...)``."""
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    text = raw.strip()
+    inner = text[4:-1].strip() if text.lower().startswith("url(") and text.endswith(")") else text
+    bad = any(ch in inner for ch in "()") or not inner.isprintable() or any(ch.isspace() for ch in inner)
+    if not inner or len(inner) > 2048 or bad:
+        raise ValueError(raw)
+    return f"url({inner})" if any(ch in inner for ch in "/,") else inner
+
+
+def overlay_extent(raw: object) -> float:
+    """A fraction (0 < v < 1) or a whole number of pixels."""
+    value = _number(raw)
+    if 0 < value < 1:
+        return value
+    return float(integer(1, MAX_DIMENSION)(value))
 
 
 # --- canonical renderers
@@ -173,7 +236,7 @@ def render_value(value: object) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, Color):
         return value.css()
-    if isinstance(value, tuple) and len(value) == 2:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, float) for v in value):  # a point
         return f"{render_value(value[0])}x{render_value(value[1])}"
     if isinstance(value, tuple):
         return ";".join(str(v) for v in value)
@@ -214,10 +277,11 @@ def option(
     return {**row, "aliases": aliases, "name": name}
 
 
-_PX = "an integer number of pixels"
-_FACTOR = "a factor above 0 and at most 10 (1.0 = unchanged)"
+_PX = "pixels, or a fraction of the side (0–1)"
+_FACTOR = "a factor up to 10 (1.0 and 0 = unchanged)"
 _QUALITY = "1–100 or high | medium-high | medium-low | low"
 _BORDER_PX = "0–1000 pixels"
+_DRAW_PX = "an integer number of pixels (-100000–100000)"
 
 
 @dataclass(frozen=True)
@@ -232,11 +296,42 @@ class Options:
         metadata=option(
             "integer or auto",
             f"1–{MAX_DIMENSION} or auto",
-            "Maximum output width in CSS pixels (× dpr). auto: the width the browser asks for in client "
-            "hints (Sec-CH-Width/Width, else Viewport-Width × DPR); without hints, no resize.",
+            "Maximum output width in CSS pixels (× dpr). auto (server only): the smallest of wbreakpoints "
+            "that covers the width the browser asks for in client hints (Sec-CH-Width/Width, else "
+            "Viewport-Width × DPR); without hints, wmobile or wdesktop by the User-Agent's device class.",
             width_value,
             aliases=("w",),
             example="width=400",
+        ),
+    )
+    wbreakpoints: tuple[int, ...] = field(
+        default=DEFAULT_BREAKPOINTS,
+        metadata=option(
+            "widths",
+            f"1–{MAX_DIMENSION} each, separated by ;",
+            "The widths width=auto chooses from when the client sends width hints.",
+            breakpoints,
+            example="width=auto,wbreakpoints=400;800;1600",
+        ),
+    )
+    wmobile: int = field(
+        default=DEFAULT_MOBILE_WIDTH,
+        metadata=option(
+            "integer",
+            f"1–{MAX_DIMENSION}",
+            "The width width=auto uses for a mobile device that sends no width hints.",
+            integer(1, MAX_DIMENSION),
+            example="width=auto,wmobile=640",
+        ),
+    )
+    wdesktop: int = field(
+        default=DEFAULT_DESKTOP_WIDTH,
+        metadata=option(
+            "integer",
+            f"1–{MAX_DIMENSION}",
+            "The width width=auto uses for any other device that sends no width hints.",
+            integer(1, MAX_DIMENSION),
+            example="width=auto,wdesktop=1600",
         ),
     )
     height: int | None = field(
@@ -258,7 +353,7 @@ class Options:
             "How the image fits width × height: scale-down never enlarges; contain fits inside; "
             "cover fills and crops; crop fills and crops but never enlarges; aspect-crop crops to the "
             "target aspect ratio without enlarging; pad fits inside and fills the rest with background; "
-            "squeeze stretches to exactly width × height.",
+            "squeeze stretches to exactly width × height; scale-up fits inside but never shrinks.",
             choice(*FITS),
             example="width=300,height=300,fit=cover",
         ),
@@ -282,6 +377,7 @@ class Options:
             "0–1",
             "With gravity=face: how tightly to crop around the faces (1 = tightest).",
             number(0, 1),
+            aliases=("face-zoom",),
             example="width=300,height=300,fit=cover,gravity=face,zoom=0.5",
         ),
     )
@@ -289,10 +385,11 @@ class Options:
         default=None,
         metadata=option(
             "number",
-            "1–4",
-            "Device pixel ratio: multiplies width, height and border widths. Without it, the server "
-            "uses the DPR/Sec-CH-DPR client hint when the request has one.",
-            number(1, 4),
+            "1–4 (applied at most 2)",
+            "Device pixel ratio: multiplies width, height and border widths; values above the documented "
+            "maximum of 2 are applied as 2. Without it, the server uses the DPR/Sec-CH-DPR client hint "
+            "when the request has one.",
+            device_pixel_ratio,
             example="width=200,dpr=2",
         ),
     )
@@ -300,74 +397,75 @@ class Options:
         default=None,
         metadata=option(
             "edges or border",
-            "top;right;bottom;left in pixels, or border",
-            "Pixels cut from each side before resizing, or border to cut a uniform border away.",
+            "top;right;bottom;left, each in pixels or a fraction of the side (0–1); or border",
+            "Pixels (or a fraction of the side: 0.1 = a tenth) cut from each side before resizing, or "
+            "border to cut a uniform border away.",
             trim_edges,
             example="trim=10;20;30;40",
         ),
     )
-    trim_top: int | None = field(
+    trim_top: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the top before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the top before resizing.",
+            trim_length(0),
             name="trim.top",
             example="trim.top=10",
         ),
     )
-    trim_right: int | None = field(
+    trim_right: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the right before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the right before resizing.",
+            trim_length(0),
             name="trim.right",
             example="trim.right=10",
         ),
     )
-    trim_bottom: int | None = field(
+    trim_bottom: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the bottom before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the bottom before resizing.",
+            trim_length(0),
             name="trim.bottom",
             example="trim.bottom=10",
         ),
     )
-    trim_left: int | None = field(
+    trim_left: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             _PX,
-            "Pixels cut from the left before resizing.",
-            integer(0, 1_000_000),
+            "Pixels (or a fraction of the height: 0.1) cut from the left before resizing.",
+            trim_length(0),
             name="trim.left",
             example="trim.left=10",
         ),
     )
-    trim_width: int | None = field(
+    trim_width: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             "1 or more pixels",
-            "Width of the area kept by trim (from trim.left).",
-            integer(1, 1_000_000),
+            "Width of the area kept by trim (from trim.left), in pixels or a fraction of the width.",
+            trim_length(1),
             name="trim.width",
             example="trim.left=10,trim.width=300",
         ),
     )
-    trim_height: int | None = field(
+    trim_height: TrimLength | None = field(
         default=None,
         metadata=option(
             "integer",
             "1 or more pixels",
-            "Height of the area kept by trim (from trim.top).",
-            integer(1, 1_000_000),
+            "Height of the area kept by trim (from trim.top), in pixels or a fraction of the height.",
+            trim_length(1),
             name="trim.height",
             example="trim.top=10,trim.height=200",
         ),
@@ -481,15 +579,17 @@ class Options:
     )
     brightness: float = field(
         default=1.0,
-        metadata=option("number", _FACTOR, "Brightness factor.", number(0, 10, lo_open=True), example="brightness=1.5"),
+        metadata=option(
+            "number", _FACTOR, "Brightness factor (0 is ignored).", factor_or_ignored, example="brightness=1.5"
+        ),
     )
     contrast: float = field(
         default=1.0,
         metadata=option(
             "number",
             _FACTOR,
-            "Contrast factor around mid-grey.",
-            number(0, 10, lo_open=True),
+            "Contrast factor around mid-grey (0 is ignored).",
+            factor_or_ignored,
             example="contrast=0.5",
         ),
     )
@@ -498,8 +598,8 @@ class Options:
         metadata=option(
             "number",
             _FACTOR,
-            "Gamma: below 1 darkens, above 1 lightens.",
-            number(0, 10, lo_open=True),
+            "Gamma: below 1 darkens, above 1 lightens (0 is ignored).",
+            factor_or_ignored,
             example="gamma=0.5",
         ),
     )
@@ -518,7 +618,7 @@ class Options:
         metadata=option(
             "enum",
             "0 | 90 | 180 | 270",
-            "Clockwise rotation after EXIF orientation.",
+            "Clockwise rotation after EXIF orientation and after flip.",
             rotation,
             example="rotate=90",
         ),
@@ -528,7 +628,7 @@ class Options:
         metadata=option(
             "enum",
             "h | v | hv",
-            "Mirror horizontally, vertically or both.",
+            "Mirror horizontally, vertically or both; done before rotate (flip=h,rotate=90 mirrors, then turns).",
             choice("h", "v", "hv", synonyms={"vh": "hv"}),
             example="flip=h",
         ),
@@ -652,6 +752,108 @@ class Options:
             example="width=1600,fit=contain,upscale=generate",
         ),
     )
+    # --- an overlay in URL form (beyond Cloudflare, where draw is Workers-only): the server fetches
+    # --- the overlay before the engine runs (enlarger.binding.url_overlay); the engine ignores these
+    draw: str | None = field(
+        default=None,
+        metadata=option(
+            "source",
+            "an image id or file name, or url(<path or absolute URL>)",
+            "An image drawn over the output (a watermark): on /cdn-cgi/image a source at the origin or on an "
+            "allowed host, on hosted delivery and variants a hosted image of the same account. Sources with "
+            "/ , or parentheses are written url(...).",
+            overlay_source,
+            example="draw=url(/logo.png),draw.bottom=10,draw.right=10",
+        ),
+    )
+    draw_opacity: float = field(
+        default=1.0,
+        metadata=option(
+            "number",
+            "0–1",
+            "Opacity of the draw overlay (multiplies its alpha).",
+            number(0, 1),
+            name="draw.opacity",
+            example="draw=logo.png,draw.opacity=0.5",
+        ),
+    )
+    draw_repeat: str = field(
+        default="false",
+        metadata=option(
+            "enum",
+            "true | false | x | y",
+            "Tile the draw overlay from its position: over the whole image (true), along its row (x) or column (y).",
+            choice("true", "false", "x", "y", synonyms={"1": "true", "0": "false", "yes": "true", "no": "false"}),
+            name="draw.repeat",
+            example="draw=logo.png,draw.repeat=true",
+        ),
+    )
+    draw_top: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the top edge, in output pixels (none of top/bottom: centred).",
+            integer(-100_000, 100_000),
+            name="draw.top",
+            example="draw=logo.png,draw.top=10",
+        ),
+    )
+    draw_left: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the left edge (none of left/right: centred).",
+            integer(-100_000, 100_000),
+            name="draw.left",
+            example="draw=logo.png,draw.left=10",
+        ),
+    )
+    draw_bottom: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the bottom edge (not with draw.top).",
+            integer(-100_000, 100_000),
+            name="draw.bottom",
+            example="draw=logo.png,draw.bottom=10",
+        ),
+    )
+    draw_right: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the right edge (not with draw.left).",
+            integer(-100_000, 100_000),
+            name="draw.right",
+            example="draw=logo.png,draw.right=10",
+        ),
+    )
+    draw_width: float | None = field(
+        default=None,
+        metadata=option(
+            "number",
+            f"above 0 and below 1 (a fraction of the output's width), or 1–{MAX_DIMENSION} pixels",
+            "Width the draw overlay is fitted to (keeping its aspect ratio).",
+            overlay_extent,
+            name="draw.width",
+            example="draw=logo.png,draw.width=0.25",
+        ),
+    )
+    draw_height: float | None = field(
+        default=None,
+        metadata=option(
+            "number",
+            f"above 0 and below 1 (a fraction of the output's height), or 1–{MAX_DIMENSION} pixels",
+            "Height the draw overlay is fitted to (keeping its aspect ratio).",
+            overlay_extent,
+            name="draw.height",
+            example="draw=logo.png,draw.height=40",
+        ),
+    )
 
     def canonical(self) -> str:
         """Sorted ``name=value`` pairs without defaults: equal options give equal strings."""
@@ -695,7 +897,7 @@ class Options:
         """The requested width in CSS pixels; ``auto`` not resolved by client hints means none."""
         return self.width if isinstance(self.width, int) else None
 
-    def border_edges(self) -> TrimEdges:
+    def border_edges(self) -> BorderEdges:
         """Border widths (top, right, bottom, left) in output pixels, dpr applied."""
         base = self.border_width or 0
         edges = (self.border_top, self.border_right, self.border_bottom, self.border_left)
@@ -812,6 +1014,18 @@ def parse_options(source: str | Mapping[str, object] | Options | None = None) ->
     if isinstance(source, str) and len(source) <= _MEMO_TEXT_LIMIT:
         return _parse_url_memo(source)
     return _parse(source)
+
+
+def parse_url_options(text: str) -> Options:
+    """The options segment of a URL (``/cdn-cgi/image/<options>/…``, a flexible variant).
+
+    Cloudflare's URL format allows no spaces anywhere in it (transform-via-url: "no spaces"), so
+    a space there, decoded from ``%20`` or not, is a 9401 error rather than being stripped as
+    :func:`parse_options` does for the library and CLI forms.
+    """
+    if any(char.isspace() for char in text):
+        raise OptionError("options", text, "the options of a URL are name=value pairs separated by commas, no spaces")
+    return parse_options(text)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,20 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs, formats, placeholders, quality_search
+from enlarger import codecs, deadline, formats, placeholders, provenance, quality_search
 from enlarger.codecs import Header
 from enlarger.encode import encode
-from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError, TransformTimeoutError
+from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
 from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
-from enlarger.negotiate import Accept, choose_format
+from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
 from enlarger.options import NAMED_QUALITY, Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
@@ -105,6 +104,7 @@ class Decision:
     all_frames: bool
     plan: Plan
     focal: tuple[float, float] | None = None  # where gravity=face found faces, in the crop step's frame
+    untransformed: bool = False  # an animation too large to transform: its bytes are the output
 
 
 def decide(
@@ -119,13 +119,14 @@ def decide(
     codecs.check_input_size(data, settings)
     header = codecs.probe(data)
     animated = options.anim and header.animated
+    accepted = Accept.parse(accept)
     fast = options.compression == "fast"
-    fmt = choose_format(
-        options.format, header, Accept.parse(accept), animated=animated, fast=fast, jxl=settings.jxl_auto
-    )
+    fmt = choose_format(options.format, header, accepted, animated=animated, fast=fast, jxl=settings.jxl_auto)
     if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
         fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
     all_frames = animated and fmt in formats.ANIMATED
+    if all_frames and header.width * header.height * header.frames > settings.max_animation_pixels:
+        return _untransformed(options, header, settings)
     if header.format != "svg":
         codecs.check_limits(header, settings, all_frames=all_frames)
     if options.segment and all_frames and header.frames > settings.segment_max_frames:
@@ -148,9 +149,23 @@ def decide(
         if found is not None:
             area, focal = found[0], oriented_focal(found[1], options)
     geometry = plan(header.width, header.height, fitted, settings.max_output_side, trim=area)
+    if fmt == "avif" and max(geometry.output) > avif_limit(
+        options.format, settings.avif_max_side, settings.avif_max_side_explicit
+    ):
+        fmt = avif_fallback(options.format, header, accepted, animated=animated)
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
+
+
+def _untransformed(options: Options, header: Header, settings: Settings) -> Decision:
+    """An animation above ``max_animation_pixels`` in total, delivered as it is, untransformed
+    (Cloudflare's transform-images page: animations over the limit are "passed through unchanged")."""
+    codecs.check_limits(header, settings, all_frames=False)  # a single frame over the pixel limit is still refused
+    if not formats.is_writable(header.format):  # only GIF and WebP animate, and both are writable
+        raise ValueError(f"{header.format} animations cannot be passed through")
+    identity = plan(header.width, header.height, Options(), settings.max_output_side)
+    return Decision(options, header, header.format, True, identity, untransformed=True)
 
 
 def _vector_fit(options: Options, header: Header) -> Options:
@@ -207,14 +222,10 @@ def reduced(decision: Decision, side: int) -> Options:
     )
 
 
-def placeholder_image(
-    data: bytes, decision: Decision, settings: Settings, side: int, deadline: float | None = None
-) -> pyvips.Image:
+def placeholder_image(data: bytes, decision: Decision, settings: Settings, side: int) -> pyvips.Image:
     """The transformed image of ``decision``, at most ``side`` pixels a side, one frame (evaluated)."""
     small = decide(data, reduced(decision, side), settings=settings)
-    image = _pixels(data, small, settings, (), deadline)
-    if deadline is not None:
-        _stop_at(image, deadline)
+    image = deadline.watch(_pixels(data, small, settings, ()))
     if max(image.width, image.height) > side:  # rounding of the scaled box
         image = image.thumbnail_image(side, height=side)
     return image.copy_memory()
@@ -242,9 +253,7 @@ def placeholder(data: bytes, options: Options, settings: Settings) -> Result:
     return Result(saved, "webp", image.width, image.height)
 
 
-def _json_placeholders(
-    data: bytes, decision: Decision, settings: Settings, deadline: float | None
-) -> placeholders.Placeholders | None:
+def _json_placeholders(data: bytes, decision: Decision, settings: Settings) -> placeholders.Placeholders | None:
     """The placeholders of the output a ``format=json`` answer describes, or ``None`` when they
     are switched off or the pixels cannot be made (damaged pixel data, a model not configured):
     the answer's geometry comes from the header and stays useful (the image itself answers the
@@ -252,38 +261,23 @@ def _json_placeholders(
     if not settings.json_placeholders:
         return None
     try:
-        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE, deadline))
+        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE))
     except (pyvips.Error, EnlargerError):
-        if deadline is not None and time.monotonic() > deadline:
-            raise
+        deadline.check()  # past the limit the whole answer is the timeout, not one without placeholders
         return None
 
 
-def _stop_at(image: pyvips.Image, deadline: float) -> None:
-    """Have libvips abandon the evaluation (from its own worker threads) once ``deadline`` passes."""
-
-    def check(evaluated: pyvips.Image, _progress: object) -> None:
-        if time.monotonic() > deadline:
-            evaluated.set_kill(True)
-
-    image.set_progress(True)
-    image.signal_connect("eval", check)
-
-
-def _render(
-    data: bytes, decision: Decision, settings: Settings, deadline: float | None, overlays: tuple[Overlay, ...] = ()
-) -> Result:
+def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple[Overlay, ...] = ()) -> Result:
     layers = tuple(_layer(overlay, settings) for overlay in overlays)
-    image = _pixels(data, decision, settings, layers, deadline)
+    image = _pixels(data, decision, settings, layers)
     page = frame_height(image)
-    if deadline is not None:
-        _stop_at(image, deadline)
+    deadline.watch(image)
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
     options, image = _perceived_quality(data, decision, image, settings)
     output = encode(image, decision.format, options, settings)
-    if not layers and len(data) <= len(output) and _original_suffices(data, decision):
-        return Result(data, decision.format, image.width, page, image.height // page)
+    passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
+    output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
     return Result(output, decision.format, image.width, page, image.height // page)
 
 
@@ -306,6 +300,7 @@ def _perceived_quality(
         plain = options.replace(metadata="none")
 
         def encoder(sample: pyvips.Image, q: int) -> bytes:
+            deadline.check()  # the search encodes several times: each trial within the limit
             return encode(sample, fmt, plain.replace(quality=q), settings)
 
         quality, _ = quality_search.search(
@@ -321,19 +316,18 @@ def _decoded(data: bytes) -> pyvips.Image:
     return codecs.load(data, header, (header.width, header.height), all_frames=False)
 
 
-def _pixels(
-    data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...], deadline: float | None = None
-) -> pyvips.Image:
+def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
     """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
     ctx = Context(header, decision.plan, settings, decision.format, decision.all_frames, decision.focal, layers)
     if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
-        image, ctx = enlarged_load(data, ctx, deadline)
+        image, ctx = enlarged_load(data, ctx)
     else:
         image = codecs.load(data, header, decision.plan.load_size, all_frames=decision.all_frames)
     for step in STEPS:
+        deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
         image = step(image, options, ctx)
     return image if decision.all_frames else first_frame(image)
 
@@ -349,6 +343,7 @@ def _layer(overlay: Overlay, settings: Settings) -> Layer:
 # Options that leave pixels and metadata alone when the geometry is the identity.
 _NEUTRAL = frozenset({"width", "height", "fit", "gravity", "zoom", "dpr", "format", "quality"})
 _NEUTRAL |= {"slow_connection_quality", "compression", "onerror", "anim", "metadata", "upscale"}
+_NEUTRAL |= {"wbreakpoints", "wmobile", "wdesktop"}  # only the server's width=auto reads them
 _CHANGING = tuple(f.name for f in dataclasses.fields(Options) if f.name not in _NEUTRAL)
 _STRIPPED_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
@@ -391,8 +386,9 @@ def transform(
     """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
 
     ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
-    stops the pixel work when it runs longer. Raises :class:`~enlarger.errors.EnlargerError`
-    subclasses for every problem the input can cause. The one-image shortcut of :func:`transform_job`.
+    stops the work when it runs longer: every step, model runs included. Raises
+    :class:`~enlarger.errors.EnlargerError` subclasses for every problem the input can cause. The
+    one-image shortcut of :func:`transform_job`.
     """
     return transform_job(Job(data, parse_options(options)), accept=accept, settings=settings, timeout=timeout)
 
@@ -410,36 +406,48 @@ def transform_job(
     the base; the output has the base's size and frames. Arguments and errors as :func:`transform`.
     """
     settings = settings or Settings()
-    deadline = time.monotonic() + timeout if timeout is not None else None
     data, parsed = job.base, job.options
+    limit = deadline.start(timeout)  # every step below (model runs too) finds it: enlarger.deadline
     try:
         data = readable_input(data, settings)
         if parsed.format == "placeholder":
             return placeholder(data, parsed, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            marks = _json_placeholders(data, decision, settings, deadline)
-            return Result(describe(decision, marks), "json", *decision.plan.output)
+            body = describe(decision, _json_placeholders(data, decision, settings))
+            return Result(provenance.with_report(body, data, settings), "json", *decision.plan.output)
+        if decision.untransformed:
+            return _as_it_is(data, decision)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
             decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
-        return _render(data, decision, settings, deadline, job.overlays)
+        return _render(data, decision, settings, job.overlays)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
-        raise _classified(exc, data, deadline, timeout) from exc
+        raise _classified(exc, data) from exc
+    finally:
+        deadline.end(limit)
 
 
-def _classified(exc: pyvips.Error, data: bytes, deadline: float | None, timeout: float | None) -> EnlargerError:
-    """The typed error for a libvips failure, classified by libvips' words, which stay in
-    ``detail`` (logged) and out of the message (sent)."""
-    if deadline is not None and time.monotonic() > deadline:
-        return TransformTimeoutError(f"the transformation took longer than the limit of {timeout:g} s")
+def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
+    """The typed error for a libvips failure: the timeout when the limit has passed (libvips was
+    told to stop), else classified by libvips' words, which stay in ``detail`` (logged) and out of
+    the message (sent)."""
+    current = deadline.current()
+    if current is not None and current.expired():
+        return current.error()
     detail = codecs.vips_detail(exc)
     if "security limit" in detail.lower():
         return InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail)
     if _DECODE_WORDS.search(detail):
         return codecs.corrupt(codecs.sniff(data), exc)
     return ProcessingError("the image could not be processed", detail=detail)
+
+
+def _as_it_is(data: bytes, decision: Decision) -> Result:
+    """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served."""
+    end, header = trailers.image_end(data), decision.header
+    return Result(data[:end] if end else data, decision.format, header.width, header.height, header.frames)
 
 
 def image_placeholders(
@@ -453,13 +461,13 @@ def image_placeholders(
     the whole image). Decodes a copy of at most 100 pixels a side, so every pixel of the source is
     read once: a damaged file fails here as it would in :func:`transform`, with the same errors."""
     settings = settings or Settings()
-    deadline = time.monotonic() + timeout if timeout is not None else None
-    try:
-        data = readable_input(data, settings)
-        decision = decide(data, parse_options(options).replace(format="png"), settings=settings)
-        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE, deadline))
-    except pyvips.Error as exc:
-        raise _classified(exc, data, deadline, timeout) from exc
+    with deadline.limit(timeout):
+        try:
+            data = readable_input(data, settings)
+            decision = decide(data, parse_options(options).replace(format="png"), settings=settings)
+            return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE))
+        except pyvips.Error as exc:
+            raise _classified(exc, data) from exc
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

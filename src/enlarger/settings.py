@@ -51,6 +51,22 @@ class Settings:
         default=2,
         metadata=_doc("AVIF encoder effort: higher is smaller and slower (compression=fast uses 0).", (0, 9)),
     )
+    avif_max_side: int = field(
+        default=1200,
+        metadata=_doc(
+            "Longest side written as AVIF for format=auto; larger outputs fall back to WebP (or the legacy "
+            "format when WebP is not accepted). Cloudflare's documented AVIF hard limit.",
+            (1, None),
+        ),
+    )
+    avif_max_side_explicit: int = field(
+        default=1600,
+        metadata=_doc(
+            "Longest side written as AVIF when format=avif is asked for by name; larger outputs are written "
+            "as WebP. Cloudflare's documented hard limit for explicit AVIF.",
+            (1, None),
+        ),
+    )
     webp_effort: int = field(
         default=4,
         metadata=_doc("WebP encoder effort: higher is smaller and slower (compression=fast uses 0).", (0, 6)),
@@ -85,8 +101,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
-            "Hosts whose absolute http(s) URLs may be fetched as sources (exact names, or *.example.com "
-            "for subdomains). Empty: absolute sources are refused."
+            "Origins whose absolute http(s) URLs may be fetched as sources: a domain (example.com, that "
+            "host only; *.example.com, it and all subdomains) with an optional path prefix "
+            "(example.com/images). Only the first URL is checked. Empty: absolute sources are refused."
         ),
     )
     fetch_allowed_networks: tuple[str, ...] = field(
@@ -262,11 +279,105 @@ class Settings:
             (1, None),
         ),
     )
+    binding_listen: str = field(
+        default="",
+        metadata=_doc(
+            "host:port for the Images binding's backend (POST /transform and /info, workerd's wire protocol), "
+            "on a listener of its own beside the main one. Empty: not served. It transforms any bytes sent to "
+            "it: keep it on a private address (see docs/binding.md)."
+        ),
+    )
+
+    # --- Content Credentials (C2PA), see docs/provenance.md
+    c2pa_preserve: bool = field(
+        default=False,
+        metadata=_doc(
+            "Keep sources' Content Credentials (C2PA) through transformations with metadata=copyright or keep: "
+            "the output gets a new manifest, with the source's as its parent, signed with c2pa_sign_cert/key. "
+            "Without a signing identity transformed outputs carry no credentials."
+        ),
+    )
+    c2pa_sign_cert: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file with the signing certificate chain (end-entity first, then intermediates; not the root). "
+            "The certificate needs the digitalSignature key usage and an emailProtection or documentSigning EKU."
+        ),
+    )
+    c2pa_sign_key: str = field(default="", metadata=_doc("PEM file with the private key of c2pa_sign_cert."))
+    c2pa_sign_alg: str = field(
+        default="es256",
+        metadata=_doc(
+            "Signature algorithm matching the key: es256, es384 (ECDSA), ps256 (RSA-PSS) or ed25519.",
+            choices=("es256", "es384", "ps256", "ed25519"),
+        ),
+    )
+    c2pa_tsa_url: str = field(
+        default="",
+        metadata=_doc(
+            "RFC 3161 time-stamp authority asked to countersign each manifest (a network request per signing). "
+            "Empty: no time-stamp and no network use."
+        ),
+    )
+    c2pa_trust_anchors: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file of extra root certificates trusted when sources' credentials are validated (format=json, "
+            "the ingredient status recorded in signed outputs, enlarger c2pa verify). Empty: none."
+        ),
+    )
+
+    # --- bulk imports (enlarger import, /images/imports)
+    import_s3_access_key_id: str = field(
+        default="",
+        metadata=_doc(
+            "Access key for S3 import sources; empty: the standard AWS chain (AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...). Never logged or stored with a job."
+        ),
+    )
+    import_s3_secret_access_key: str = field(
+        default="", metadata=_doc("Secret key that goes with import_s3_access_key_id.")
+    )
+    import_api_token: str = field(
+        default="",
+        metadata=_doc(
+            "API token for images-api import sources (Cloudflare Images or another Enlarger); "
+            "usually set as ENLARGER_IMPORT_API_TOKEN. Never logged or stored with a job."
+        ),
+    )
+    import_lease_seconds: float = field(
+        default=30.0,
+        metadata=_doc(
+            "How long an import runner's claim on a job or an object lasts without a heartbeat; "
+            "work of a runner that died is taken over after it.",
+            (0.5, None),
+        ),
+    )
+    import_poll_seconds: float = field(
+        default=5.0,
+        metadata=_doc("How often the server looks for import jobs to run or help with.", (0.1, None)),
+    )
+    # --- usage accounting and the dashboard
+    transformation_quota: int = field(
+        default=0,
+        metadata=_doc(
+            "Unique transformations an account may use in a sliding 30-day window (Cloudflare's billing unit); "
+            "past it, new ones get 429 (err=9422) while those already counted keep serving. 0: unlimited. "
+            "`enlarger accounts quota ID --transformations N` overrides it per account."
+        ),
+    )
+    dashboard_session_seconds: int = field(
+        default=8 * 3600,
+        metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),
+    )
+
+    # --- outputs: placeholders and JPEG XL (docs/outputs.md)
     json_placeholders: bool = field(
         default=True,
         metadata=_doc(
-            "Add blurhash, thumbhash and dominant_color to format=json answers (computed from a copy of at "
-            "most 100 pixels a side of the requested crop; costs a small decode per answer)."
+            "Add blurhash, thumbhash and dominant_color to format=json answers and the Images binding's info() "
+            "(computed from a copy of at most 100 pixels a side of the requested crop; costs a small decode per "
+            "answer)."
         ),
     )
     jxl_auto: bool = field(
@@ -310,11 +421,15 @@ class Settings:
                 raise SettingsError(f"setting {f.name} must be one of {', '.join(choices)}, got {value!r}")
         if not self.s3_prefix.endswith("/"):
             raise SettingsError(f"setting s3_prefix must end in '/', got {self.s3_prefix!r}")
+        if bool(self.c2pa_sign_cert) != bool(self.c2pa_sign_key):
+            raise SettingsError("settings c2pa_sign_cert and c2pa_sign_key go together: give both or neither")
+        if self.c2pa_tsa_url and not self.c2pa_tsa_url.startswith(("http://", "https://")):
+            raise SettingsError(f"setting c2pa_tsa_url must be an http(s) URL, got {self.c2pa_tsa_url!r}")
 
 
 def _convert(name: str, kind: Any, raw: object) -> object:
     try:
-        if kind is bool:
+        if kind is bool:  # c2pa_preserve: a TOML boolean, or a word in the environment
             if isinstance(raw, bool):
                 return raw
             text = str(raw).strip().lower()

@@ -20,7 +20,13 @@ from urllib.parse import quote, urljoin
 
 import anyio
 
-from enlarger.errors import InputTooLargeError, InvalidSourceError, SourceForbiddenError, SourceNotFoundError
+from enlarger.errors import (
+    FileTooLargeError,
+    InvalidSourceError,
+    OriginNotAllowedError,
+    SourceForbiddenError,
+    SourceNotFoundError,
+)
 from enlarger.security.fetch import Fetched, Fetcher
 
 _KNOWN_LIMIT = 100_000  # remembered remote identities (about 200 bytes each)
@@ -66,14 +72,19 @@ def _identity_of(fetched: Fetched) -> str:
 
 
 class Sources:
-    """Resolves relative sources against the origin and absolute ones against the allow-list."""
+    """Resolves relative sources against the origin and absolute ones against the allow-list.
+
+    ``allow_url`` decides whether an absolute source URL may be fetched; as Cloudflare documents
+    for its allowed origins, only that first URL is checked: the redirects it leads to are not
+    (the fetcher still checks every hop's scheme and addresses).
+    """
 
     def __init__(
         self,
         origin: str,
         fetcher: Fetcher,
         *,
-        allow_host: Callable[[str], bool],
+        allow_url: Callable[[str], bool],
         max_bytes: int,
         revalidate_seconds: float,
         file_identity_seconds: float = FILE_IDENTITY_SECONDS,
@@ -82,7 +93,7 @@ class Sources:
         self._remote_origin = origin if is_absolute(origin) else None
         self._root = None if self._remote_origin else Path(origin).resolve()
         self._fetcher = fetcher
-        self._allow_host = allow_host
+        self._allow_url = allow_url
         self._max_bytes = max_bytes
         self._revalidate = revalidate_seconds
         self._known: OrderedDict[str, _Known] = OrderedDict()
@@ -93,10 +104,19 @@ class Sources:
     async def locate(self, source: str) -> Located:
         source = normalise_absolute(source)
         if is_absolute(source):
-            return await self._locate_url(source, self._allow_host)
+            try:
+                allowed = self._allow_url(source)
+            except InvalidSourceError as exc:  # as a transformation source: Cloudflare's "invalid URL"
+                raise InvalidSourceError(exc.message, code=9406, status=403) from None
+            if not allowed:
+                raise OriginNotAllowedError(
+                    "Transformation origin is not in allowed origins list (see the allowed_hosts setting)"
+                )
+            return await self._locate_url(source)
         if self._remote_origin is not None:
-            url = urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
-            return await self._locate_url(url, lambda _host: False)
+            return await self._locate_url(
+                urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
+            )
         return self._locate_file(source)
 
     def _locate_file(self, source: str) -> Located:
@@ -120,7 +140,7 @@ class Sources:
         assert self._root is not None
         path = (self._root / _relative(source)).resolve()
         if not path.is_relative_to(self._root):
-            raise SourceForbiddenError("the source path leaves the origin directory")
+            raise SourceForbiddenError("the source path leaves the origin directory", code=9419)
         try:
             info = path.stat()
         except (FileNotFoundError, NotADirectoryError) as exc:
@@ -128,29 +148,26 @@ class Sources:
         if not stat.S_ISREG(info.st_mode):
             raise SourceNotFoundError(f"no source image at {source}")
         if info.st_size > self._max_bytes:
-            raise InputTooLargeError(
-                f"the source is {info.st_size:,} bytes; the limit is {self._max_bytes:,} bytes", code=9402
-            )
+            raise FileTooLargeError(f"the source is {info.st_size:,} bytes; the limit is {self._max_bytes:,} bytes")
 
         async def read() -> bytes:
             return await anyio.to_thread.run_sync(path.read_bytes)
 
         return Located(f"file:{path}:{info.st_size}:{info.st_mtime_ns}", read, None)
 
-    async def _locate_url(self, url: str, allow_host: Callable[[str], bool]) -> Located:
+    async def _locate_url(self, url: str) -> Located:
         known = self._known.get(url)
         now = self._clock()
         if known is not None and now - known.checked < self._revalidate:
-            return Located(known.identity, lambda: self._fetch_body(url, allow_host), url)
+            return Located(known.identity, lambda: self._fetch_body(url), url)
         fetched = await self._fetcher.fetch(
             url,
-            allow_host=allow_host,
             etag=known.etag if known else None,
             last_modified=known.last_modified if known else None,
         )
         if fetched.not_modified and known is not None:
             known.checked = now
-            return Located(known.identity, lambda: self._fetch_body(url, allow_host), url)
+            return Located(known.identity, lambda: self._fetch_body(url), url)
         self._known[url] = _Known(_identity_of(fetched), fetched.etag, fetched.last_modified, now)
         if len(self._known) > _KNOWN_LIMIT:
             self._known.popitem(last=False)
@@ -160,14 +177,14 @@ class Sources:
 
         return Located(self._known[url].identity, ready, url)
 
-    async def _fetch_body(self, url: str, allow_host: Callable[[str], bool]) -> bytes:
-        return (await self._fetcher.fetch(url, allow_host=allow_host)).data
+    async def _fetch_body(self, url: str) -> bytes:
+        return (await self._fetcher.fetch(url)).data
 
 
 def _relative(source: str) -> str:
     cleaned = source.lstrip("/")
     if not cleaned or "\x00" in cleaned or any(part == ".." for part in cleaned.split("/")):
-        raise InvalidSourceError(f"invalid source path {source!r}")
+        raise InvalidSourceError(f"invalid source path {source!r}", code=9419, status=403)
     return cleaned
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect
+from alembic import command
+from sqlalchemy import insert, inspect, select
 
-from enlarger.catalog.store import Catalog, Image, Variant, now
+from enlarger.catalog import migrate
+from enlarger.catalog.filters import ImageFilter, parse_meta_filters
+from enlarger.catalog.schema import accounts, images
+from enlarger.catalog.store import MAX_VARIANTS, Catalog, Image, Page, Variant, _columns, now, open_engine
 from enlarger.errors import ConflictError, GoneError, NotFoundError, QuotaExceededError, RequestError
 
 
@@ -30,7 +35,7 @@ def catalog(catalog_url: str) -> Catalog:
 def test_migrations_create_every_table_and_are_idempotent(catalog_url: str) -> None:
     first = Catalog(catalog_url)
     tables = set(inspect(first.engine).get_table_names())
-    assert {"accounts", "api_tokens", "images", "variants", "signing_keys", "direct_uploads"} <= tables
+    assert {"accounts", "api_tokens", "images", "variants", "signing_keys", "direct_uploads", "batch_tokens"} <= tables
     assert "alembic_version" in tables
     first.close()
     Catalog(catalog_url).close()  # a second start upgrades nothing and fails nothing
@@ -156,3 +161,153 @@ def test_concurrent_key_rotations_leave_one_key(catalog: Catalog) -> None:
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda _: catalog.put_key(account.id, "default"), range(12)))
     assert [k.name for k in catalog.keys(account.id)] == ["default"]
+
+
+def _tagged(account_id: str, image_id: str, meta: dict[str, object], creator: str | None = None) -> Image:
+    return replace(_image(account_id, image_id), meta=meta, creator=creator)
+
+
+def _ids(page: Page) -> list[str]:
+    return [image.id for image in page.images]
+
+
+def _filtered(catalog: Catalog, account_id: str, *query: tuple[str, str], creator: str | None = None) -> list[str]:
+    where = ImageFilter(creator, parse_meta_filters(query))
+    return sorted(_ids(catalog.after(account_id, None, 100, descending=False, where=where)))
+
+
+@pytest.fixture
+def tagged(catalog: Catalog) -> tuple[Catalog, str]:
+    """Five images whose metadata mixes strings, numbers, booleans and nesting (typed JSON values)."""
+    account = catalog.create_account()
+    rows: dict[str, dict[str, object]] = {
+        "a": {"status": "active", "priority": 5, "enabled": True, "region": "us-east", "deep": {"x": {"y": 1}}},
+        "b": {"status": "deleted", "priority": 1, "enabled": False, "region": "eu-west", "deep": {"x": {"y": 2}}},
+        "c": {"status": "active", "priority": "5", "region": "us-west"},  # "5" is a string here
+        "d": {"status": "pending", "priority": 10.5, "enabled": "true"},
+        "e": {},
+    }
+    for image_id, meta in rows.items():
+        catalog.add_image(_tagged(account.id, image_id, meta))
+    return catalog, account.id
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ([("meta.status[eq]", "active")], ["a", "c"]),
+        ([("meta.status[eq:string]", "active")], ["a", "c"]),
+        ([("meta.priority[eq:number]", "5")], ["a"]),  # the string "5" is not the number 5
+        ([("meta.priority[eq:string]", "5")], ["c"]),
+        ([("meta.priority[eq]", "5")], ["a", "c"]),  # untyped: either
+        ([("meta.enabled[eq:boolean]", "true")], ["a"]),  # the string "true" is not the boolean
+        ([("meta.enabled[eq:boolean]", "false")], ["b"]),
+        ([("meta.priority[gt:number]", "1")], ["a", "d"]),  # strings never compare as numbers
+        ([("meta.priority[gte]", "1")], ["a", "b", "d"]),
+        ([("meta.priority[lt:number]", "5")], ["b"]),
+        ([("meta.priority[lte:number]", "10.5")], ["a", "b", "d"]),
+        ([("meta.region[in]", "us-east|us-west|eu-west")], ["a", "b", "c"]),
+        ([("meta.priority[in:number]", "1|10.5")], ["b", "d"]),
+        ([("meta.deep.x.y[eq:number]", "2")], ["b"]),
+        ([("meta.status[eq]", "active"), ("meta.priority[gte:number]", "1")], ["a"]),  # ANDed
+        ([("meta.priority[eq:number]", "5"), ("meta.priority[lte:number]", "3")], []),  # contradictory
+        ([("meta.missing[eq]", "x")], []),
+    ],
+)
+def test_metadata_filters_on_both_databases(
+    tagged: tuple[Catalog, str], query: list[tuple[str, str]], expected: list[str]
+) -> None:
+    """List images V2 (SDK ``images.v2.list``): typed eq, numeric ranges, pipe lists, nesting, AND."""
+    catalog, account_id = tagged
+    assert _filtered(catalog, account_id, *query) == expected
+
+
+def test_metadata_filters_use_the_gin_index_on_postgresql(tagged: tuple[Catalog, str]) -> None:
+    """Equality and ``in`` filters are JSONB containment, which the ``jsonb_path_ops`` GIN index answers."""
+    catalog, account_id = tagged
+    if catalog.engine.dialect.name != "postgresql":
+        pytest.skip("the GIN index is PostgreSQL's")
+    crowd = [_columns(_tagged(account_id, f"n{n}", {"region": f"r{n}"})) for n in range(3000)]
+    with catalog.engine.begin() as c:  # one account full of non-matching rows: only the metadata is selective
+        c.execute(insert(images), crowd)
+        c.exec_driver_sql("ANALYZE images")
+    filters = parse_meta_filters([("meta.region[in]", "us-east|us-west"), ("meta.deep.x.y[eq:number]", "1")])
+    query = select(images).where(*catalog._listed(account_id, ImageFilter(meta=filters)))
+    compiled = query.compile(catalog.engine)
+    params = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in compiled.params.items()}  # cast ::JSONB
+    with catalog.engine.connect() as c:
+        c.exec_driver_sql("SET enable_seqscan = off")  # a handful of rows: make the planner show what it can use
+        plan = "\n".join(row[0] for row in c.exec_driver_sql("EXPLAIN " + str(compiled), params))
+    assert "ix_images_meta" in plan
+    with catalog.engine.connect() as c:
+        kind = c.exec_driver_sql(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'images' AND column_name = 'meta'"
+        ).scalar()
+    assert kind == "jsonb"
+
+
+def test_lists_skip_drafts_and_filter_by_creator(catalog: Catalog) -> None:
+    """Drafts are not listed (direct-creator-upload.mdx); ``creator=""`` lists images without one (SDK)."""
+    account = catalog.create_account()
+    catalog.add_image(_tagged(account.id, "by-ada", {}, creator="ada"))
+    catalog.add_image(_tagged(account.id, "by-bob", {}, creator="bob"))
+    catalog.add_image(_tagged(account.id, "nobody", {}))
+    catalog.add_slot(replace(_image(account.id, "draft"), draft=True, blob_key=None), now() + timedelta(minutes=5))
+    assert _filtered(catalog, account.id) == ["by-ada", "by-bob", "nobody"]
+    assert _filtered(catalog, account.id, creator="ada") == ["by-ada"]
+    assert _filtered(catalog, account.id, creator="") == ["nobody"]
+    page = catalog.page(account.id, 1, 10, ImageFilter(creator="bob"))
+    assert _ids(page) == ["by-bob"] and page.total == 1
+    assert catalog.page(account.id, 1, 10).total == 3  # the draft counts for the quota, not the list
+    assert catalog.count_images(account.id) == 4
+
+
+def test_variants_are_limited_to_one_hundred(catalog: Catalog) -> None:
+    """create-variants.mdx: an account has at most 100 variants (``public`` included)."""
+    account = catalog.create_account()
+    for n in range(MAX_VARIANTS - 1):
+        catalog.add_variant(account.id, Variant(f"v{n}", {"width": 10}, False))
+    with pytest.raises(QuotaExceededError) as caught:
+        catalog.add_variant(account.id, Variant("onemore", {"width": 10}, False, 3600))
+    assert "at most 100 variants" in caught.value.message
+    assert len(catalog.variants(account.id)) == MAX_VARIANTS
+
+
+def test_account_settings_and_variant_browser_ttl(catalog: Catalog) -> None:
+    account = catalog.create_account()
+    assert account.browser_ttl is None and not account.flexible_variants
+    changed = catalog.update_account(account.id, {"browser_ttl": 3600, "flexible_variants": True})
+    assert (changed.browser_ttl, changed.flexible_variants) == (3600, True)
+    catalog.add_variant(account.id, Variant("avatar", {"width": 100}, False, 86400))
+    assert catalog.variant(account.id, "avatar") == Variant("avatar", {"width": 100}, False, 86400)
+
+
+def test_batch_tokens_name_their_account_until_they_expire(catalog: Catalog) -> None:
+    account = catalog.create_account()
+    secret, expires = catalog.create_batch_token(account.id, timedelta(hours=1))
+    assert expires > now() + timedelta(minutes=59)
+    assert catalog.batch_token_account(secret) == account.id
+    assert catalog.batch_token_account(secret + "x") is None
+    stale, _ = catalog.create_batch_token(account.id, timedelta(seconds=-1))
+    assert catalog.batch_token_account(stale) is None
+    assert catalog.expire_batch_tokens() == 1
+    assert catalog.batch_token_account(secret) == account.id
+
+
+def test_migration_from_0001_keeps_images_and_their_metadata(catalog_url: str) -> None:
+    """Upgrading a catalog made before revision 0004 converts metadata in place (JSONB on PostgreSQL)."""
+    engine = open_engine(catalog_url)
+    with engine.begin() as c:
+        command.upgrade(migrate.alembic_config(c), "0001")
+        c.execute(insert(accounts).values(id="a" * 32, hash="h", name="", flexible_variants=False, created=now()))
+        c.execute(insert(images).values(**_columns(_tagged("a" * 32, "old", {"k": {"n": 3}}))))
+    engine.dispose()
+    catalog = Catalog(catalog_url)
+    assert catalog.image("a" * 32, "old").meta == {"k": {"n": 3}}
+    assert _filtered(catalog, "a" * 32, ("meta.k.n[eq:number]", "3")) == ["old"]
+    assert catalog.account("a" * 32).browser_ttl is None
+    catalog.close()
+    with open_engine(catalog_url).begin() as c:  # and back down: the data survives the round trip
+        command.downgrade(migrate.alembic_config(c), "0001")
+        assert "batch_tokens" not in inspect(c).get_table_names()
+    assert Catalog(catalog_url).image("a" * 32, "old").meta == {"k": {"n": 3}}

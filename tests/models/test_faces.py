@@ -139,3 +139,18 @@ def test_group_crop_holds_every_face(detector_settings: Settings) -> None:
     truth = FACE_BOXES["t1.jpg"]
     inside = [t for t in truth if trim.x <= t[0] + 10 and t[2] - 10 <= trim.x + trim.width]
     assert len(inside) >= 5  # the outer box spans (nearly) all six faces
+
+
+@pytest.mark.parametrize(
+    ("options", "looked"),
+    [
+        ("gravity=face,width=100,format=png", False),  # scale-down: nothing is cut away
+        ("gravity=face,width=100,height=100,fit=contain,format=png", False),
+        ("gravity=face,width=100,format=json", False),
+        ("gravity=face,width=100,height=100,fit=cover,format=png", True),  # a crop around the faces
+        ("gravity=face,zoom=0.5,format=png", True),  # a zoom on them
+    ],
+)
+def test_faces_are_detected_only_when_a_crop_or_zoom_uses_them(fixed: _Fixed, options: str, looked: bool) -> None:
+    transform(save(gradient(400, 200), "png"), options)
+    assert bool(fixed.seen) is looked

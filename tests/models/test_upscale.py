@@ -99,7 +99,7 @@ def test_the_pixel_budget_is_checked_before_the_model_runs() -> None:
     tight = _settings(upscale_max_output_pixels=100 * 100 * 4 - 1)
     with pytest.raises(InputTooLargeError, match="upscale_max_output_pixels") as raised:
         transform(small, "width=200,fit=contain,upscale=generate", settings=tight)
-    assert raised.value.status == 413 and "40,000 pixels (2× of 100×100)" in raised.value.message
+    assert raised.value.status == 403 and "40,000 pixels (2× of 100×100)" in raised.value.message
     enough = _settings(upscale_max_output_pixels=100 * 100 * 4)
     assert transform(small, "width=200,fit=contain,upscale=generate", settings=enough).width == 200
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enlarger.errors import InvalidSourceError
-from enlarger.security.fetch import checked_url
+from enlarger.security.fetch import checked_url, origin_matcher
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,29 @@ def test_malformed_urls_are_refused(url: str, says: str) -> None:
         checked_url(url)
     assert caught.value.status == 400
     assert says in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("entries", "url", "allowed"),
+    [
+        (("example.com",), "https://example.com/a.jpg", True),
+        (("example.com",), "https://EXAMPLE.com./a.jpg", True),
+        (("example.com",), "https://img.example.com/a.jpg", False),  # no subdomains
+        (("*.example.com",), "https://example.com/a.jpg", True),  # the root too
+        (("*.example.com",), "https://a.b.example.com/a.jpg", True),
+        (("*.example.com",), "https://badexample.com/a.jpg", False),
+        (("example.com/images",), "https://example.com/images/a.jpg", True),
+        (("example.com/images/",), "https://example.com/images", True),
+        (("example.com/images",), "https://example.com/imagesx/a.jpg", False),
+        (("example.com/images",), "https://example.com/a.jpg", False),
+        (("https://example.com/images",), "http://example.com/images/a.jpg", True),
+        (("ⓔⓧⓐⓜⓟⓛⓔ.com",), "https://example.com/a.jpg", False),  # entries are written in ASCII
+        ((), "https://example.com/a.jpg", False),
+    ],
+)
+def test_allowed_hosts_entries_are_domains_with_an_optional_path_prefix(
+    entries: tuple[str, ...], url: str, allowed: bool
+) -> None:
+    """Cloudflare, transform-images/sources.mdx: ``example.com`` excludes subdomains, ``*.example.com``
+    covers the root and every subdomain, and an entry may carry a path prefix."""
+    assert origin_matcher(entries)(url) is allowed

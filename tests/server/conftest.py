@@ -62,6 +62,7 @@ class Tenant:
     account: Account
     token: str
     data_dir: Path
+    catalog_url: str
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -73,13 +74,14 @@ class Tenant:
 
 def open_tenant(start: Start, data_dir: Path, **settings: Any) -> Tenant:
     """Create an account and token in ``data_dir``'s catalog, then start a service on it."""
-    catalog = Catalog(Settings(data_dir=data_dir).catalog_url)
+    catalog_url = Settings(data_dir=data_dir, **settings).catalog_url  # SQLite in data_dir unless database_url
+    catalog = Catalog(catalog_url)
     account = catalog.create_account("tests")
     _, token = catalog.create_token(account.id)
     catalog.close()
     http = start(data_dir=data_dir, fetch_allowed_networks=(OUTSIDE_NET,), **settings)
     sdk = Cloudflare(api_token=token, base_url=str(http.base_url).rstrip("/") + "/client/v4", max_retries=0)
-    return Tenant(http, sdk, account, token, data_dir)
+    return Tenant(http, sdk, account, token, data_dir, catalog_url)
 
 
 @pytest.fixture

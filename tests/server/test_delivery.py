@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pyvips
+from cloudflare import omit
 
 from enlarger.catalog.store import Catalog
 from enlarger.security.signing import sign_url
@@ -16,15 +17,17 @@ from tests.imaging import gradient, save
 from tests.server.conftest import Start, Tenant, open_tenant
 
 
-def _upload(tenant: Tenant, image_id: str, *, signed: bool = False) -> str:
+def _upload(tenant: Tenant, image_id: str | None = None, *, signed: bool = False) -> str:
+    """Upload an 800×600 JPEG; returns its delivery path without the variant (private images
+    get a generated ID: custom IDs cannot require signed URLs)."""
     data = save(gradient(800, 600), "jpeg", Q=90)
-    tenant.sdk.images.v1.create(
+    image = tenant.sdk.images.v1.create(
         account_id=tenant.account.id,
-        id=image_id,
         file=("p.jpg", io.BytesIO(data), "image/jpeg"),
         require_signed_urls=signed,
+        id=image_id or omit,
     )
-    return f"/{tenant.account.hash}/{image_id}"
+    return f"/{tenant.account.hash}/{image.id}"
 
 
 def _key(tenant: Tenant) -> str:
@@ -43,7 +46,7 @@ def test_variant_negotiates_format_and_caches(tenant: Tenant) -> None:
     avif = tenant.http.get(f"{path}/public", headers={"Accept": "image/avif,image/webp,*/*"})
     assert avif.status_code == 200 and avif.headers["content-type"] == "image/avif"
     assert avif.headers["vary"].split(", ")[0] == "Accept"
-    assert avif.headers["cache-control"] == "public, max-age=172800"
+    assert avif.headers["cache-control"] == "public, max-age=172800, stale-while-revalidate=7200"
     legacy = tenant.http.get(f"{path}/public", headers={"Accept": "*/*"})
     assert legacy.headers["content-type"] == "image/jpeg"
     again = tenant.http.get(f"{path}/public", headers={"Accept": "*/*"})
@@ -64,7 +67,8 @@ def test_flexible_variants_need_the_account_switch(start: Start, tmp_path: Path)
     tenant = open_tenant(start, tmp_path / "data", catalog_cache_seconds=0)  # sees the CLI's change at once
     path = _upload(tenant, "photo")
     refused = tenant.http.get(f"{path}/w=200,h=100,fit=cover")
-    assert refused.status_code == 400 and "flexible variants" in refused.text
+    assert refused.status_code == 403 and "flexible variants" in refused.text
+    assert refused.headers["cf-resized"] == "err=9429"
     catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
     catalog.set_flexible_variants(tenant.account.id, True)
     catalog.close()
@@ -88,7 +92,7 @@ def test_unknown_things_are_404(tenant: Tenant, missing: str) -> None:
 
 
 def test_signed_urls(tenant: Tenant) -> None:
-    path = _upload(tenant, "secret", signed=True)
+    path = _upload(tenant, signed=True)
     key = _key(tenant)
     assert tenant.http.get(f"{path}/public").status_code == 403
     signed = sign_url(key, f"{path}/public", expires=int(time.time()) + 600)
@@ -110,7 +114,7 @@ def test_signed_urls(tenant: Tenant) -> None:
 
 
 def test_variant_that_never_requires_signatures(tenant: Tenant) -> None:
-    path = _upload(tenant, "secret", signed=True)
+    path = _upload(tenant, signed=True)
     tenant.sdk.images.v1.variants.create(
         account_id=tenant.account.id,
         id="open",
@@ -122,7 +126,7 @@ def test_variant_that_never_requires_signatures(tenant: Tenant) -> None:
 
 
 def test_rotated_key_invalidates_old_signatures(tenant: Tenant) -> None:
-    path = _upload(tenant, "secret", signed=True)
+    path = _upload(tenant, signed=True)
     old = sign_url(_key(tenant), f"{path}/public")
     assert tenant.http.get(old).status_code == 200
     tenant.sdk.images.v1.keys.update("default", account_id=tenant.account.id)
@@ -140,3 +144,42 @@ def test_lookups_are_remembered_briefly_and_forgotten_on_api_changes(start: Star
     assert tenant.http.get(f"{path}/public").status_code == 200  # still the remembered lookup
     tenant.sdk.images.v1.edit("photo", account_id=tenant.account.id, metadata={"any": "change"})
     assert tenant.http.get(f"{path}/public").status_code == 403  # an API change forgets at once
+
+
+def _config(tenant: Tenant, body: dict[str, object]) -> None:
+    response = tenant.http.patch(f"{tenant.api}/v1/config", headers=tenant.auth(), json=body)
+    assert response.status_code == 200, response.text
+
+
+def test_browser_ttl_of_account_and_variant_sets_cache_control(tenant: Tenant) -> None:
+    """browser-ttl.mdx: default two days; the account's ``browser_ttl`` overrides it, a variant's
+    overrides both, as ``public, max-age=N, stale-while-revalidate=7200``; private images ignore them."""
+    path = _upload(tenant, "photo")
+    assert tenant.http.get(f"{path}/public").headers["cache-control"] == (
+        "public, max-age=172800, stale-while-revalidate=7200"
+    )
+    _config(tenant, {"browser_ttl": 31536000})
+    assert tenant.http.get(f"{path}/public").headers["cache-control"] == (
+        "public, max-age=31536000, stale-while-revalidate=7200"
+    )
+    variant = {"id": "avatar", "options": {"fit": "cover", "width": 100, "height": 100, "browser_ttl": 86400}}
+    assert tenant.http.post(f"{tenant.api}/v1/variants", headers=tenant.auth(), json=variant).status_code == 200
+    avatar = tenant.http.get(f"{path}/avatar")
+    assert avatar.headers["cache-control"] == "public, max-age=86400, stale-while-revalidate=7200"
+    assert _size(avatar.content) == (100, 100)
+    private = _upload(tenant, signed=True)
+    signed = tenant.http.get(sign_url(_key(tenant), f"{private}/avatar", expires=int(time.time()) + 600))
+    assert signed.headers["cache-control"].startswith("private, max-age=")
+    assert int(signed.headers["cache-control"].rsplit("=", 1)[1]) <= 600
+
+
+def test_flexible_variants_switched_by_the_config_api(tenant: Tenant) -> None:
+    """enable-flexible-variants.mdx: ``PATCH /images/v1/config {"flexible_variants": true}`` makes
+    ``/<hash>/<id>/w=400,sharpen=3`` work at once; switching it off refuses them again."""
+    path = _upload(tenant, "photo")
+    assert tenant.http.get(f"{path}/w=400,sharpen=3").status_code != 200
+    _config(tenant, {"flexible_variants": True})
+    allowed = tenant.http.get(f"{path}/w=400,sharpen=3")
+    assert allowed.status_code == 200 and _size(allowed.content) == (400, 300)
+    _config(tenant, {"flexible_variants": False})
+    assert tenant.http.get(f"{path}/w=400,sharpen=3").status_code != 200

@@ -1,5 +1,7 @@
 """kill -9 the real server in the middle of a stream of uploads: every acknowledged upload
-survives intact, nothing half-written is visible, and ``enlarger gc`` clears the leftovers."""
+survives intact, nothing half-written is visible, and the next start's orphan sweep clears the
+leftovers. The kill is made to land mid-write: the server is frozen (SIGSTOP) until a blob write
+is caught in flight, then killed."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from tests.imaging import gradient, save
 from tests.live import wait_for
+
+PARTIAL = ".partial-"  # the local store's temp files (storage/local.py)
 
 
 def _cli(data_dir: Path, *args: str) -> dict[str, str]:
@@ -47,6 +52,26 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
             pass
         assert time.monotonic() < deadline and process.poll() is None, "server did not start"
         time.sleep(0.05)
+
+
+def _writing(data_dir: Path) -> bool:
+    """Whether a blob write is in flight: its temp file exists (renamed into place when whole)."""
+    return any(p.name.startswith(PARTIAL) for p in (data_dir / "originals").rglob("*"))
+
+
+def _kill_mid_write(server: subprocess.Popen[bytes], data_dir: Path, ready: Callable[[], bool]) -> None:
+    """SIGKILL ``server`` while a blob write is in flight, once ``ready()``; fail instead of hanging."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, "no blob write was caught in flight"
+        assert server.poll() is None, "the server died on its own"
+        if ready() and _writing(data_dir):
+            server.send_signal(signal.SIGSTOP)  # frozen: what is on disk now is what the kill leaves
+            if _writing(data_dir):
+                break
+            server.send_signal(signal.SIGCONT)  # the write finished in between: try again
+        time.sleep(0.002)
+    server.send_signal(signal.SIGKILL)
 
 
 def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
@@ -81,15 +106,14 @@ def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
     workers = [threading.Thread(target=stream, args=(w,)) for w in range(3)]
     for worker in workers:
         worker.start()
-    while len(acked) < 12:
-        time.sleep(0.01)
-    server.send_signal(signal.SIGKILL)
+    _kill_mid_write(server, data_dir, lambda: len(acked) >= 12)
     server.wait()
     stop.set()
     for worker in workers:
         worker.join()
 
     orphans_before = [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
+    assert any(p.name.startswith(PARTIAL) for p in orphans_before), "the kill did not land mid-write"
     server = _start(data_dir, port)  # starts with an orphan sweep (grace 0 in this test)
     try:
         with httpx.Client(timeout=30, headers=auth) as client:
@@ -108,7 +132,7 @@ def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
             return [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
 
         wait_for(lambda: len(stored()) == len(listed))  # the start's sweep leaves no orphan and no temp file
-        assert len(orphans_before) >= len(listed)
+        assert len(orphans_before) > len(listed)  # the interrupted write was among them
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -24,13 +24,13 @@ def test_the_body_carries_the_message_and_the_log_the_detail(caplog: pytest.LogC
         response = error_response(error)
     assert response.status_code == 500
     assert response.body == b"the image could not be processed\n"
-    assert response.headers["cf-resized"] == "err=9522"
+    assert response.headers["cf-resized"] == "err=9523"
     [(level, line)] = _logged(caplog)
     assert level == logging.ERROR  # a processing error is reported as a bug
     assert line == {
         "error": "ProcessingError",
         "status": 500,
-        "code": 9522,
+        "code": 9523,
         "message": "the image could not be processed",
         "detail": "vips_thing: secret internal words",
     }

@@ -55,11 +55,12 @@ def test_a_malformed_upload_url_is_a_400_before_any_connection(tenant: Tenant, r
 
 
 @pytest.mark.parametrize("url", MALFORMED)
-def test_a_malformed_source_url_is_a_400_before_any_connection(start: Start, resolved: list[str], url: str) -> None:
+def test_a_malformed_source_url_is_a_403_before_any_connection(start: Start, resolved: list[str], url: str) -> None:
+    """Cloudflare, reference/errors.mdx: 9406 with 403, "Could not fetch the image - invalid URL"."""
     client = start(allowed_hosts=("*.com", "example.com", "127.0.0.2", "2.2.2.2", "3.3.3.3"))
     response = client.get("/cdn-cgi/image/width=10/" + quote(url, safe=":/"))  # sent as written, '#' too
-    assert response.status_code == 400, response.text
-    assert response.headers["cf-resized"] == "err=9419"
+    assert response.status_code == 403, response.text
+    assert response.headers["cf-resized"] == "err=9406"
     assert resolved == []
 
 

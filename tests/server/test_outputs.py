@@ -44,7 +44,7 @@ def core(tmp_path: Path) -> Iterator[tuple[httpx.Client, list[str]]]:
     metrics = Metrics()
     cache = DiskCache(tmp_path / "cache", 10_000_000)
     fetcher = Fetcher(AddressGuard(), connect_timeout=1, total_timeout=1, max_redirects=0, max_bytes=1_000_000)
-    sources = Sources(str(origin), fetcher, allow_host=lambda _h: False, max_bytes=1_000_000, revalidate_seconds=0)
+    sources = Sources(str(origin), fetcher, allow_url=lambda _u: False, max_bytes=1_000_000, revalidate_seconds=0)
     services = Services(
         settings, sources, cache, Admission(1, 4, metrics), metrics, {}, PurgeIndex(tmp_path / "tags", cache)
     )

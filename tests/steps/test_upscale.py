@@ -29,9 +29,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     seen: list[tuple[int, int, int]] = []
     session = cast(runtime.Session, None)
 
-    def enlarge(
-        rgb: np.ndarray[Any, Any], model: upscale.Model, settings: Settings, deadline: float | None = None
-    ) -> Any:
+    def enlarge(rgb: np.ndarray[Any, Any], model: upscale.Model, settings: Settings) -> Any:
         seen.append((rgb.shape[0], rgb.shape[1], model.scale))
         return np.repeat(np.repeat(rgb, model.scale, axis=0), model.scale, axis=1)
 

@@ -15,20 +15,57 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    String,
+    Table,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from enlarger.catalog import migrate
-from enlarger.catalog.schema import accounts, api_tokens, direct_uploads, images, signing_keys, variants
-from enlarger.errors import ConflictError, GoneError, NotFoundError, QuotaExceededError, RequestError
+from enlarger.catalog.filters import ImageFilter, meta_condition
+from enlarger.catalog.schema import (
+    accounts,
+    api_tokens,
+    batch_tokens,
+    direct_uploads,
+    images,
+    signing_keys,
+    usage_daily,
+    usage_keys,
+    usage_quotas,
+    usage_stored,
+    variants,
+)
+from enlarger.errors import (
+    ConflictError,
+    GoneError,
+    NotFoundError,
+    QuotaExceededError,
+    RequestError,
+    TransformationQuotaError,
+)
 
 DEFAULT_VARIANT = "public"
 DEFAULT_KEY = "default"
+MAX_VARIANTS = 100  # Cloudflare's per-account limit (create-variants.mdx)
+EVERY_IMAGE = ImageFilter()
 _PUBLIC_OPTIONS = {"fit": "scale-down", "width": 1366, "height": 768, "metadata": "none"}
 
 
@@ -52,6 +89,7 @@ class Account:
     name: str
     flexible_variants: bool
     created: datetime
+    browser_ttl: int | None = None  # seconds; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -89,8 +127,9 @@ class Image:
 @dataclass(frozen=True)
 class Variant:
     id: str
-    options: dict[str, Any]
+    options: dict[str, Any]  # transformation options only
     never_require_signed: bool
+    browser_ttl: int | None = None  # seconds; None: the account's
 
 
 @dataclass(frozen=True)
@@ -130,7 +169,7 @@ def _account(row: Row[Any]) -> Account:
 
 
 def _variant(row: Row[Any]) -> Variant:
-    return Variant(row.id, dict(row.options), row.never_require_signed)
+    return Variant(row.id, dict(row.options), row.never_require_signed, row.browser_ttl)
 
 
 def _count(c: Connection, account_id: str) -> int:
@@ -217,9 +256,37 @@ class Catalog:
         return _account(row)
 
     def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
-        with self.engine.begin() as c:
-            c.execute(update(accounts).where(accounts.c.id == account_id).values(flexible_variants=enabled))
+        return self.update_account(account_id, {"flexible_variants": enabled})
+
+    def update_account(self, account_id: str, changes: Mapping[str, Any]) -> Account:
+        """Change an account's settings (``flexible_variants``, ``browser_ttl``)."""
+        self.account(account_id)
+        if changes:
+            with self.engine.begin() as c:
+                c.execute(update(accounts).where(accounts.c.id == account_id).values(**changes))
         return self.account(account_id)
+
+    # --- batch tokens
+    def create_batch_token(self, account_id: str, lifetime: timedelta) -> tuple[str, datetime]:
+        """A bearer token for the batch API, good for ``lifetime``; only its digest is kept."""
+        secret = "enlb_" + secrets.token_urlsafe(32)
+        expires = now() + lifetime
+        with self.engine.begin() as c:
+            c.execute(insert(batch_tokens).values(token_hash=digest(secret), account_id=account_id, expires=expires))
+        return secret, expires
+
+    def batch_token_account(self, secret: str) -> str | None:
+        """The account an unexpired batch token belongs to, or None."""
+        with self.engine.connect() as c:
+            return c.execute(
+                select(batch_tokens.c.account_id).where(
+                    batch_tokens.c.token_hash == digest(secret), batch_tokens.c.expires > now()
+                )
+            ).scalar()
+
+    def expire_batch_tokens(self) -> int:
+        with self.engine.begin() as c:
+            return c.execute(delete(batch_tokens).where(batch_tokens.c.expires <= now())).rowcount
 
     def create_token(self, account_id: str, name: str = "") -> tuple[Token, str]:
         """A new API token; the secret is returned once and only its digest is kept."""
@@ -269,6 +336,7 @@ class Catalog:
         with self._account_transaction(image.account_id) as c:
             self._check_quota(c, image.account_id, quota)
             seq = self._insert_image(c, image)
+            _stored_change(c, image.account_id, 1, image.size)  # usage accounting
         return replace(image, seq=seq)
 
     @staticmethod
@@ -320,7 +388,9 @@ class Catalog:
         """Remove the row (the image is gone from then on); the caller deletes the blob after."""
         image = self.image(account_id, image_id, drafts=True)
         with self.engine.begin() as c:
-            c.execute(delete(images).where(images.c.seq == image.seq))
+            gone = c.execute(delete(images).where(images.c.seq == image.seq))
+            if gone.rowcount and not image.draft:
+                _stored_change(c, account_id, -1, -image.size)  # usage accounting
             c.execute(
                 delete(direct_uploads).where(
                     direct_uploads.c.account_id == account_id, direct_uploads.c.image_id == image_id
@@ -332,21 +402,36 @@ class Catalog:
         with self.engine.connect() as c:
             return _count(c, account_id)
 
-    def page(self, account_id: str, page: int, per_page: int) -> Page:
+    def _listed(self, account_id: str, where: ImageFilter) -> list[Any]:
+        """The conditions of a listing: the account's uploaded images (never drafts), filtered in SQL."""
+        conditions: list[Any] = [images.c.account_id == account_id, ~images.c.draft]
+        if where.creator == "":
+            conditions.append(images.c.creator.is_(None))
+        elif where.creator is not None:
+            conditions.append(images.c.creator == where.creator)
+        dialect = self.engine.dialect.name
+        conditions += [meta_condition(images.c.meta, f, dialect) for f in where.meta]
+        return conditions
+
+    def page(self, account_id: str, page: int, per_page: int, where: ImageFilter = EVERY_IMAGE) -> Page:
         """v1 listing: numbered pages, oldest first."""
+        conditions = self._listed(account_id, where)
         with self.engine.connect() as c:
             rows = c.execute(
-                select(images)
-                .where(images.c.account_id == account_id)
-                .order_by(images.c.seq)
-                .offset((page - 1) * per_page)
-                .limit(per_page)
+                select(images).where(*conditions).order_by(images.c.seq).offset((page - 1) * per_page).limit(per_page)
             ).all()
-        return Page([_image(r) for r in rows], total=self.count_images(account_id))
+            total = c.execute(select(func.count()).select_from(images).where(*conditions)).scalar_one()
+        return Page([_image(r) for r in rows], total=int(total))
 
-    def after(self, account_id: str, token: str | None, per_page: int, descending: bool) -> Page:
+    def after(
+        self, account_id: str, token: str | None, per_page: int, descending: bool, where: ImageFilter = EVERY_IMAGE
+    ) -> Page:
         """v2 listing: keyset pages in upload order, resumable by an opaque continuation token."""
-        query = select(images).where(images.c.account_id == account_id)
+        query = select(images).where(*self._listed(account_id, where))
+        return self._keyset_page(query, token, per_page, descending)
+
+    def _keyset_page(self, query: Select[Any], token: str | None, per_page: int, descending: bool) -> Page:
+        """One page of ``query``'s images in upload order after ``token``, and the token of the next."""
         if token:
             seq = _seq_of(token)
             query = query.where(images.c.seq < seq if descending else images.c.seq > seq)
@@ -354,8 +439,7 @@ class Catalog:
         with self.engine.connect() as c:
             rows = c.execute(query.order_by(order).limit(per_page + 1)).all()
         found = [_image(r) for r in rows[:per_page]]
-        more = len(rows) > per_page
-        return Page(found, continuation_token=_token_of(found[-1].seq) if more else None)
+        return Page(found, continuation_token=_token_of(found[-1].seq) if len(rows) > per_page else None)
 
     def blob_keys(self) -> set[str]:
         with self.engine.connect() as c:
@@ -399,6 +483,7 @@ class Catalog:
                 .where(images.c.account_id == image.account_id, images.c.id == image.id, images.c.draft)
                 .values(**_columns(filled))
             )
+            _stored_change(c, image.account_id, 1, filled.size)  # usage accounting
         return filled
 
     def expire_slots(self) -> int:
@@ -430,8 +515,14 @@ class Catalog:
         return _variant(row)
 
     def add_variant(self, account_id: str, variant: Variant) -> Variant:
+        """Add a variant; at most :data:`MAX_VARIANTS` per account (counted under the account's lock)."""
         try:
-            with self.engine.begin() as c:
+            with self._account_transaction(account_id) as c:
+                held = c.execute(select(func.count()).where(variants.c.account_id == account_id)).scalar_one()
+                if held >= MAX_VARIANTS:
+                    raise QuotaExceededError(
+                        f"an account can have at most {MAX_VARIANTS} variants; delete one before adding {variant.id!r}"
+                    )
                 c.execute(insert(variants).values(account_id=account_id, **self._variant_values(variant)))
         except IntegrityError as exc:
             raise ConflictError(f"variant {variant.id!r} already exists") from exc
@@ -454,7 +545,12 @@ class Catalog:
 
     @staticmethod
     def _variant_values(variant: Variant) -> dict[str, Any]:
-        return {"id": variant.id, "options": variant.options, "never_require_signed": variant.never_require_signed}
+        return {
+            "id": variant.id,
+            "options": variant.options,
+            "never_require_signed": variant.never_require_signed,
+            "browser_ttl": variant.browser_ttl,
+        }
 
     # --- signing keys
     def keys(self, account_id: str) -> list[SigningKey]:
@@ -489,3 +585,246 @@ class Catalog:
         c.execute(
             insert(signing_keys).values(account_id=account_id, name=name, value=secrets.token_hex(32), created=now())
         )
+
+    # --- for modules that commit their own rows with an image's, in one transaction (bulk imports)
+    def account_transaction(self, account_id: str) -> AbstractContextManager[Connection]:
+        """A transaction holding the account's lock, as uploads use it for the quota check."""
+        return self._account_transaction(account_id)
+
+    def insert_image(self, c: Connection, image: Image, quota: int | None) -> Image:
+        """Insert ``image`` inside ``c`` (from :meth:`account_transaction`) after the quota check,
+        so that it commits, or not, together with what the caller writes beside it."""
+        self._check_quota(c, image.account_id, quota)
+        return replace(image, seq=self._insert_image(c, image))
+
+    # --- usage accounting (docs/usage.md)
+    def record_transformation(self, account_id: str, key_hash: str, day: date, default_quota: int) -> int | None:
+        """Count a request of one transformation on ``day``; only the first of the day per key gets here.
+
+        Each key remembers the last day it was requested, and each day counts the keys whose last
+        request it is (``last_seen``), so the 30-day figure is a sum of at most 30 rows, exact. A key
+        not requested within the window is new: past the quota it is refused (and not counted).
+        Returns the 30-day figure afterwards, or None when the key was already counted that day.
+        Runs under the account's lock, so concurrent new transformations cannot overshoot the quota.
+        """
+        with self._account_transaction(account_id) as c:
+            last = c.execute(
+                select(usage_keys.c.last_day).where(
+                    usage_keys.c.account_id == account_id, usage_keys.c.key_hash == key_hash
+                )
+            ).scalar()
+            if last is not None and last >= day:
+                return None
+            window = _window(c, account_id, day)
+            in_window = last is not None and last > day - timedelta(days=WINDOW_DAYS)
+            if not in_window:
+                quota = self._transformation_quota(c, account_id, default_quota)
+                if quota and window >= quota:
+                    raise TransformationQuotaError(
+                        f"this account used its {quota:,} unique transformations of the last {WINDOW_DAYS} days; "
+                        "already transformed images keep being served"
+                    )
+                window += 1
+            key_row = {"account_id": account_id, "key_hash": key_hash, "last_day": day}
+            _upsert(c, usage_keys, key_row, {"last_day": day})
+            if in_window:
+                c.execute(
+                    update(usage_daily)
+                    .where(usage_daily.c.account_id == account_id, usage_daily.c.day == last)
+                    .values(last_seen=usage_daily.c.last_seen - 1)
+                )
+            row = {**_daily_zero(account_id, day), "transformations": 1, "last_seen": 1, "unique_30d": window}
+            _upsert(
+                c,
+                usage_daily,
+                row,
+                {
+                    "transformations": usage_daily.c.transformations + 1,
+                    "last_seen": usage_daily.c.last_seen + 1,
+                    "unique_30d": window,
+                },
+            )
+        return window
+
+    def add_deliveries(self, counts: Mapping[tuple[str, date], tuple[int, int]]) -> None:
+        """Add delivered (images, bytes) per (account, day): increments, so replicas' flushes add up."""
+        if not counts:
+            return
+        with self.engine.begin() as c:
+            for (account_id, day), (delivered, size) in sorted(counts.items()):
+                row = {**_daily_zero(account_id, day), "delivered_images": delivered, "delivered_bytes": size}
+                _upsert(
+                    c,
+                    usage_daily,
+                    row,
+                    {
+                        "delivered_images": usage_daily.c.delivered_images + delivered,
+                        "delivered_bytes": usage_daily.c.delivered_bytes + size,
+                    },
+                )
+
+    def unique_transformations(self, account_id: str, day: date) -> int:
+        """Distinct transformations requested within the 30 days ending on ``day``."""
+        with self.engine.connect() as c:
+            return _window(c, account_id, day)
+
+    def stored(self, account_id: str, day: date) -> tuple[int, int]:
+        """(images, bytes) stored at the end of ``day`` (or now, for today)."""
+        with self.engine.connect() as c:
+            return _stored_on(c, account_id, day)
+
+    def usage(self, account_id: str, first: date, last: date) -> list[UsageDay]:
+        """One entry per day from ``first`` to ``last``: a bounded read of per-day rows, no scan of requests.
+
+        ``unique_30d`` is the figure at the end of days with transformation activity, and the live
+        figure for ``last``; None for other days (it cannot be rebuilt afterwards).
+        """
+        with self.engine.connect() as c:
+            stored_rows = c.execute(
+                select(usage_stored).where(
+                    usage_stored.c.account_id == account_id, usage_stored.c.day >= first, usage_stored.c.day <= last
+                )
+            ).all()
+            daily_rows = c.execute(
+                select(usage_daily).where(
+                    usage_daily.c.account_id == account_id, usage_daily.c.day >= first, usage_daily.c.day <= last
+                )
+            ).all()
+            carried = _stored_on(c, account_id, first - timedelta(days=1))
+            live = _window(c, account_id, last)
+        stored_by_day = {r.day: (int(r.images), int(r.bytes)) for r in stored_rows}
+        daily_by_day = {r.day: r for r in daily_rows}
+        days: list[UsageDay] = []
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            carried = stored_by_day.get(day, carried)
+            daily = daily_by_day.get(day)
+            unique: int | None = int(daily.unique_30d) if daily is not None and daily.transformations else None
+            days.append(
+                UsageDay(
+                    day=day,
+                    stored_images=carried[0],
+                    stored_bytes=carried[1],
+                    delivered_images=int(daily.delivered_images) if daily is not None else 0,
+                    delivered_bytes=int(daily.delivered_bytes) if daily is not None else 0,
+                    transformations=int(daily.transformations) if daily is not None else 0,
+                    unique_30d=live if day == last else unique,
+                )
+            )
+        return days
+
+    def transformation_quota(self, account_id: str) -> int | None:
+        """The account's own quota (overriding the ``transformation_quota`` setting), if it has one."""
+        with self.engine.connect() as c:
+            value = c.execute(
+                select(usage_quotas.c.transformation_quota).where(usage_quotas.c.account_id == account_id)
+            ).scalar()
+        return None if value is None else int(value)
+
+    def set_transformation_quota(self, account_id: str, quota: int | None) -> None:
+        """Give the account its own quota (0: unlimited), or None to follow the setting again."""
+        self.account(account_id)
+        with self.engine.begin() as c:
+            c.execute(delete(usage_quotas).where(usage_quotas.c.account_id == account_id))
+            if quota is not None:
+                c.execute(insert(usage_quotas).values(account_id=account_id, transformation_quota=quota))
+
+    def prune_usage_keys(self, today: date) -> int:
+        """Forget keys last requested before the window: a new request of them is new either way."""
+        with self.engine.begin() as c:
+            done = c.execute(delete(usage_keys).where(usage_keys.c.last_day <= today - timedelta(days=WINDOW_DAYS)))
+        return int(done.rowcount or 0)
+
+    @staticmethod
+    def _transformation_quota(c: Connection, account_id: str, default: int) -> int:
+        own = c.execute(
+            select(usage_quotas.c.transformation_quota).where(usage_quotas.c.account_id == account_id)
+        ).scalar()
+        return default if own is None else int(own)
+
+    # --- dashboard search
+    def search(self, account_id: str, text: str, token: str | None, per_page: int, descending: bool) -> Page:
+        """Images whose id, creator or metadata contain ``text`` (any case), in keyset pages like v2.
+
+        An operator's interactive search: it scans the account's rows (no index helps a substring),
+        which is fine for a person typing and never on the serving path. Drafts are left out.
+        """
+        query = select(images).where(images.c.account_id == account_id, ~images.c.draft)
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            fields = (images.c.id, func.coalesce(images.c.creator, ""), cast(images.c.meta, String))
+            query = query.where(or_(*(func.lower(f).like(pattern, escape="\\") for f in fields)))
+        return self._keyset_page(query, token, per_page, descending)
+
+
+WINDOW_DAYS = 30  # Cloudflare bills unique transformations over a sliding 30-day window
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    """One account's usage on one UTC day."""
+
+    day: date
+    stored_images: int
+    stored_bytes: int
+    delivered_images: int
+    delivered_bytes: int
+    transformations: int  # distinct transformations requested that day
+    unique_30d: int | None  # distinct transformations within the 30 days ending that day
+
+
+def _upsert(c: Connection, table: Table, row: Mapping[str, Any], on_conflict: Mapping[str, Any]) -> None:
+    """INSERT, or UPDATE the existing row by primary key — atomically, on SQLite and PostgreSQL alike."""
+    keys = [column.name for column in table.primary_key.columns]
+    if c.dialect.name == "postgresql":
+        pg = postgresql.insert(table).values(**row)
+        c.execute(pg.on_conflict_do_update(index_elements=keys, set_=dict(on_conflict)))
+    else:
+        lite = sqlite.insert(table).values(**row)
+        c.execute(lite.on_conflict_do_update(index_elements=keys, set_=dict(on_conflict)))
+
+
+def _daily_zero(account_id: str, day: date) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "day": day,
+        "delivered_images": 0,
+        "delivered_bytes": 0,
+        "transformations": 0,
+        "last_seen": 0,
+        "unique_30d": 0,
+    }
+
+
+def _window(c: Connection, account_id: str, day: date) -> int:
+    """The 30-day figure: keys whose last request falls within the window, summed over ≤ 30 rows."""
+    total = c.execute(
+        select(func.coalesce(func.sum(usage_daily.c.last_seen), 0)).where(
+            usage_daily.c.account_id == account_id,
+            usage_daily.c.day > day - timedelta(days=WINDOW_DAYS),
+            usage_daily.c.day <= day,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def _stored_on(c: Connection, account_id: str, day: date) -> tuple[int, int]:
+    row = c.execute(
+        select(usage_stored.c.images, usage_stored.c.bytes)
+        .where(usage_stored.c.account_id == account_id, usage_stored.c.day <= day)
+        .order_by(usage_stored.c.day.desc())
+        .limit(1)
+    ).first()
+    return (int(row.images), int(row.bytes)) if row is not None else (0, 0)
+
+
+def _stored_change(c: Connection, account_id: str, count: int, size: int) -> None:
+    """Move today's stored totals by (count, size), in the transaction that adds or removes the image.
+
+    Today's row starts from the last earlier day's totals; a concurrent first change of the day
+    conflicts and adds its own delta, so the result is exact without a lock.
+    """
+    day = now().date()
+    before = _stored_on(c, account_id, day - timedelta(days=1))
+    row = {"account_id": account_id, "day": day, "images": before[0] + count, "bytes": before[1] + size}
+    _upsert(c, usage_stored, row, {"images": usage_stored.c.images + count, "bytes": usage_stored.c.bytes + size})

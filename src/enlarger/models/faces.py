@@ -6,7 +6,8 @@ stores or logs anything about a face.
 The detector is MediaPipe's BlazeFace full-range model (Apache-2.0), converted from its
 ``.tflite`` file to ONNX by ``scripts/convert_blazeface.py`` and shipped inside the package, so
 ``gravity=face`` works out of the box. ``face_model`` (a path) loads another BlazeFace-format ONNX
-(the short-range one, or a re-trained one). Decoders for YuNet, SCRFD and RetinaFace were dropped:
+(the short-range one, which ``scripts/fetch_models.py`` converts for the
+benchmark, or a re-trained one). Decoders for YuNet, SCRFD and RetinaFace were dropped:
 no weights could be had from a package registry to run them against, and an unverified box decoder
 fails silently (docs/models.md).
 """
@@ -30,7 +31,6 @@ from enlarger.settings import Settings
 INFERENCE_SIDE = 1024
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL = DATA / "blazeface_full_range.onnx"
-SHORT_RANGE_MODEL = DATA / "blazeface_short_range.onnx"
 
 Array = np.ndarray[Any, Any]
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from enlarger import deadline
 from enlarger.errors import FeatureUnavailableError
 from enlarger.settings import Settings
 
@@ -56,15 +57,46 @@ class Session:
         return list(self.inner.get_inputs()[0].shape)
 
     def run(self, feed: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
-        """Run on one input tensor and return every output (as float32 arrays)."""
+        """Run on one input tensor and return every output (as float32 arrays).
+
+        Under a transformation's time limit (:mod:`enlarger.deadline`), onnxruntime is told to
+        terminate the run when the limit passes, which raises :class:`TransformTimeoutError`.
+        """
+        limit = deadline.current()
         started = time.perf_counter()
-        outputs = self.inner.run(None, {self.input_name: feed})
+        with _terminated_at(limit) as run_options:
+            try:
+                outputs = self.inner.run(None, {self.input_name: feed}, run_options)
+            except Exception as exc:  # onnxruntime raises its own (unexported) exception types
+                if limit is not None and limit.expired():
+                    raise limit.error() from exc
+                raise
         elapsed = time.perf_counter() - started
         with _LOCK:
             totals = _RUNS.setdefault(self.path.name, [0.0, 0.0])
             totals[0] += 1
             totals[1] += elapsed
         return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+@contextmanager
+def _terminated_at(limit: deadline.Deadline | None) -> Iterator[onnxruntime.RunOptions | None]:
+    """Run options whose ``terminate`` flag a timer sets when ``limit`` passes (none without a limit)."""
+    if limit is None:
+        yield None
+        return
+    limit.check()
+    import onnxruntime
+
+    options = onnxruntime.RunOptions()
+    options.log_severity_level = 4  # a terminated run is reported as the timeout, not logged as an error
+    timer = threading.Timer(limit.remaining(), setattr, (options, "terminate", True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield options
+    finally:
+        timer.cancel()
 
 
 def providers(device: str) -> tuple[str, ...]:
@@ -115,13 +147,23 @@ def session(path: Path, settings: Settings) -> Session:
 
 @contextmanager
 def inference_slot(settings: Settings) -> Iterator[None]:
-    """Hold one of the ``inference_concurrency`` slots while a model runs."""
+    """Hold one of the ``inference_concurrency`` slots while a model runs.
+
+    Waiting for a slot counts against the transformation's time limit: past it, the wait gives up.
+    """
     with _LOCK:
         slot = _SLOTS.setdefault(
             settings.inference_concurrency, threading.BoundedSemaphore(settings.inference_concurrency)
         )
-    with slot:
+    limit = deadline.current()
+    if limit is None:
+        slot.acquire()
+    elif not slot.acquire(timeout=limit.remaining()):
+        raise limit.error()
+    try:
         yield
+    finally:
+        slot.release()
 
 
 def _rss_bytes() -> int:

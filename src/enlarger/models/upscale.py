@@ -13,14 +13,14 @@ within one tile's time of its limit.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from enlarger.errors import FeatureUnavailableError, InputTooLargeError, TransformTimeoutError
+from enlarger import deadline
+from enlarger.errors import FeatureUnavailableError, InputTooLargeError
 from enlarger.models import runtime
 from enlarger.settings import Settings
 
@@ -94,15 +94,14 @@ def _spans(length: int) -> list[tuple[int, int, int, int]]:
     return spans
 
 
-def enlarge(rgb: Array, model: Model, settings: Settings, deadline: float | None = None) -> Array:
+def enlarge(rgb: Array, model: Model, settings: Settings) -> Array:
     """``rgb`` (H × W × 3 ``uint8``) enlarged ``model.scale`` times by the model, tile by tile."""
     height, width = rgb.shape[:2]
     f = model.scale
     out = np.empty((height * f, width * f, 3), np.uint8)
     for y0, y1, cy0, cy1 in _spans(height):
         for x0, x1, cx0, cx1 in _spans(width):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TransformTimeoutError("the transformation took longer than the limit (stopped while upscaling)")
+            deadline.check()  # between tiles; a tile itself is terminated by the runtime (enlarger.deadline)
             tile = rgb[cy0:cy1, cx0:cx1].astype(np.float32).transpose(2, 0, 1)[None]
             with runtime.inference_slot(settings):
                 result = model.session.run(np.ascontiguousarray(tile))[0][0]

@@ -69,7 +69,7 @@ class AddressGuard:
             try:
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except OSError as exc:
-                raise OriginError(f"the source host {host} could not be resolved", code=9407) from exc
+                raise OriginError(f"the source host {host} could not be resolved", code=9407, status=523) from exc
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         refused = [a for a in addresses if not self.permitted(a)]
         if refused or not addresses:

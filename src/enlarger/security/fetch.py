@@ -4,16 +4,21 @@ Every URL, the first and each redirect's, is parsed strictly before anything is 
 that parsers could read two ways (whitespace, control characters, backslashes, ``user@host``) is
 malformed, and a host written in Unicode is folded (UTS #46, which includes NFKC: ``ⓔⓧⓐⓜⓟⓛⓔ``
 is ``example``) to the ASCII name that is then checked and fetched. Redirects are followed by
-hand so that every hop is checked (scheme, allowed host, resolved addresses); connections go to
-the addresses that were checked; time (connect and total) and bytes (counted while streaming,
-aborted past the limit) are capped; the User-Agent is fixed and says who we are.
+hand so that every hop is checked (scheme, resolved addresses); connections go to the addresses
+that were checked; time (connect and total) and bytes (counted while streaming, aborted past the
+limit) are capped; the User-Agent is fixed and says who we are.
+
+Which origins may be asked at all is the caller's check, on the first URL only
+(:func:`origin_matcher`, Cloudflare's sources page: "only the first URL is checked, redirects
+are followed"). Every request carries ``Via: 1.1 image-resizing``, the loop marker Cloudflare
+documents, so that a resizer behind us (another Enlarger included) refuses to transform it again.
 """
 
 from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
@@ -23,17 +28,18 @@ import idna
 
 from enlarger import __version__
 from enlarger.errors import (
-    InputTooLargeError,
+    FileTooLargeError,
     InvalidSourceError,
     OriginError,
     OriginTimeoutError,
-    SourceForbiddenError,
     SourceNotFoundError,
 )
 from enlarger.security.addresses import AddressGuard
 
 USER_AGENT = f"Enlarger/{__version__} (image transformation service; +https://github.com/enlarger/enlarger)"
 _REDIRECTS = (301, 302, 303, 307, 308)
+#: The loop marker Cloudflare documents (transform-via-workers: "image-resizing" in ``Via``)
+VIA = "1.1 image-resizing"
 #: whitespace, control characters and backslashes: URL parsers disagree on where they end a part
 _AMBIGUOUS = re.compile(r"[\x00-\x20\x7f-\x9f\\\s]")
 
@@ -122,16 +128,48 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def host_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
-    """``example.com`` matches itself; ``*.example.com`` matches its subdomains."""
-    exact = {p.lower() for p in patterns if not p.startswith("*.")}
-    suffixes = tuple(p[1:].lower() for p in patterns if p.startswith("*."))
-    return lambda host: host.lower() in exact or (bool(suffixes) and host.lower().endswith(suffixes))
+@dataclass(frozen=True)
+class _Allowed:
+    """One ``allowed_hosts`` entry: a host (with ``*.``: it and its subdomains) and a path prefix."""
+
+    host: str
+    subdomains: bool
+    path: str  # "" for any path, else "/prefix" without a trailing slash
+
+    @classmethod
+    def parse(cls, entry: str) -> _Allowed:
+        text = entry.strip().lower()
+        for scheme in ("https://", "http://"):
+            text = text.removeprefix(scheme)
+        host, _, path = text.partition("/")
+        return cls(host.removeprefix("*."), host.startswith("*."), "/" + path.strip("/") if path.strip("/") else "")
+
+    def matches(self, host: str, path: str) -> bool:
+        if host != self.host and not (self.subdomains and host.endswith("." + self.host)):
+            return False
+        return not self.path or path == self.path or path.startswith(self.path + "/")
+
+
+def origin_matcher(entries: Iterable[str]) -> Callable[[str], bool]:
+    """Whether an absolute URL may be fetched under ``allowed_hosts`` (Cloudflare's sources page).
+
+    Each entry is a domain with an optional path prefix: ``example.com`` is that host only (no
+    subdomains), ``*.example.com`` the domain and every subdomain, ``example.com/images`` only
+    paths at or below ``/images``. Only the URL asked for is checked; its redirects are not.
+    """
+    allowed = tuple(_Allowed.parse(entry) for entry in entries if entry.strip())
+
+    def allows(url: str) -> bool:
+        parts = checked_url(url)[1]
+        host = (parts.hostname or "").lower().removesuffix(".")
+        return any(entry.matches(host, parts.path or "/") for entry in allowed)
+
+    return allows
 
 
 class Fetcher:
     """Fetches source URLs. Hops to ``trusted_origin``'s host skip the address check (it is
-    configured by the operator); every other hop must pass ``allow_host`` and the guard."""
+    configured by the operator); every other hop must pass the guard."""
 
     def __init__(
         self,
@@ -160,41 +198,53 @@ class Fetcher:
         self,
         url: str,
         *,
-        allow_host: Callable[[str], bool],
         etag: str | None = None,
         last_modified: str | None = None,
         max_bytes: int | None = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
         """GET ``url`` (conditionally when validators are given), following checked redirects.
 
         ``max_bytes`` lowers the byte cap for this fetch (uploads have a smaller limit than sources).
+        ``headers`` (credentials of an import source) go only to ``url``'s own origin, never to a
+        redirect's other host.
         """
         limit = min(self._max_bytes, max_bytes) if max_bytes is not None else self._max_bytes
         try:
             with anyio.fail_after(self._total_timeout):
-                return await self._follow(url, allow_host, etag, last_modified, limit)
+                return await self._follow(url, etag, last_modified, limit, headers)
         except TimeoutError as exc:
             raise OriginTimeoutError(f"the source did not arrive within {self._total_timeout:g} s") from exc
 
     async def _follow(
-        self, url: str, allow_host: Callable[[str], bool], etag: str | None, last_modified: str | None, limit: int
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        limit: int,
+        extra: Sequence[tuple[bytes, bytes]] = (),
     ) -> Fetched:
+        home = ""  # the first URL's origin, once checked (and folded): the only one ``extra`` goes to
         for hop in range(self._max_redirects + 1):
             try:
                 url, parts = checked_url(url)
             except InvalidSourceError as exc:
                 if hop == 0:
                     raise
-                raise OriginError(f"the origin redirected to a malformed URL: {exc.message}") from exc
+                raise OriginError(
+                    f"the origin redirected to an invalid URL: {exc.message}", code=9420, status=400
+                ) from exc
             assert parts.hostname is not None
+            if hop == 0:
+                home = parts.netloc.lower()
             trusted = parts.netloc.lower() == self._trusted_netloc
-            if not trusted and not allow_host(parts.hostname):
-                raise SourceForbiddenError(f"fetching from {parts.hostname} is not allowed (see allowed_hosts)")
-            headers = [(b"User-Agent", USER_AGENT.encode()), (b"Accept", b"image/*,*/*;q=0.8")]
+            headers = [(b"User-Agent", USER_AGENT.encode()), (b"Accept", b"image/*,*/*;q=0.8"), (b"Via", VIA.encode())]
             if etag:
                 headers.append((b"If-None-Match", etag.encode("latin-1")))
             if last_modified:
                 headers.append((b"If-Modified-Since", last_modified.encode("latin-1")))
+            if parts.netloc.lower() == home:
+                headers.extend(extra)
             pool = self._trusted if trusted else self._guarded
             timeouts = {"connect": self._connect_timeout, "read": self._total_timeout, "pool": self._total_timeout}
             try:
@@ -209,13 +259,17 @@ class Fetcher:
                     _check_status(status, url)
                     body = await _read(response, limit)
                     return Fetched(url, body, found.get("etag"), found.get("last-modified"))
-            except (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.PoolTimeout) as exc:
-                raise OriginTimeoutError(f"the source at {parts.hostname} did not answer in time") from exc
+            except (httpcore.ConnectTimeout, httpcore.PoolTimeout) as exc:
+                raise OriginTimeoutError(f"the source at {parts.hostname} did not answer in time", status=522) from exc
+            except httpcore.ReadTimeout as exc:
+                raise OriginTimeoutError(f"the source at {parts.hostname} did not finish sending in time") from exc
             except httpcore.ConnectError as exc:
-                raise OriginError(f"the source at {parts.hostname} is unreachable ({exc or 'refused'})") from exc
+                message = f"the source at {parts.hostname} is unreachable ({exc or 'refused'})"
+                raise OriginError(message, code=9510, status=523) from exc
             except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
-                raise OriginError(f"the connection to {parts.hostname} failed ({exc or type(exc).__name__})") from exc
-        raise OriginError(f"the source redirected more than {self._max_redirects} times", code=9421)
+                message = f"the connection to {parts.hostname} was interrupted ({exc or type(exc).__name__})"
+                raise OriginError(message, code=9402) from exc
+        raise OriginError(f"the source redirected more than {self._max_redirects} times", code=9421, status=400)
 
 
 async def _read(response: httpcore.Response, limit: int) -> bytes:
@@ -224,15 +278,19 @@ async def _read(response: httpcore.Response, limit: int) -> bytes:
     async for chunk in response.aiter_stream():
         size += len(chunk)
         if size > limit:
-            raise InputTooLargeError(f"the source is larger than the limit of {limit:,} bytes", code=9402)
+            raise FileTooLargeError(f"the source is larger than the limit of {limit:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 def _check_status(status: int, url: str) -> None:
+    """The origin's error status as Cloudflare's code and status: 404/410 → 9404 (404), 400 → 9519
+    (502), any other 4xx → 9408 (408), 5xx and the rest → 9509 (502)."""
     if status in (404, 410):
         raise SourceNotFoundError(f"the origin has no source at {url} (HTTP {status})")
+    if status == 400:
+        raise OriginError(f"the origin refused the request for {url} (HTTP 400)", code=9519)
     if 400 <= status < 500:
-        raise OriginError(f"the origin refused the source at {url} (HTTP {status})", code=9408)
+        raise OriginError(f"the origin refused the source at {url} (HTTP {status})", code=9408, status=408)
     if status >= 300:
-        raise OriginError(f"the origin failed to serve {url} (HTTP {status})")
+        raise OriginError(f"the origin failed to serve {url} (HTTP {status})", code=9509)

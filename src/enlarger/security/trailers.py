@@ -40,7 +40,6 @@ __all__ = [
     "jpeg_end",
     "png_bad_checksum",
     "png_end",
-    "strip_trailer",
     "trailer_offset",
     "webp_end",
 ]
@@ -226,9 +225,3 @@ def trailer_offset(data: bytes) -> int | None:
     """
     end = image_end(data)
     return end if end is not None and end < len(data) else None
-
-
-def strip_trailer(data: bytes) -> bytes:
-    """``data`` cut at the end of its image: what a decoder sees, without the trailing bytes."""
-    offset = trailer_offset(data)
-    return data if offset is None else data[:offset]

@@ -31,6 +31,8 @@ def route_of(path: str) -> str:
         return "api"
     if path.startswith("/upload/"):
         return "upload"
+    if path == "/dashboard" or path.startswith(("/dashboard/", "/widget/")):
+        return path.split("/")[1]  # the dashboard and upload widget (issue 17)
     return "delivery" if path.count("/") >= 3 else "other"
 
 

@@ -2,14 +2,18 @@
 
 Each handler authenticates the bearer token against the account in the path, does one catalog
 operation (in a worker thread) and answers with the v4 envelope; every typed error becomes the
-envelope's ``errors`` entry with its status, in :func:`_endpoint`.
+envelope's ``errors`` entry with its status, in :func:`authenticated`.
+
+The batch API (images-batch.mdx) is the same handlers under ``/images/v1…`` and ``/images/v2…``
+(Cloudflare serves them at ``batch.imagedelivery.net``), authorised by a short-lived batch
+token from ``GET /v1/batch_token`` instead of an API token: the token names the account.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,47 +22,80 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from enlarger.catalog.filters import ImageFilter, parse_meta_filters
 from enlarger.catalog.store import Account, Variant
 from enlarger.errors import (
     AuthenticationError,
     PermissionDeniedError,
     RequestError,
 )
-from enlarger.hosting import check_metadata, direct_upload_expiry
-from enlarger.options import parse_options
+from enlarger.hosting import (
+    check_browser_ttl,
+    check_creator,
+    check_metadata,
+    check_signing,
+    direct_upload_expiry,
+)
+from enlarger.options import BY_NAME, parse_options
 from enlarger.server.bodies import file_bytes, flag, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
+from enlarger.server.records import timestamp
 
 PREFIX = "/client/v4/accounts/{account_id}/images"
+BATCH_PREFIX = "/images"
+BATCH_TOKEN_LIFETIME = timedelta(hours=1)
+V1_PAGE = 100  # "List up to 100 images with one request" (SDK images.v1.list)
+V2_PAGE = 1000  # "with up to 1000 results per page" (SDK images.v2.list)
 _VARIANT_ID = re.compile(r"^[A-Za-z0-9]{1,99}$")
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _VARIANT_FITS = ("scale-down", "contain", "cover", "crop", "pad")
+#: beyond Cloudflare: a variant may draw an overlay (a hosted image of the account; docs/binding.md)
+_DRAW_OPTIONS = frozenset(name for name in BY_NAME if name == "draw" or name.startswith("draw."))
 
 Handler = Callable[[Request, HostingService, Account], Awaitable[Response]]
+Authenticator = Callable[[Request, HostingService], Awaitable[Account]]
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(handler: Handler, authenticate: Authenticator) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, then run ``handler``; the guard maps errors to the envelope — for every API route."""
 
     async def endpoint(request: Request) -> Response:
         service: HostingService = request.app.state.hosting
-        return await handler(request, service, await _authenticate(request, service))
+        return await handler(request, service, await authenticate(request, service))
 
     return guarded(endpoint, enveloped)
 
 
-async def _authenticate(request: Request, service: HostingService) -> Account:
+def _bearer(request: Request) -> str:
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthenticationError("missing or malformed Authorization header: send 'Authorization: Bearer <token>'")
+    return secret.strip()
+
+
+async def _authenticate(request: Request, service: HostingService) -> Account:
+    secret = _bearer(request)
     account_id = request.path_params["account_id"]
-    owner = await run(service.hosting.catalog.token_account, secret.strip())
+    owner = await run(service.hosting.catalog.token_account, secret)
     if owner is None or owner != account_id:
         raise PermissionDeniedError("Authentication error: the token is not valid for this account")
     return await run(service.hosting.catalog.account, account_id)
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """``handler`` behind an API token for the account in the path (other modules' API routes use it)."""
+    return _endpoint(handler, _authenticate)
+
+
+async def _authenticate_batch(request: Request, service: HostingService) -> Account:
+    """Batch routes carry no account in the path: the (unexpired) batch token names it."""
+    owner = await run(service.hosting.catalog.batch_token_account, _bearer(request))
+    if owner is None:
+        raise PermissionDeniedError("Authentication error: the batch token is unknown or expired; get a new one")
+    return await run(service.hosting.catalog.account, owner)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -74,6 +111,17 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _page_size(request: Request, most: int) -> int:
+    """``per_page``: at least 10; more than the documented page size is served as that size."""
+    return min(_int_param(request, "per_page", most, 10, 1_000_000), most)
+
+
+def _creator_filter(request: Request) -> str | None:
+    """``creator=x`` lists x's images, ``creator=`` (empty) those without a creator, no parameter all."""
+    creator = request.query_params.get("creator")
+    return creator if creator == "" else check_creator(creator)
+
+
 # --- images
 async def upload(request: Request, service: HostingService, account: Account) -> Response:
     limit = service.hosting.settings.max_upload_bytes
@@ -84,7 +132,7 @@ async def upload(request: Request, service: HostingService, account: Account) ->
     if isinstance(file, UploadFile):
         data, filename = await file_bytes(file, limit), file.filename or ""
     elif isinstance(url, str):
-        fetched = await service.fetcher.fetch(url, allow_host=lambda _host: True, max_bytes=limit)
+        fetched = await service.fetcher.fetch(url, max_bytes=limit)
         data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]
     else:
         raise RequestError("'file' must be a file part and 'url' a text field")
@@ -94,20 +142,22 @@ async def upload(request: Request, service: HostingService, account: Account) ->
 
 async def list_v1(request: Request, service: HostingService, account: Account) -> Response:
     page = _int_param(request, "page", 1, 1, 1_000_000)
-    per_page = _int_param(request, "per_page", 1000, 10, 10_000)
-    found = await run(service.hosting.catalog.page, account.id, page, per_page)
+    per_page = _page_size(request, V1_PAGE)
+    where = ImageFilter(creator=_creator_filter(request))
+    found = await run(service.hosting.catalog.page, account.id, page, per_page, where)
     records = await service.records(request, account)
     info = {"page": page, "per_page": per_page, "count": len(found.images), "total_count": found.total}
     return envelope({"images": [records.record(i) for i in found.images]}, result_info=info)
 
 
 async def list_v2(request: Request, service: HostingService, account: Account) -> Response:
-    per_page = _int_param(request, "per_page", 1000, 10, 10_000)
+    per_page = _page_size(request, V2_PAGE)
     order = request.query_params.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise RequestError(f"sort_order must be asc or desc, got {order!r}")
     token = request.query_params.get("continuation_token") or None
-    found = await run(service.hosting.catalog.after, account.id, token, per_page, order == "desc")
+    where = ImageFilter(_creator_filter(request), parse_meta_filters(request.query_params.multi_items()))
+    found = await run(service.hosting.catalog.after, account.id, token, per_page, order == "desc", where)
     records = await service.records(request, account)
     images = [records.record(i) for i in found.images]
     return envelope({"images": images, "continuation_token": found.continuation_token})
@@ -124,14 +174,15 @@ async def edit(request: Request, service: HostingService, account: Account) -> R
     unknown = set(body) - {"metadata", "requireSignedURLs", "creator"}
     if unknown:
         raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    image_id = request.path_params["image_id"]
     changes: dict[str, Any] = {}
     if "metadata" in body:
         changes["meta"] = check_metadata(body["metadata"])
     if "requireSignedURLs" in body:
         changes["require_signed"] = flag(body["requireSignedURLs"], "requireSignedURLs")
+        check_signing(image_id, changes["require_signed"])
     if "creator" in body:
-        changes["creator"] = None if body["creator"] is None else str(body["creator"])
-    image_id = request.path_params["image_id"]
+        changes["creator"] = check_creator(body["creator"])
     image = await service.edit_image(account.id, image_id, changes)
     return envelope((await service.records(request, account)).record(image))
 
@@ -157,7 +208,38 @@ async def blob(request: Request, service: HostingService, account: Account) -> R
 
 async def stats(_request: Request, service: HostingService, account: Account) -> Response:
     current = await run(service.hosting.catalog.count_images, account.id)
-    return envelope({"count": {"current": current, "allowed": service.hosting.settings.image_quota}})
+    usage = await service.usage.summary(account.id)  # usage accounting (issue 17): fields beside Cloudflare's
+    return envelope({"count": {"current": current, "allowed": service.hosting.settings.image_quota}, **usage})
+
+
+async def batch_token(_request: Request, service: HostingService, account: Account) -> Response:
+    """A token for the batch API (images-batch.mdx): ``{"token", "expiresAt"}``, valid one hour."""
+    token, expires = await run(service.hosting.catalog.create_batch_token, account.id, BATCH_TOKEN_LIFETIME)
+    return envelope({"token": token, "expiresAt": timestamp(expires)})
+
+
+def _config_json(account: Account, service: HostingService) -> dict[str, Any]:
+    ttl = account.browser_ttl or service.hosting.settings.cache_control_max_age
+    return {"flexible_variants": account.flexible_variants, "browser_ttl": ttl}
+
+
+async def config_get(_request: Request, service: HostingService, account: Account) -> Response:
+    return envelope(_config_json(account, service))
+
+
+async def config_edit(request: Request, service: HostingService, account: Account) -> Response:
+    """``PATCH /v1/config``: ``flexible_variants`` (enable-flexible-variants.mdx) and the account's
+    ``browser_ttl`` (browser-ttl.mdx; ``null`` goes back to the server's default)."""
+    body = await read_json(request)
+    unknown = set(body) - {"flexible_variants", "browser_ttl"}
+    if unknown:
+        raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}; use flexible_variants, browser_ttl")
+    changes: dict[str, Any] = {}
+    if "flexible_variants" in body:
+        changes["flexible_variants"] = flag(body["flexible_variants"], "flexible_variants")
+    if "browser_ttl" in body:
+        changes["browser_ttl"] = None if body["browser_ttl"] is None else check_browser_ttl(body["browser_ttl"])
+    return envelope(_config_json(await service.update_account(account.id, changes), service))
 
 
 async def direct_upload(request: Request, service: HostingService, account: Account) -> Response:
@@ -180,22 +262,30 @@ async def direct_upload(request: Request, service: HostingService, account: Acco
 def _variant_from(body: dict[str, Any], variant_id: str, current: Variant | None = None) -> Variant:
     if not _VARIANT_ID.match(variant_id):
         raise RequestError(f"invalid variant id {variant_id!r}: 1–99 letters and digits")
-    options = body.get("options", current.options if current else None)
+    options = body.get("options", _variant_json(current)["options"] if current else None)
     if not isinstance(options, dict):
-        raise RequestError("options must be an object with fit, width, height and metadata")
-    unknown = set(options) - {"fit", "width", "height", "metadata"}
+        raise RequestError("options must be an object with fit, width, height, metadata and browser_ttl")
+    unknown = set(options) - {"fit", "width", "height", "metadata", "browser_ttl"} - _DRAW_OPTIONS
     if unknown:
         raise RequestError(f"unknown variant option(s): {', '.join(sorted(unknown))}")
     if options.get("fit", "scale-down") not in _VARIANT_FITS:
         raise RequestError(f"fit must be one of {', '.join(_VARIANT_FITS)}, got {options.get('fit')!r}")
-    parsed = parse_options(options)  # the option table validates ranges and types
-    clean = {name: getattr(parsed, name) for name in ("fit", "width", "height", "metadata") if name in options}
+    transform = {name: value for name, value in options.items() if name != "browser_ttl"}
+    parsed = parse_options(transform)  # the option table validates ranges and types
+    clean = {name: getattr(parsed, BY_NAME[name].attr) for name in transform}
+    # browser-ttl.mdx: a variant's browser_ttl overrides the account's and the default
+    ttl = None if options.get("browser_ttl") is None else check_browser_ttl(options["browser_ttl"])
     never = body.get("neverRequireSignedURLs", current.never_require_signed if current else False)
-    return Variant(variant_id, clean, flag(never, "neverRequireSignedURLs"))
+    return Variant(variant_id, clean, flag(never, "neverRequireSignedURLs"), ttl)
 
 
 def _variant_json(variant: Variant) -> dict[str, Any]:
-    return {"id": variant.id, "options": variant.options, "neverRequireSignedURLs": variant.never_require_signed}
+    ttl = {} if variant.browser_ttl is None else {"browser_ttl": variant.browser_ttl}
+    return {
+        "id": variant.id,
+        "options": {**variant.options, **ttl},
+        "neverRequireSignedURLs": variant.never_require_signed,
+    }
 
 
 async def variant_create(request: Request, service: HostingService, account: Account) -> Response:
@@ -254,13 +344,17 @@ async def key_delete(request: Request, service: HostingService, account: Account
 
 
 def routes() -> list[Route]:
-    """The API's routes; fixed paths come before the path-like image IDs they would otherwise match."""
+    """The API's and the batch API's routes; fixed paths come before the path-like image IDs they would
+    otherwise match, and the batch routes (``/images/…``) before delivery's ``/<account_hash>/…``."""
     table: list[tuple[str, str, Handler]] = [
         ("/v1", "POST", upload),
         ("/v1", "GET", list_v1),
         ("/v2", "GET", list_v2),
         ("/v2/direct_upload", "POST", direct_upload),
         ("/v1/stats", "GET", stats),
+        ("/v1/config", "GET", config_get),
+        ("/v1/config", "PATCH", config_edit),
+        ("/v1/batch_token", "GET", batch_token),
         ("/v1/variants", "POST", variant_create),
         ("/v1/variants", "GET", variant_list),
         ("/v1/variants/{variant_id}", "GET", variant_get),
@@ -274,4 +368,17 @@ def routes() -> list[Route]:
         ("/v1/{image_id:path}", "PATCH", edit),
         ("/v1/{image_id:path}", "DELETE", remove),
     ]
-    return [Route(PREFIX + path, _endpoint(handler), methods=[method]) for path, method, handler in table]
+    batch: list[tuple[str, str, Handler]] = [  # the operations images-batch.mdx lists
+        ("/v1", "POST", upload),
+        ("/v2", "GET", list_v2),
+        ("/v2/direct_upload", "POST", direct_upload),
+        ("/v1/{image_id:path}", "GET", details),
+        ("/v1/{image_id:path}", "PATCH", edit),
+        ("/v1/{image_id:path}", "DELETE", remove),
+    ]
+    return [
+        Route(PREFIX + path, _endpoint(handler, _authenticate), methods=[method]) for path, method, handler in table
+    ] + [
+        Route(BATCH_PREFIX + path, _endpoint(handler, _authenticate_batch), methods=[method])
+        for path, method, handler in batch
+    ]

@@ -1,8 +1,8 @@
 """The ASGI application: the route table, the shared services and their lifetime.
 
 Endpoints are module-level functions that find what they share on ``request.app.state``
-(``services``: the serving core's; ``hosting``: the catalog, storage and their invalidation); :func:`create_app` is
-the composition root that builds those once per application.
+(``services``: the serving core's; ``hosting``: the catalog, storage and their invalidation; ``imports``: bulk
+import jobs and their worker); :func:`create_app` is the composition root that builds those once per application.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from enlarger.binding.api import Images
 from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.security.addresses import AddressGuard, parse_networks
-from enlarger.security.fetch import Fetcher, host_matcher
-from enlarger.server import api_images, delivery, transform_url, uploads
+from enlarger.security.fetch import Fetcher, origin_matcher
+from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
@@ -39,6 +40,7 @@ from enlarger.server.purge import PurgeIndex
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
+from enlarger.usage import UsageMetrics
 
 logger = logging.getLogger("enlarger.server")
 
@@ -92,11 +94,17 @@ async def metrics_endpoint(request: Request) -> Response:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     services: Services = app.state.services
     hosting: HostingService = app.state.hosting
+    imports: api_imports.ImportApi = app.state.imports
     sweep = asyncio.create_task(_sweep(hosting.hosting))  # listing every blob can take long: serve meanwhile
+    importer = asyncio.create_task(imports.worker.run())
     try:
         yield
     finally:
+        importer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await importer
         await sweep  # it uses the catalog: let it finish before closing it
+        await hosting.usage.close()  # usage accounting: write the last delivery counts
         await hosting.fetcher.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
@@ -110,6 +118,9 @@ ROUTES = [
     Route("/readyz", readyz, methods=["GET", "HEAD"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     *api_images.routes(),
+    *api_imports.routes(),
+    *dashboard.routes(),  # dashboard and upload widget (issue 17)
+    *widget.routes(),
     Route("/upload/{secret}", uploads.endpoint, methods=["POST"]),
     Route(delivery.CUSTOM_DOMAIN_PREFIX + "/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
     Route("/{account_hash}/{rest:path}", _delivery, methods=["GET", "HEAD"]),
@@ -137,7 +148,7 @@ def create_app(settings: Settings) -> ASGIApp:
         sources=Sources(
             origin,
             fetcher,
-            allow_host=host_matcher(settings.allowed_hosts),
+            allow_url=origin_matcher(settings.allowed_hosts),
             max_bytes=settings.max_input_bytes,
             revalidate_seconds=settings.origin_revalidate_seconds,
         ),
@@ -151,7 +162,12 @@ def create_app(settings: Settings) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
-    app.state.hosting = HostingService(hosting, fetcher, purge)
+    app.state.hosting = service = HostingService(hosting, fetcher, purge)
+    metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
+    app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
+    if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
+        images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
+        app.state.binding = AccessLog(binding.create_app(images), metrics)
     return AccessLog(app, metrics)
 
 
@@ -161,6 +177,9 @@ def run(settings: Settings) -> None:
 
     import uvicorn
 
+    if settings.binding_listen:  # two listeners, one event loop
+        binding.serve(create_app(settings), settings, access_log=False, log_level="warning", http="httptools")
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from enlarger.errors import EnlargerError, InputTooLargeError, RequestError
-from enlarger.hosting import NewImage, check_metadata
+from enlarger.hosting import NewImage, check_creator, check_metadata
 
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FORM_SLACK = 64 * 1024  # room for the multipart framing and text fields around the file
@@ -42,7 +42,7 @@ def bounded(request: Request, limit: int) -> Request:
 
 
 def _too_large(size: int, limit: int) -> InputTooLargeError:
-    return InputTooLargeError(f"the upload is over {size:,} bytes; the limit is {limit:,} bytes", code=5413)
+    return InputTooLargeError(f"the upload is over {size:,} bytes; the limit is {limit:,} bytes", code=5413, status=413)
 
 
 async def read_form(request: Request, limit: int) -> FormData:
@@ -134,7 +134,7 @@ def new_image(form: FormData, filename: str) -> NewImage:
     return NewImage(
         id=text("id") or None,
         filename=filename,
-        creator=text("creator"),
+        creator=check_creator(text("creator")),
         meta=form_metadata(form),
         require_signed=flag(text("requireSignedURLs") or "false", "requireSignedURLs"),
     )

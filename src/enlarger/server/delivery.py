@@ -14,13 +14,16 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from enlarger.binding import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
-from enlarger.errors import NotFoundError, RequestError
-from enlarger.options import Options, parse_options
+from enlarger.errors import FlexibleVariantsDisabledError, NotFoundError
+from enlarger.options import Options, parse_options, parse_url_options
 from enlarger.security.signing import signed_expiry, verify
 from enlarger.server.hints import apply_hints
 from enlarger.server.hosting_service import HostingService
+from enlarger.server.offload import run
 from enlarger.server.outputs import OutputRequest, Services, respond
+from enlarger.server.overlays import with_overlay
 from enlarger.server.purge import image_tag, variant_tag
 from enlarger.sources import Located
 
@@ -28,7 +31,8 @@ CUSTOM_DOMAIN_PREFIX = "/cdn-cgi/imagedelivery"
 
 
 def _split(rest: str) -> tuple[str, str]:
-    image_id, _, variant = rest.rpartition("/")
+    cut = url_overlay.slash_outside_parentheses(rest, last=True)  # flexible draw=url(a/b) keeps its slash
+    image_id, variant = (rest[:cut], rest[cut + 1 :]) if cut >= 0 else ("", rest)
     if not image_id or not variant:
         raise NotFoundError("delivery URLs look like /<account_hash>/<image_id>/<variant>")
     return image_id, variant
@@ -39,19 +43,32 @@ def _options(account: Account, variant: Variant | None, name: str) -> Options:
     if variant is not None:
         return parse_options({"format": "auto", **variant.options})
     if not account.flexible_variants:
-        raise RequestError(f"no variant named {name!r}; flexible variants (options in the URL) are not enabled")
-    options = parse_options(name)
+        raise FlexibleVariantsDisabledError(
+            f"no variant named {name!r}, and flexible variants (options in the URL) are not enabled for the account"
+        )
+    options = parse_url_options(name)
     return options if options.format else options.replace(format="auto")
 
 
+SWR = 7200  # "public, max-age=N, stale-while-revalidate=7200" (browser-ttl.mdx)
+
+
 def _cache_control(image: Image, query: str, max_age: int) -> str:
-    """Public for open images; private and no longer than the signature lives for signed ones."""
+    """Public for open images, for the browser TTL ``max_age``; private and no longer than the
+    signature lives for signed ones (browser-ttl.mdx: private images ignore TTL settings)."""
     if not image.require_signed:
-        return f"public, max-age={max_age}"
+        return f"public, max-age={max_age}, stale-while-revalidate={SWR}"
     expires = signed_expiry(query) if "sig=" in query else None
     if expires is not None:
         max_age = max(0, min(max_age, expires - int(time.time())))
     return f"private, max-age={max_age}"
+
+
+def _browser_ttl(account: Account, variant: Variant | None, default: int) -> int:
+    """The variant's browser TTL, else the account's, else the server's default (browser-ttl.mdx)."""
+    if variant is not None and variant.browser_ttl is not None:
+        return variant.browser_ttl
+    return account.browser_ttl if account.browser_ttl is not None else default
 
 
 def _signed_paths(request: Request, account_hash: str, image_id: str, name: str) -> tuple[str, str]:
@@ -81,7 +98,30 @@ async def endpoint(request: Request) -> Response:
         Located(f"hosted:{image.content_hash}", read, None),
         hinted.vary,
         tags=tags,
-        cache_control=_cache_control(image, query, services.settings.cache_control_max_age),
+        cache_control=_cache_control(
+            image, query, _browser_ttl(account, variant, services.settings.cache_control_max_age)
+        ),
         head=request.method == "HEAD",
     )
-    return await respond(request, services, output)
+    drawn = url_overlay.source(hinted.options)  # draw=<id>: deleting that image purges these outputs too
+    overlay_tags = (image_tag(account.id, drawn),) if drawn else ()
+    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), overlay_tags)
+    await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
+    response = await respond(request, services, output)
+    if not output.head:  # usage accounting (issue 17)
+        service.usage.delivered(account.id, response.status_code, len(response.body))
+    return response
+
+
+async def hosted_overlay(service: HostingService, account: Account, image_id: str) -> Located:
+    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account."""
+    catalog = service.hosting.catalog
+    try:
+        overlay = await run(lambda: catalog.image(account.id, image_id))
+    except NotFoundError:
+        raise NotFoundError(f"there is no hosted image {image_id!r} to draw") from None
+
+    async def read() -> bytes:
+        return await service.original(overlay)
+
+    return Located(f"hosted:{overlay.content_hash}", read, None)

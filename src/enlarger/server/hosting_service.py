@@ -26,6 +26,7 @@ from enlarger.security.fetch import Fetcher
 from enlarger.server.offload import run
 from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
 from enlarger.server.records import ImageRecords
+from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
 
@@ -47,6 +48,10 @@ class HostingService:
     purge: PurgeIndex
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
+    usage: Usage = field(init=False)  # usage accounting (issue 17)
+
+    def __post_init__(self) -> None:
+        self.usage = Usage(self.hosting.catalog, self.hosting.settings)
 
     def base_url(self, request: Request) -> str:
         """Where clients reach us: the configured public URL, else this request's scheme and host."""
@@ -107,6 +112,12 @@ class HostingService:
         await run(self.hosting.catalog.add_variant, account_id, variant)
 
     # --- changes: each forgets the remembered lookups and purges what it touched
+    async def update_account(self, account_id: str, changes: dict[str, Any]) -> Account:
+        """Account settings (flexible variants, browser TTL) decide answers, not outputs: nothing to purge."""
+        account = await run(self.hosting.catalog.update_account, account_id, changes)
+        await self._changed()
+        return account
+
     async def edit_image(self, account_id: str, image_id: str, changes: dict[str, Any]) -> Image:
         image = await run(self.hosting.catalog.update_image, account_id, image_id, changes)
         await self._changed(image_tag(account_id, image_id))
@@ -116,6 +127,10 @@ class HostingService:
         await run(self.hosting.delete, account_id, image_id)
         await self._changed(image_tag(account_id, image_id))
 
+    async def image_replaced(self, account_id: str, image_id: str) -> None:
+        """Another writer of this process (a bulk import) replaced the image: forget and purge it."""
+        await self._changed(image_tag(account_id, image_id))
+
     async def edit_variant(self, account_id: str, variant: Variant) -> None:
         await run(self.hosting.catalog.update_variant, account_id, variant)
         await self._changed(variant_tag(account_id, variant.id))
@@ -123,6 +138,12 @@ class HostingService:
     async def delete_variant(self, account_id: str, variant_id: str) -> None:
         await run(self.hosting.catalog.delete_variant, account_id, variant_id)
         await self._changed(variant_tag(account_id, variant_id))
+
+    async def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
+        """Flexible variants on or off: deliveries remembered with the old setting must look again."""
+        account = await run(self.hosting.catalog.set_flexible_variants, account_id, enabled)
+        await self._changed()  # outputs are keyed by their options: none becomes wrong
+        return account
 
     async def put_key(self, account_id: str, name: str) -> list[SigningKey]:
         keys = await run(self.hosting.catalog.put_key, account_id, name)

@@ -31,6 +31,7 @@ from enlarger.cache import DiskCache, Entry, cache_key
 from enlarger.negotiate import Accept, depends_on_accept
 from enlarger.options import Options
 from enlarger.pipeline import transform
+from enlarger.provenance import cache_token
 from enlarger.server.admission import Admission
 from enlarger.server.hints import ACCEPT_CH
 from enlarger.server.metrics import Metrics
@@ -111,7 +112,7 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     accept = request.headers.get("accept")
     token = _accept_token(output.options, accept)
     recipe = output.recipe if output.recipe is not None else output.options.canonical()
-    key, etag = _key_and_etag(output.located.identity, recipe, token)
+    key, etag = _key_and_etag(output.located.identity, recipe, token + cache_token(services.settings))  # C2PA
     vary = (("Accept",) if token else ()) + output.vary
     headers = {
         "ETag": etag,
@@ -134,6 +135,11 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     headers["X-Content-Type-Options"] = "nosniff"
     if entry.media_type == "image/svg+xml":
         headers["Content-Security-Policy"] = SVG_CSP
+        if token:  # an SVG source is served as SVG whatever the Accept header says: nothing varied
+            vary = tuple(name for name in vary if name != "Accept")
+            headers.pop("Vary", None)
+            if vary:
+                headers["Vary"] = ", ".join(vary)
     if output.head:
         headers["Content-Length"] = str(len(entry.body))
         return Response(b"", headers=headers, media_type=entry.media_type)

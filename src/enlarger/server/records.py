@@ -25,13 +25,12 @@ class ImageRecords:
         record: dict[str, Any] = {
             "id": image.id,
             "filename": image.filename,
+            "creator": image.creator,  # null when unset: every record names its creator (SDK ``Image``)
             "uploaded": timestamp(image.uploaded),
             "requireSignedURLs": image.require_signed,
             "meta": image.meta,
             "variants": [f"{self.base}/{self.account_hash}/{image.id}/{name}" for name in self.variant_names],
         }
-        if image.creator is not None:
-            record["creator"] = image.creator
         if image.draft:
             record["draft"] = True
         if image.placeholders:  # Enlarger's extension: blurhash, thumbhash, dominant_color

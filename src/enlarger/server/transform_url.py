@@ -3,6 +3,10 @@
 This route only reads the URL: it parses the options, applies client hints and locates the
 source (its identity, not its bytes); :func:`enlarger.server.outputs.respond` does the rest.
 With ``onerror=redirect`` a failure after the source was located answers with a redirect to it.
+
+A request whose ``Via`` says ``image-resizing`` came from an image resizer (our own fetcher sends
+it, as Cloudflare's does): transforming it again would loop, so it is refused with 508/9403
+(Cloudflare's transform-via-workers page and error table).
 """
 
 from __future__ import annotations
@@ -10,16 +14,19 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from enlarger.errors import EnlargerError, OptionError, OriginError, SourceNotFoundError
-from enlarger.options import Options, parse_options
+from enlarger.binding import url_overlay
+from enlarger.errors import EnlargerError, LoopError, OptionError, OriginError, SourceNotFoundError
+from enlarger.options import Options, parse_url_options
 from enlarger.server.hints import apply_hints
 from enlarger.server.outputs import OutputRequest, Services, respond
+from enlarger.server.overlays import with_overlay
 from enlarger.sources import Located
 
 
 def _split(request: Request) -> tuple[str, str]:
     rest = request.path_params["rest"]
-    options_text, _, source = rest.partition("/")
+    cut = url_overlay.slash_outside_parentheses(rest)  # draw=url(/a/b.png) keeps its slashes
+    options_text, source = (rest[:cut], rest[cut + 1 :]) if cut >= 0 else (rest, "")
     query: bytes = request.scope["query_string"]  # raw, as request.url.query, without building a URL
     if query:
         source = f"{source}?{query.decode('utf-8', 'replace')}"
@@ -32,11 +39,14 @@ async def endpoint(request: Request) -> Response:
     options: Options | None = None
     located: Located | None = None
     try:
+        if "image-resizing" in request.headers.get("via", "").lower():
+            raise LoopError("the request came from an image resizer (Via: image-resizing); resizing it would loop")
         options_text, source = _split(request)
-        options = parse_options(options_text)
+        options = parse_url_options(options_text)
         hinted = apply_hints(options, request.headers)
         located = await services.sources.locate(source)
         output = OutputRequest(hinted.options, located, hinted.vary, head=request.method == "HEAD")
+        output = await with_overlay(output, services.sources.locate)  # draw=: same rules as sources
         return await respond(request, services, output)
     except EnlargerError as error:
         if isinstance(error, (OriginError, SourceNotFoundError)):

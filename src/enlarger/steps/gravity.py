@@ -85,16 +85,16 @@ def face_focus(
 
 
 def oriented_focal(focal: tuple[float, float], options: Options) -> tuple[float, float]:
-    """A focal point of the un-rotated frame, as seen after ``rotate`` and ``flip``."""
+    """A focal point of the un-rotated frame, as seen after ``flip`` and then ``rotate``."""
     fx, fy = focal
+    if options.flip in ("h", "hv"):
+        fx = 1 - fx
+    if options.flip in ("v", "hv"):
+        fy = 1 - fy
     if options.rotate == 90:
         fx, fy = 1 - fy, fx
     elif options.rotate == 180:
         fx, fy = 1 - fx, 1 - fy
     elif options.rotate == 270:
         fx, fy = fy, 1 - fx
-    if options.flip in ("h", "hv"):
-        fx = 1 - fx
-    if options.flip in ("v", "hv"):
-        fy = 1 - fy
     return min(1.0, max(0.0, fx)), min(1.0, max(0.0, fy))

@@ -1,4 +1,7 @@
-"""``rotate`` and ``flip``, after EXIF orientation (which the loader already applied)."""
+"""``flip`` then ``rotate``, after EXIF orientation (which the loader already applied).
+
+Cloudflare documents the order (flip partial): ``flip=h,rotate=90`` mirrors, then turns.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +21,12 @@ def rotate_flip(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.I
     image = image.copy_memory()
 
     def apply(frame: pyvips.Image) -> pyvips.Image:
-        if options.rotate:
-            frame = frame.rot(_ROT[options.rotate])
         if options.flip in ("h", "hv"):
             frame = frame.fliphor()
         if options.flip in ("v", "hv"):
             frame = frame.flipver()
+        if options.rotate:
+            frame = frame.rot(_ROT[options.rotate])
         return frame
 
     return per_frame(image, apply)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pyvips
 
+from enlarger import deadline
 from enlarger.models.segment import foreground_mask
 from enlarger.options import Options
 from enlarger.steps.context import Context
@@ -27,6 +28,7 @@ def cut_out(frame: pyvips.Image, mask: pyvips.Image) -> pyvips.Image:
 def segment(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
     if options.segment != "foreground":
         return image
-    # the model reads every pixel; the image is about output size here, so hold it once
-    image = image.copy_memory()
+    # the model reads every pixel; the image is about output size here, so hold it once (the decode
+    # and every earlier step run now, so the time limit must watch this evaluation too)
+    image = deadline.watch(image).copy_memory()
     return per_frame(image, lambda frame: cut_out(frame, foreground_mask(frame, ctx.settings)))

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import pyvips
 
-from enlarger import codecs
+from enlarger import codecs, deadline
 from enlarger.models import upscale
 from enlarger.options import Options
 from enlarger.steps.context import Context
@@ -35,7 +35,7 @@ def generates(options: Options, ctx: Context) -> bool:
     return upscale.ratio_needed(_region(ctx), ctx.plan.trimmed) > 1.0
 
 
-def enlarged_load(data: bytes, ctx: Context, deadline: float | None) -> tuple[pyvips.Image, Context]:
+def enlarged_load(data: bytes, ctx: Context) -> tuple[pyvips.Image, Context]:
     """The decoded, trimmed and model-enlarged source at the planned size, and the context to go on with.
 
     The model and the pixel budget are checked before anything is decoded (501, 413).
@@ -51,21 +51,21 @@ def enlarged_load(data: bytes, ctx: Context, deadline: float | None) -> tuple[py
         if plan.trim is not None:
             frame = frame.crop(plan.trim.x, plan.trim.y, plan.trim.width, plan.trim.height)
         # the model reads every pixel and alpha is resampled beside it: hold the (source-sized) frame once
-        frame = _run(frame.copy_memory(), model, ctx, deadline)
+        frame = _run(deadline.watch(frame).copy_memory(), model, ctx)
         return frame.resize(target[0] / frame.width, vscale=target[1] / frame.height)
 
     done = dataclasses.replace(plan, load_size=target, trim=None)
     return per_frame(image, enlarge), dataclasses.replace(ctx, plan=done)
 
 
-def _run(frame: pyvips.Image, model: upscale.Model, ctx: Context, deadline: float | None) -> pyvips.Image:
+def _run(frame: pyvips.Image, model: upscale.Model, ctx: Context) -> pyvips.Image:
     """One model pass over a frame: colour through the model, alpha (if any) resampled alongside."""
     alpha = frame.extract_band(frame.bands - 1) if frame.hasalpha() else None
     colour = frame.extract_band(0, n=frame.bands - 1) if alpha is not None else frame
     grey = colour.bands == 1
     rgb = colour.colourspace("srgb") if grey else colour
     pixels = np.asarray(rgb.cast("uchar").numpy()).reshape(rgb.height, rgb.width, 3)
-    out = pyvips.Image.new_from_array(upscale.enlarge(pixels, model, ctx.settings, deadline), interpretation="srgb")
+    out = pyvips.Image.new_from_array(upscale.enlarge(pixels, model, ctx.settings), interpretation="srgb")
     if grey:
         out = out.colourspace("b-w")
     if alpha is not None:

@@ -1,0 +1,136 @@
+"""What a binding call describes, checked and typed: a tree of sources, transforms and draws.
+
+A :class:`Node` is one image (bytes or text) and the steps applied to it in order: a
+:class:`Transform` (the binding's ``.transform(options)``) or a :class:`Draw` (another node drawn on
+it, ``.draw(child, options)``). The Python API and the wire protocol both build this tree, so both
+accept exactly the same options with the same errors; :mod:`enlarger.binding.render` runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from enlarger.binding.text import TextSource
+from enlarger.colors import Color
+from enlarger.errors import OptionError
+from enlarger.options import Options, boolean, color, parse_options, quality_number, quality_or_level
+from enlarger.steps.draw import DrawOptions, parse_draw
+
+#: ``.draw()`` options that place the overlay (the binding's) …
+PLACEMENT = frozenset({"opacity", "repeat", "composite", "top", "left", "bottom", "right"})
+#: … and those that transform the overlay itself first (``cf.image.draw``'s, offered on ``.draw()`` too)
+OVERLAY_OWN = ("width", "height", "fit", "gravity", "background", "rotate")
+
+#: ``.output({format})`` media types → the engine's format names (``rgb``/``rgba``: raw pixels)
+OUTPUT_FORMATS: dict[str, str] = {
+    "image/jpeg": "jpeg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/avif": "avif",
+    "rgb": "rgb",
+    "rgba": "rgba",
+}
+RAW_FORMATS = frozenset({"rgb", "rgba"})
+
+
+@dataclass(frozen=True)
+class Transform:
+    options: Options
+
+
+@dataclass(frozen=True)
+class Draw:
+    """``child`` drawn at ``place``, after its own ``size`` (pixels or 0–1 of the base) and ``own`` options."""
+
+    child: Node
+    place: DrawOptions
+    own: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Node:
+    source: bytes | TextSource
+    steps: tuple[Transform | Draw, ...] = ()
+
+
+@dataclass(frozen=True)
+class Output:
+    """``.output()``: ``format`` is the engine's name (or ``rgb``/``rgba``)."""
+
+    format: str
+    quality: int | None = None
+    background: Color | None = None
+    anim: bool = True
+
+    @property
+    def media_type(self) -> str:
+        return next(media for media, name in OUTPUT_FORMATS.items() if name == self.format)
+
+
+def transform_options(raw: Mapping[str, Any]) -> Options:
+    """The binding's ``.transform()`` object as :class:`Options` (the Workers spellings included:
+    ``trim.border: true``, ``gravity: {x, y, mode}``, ``gravity: "entropy"``)."""
+    if not isinstance(raw, Mapping):
+        raise OptionError("transform", raw, "an object of transformation options")
+    values = dict(raw)
+    trim = values.get("trim")
+    if isinstance(trim, Mapping) and isinstance(trim.get("border"), bool):
+        rest = {k: v for k, v in trim.items() if k != "border"}
+        values["trim"] = "border" if trim["border"] and not rest else rest or None
+    gravity = values.get("gravity")
+    if isinstance(gravity, Mapping):
+        values["gravity"] = {k: v for k, v in gravity.items() if k != "mode"}  # box placement: ours is one
+    elif gravity == "entropy":
+        values["gravity"] = "auto"  # the nearest we have: libvips' attention (saliency) crop
+    options = parse_options(values)
+    if options.draw is not None or any(str(name).lower().startswith("draw.") for name in values):
+        raise OptionError("draw", options.draw, "overlays are drawn with .draw(image, options), not in .transform()")
+    return options
+
+
+def draw_options(raw: Mapping[str, Any] | None) -> tuple[DrawOptions, dict[str, object]]:
+    """Split ``.draw()`` options into placement and the overlay's own transform (checked now)."""
+    if raw is not None and not isinstance(raw, Mapping):
+        raise OptionError("draw", raw, "an object of draw options")
+    values = dict(raw or {})
+    own = {k: values.pop(k) for k in OVERLAY_OWN if values.get(k) is not None}
+    resolve_own(own, (1000, 1000))  # validates values now; fractions are resolved at draw time
+    return parse_draw(values), own
+
+
+def resolve_own(own: Mapping[str, object], base: tuple[int, int]) -> Options:
+    """The overlay's own options on a base of size ``base``: 0–1 widths and heights become pixels."""
+    values = dict(own)
+    for name, extent in (("width", base[0]), ("height", base[1])):
+        value = values.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+            values[name] = max(1, round(value * extent))
+    return transform_options(values)
+
+
+def output_options(format: object, quality: object = None, background: object = None, anim: object = None) -> Output:
+    """``.output()``'s options; ``format`` is required (``image/png``…, or ``png``…)."""
+    if not isinstance(format, str) or not format.strip() or format == "undefined":
+        raise OptionError("format", format, f"an output format is required: {' | '.join(OUTPUT_FORMATS)}")
+    name = format.strip().lower()
+    name = OUTPUT_FORMATS.get(name, name if name in OUTPUT_FORMATS.values() else "")
+    if not name:
+        raise OptionError("format", format, " | ".join(OUTPUT_FORMATS))
+    return Output(
+        name,
+        quality=_checked("quality", quality, lambda q: quality_number(quality_or_level(q)), "1–100"),
+        background=_checked("background", background, color, "a CSS colour"),
+        anim=True if anim is None else _checked("anim", anim, boolean, "true | false"),
+    )
+
+
+def _checked(name: str, raw: object, parse: Any, allowed: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise OptionError(name, raw, allowed) from exc

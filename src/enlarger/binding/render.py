@@ -1,0 +1,149 @@
+"""Running a binding tree through the engine: each ``.transform()`` applied to the result of the one before.
+
+The engine applies one set of options in its fixed order (trim, rotate, crop, colour, draw,
+background, border). The binding lets the caller choose the order, so a chain runs as several
+engine jobs, each taking the previous job's output; the in-between images are lossless (PNG at fast
+compression; lossless WebP for a kept animation). What can share one job does, and that is most
+chains:
+
+- a transform followed by draws is one :class:`~enlarger.pipeline.Job` (the engine draws after the
+  base's own steps), unless the transform adds a ``background`` or ``border`` (drawn over, not under);
+- the output's format, quality, background and ``anim`` join the last job;
+- an overlay with at most one transform and no own size is passed to the job as it is (the engine
+  transforms it); a deeper overlay tree is rendered first, on its own.
+
+So ``input().transform(a).draw(b).output()`` is one engine run; each further ``.transform()`` adds one.
+``anim: false`` on the output keeps only the first frame from the first job on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyvips
+
+from enlarger import codecs
+from enlarger.binding.fonts import Font
+from enlarger.binding.graph import RAW_FORMATS, Draw, Node, Output, Transform, resolve_own
+from enlarger.binding.text import TextSource, render_text
+from enlarger.colors import WHITE
+from enlarger.errors import TransformTimeoutError
+from enlarger.options import Options
+from enlarger.pipeline import Job, Overlay, Result, decide, readable_input, transform_job
+from enlarger.settings import Settings
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The output of ``.output()``: encoded bytes (or raw pixels) and their content type."""
+
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    frames: int = 1
+
+
+@dataclass(frozen=True)
+class Env:
+    """What rendering needs besides the tree: limits, the fonts text sources name, the time limit."""
+
+    settings: Settings
+    fonts: Mapping[str | None, Font]
+    deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TransformTimeoutError(
+                f"the transformation took longer than the limit of {self.settings.transform_timeout:g} s"
+            )
+        return left
+
+
+def render(node: Node, output: Output, env: Env) -> Rendered:
+    """``node`` with its steps applied, encoded as ``output`` says."""
+    data, options, draws = _fold(node, env, anim=output.anim)
+    final = options.replace(
+        format="png" if output.format in RAW_FORMATS else output.format,
+        quality=None if output.format in RAW_FORMATS else output.quality,
+        background=output.background if output.background is not None else options.background,
+        anim=output.anim and options.anim,
+    )
+    result = _run(data, final, draws, env)
+    if output.format in RAW_FORMATS:
+        return _raw(result, output)
+    return Rendered(result.data, result.media_type, result.width, result.height, result.frames)
+
+
+def _fold(node: Node, env: Env, *, anim: bool) -> tuple[bytes, Options, list[Draw]]:
+    """Run every job but the last; return the last job's input, options and draws (not yet run)."""
+    data = _source_bytes(node.source, env)
+    options: Options | None = None
+    draws: list[Draw] = []
+    for step in node.steps:
+        if isinstance(step, Transform):
+            if options is not None or draws:
+                data = _run(data, _between(data, options or Options(), anim), draws, env).data
+            options, draws = (step.options if anim else step.options.replace(anim=False)), []
+        else:
+            if options is not None and _fills(options):  # its fill and border go under and around the base only
+                data = _run(data, _between(data, options, anim), draws, env).data
+                options, draws = None, []
+            draws.append(step)
+    return data, options or Options(anim=anim), draws
+
+
+def _fills(options: Options) -> bool:
+    return options.background is not None or any(options.border_edges())
+
+
+def _between(data: bytes, options: Options, anim: bool) -> Options:
+    """Options for an in-between image: lossless, alpha kept, frames kept when the output keeps them."""
+    if anim and options.anim and codecs.probe(readable_input(data, Settings())).animated:
+        return options.replace(format="webp", quality=100, compression=None)  # q=100: lossless WebP
+    return options.replace(format="png", quality=None, compression="fast")
+
+
+def _run(data: bytes, options: Options, draws: list[Draw], env: Env) -> Result:
+    overlays: tuple[Overlay, ...] = ()
+    if draws:
+        readable = readable_input(data, env.settings)
+        canvas = decide(readable, options.replace(format="png"), settings=env.settings).plan.output
+        overlays = tuple(_overlay(draw, (canvas[0], canvas[1]), env) for draw in draws)
+    return transform_job(Job(data, options, overlays), settings=env.settings, timeout=env.remaining())
+
+
+def _overlay(draw: Draw, canvas: tuple[int, int], env: Env) -> Overlay:
+    child = draw.child
+    own = resolve_own(draw.own, canvas) if draw.own else None
+    steps = child.steps
+    if not steps or (own is None and len(steps) == 1 and isinstance(steps[0], Transform)):
+        options = steps[0].options if steps and isinstance(steps[0], Transform) else own or Options()
+        return Overlay(_source_bytes(child.source, env), options, draw.place)
+    data, options, draws = _fold(child, env, anim=False)
+    rendered = _run(data, _between(data, options, False), draws, env).data
+    return Overlay(rendered, own or Options(), draw.place)
+
+
+def _source_bytes(source: bytes | TextSource, env: Env) -> bytes:
+    if isinstance(source, TextSource):
+        return render_text(source, env.fonts[source.font])
+    return source
+
+
+def _raw(result: Result, output: Output) -> Rendered:
+    """Decoded pixels, row by row, 8 bits a channel: RGB (transparency on the background) or RGBA."""
+    image = pyvips.Image.new_from_buffer(result.data, "")
+    if image.bands < 3:
+        image = image.colourspace("srgb")
+    if output.format == "rgb" and image.hasalpha():
+        image = image.flatten(background=(output.background or WHITE).rgb())
+    elif output.format == "rgba" and not image.hasalpha():
+        image = image.bandjoin(255)
+    pixels = image.cast("uchar").write_to_memory()
+    return Rendered(bytes(pixels), f"image/{output.format}", image.width, image.height)

@@ -1,0 +1,90 @@
+"""``draw=`` in URL options: one overlay for URLs that cannot be programmed (beyond Cloudflare).
+
+Cloudflare offers overlays only to Workers (``cf.image.draw``, the binding's ``.draw()``). Here a
+transformation URL or a named variant may add one: ``draw=<source>`` with ``draw.opacity``,
+``draw.repeat``, ``draw.top|left|bottom|right`` and ``draw.width|height`` (pixels, or 0–1 of the
+output), e.g. ``/cdn-cgi/image/width=800,draw=url(/marks/logo.png),draw.width=0.2,draw.bottom=10,
+draw.right=10/photos/a.jpg``. Where the overlay may come from is the front door's rule: on
+``/cdn-cgi/image`` the same as sources (the origin, or an allowed host), on hosted delivery and
+variants a hosted image of the same account. The front door fetches it before the engine runs
+(steps never fetch), then :func:`job` makes the engine's :class:`~enlarger.pipeline.Job`.
+"""
+
+from __future__ import annotations
+
+from enlarger.errors import OptionError
+from enlarger.options import Options
+from enlarger.pipeline import Job, Overlay, decide, readable_input
+from enlarger.settings import Settings
+from enlarger.steps.draw import DrawOptions, parse_draw
+
+#: the Options fields of the overlay; a base's own options never include them
+FIELDS: tuple[str, ...] = ("draw", "draw_opacity", "draw_repeat", "draw_top", "draw_left", "draw_bottom")
+FIELDS += ("draw_right", "draw_width", "draw_height")
+_DEFAULTS = Options()
+
+
+def source(options: Options) -> str | None:
+    """The overlay source the options name (``url(...)`` unwrapped), or None.
+
+    Raises :class:`~enlarger.errors.OptionError` when ``draw.*`` options come without ``draw``, or
+    place it on both sides of an axis.
+    """
+    if options.draw is None:
+        extra = [name for name in FIELDS[1:] if getattr(options, name) != getattr(_DEFAULTS, name)]
+        if extra:
+            dotted = extra[0].replace("_", ".", 1)
+            raise OptionError(dotted, getattr(options, extra[0]), "draw.* options need draw=<image> to draw")
+        return None
+    placement(options)  # both sides of an axis: refused before anything is fetched
+    text = options.draw
+    return text[4:-1] if text.startswith("url(") else text
+
+
+def placement(options: Options) -> DrawOptions:
+    return parse_draw(
+        {
+            "opacity": options.draw_opacity,
+            "repeat": options.draw_repeat,
+            "top": options.draw_top,
+            "left": options.draw_left,
+            "bottom": options.draw_bottom,
+            "right": options.draw_right,
+        }
+    )
+
+
+def base_options(options: Options) -> Options:
+    """``options`` without the overlay's."""
+    return options.replace(**dict.fromkeys(FIELDS))
+
+
+def job(base: bytes, options: Options, overlay: bytes, settings: Settings) -> Job:
+    """The engine job: ``base`` with ``options``, ``overlay`` (already fetched) drawn as they say."""
+    own = base_options(options)
+    width, height = options.draw_width, options.draw_height
+    if (width is not None and width < 1) or (height is not None and height < 1):
+        plan = decide(readable_input(base, settings), own.replace(format="png"), settings=settings).plan
+        top, right, bottom, left = plan.border
+        inner = (plan.output[0] - left - right, plan.output[1] - top - bottom)  # overlays sit inside the border
+        width = max(1, round(width * inner[0])) if width is not None and width < 1 else width
+        height = max(1, round(height * inner[1])) if height is not None and height < 1 else height
+    sized = Options(
+        width=None if width is None else int(width), height=None if height is None else int(height), fit="contain"
+    )
+    return Job(base, own, (Overlay(overlay, sized, placement(options)),))
+
+
+def slash_outside_parentheses(text: str, *, last: bool = False) -> int:
+    """Index of the first (or last) ``/`` not inside ``url(...)``, or -1: a draw source may hold slashes."""
+    depth, found = 0, -1
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "/" and depth == 0:
+            if not last:
+                return index
+            found = index
+    return found

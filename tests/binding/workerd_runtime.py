@@ -1,0 +1,79 @@
+"""The real Workers runtime for the round-trip tests: workerd from npm, running ``workerd/worker.js``.
+
+``.ci/run`` installs it with ``npm install --prefix tests/.workerd workerd@<pinned>``; elsewhere the
+tests look for ``ENLARGER_WORKERD`` or ``workerd`` on the PATH, and skip without it unless
+``ENLARGER_REQUIRE_WORKERD`` is set (as CI sets it), when a missing runtime fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent / "workerd"
+INSTALLED = Path(__file__).resolve().parents[1] / ".workerd" / "node_modules" / ".bin" / "workerd"
+
+
+def workerd_binary() -> str:
+    """The workerd executable, or skip (fail under ``ENLARGER_REQUIRE_WORKERD``)."""
+    candidates = [os.environ.get("ENLARGER_WORKERD"), str(INSTALLED), shutil.which("workerd")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    message = "workerd is not installed (npm install --prefix tests/.workerd workerd)"
+    if os.environ.get("ENLARGER_REQUIRE_WORKERD"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"workerd exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("workerd did not start listening")
+
+
+@contextmanager
+def run_worker(enlarger_url: str, directory: Path) -> Iterator[str]:
+    """Run the test Worker with ``env.IMAGES`` fetching from ``enlarger_url``; yields the Worker's URL."""
+    binary = workerd_binary()
+    worker_port = _free_port()
+    shutil.copy(HERE / "worker.js", directory / "worker.js")
+    config = (HERE / "config.capnp.template").read_text()
+    config = config.replace("@ENLARGER_PORT@", enlarger_url.rsplit(":", 1)[1])
+    config = config.replace("@WORKER_PORT@", str(worker_port)).replace("@WORKER_JS@", "worker.js")
+    (directory / "config.capnp").write_text(config)
+    log = (directory / "workerd.log").open("wb")
+    process = subprocess.Popen([binary, "serve", "config.capnp"], cwd=directory, stdout=log, stderr=log)
+    try:
+        _wait_for(worker_port, process, 60)
+        yield f"http://127.0.0.1:{worker_port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
