@@ -8,7 +8,7 @@ every worker in turn, the order of the workers rotated every job, so noise from 
 a shared machine falls on all variants alike. A job's time is the worker's ``process_time`` around
 one ``transform`` call (all its threads), the median over ``--rounds``; the table gives the mean and
 median over jobs, output bytes, and optionally (``--score``) SSIMULACRA2 on a sample (see
-``bench/quality.py``).
+``bench/peer_scores.py``).
 
 Compare the tree as it was with the working tree::
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _scores(tallies: dict[str, dict[str, Tally]]) -> dict[tuple[str, str], float]:
-    from quality import mean_score
+    from peer_scores import mean_score
 
     out = {}
     for label, per_format in tallies.items():

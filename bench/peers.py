@@ -24,7 +24,7 @@ through libheif; thumbor ``AVIF_SPEED`` 7 through Pillow's libavif). Metadata is
 
 Printed per format: req/s, p50/p99 latency, CPU per request (utime+stime summed over the server's
 whole process tree from ``/proc``, the client excluded), mean output bytes and SSIMULACRA2 of a
-sample of outputs against the source (``bench/quality.py``); then Enlarger ÷ best peer for CPU
+sample of outputs against the source (``bench/peer_scores.py``); then Enlarger ÷ best peer for CPU
 per request and for throughput. The machine is shared: CPU per request is the steadier figure.
 
 Build the corpus first (``bench/corpus.py``). A full run took 3 minutes on 2 busy cores,
@@ -57,7 +57,7 @@ sys.path.append(str(Path(__file__).resolve().parent))  # after the stdlib: bench
 
 from _load import Measured, drive_jobs, percentile, run_async, sync_get  # noqa: E402
 from _procs import enlarger_command, free_port  # noqa: E402
-from quality import PEERS, ensure_venv, scores  # noqa: E402
+from peer_scores import PEERS, ensure_venv, scores  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PHOTOS = BENCH / "corpus" / "photos"

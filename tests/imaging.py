@@ -75,8 +75,31 @@ def decode(data: bytes) -> pyvips.Image:
         with Image.open(io.BytesIO(data)) as img:
             rgb = img.convert("RGB")
             return pyvips.Image.new_from_memory(rgb.tobytes(), rgb.width, rgb.height, 3, "uchar")
+    if data[:2] == b"\xff\x0a" or data[4:8] == b"JXL ":
+        return decode_jxl(data)
     animatable = data[:4] == b"GIF8" or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
     return pyvips.Image.new_from_buffer(data, "", n=-1) if animatable else pyvips.Image.new_from_buffer(data, "")
+
+
+def decode_jxl(data: bytes) -> pyvips.Image:
+    """A JPEG XL output decoded by libjxl (pylibjxl), its Exif and XML boxes as libvips fields.
+
+    libvips has no JPEG XL here, so the pixels and boxes are handed to it through a lossless PNG,
+    which parses the EXIF into ``exif-ifd0-*`` fields as for any other format.
+    """
+    import numpy as np
+    import pylibjxl
+
+    pixels, boxes = pylibjxl.decode(data, metadata=True)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    height, width, bands = pixels.shape
+    image = pyvips.Image.new_from_memory(np.ascontiguousarray(pixels).data, width, height, bands, "uchar")
+    image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
+    if boxes.get("exif"):  # pylibjxl hands over the TIFF structure (the box's offset field is read)
+        image.set_type(pyvips.GValue.blob_type, "exif-data", b"Exif\x00\x00" + boxes["exif"])
+    if boxes.get("xmp"):
+        image.set_type(pyvips.GValue.blob_type, "xmp-data", boxes["xmp"])
+    return pyvips.Image.new_from_buffer(image.pngsave_buffer(keep=pyvips.enums.ForeignKeep.ALL), "")
 
 
 def pixel(image: pyvips.Image, x: int, y: int) -> list[float]:

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pillow_heif
+import pylibjxl
 import pytest
 import pyvips
 from hypothesis import HealthCheck, given
@@ -65,6 +67,13 @@ def _heic(image: pyvips.Image, quality: int = 90) -> bytes:
     pillow_heif.from_pillow(_to_pillow(image)).save(buf, quality=quality)
     data: bytes = buf.getvalue()
     return data
+
+
+def _jxl(image: pyvips.Image, *, container: bool = False) -> bytes:
+    """A libjxl-written JPEG XL: a bare codestream, or (with an Exif box) the ISO-BMFF container."""
+    pixels = np.ndarray(buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, image.bands))
+    exif = b"\x00\x00\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00" if container else None
+    return bytes(pylibjxl.encode(pixels, effort=3, distance=1.0, exif=exif))
 
 
 def _bmp(image: pyvips.Image, mode: str | None = None) -> bytes:
@@ -234,6 +243,8 @@ BUILDERS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "webp": ("webp", lambda: save(quadrants(64, 32), "webp")),
     "avif": ("avif", lambda: save(quadrants(64, 32), "avif")),
     "heic": ("heic", lambda: _heic(quadrants(64, 32))),
+    "jxl-codestream": ("jxl", lambda: _jxl(quadrants(64, 32))),
+    "jxl-container": ("jxl", lambda: _jxl(quadrants(64, 32), container=True)),
     "tiff-little-endian": ("tiff", lambda: _tiff(quadrants(64, 32), big_endian=False)),
     "tiff-big-endian": ("tiff", lambda: _tiff(quadrants(64, 32), big_endian=True)),
     "tiff-libvips": ("tiff", lambda: save(quadrants(64, 32), "tif")),

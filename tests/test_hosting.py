@@ -24,7 +24,7 @@ from enlarger.errors import (
 from enlarger.hosting import Hosting, NewImage, check_browser_ttl, check_creator
 from enlarger.settings import Settings
 from enlarger.storage.local import LocalStorage
-from tests.imaging import gradient, save
+from tests.imaging import gradient, save, solid
 
 
 @pytest.fixture
@@ -43,6 +43,16 @@ def test_upload_records_what_the_bytes_are(hosting: Hosting, photo_jpeg: bytes) 
     assert (image.content_type, image.width, image.height, image.size) == ("image/jpeg", 320, 240, len(photo_jpeg))
     assert hosting.original(image) == photo_jpeg
     assert _blobs(hosting) == [image.blob_key]
+
+
+def test_upload_stores_placeholders_computed_once(hosting: Hosting) -> None:
+    account = hosting.catalog.create_account()
+    red = save(solid(120, 80, (220, 30, 30)), "png")
+    image = hosting.upload(account.id, red, NewImage(id="red"))
+    assert image.placeholders is not None and image.placeholders["dominant_color"] == "#dc1e1e"
+    stored = hosting.catalog.image(account.id, "red")
+    assert stored.placeholders == image.placeholders  # read back from the catalog, not recomputed
+    assert set(stored.placeholders or {}) == {"blurhash", "thumbhash", "dominant_color"}
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ WEBP_ONLY = Accept(avif=False, webp=True)
 AVIF_ONLY = Accept(avif=True, webp=False)
 NEITHER = Accept()
 ALL_ACCEPTS = (BOTH, WEBP_ONLY, AVIF_ONLY, NEITHER)
-OUTPUT_FORMATS = {"jpeg", "png", "gif", "webp", "avif", "json"}
+OUTPUT_FORMATS = {"jpeg", "png", "gif", "webp", "avif", "jxl", "json"}
 
 
 def header(fmt: Format, *, alpha: bool = False, frames: int = 1) -> Header:
@@ -47,7 +47,7 @@ def header(fmt: Format, *, alpha: bool = False, frames: int = 1) -> Header:
     [
         (CHROME, BOTH),
         (CHROME_DOCUMENT, BOTH),
-        (SAFARI_17, BOTH),
+        (SAFARI_17, Accept(avif=True, webp=True, jxl=True)),
         (FIREFOX, BOTH),
         (FIREFOX_OLD, WEBP_ONLY),
         (OLD_SAFARI, NEITHER),
@@ -300,7 +300,9 @@ def test_choose_format_invariants() -> None:
                 assert result != "avif", context
             if fast and requested in (None, "auto", "webp", "avif"):
                 assert result in ("jpeg", "png", "gif"), context
-            if requested not in (None, "auto", "avif", "webp", "baseline-jpeg") and not (
+            if requested == "placeholder":
+                assert result == "webp", context
+            if requested not in (None, "auto", "avif", "webp", "baseline-jpeg", "placeholder") and not (
                 fast and requested in ("webp", "avif")
             ):
                 assert result == requested, context
@@ -316,3 +318,22 @@ def test_depends_on_accept() -> None:
     for requested in (None, "avif", "webp", "jpeg", "baseline-jpeg", "png", "gif", "json"):
         assert depends_on_accept(requested) is False, requested
         assert depends_on_accept(requested, fast=True) is False, requested
+
+
+# --- JPEG XL ----------------------------------------------------------------------------------
+
+JXL_SAFARI = Accept.parse(SAFARI_17)
+
+
+def test_auto_answers_jpeg_xl_only_behind_the_setting() -> None:
+    photo = Header("jpeg", 640, 480, 1, False, 12345)
+    assert choose_format("auto", photo, JXL_SAFARI, animated=False) == "avif"  # setting off (default)
+    assert choose_format("auto", photo, JXL_SAFARI, animated=False, jxl=True) == "jxl"
+    assert choose_format("auto", photo, BOTH, animated=False, jxl=True) == "avif"  # not accepted: never
+    assert choose_format("auto", photo, JXL_SAFARI, animated=True, jxl=True) == "webp"  # frames: not JPEG XL
+    assert choose_format("jxl", photo, NEITHER, animated=False) == "jxl"  # explicit: always
+
+
+def test_the_cache_token_names_jpeg_xl_only_when_accepted() -> None:
+    assert BOTH.token == "avif=1,webp=1"  # unchanged for every client that does not list image/jxl
+    assert JXL_SAFARI.token == "avif=1,webp=1,jxl=1"

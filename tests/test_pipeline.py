@@ -312,7 +312,7 @@ def test_border_adds_coloured_edges_after_resize(quad_png: bytes) -> None:
 
 
 def test_format_json_describes_without_pixels(quad_png: bytes) -> None:
-    result = transform(quad_png, "width=50,format=json")
+    result = transform(quad_png, "width=50,format=json", settings=Settings(json_placeholders=False))
     body = json.loads(result.data)
     assert body == {
         "width": 50,
@@ -322,11 +322,45 @@ def test_format_json_describes_without_pixels(quad_png: bytes) -> None:
     assert result.media_type == "application/json"
 
 
-def test_format_json_never_decodes_damaged_pixels(quad_png: bytes) -> None:
+def _rgb(hex_colour: str) -> list[float]:
+    return [float(int(hex_colour[i : i + 2], 16)) for i in (1, 3, 5)]
+
+
+@pytest.mark.parametrize(
+    ("options", "colour"),
+    [
+        ("trim=0;100;50;0", RED),  # the top-left quadrant alone
+        ("width=60,height=60,fit=cover,gravity=1x0", GREEN),  # a square cut from the top right
+        ("width=40,height=40,fit=cover,gravity=0x1", BLUE),
+        ("width=40,height=40,fit=cover,gravity=0x1,rotate=180", GREEN),  # the crop is taken after rotating
+        ("trim=50;0;0;100,width=20", WHITE),
+    ],
+)
+def test_format_json_placeholders_describe_the_requested_crop(
+    quad_png: bytes, options: str, colour: tuple[int, int, int]
+) -> None:
+    body = json.loads(transform(quad_png, f"{options},format=json").data)
+    assert near(_rgb(body["dominant_color"]), colour, 4)
+    assert isinstance(body["blurhash"], str) and isinstance(body["thumbhash"], str)
+    assert body["original"]["width"] == 200
+
+
+def test_format_json_placeholders_of_the_whole_image_differ_from_a_crop(quad_png: bytes) -> None:
+    whole = json.loads(transform(quad_png, "format=json").data)
+    crop = json.loads(transform(quad_png, "trim=0;100;50;0,format=json").data)
+    assert whole["blurhash"] != crop["blurhash"] and whole["thumbhash"] != crop["thumbhash"]
+    # a large output is described from a small copy: same fields, same colours
+    big = json.loads(transform(quad_png, "width=4000,fit=contain,format=json").data)
+    assert (big["width"], big["height"]) == (4000, 2000)
+    assert any(near(_rgb(big["dominant_color"]), c, 4) for c in (RED, GREEN, BLUE, WHITE))
+
+
+def test_format_json_answers_damaged_pixels_from_the_header_without_placeholders(quad_png: bytes) -> None:
     # a PNG whose header is intact but whose pixel data is cut off still answers json
     broken = quad_png[: quad_png.index(b"IDAT") + 40]
     body = json.loads(transform(broken, "format=json").data)
     assert body["original"]["width"] == 200
+    assert "blurhash" not in body and "dominant_color" not in body
     with pytest.raises(CorruptImageError, match="damaged or truncated") as info:
         transform(broken, "width=50")
     assert "read error" in (info.value.detail or "")  # libvips' words: logged, not sent
@@ -501,6 +535,32 @@ def test_face_gravity_detects_and_plans_once(
     assert (decision.focal is not None) == (detections == 1)
     out = decode(transform(source, options).data)
     assert (out.width, out.height) == decision.plan.output
+
+
+def test_format_json_without_a_configured_model_answers_without_placeholders(quad_png: bytes) -> None:
+    body = json.loads(transform(quad_png, "segment=foreground,format=json").data)
+    assert (body["width"], body["height"]) == (200, 100) and "thumbhash" not in body
+    with pytest.raises(FeatureUnavailableError):
+        transform(quad_png, "segment=foreground,format=png")
+
+
+def test_format_placeholder_is_a_tiny_blurred_webp_of_the_crop(quad_png: bytes) -> None:
+    result = transform(quad_png, "width=300,height=100,fit=cover,gravity=0x0,format=placeholder")
+    assert result.media_type == "image/webp" and result.data[8:12] == b"WEBP"
+    assert (result.width, result.height) == (32, 11)  # the crop's 3:1 shape, at most 32 pixels a side
+    assert len(result.data) < 400  # small enough to inline as a data: URL
+    out = decode(result.data)
+    assert (out.width, out.height) == (32, 11)
+    # the top of the cover crop is red (left) and green (right), blurred in between
+    assert near(pixel(out, 1, 3), RED, 40) and near(pixel(out, 30, 3), GREEN, 40)
+    assert "exif-data" not in out.get_fields()
+
+
+def test_format_placeholder_keeps_transparency() -> None:
+    canvas = save(solid(64, 64, (0, 0, 0, 0)).insert(solid(32, 32, (255, 0, 0, 255)), 16, 16), "png")
+    out = decode(transform(canvas, "format=placeholder").data)
+    assert out.bands == 4
+    assert pixel(out, 0, 0)[3] < 40 and near(pixel(out, 16, 16), (255, 0, 0, 255), 40)
 
 
 @pytest.mark.parametrize("options", ["brightness=0", "contrast=0", "gamma=0", "brightness=0,contrast=0,gamma=0"])

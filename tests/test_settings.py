@@ -76,6 +76,9 @@ DEFAULTS = {
     "dashboard_session_seconds": 28_800,
     "jpeg_shrink_margin": 1.5,
     "vips_concurrency": 1,
+    "json_placeholders": True,
+    "jxl_auto": False,
+    "jxl_effort": 5,
 }
 NUMERIC = [
     f.name

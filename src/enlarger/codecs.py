@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyvips
 from PIL import BmpImagePlugin
 
-from enlarger import formats
+from enlarger import formats, jxl
 from enlarger.errors import CorruptImageError, FileTooLargeError, InputTooLargeError, UnsupportedFormatError
 from enlarger.formats import Format
 from enlarger.security import svg, trailers
@@ -93,7 +93,11 @@ class Header:
 def vips_detail(exc: Exception) -> str:
     """The line of a libvips error that says what went wrong (not "unable to call ..."/"... write")."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith("unable to call") and "unable to write" not in line]
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(("unable to call", "unable to copy")) and "unable to write" not in line
+    ]
     return (useful or lines or [type(exc).__name__])[0]
 
 
@@ -177,6 +181,9 @@ def _pillow_header(fmt: Format, data: bytes) -> Header:
             heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
             width, height = heif.size
             return Header(fmt, width, height, 1, heif.has_alpha, len(data))
+        if fmt == "jxl":
+            width, height, alpha = jxl.header(data)
+            return Header(fmt, width, height, 1, alpha, len(data))
         with _bmp(data) as img:
             width, height = img.size
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
@@ -272,7 +279,10 @@ def _normalise(image: pyvips.Image) -> pyvips.Image:
 
 
 def _pillow_image(fmt: Format, data: bytes) -> pyvips.Image:
-    """HEIC (HEVC) and BMP have no libvips loader here: decode with Pillow and hand over pixels."""
+    """HEIC (HEVC), BMP and JPEG XL have no libvips loader here: decode with Pillow (or pylibjxl)
+    and hand over pixels."""
+    if fmt == "jxl":
+        return jxl.decode(data)
     try:
         if fmt == "heic":
             import pillow_heif

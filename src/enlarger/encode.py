@@ -27,6 +27,7 @@ from typing import Any, assert_never
 import pyvips
 from PIL import Image
 
+from enlarger import jxl
 from enlarger.formats import Writable, spec_of
 from enlarger.options import Options
 from enlarger.settings import Settings
@@ -162,6 +163,8 @@ def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Setti
                 keep=keep,
                 effort=1 if fast else 7,
             )
+        case "jxl":
+            return jxl.encode(image, q, 1 if fast else settings.jxl_effort, keep)
         case "gif":
             # reuse: a GIF source's own palette fits its resized frames and saves re-quantising each one
             saved = image.gifsave_buffer(effort=1 if fast else settings.gif_effort, reuse=True, keep=keep)

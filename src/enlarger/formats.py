@@ -21,9 +21,9 @@ from typing import Literal, TypeGuard, get_args
 from enlarger.security import svg, trailers
 
 #: A source format, identified by content (never by name).
-Format = Literal["avif", "webp", "jpeg", "png", "gif", "heic", "tiff", "bmp", "svg"]
+Format = Literal["avif", "jxl", "webp", "jpeg", "png", "gif", "heic", "tiff", "bmp", "svg"]
 #: A format the engine encodes pixels to.
-Writable = Literal["avif", "webp", "jpeg", "png", "gif"]
+Writable = Literal["avif", "jxl", "webp", "jpeg", "png", "gif"]
 #: What a transformation returns: encoded pixels, the sanitized SVG itself, or the JSON description.
 Output = Literal[Writable, "svg", "json"]
 
@@ -49,6 +49,11 @@ def _is_avif(data: bytes) -> bool:
 def _is_heic(data: bytes) -> bool:
     brands = _brands(data)
     return bool(brands & _HEIC_BRANDS) and not brands & _AVIF_BRANDS  # both: an AVIF (libheif reads it)
+
+
+def _is_jxl(data: bytes) -> bool:
+    """A bare JPEG XL codestream (``FF 0A``) or the ISO-BMFF container's ``JXL `` signature box."""
+    return data.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n"))
 
 
 def _is_bmp(data: bytes) -> bool:
@@ -92,6 +97,13 @@ REGISTRY: tuple[FormatSpec, ...] = (
         vips_loader="heifload_buffer", vips_class="VipsForeignLoadHeif",
         writable=True, alpha=True, metadata=True,
         requested_as=("avif",), suffixes=(".avif",),
+    ),
+    # libvips' wheel has no JPEG XL: read and written through pylibjxl (see codecs, encode, jxl)
+    FormatSpec(
+        "jxl", label="JPEG XL", media_type="image/jxl", magic=_is_jxl,
+        vips_loader=None, vips_class=None,
+        writable=True, alpha=True, metadata=True,
+        requested_as=("jxl",), suffixes=(".jxl",),
     ),
     FormatSpec(
         "webp", label="WebP", media_type="image/webp", magic=lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP",
@@ -141,8 +153,14 @@ REGISTRY: tuple[FormatSpec, ...] = (
 SPECS: Mapping[Format, FormatSpec] = {spec.name: spec for spec in REGISTRY}
 _JSON_MEDIA_TYPE = "application/json"
 
-#: The ``format=`` option's values: negotiation, every writable format's names, and the JSON description.
-REQUESTABLE: tuple[str, ...] = ("auto", *(name for spec in REGISTRY for name in spec.requested_as), "json")
+#: The ``format=`` option's values: negotiation, every writable format's names, the JSON description,
+#: and ``placeholder`` (a tiny blurred WebP of the output for a data: URL; see pipeline.placeholder).
+REQUESTABLE: tuple[str, ...] = (
+    "auto",
+    *(name for spec in REGISTRY for name in spec.requested_as),
+    "json",
+    "placeholder",
+)
 #: Output file suffix → ``format=`` value, for the CLI.
 SUFFIXES: Mapping[str, str] = {suffix: spec.name for spec in REGISTRY for suffix in spec.suffixes} | {".json": "json"}
 

@@ -21,8 +21,7 @@ from typing import Any
 from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
-from enlarger.options import parse_options
-from enlarger.pipeline import readable_input, transform
+from enlarger.pipeline import image_placeholders, readable_input
 from enlarger.settings import Settings
 from enlarger.storage.base import BlobMissingError, Storage
 
@@ -35,7 +34,6 @@ DIRECT_UPLOAD_MIN = timedelta(minutes=2)
 DIRECT_UPLOAD_MAX = timedelta(hours=6)
 # <account id>/<uuid hex>, or a local write's temp file beside it (storage.local's prefix)
 _BLOB_KEY = re.compile(r"^[0-9a-f]{32}/(?:[0-9a-f]{32}|\.partial-[A-Za-z0-9_]+)$")
-_VERIFY = parse_options("width=32,height=32,format=png,anim=false")
 _RESERVED = frozenset({"variants", "keys", "stats", "direct_upload", "config", "batch_token"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -148,9 +146,9 @@ class Hosting:
         readable = readable_input(data, self.settings)
         header = codecs.probe(readable)
         codecs.check_limits(header, self.settings, all_frames=True)
-        # decode a thumbnail (shrink-on-load makes it cheap) so damage past the header is refused now,
-        # not discovered by every later delivery
-        transform(readable, _VERIFY, settings=self.settings, timeout=self.settings.transform_timeout)
+        # decode a small copy (shrink-on-load makes it cheap) so damage past the header is refused now,
+        # not discovered by every later delivery; the same copy gives the record's placeholders
+        marks = image_placeholders(readable, settings=self.settings, timeout=self.settings.transform_timeout)
         return Image(
             account_id=account_id,
             id=image_id,
@@ -166,6 +164,7 @@ class Hosting:
             height=header.height,
             content_hash=hashlib.sha256(data).hexdigest(),
             blob_key=f"{account_id}/{uuid.uuid4().hex}",
+            placeholders=marks.as_dict(),
         )
 
     def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:

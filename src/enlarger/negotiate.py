@@ -19,6 +19,7 @@ class Accept:
 
     avif: bool = False
     webp: bool = False
+    jxl: bool = False
 
     @classmethod
     def parse(cls, header: str | None) -> Accept:
@@ -37,7 +38,13 @@ class Accept:
                         q = 0.0
             if q > 0:
                 accepted.add(media.lower())
-        return cls(avif="image/avif" in accepted, webp="image/webp" in accepted)
+        return cls(avif="image/avif" in accepted, webp="image/webp" in accepted, jxl="image/jxl" in accepted)
+
+    @property
+    def token(self) -> str:
+        """What of ``Accept`` can change a ``format=auto`` answer, for the output cache key (JPEG XL
+        is named only when accepted, so the keys of every other client stay as they were)."""
+        return f"avif={int(self.avif)},webp={int(self.webp)}" + (",jxl=1" if self.jxl else "")
 
 
 def legacy_format(header: Header, *, animated: bool) -> Writable:
@@ -56,19 +63,25 @@ def choose_format(
     *,
     animated: bool,
     fast: bool = False,
+    jxl: bool = False,
 ) -> Output:
-    """Resolve the output format. ``animated``: the request keeps more than one frame.
+    """Resolve the output format. ``animated``: the request keeps more than one frame; ``jxl``:
+    ``format=auto`` may answer JPEG XL (the ``jxl_auto`` setting), first when ``Accept`` lists it.
 
     ``requested`` is the ``format`` option's value (see :data:`enlarger.formats.REQUESTABLE`);
     without one, a writable source keeps its own format and any other gets :func:`legacy_format`.
     """
     if requested == "json":
         return "json"
+    if requested == "placeholder":
+        return "webp"  # a tiny blurred WebP of the output (see pipeline.placeholder)
     if header.format == "svg" and requested in (None, "auto"):
         return "svg"  # scalable: every size is the same (sanitized) document
     if fast and requested in (None, "auto", "webp", "avif"):
         return legacy_format(header, animated=animated)
     if requested == "auto":
+        if jxl and accept.jxl and not animated:
+            return "jxl"
         if accept.avif and not animated:
             return "avif"
         if accept.webp:

@@ -508,8 +508,10 @@ class Options:
         metadata=option(
             "integer or level",
             _QUALITY,
-            "Encoder quality for JPEG, WebP and AVIF (default 85); an explicit value lets PNG use a "
-            "palette. Levels: high=90, medium-high=80, medium-low=65, low=50.",
+            "Encoder quality for JPEG, WebP, AVIF and JPEG XL (default 85); an explicit value lets PNG use a "
+            "palette. Levels are perceived-quality targets (SSIMULACRA2 90, 80, 72, 65): the encoder quality "
+            "reaching them is searched per image (see docs/outputs.md); PNG, GIF and animations use 90, 80, "
+            "65, 50.",
             quality_or_level,
             aliases=("q",),
             example="format=jpeg,quality=60",
@@ -533,7 +535,9 @@ class Options:
             "enum",
             " | ".join(FORMATS),
             "Output format. auto picks AVIF, then WebP, then the best legacy format from the Accept "
-            "header; json returns the geometry instead of pixels. Default: the source's family.",
+            "header; json returns the geometry (and the output's blurhash, thumbhash and dominant_color) "
+            "instead of pixels; placeholder returns a blurred WebP of at most 32 pixels a side, for a "
+            "data: URL. Default: the source's family.",
             choice(*FORMATS, synonyms={"jpg": "jpeg"}),
             aliases=("f",),
             example="format=webp",

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from enlarger import codecs, deadline, formats, provenance
+from enlarger import codecs, deadline, formats, placeholders, provenance, quality_search
 from enlarger.codecs import Header
 from enlarger.encode import encode
-from enlarger.errors import InputTooLargeError, ProcessingError
+from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
 from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
-from enlarger.options import Options, parse_options
+from enlarger.options import NAMED_QUALITY, Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
@@ -120,7 +120,8 @@ def decide(
     header = codecs.probe(data)
     animated = options.anim and header.animated
     accepted = Accept.parse(accept)
-    fmt = choose_format(options.format, header, accepted, animated=animated, fast=options.compression == "fast")
+    fast = options.compression == "fast"
+    fmt = choose_format(options.format, header, accepted, animated=animated, fast=fast, jxl=settings.jxl_auto)
     if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
         fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
     all_frames = animated and fmt in formats.ANIMATED
@@ -174,11 +175,12 @@ def _vector_fit(options: Options, header: Header) -> Options:
     return options.replace(fit="contain" if options.fit == "scale-down" else "cover")
 
 
-def describe(decision: Decision) -> bytes:
-    """The ``format=json`` answer: output size and the original's facts."""
+def describe(decision: Decision, marks: placeholders.Placeholders | None = None) -> bytes:
+    """The ``format=json`` answer: output size and the original's facts, and the placeholders of
+    the output (``blurhash``, ``thumbhash``, ``dominant_color``) when ``marks`` are given."""
     width, height = decision.plan.output
     header = decision.header
-    body = {
+    body: dict[str, object] = {
         "width": width,
         "height": height,
         "original": {
@@ -188,7 +190,81 @@ def describe(decision: Decision) -> bytes:
             "format": header.media_type,
         },
     }
+    if marks is not None:
+        body.update(marks.as_dict())
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def reduced(decision: Decision, side: int) -> Options:
+    """Options that make the same picture as ``decision`` at most ``side`` pixels on its longest side.
+
+    The output box (crop, canvas or resized size) and the border are scaled together and the fit,
+    gravity, trim and colour options kept, so the framing is the request's; blur is scaled with the
+    pixels. Used for placeholders (a tiny copy of the *transformed* image, decoded with shrink-on-load).
+    """
+    options, plan_ = decision.options, decision.plan
+    options = options.replace(format="png", anim=False, upscale=None)
+    factor = side / max(plan_.output)
+    if factor >= 1:
+        return options
+    box_w, box_h = plan_.canvas or plan_.crop or plan_.resized
+    top, right, bottom, left = (round(edge * factor) for edge in plan_.border)
+    return options.replace(
+        width=max(1, round(box_w * factor)),
+        height=max(1, round(box_h * factor)),
+        dpr=None,
+        border_width=None,
+        border_top=top,
+        border_right=right,
+        border_bottom=bottom,
+        border_left=left,
+        blur=options.blur * factor or None,
+    )
+
+
+def placeholder_image(data: bytes, decision: Decision, settings: Settings, side: int) -> pyvips.Image:
+    """The transformed image of ``decision``, at most ``side`` pixels a side, one frame (evaluated)."""
+    small = decide(data, reduced(decision, side), settings=settings)
+    image = deadline.watch(_pixels(data, small, settings, ()))
+    if max(image.width, image.height) > side:  # rounding of the scaled box
+        image = image.thumbnail_image(side, height=side)
+    return image.copy_memory()
+
+
+#: Longest side of ``format=placeholder`` images, and how they are blurred and encoded.
+PLACEHOLDER_SIDE = 32
+PLACEHOLDER_BLUR = 1.0  # Gaussian sigma in placeholder pixels: softens blocks when a browser enlarges it
+PLACEHOLDER_QUALITY = 40
+
+
+def placeholder(data: bytes, options: Options, settings: Settings) -> Result:
+    """The ``format=placeholder`` answer: the transformed image at most :data:`PLACEHOLDER_SIDE`
+    pixels a side, blurred, as a WebP without metadata (typically 100–400 bytes: a data: URL).
+
+    WebP because every current browser decodes it and it has the smallest fixed overhead of the
+    lossy formats at this size (AVIF's container, JPEG's tables and PNG's lossless pixels all
+    cost more); transparency is kept. The size is the output's aspect ratio, not its size: a page
+    stretches it over the space the real image will take.
+    """
+    decision = decide(data, options.replace(format="png"), settings=settings)
+    image = placeholder_image(data, decision, settings, PLACEHOLDER_SIDE).gaussblur(PLACEHOLDER_BLUR)
+    image = image.cast("uchar")
+    saved = encode(image, "webp", Options(quality=PLACEHOLDER_QUALITY, metadata="none"), settings)
+    return Result(saved, "webp", image.width, image.height)
+
+
+def _json_placeholders(data: bytes, decision: Decision, settings: Settings) -> placeholders.Placeholders | None:
+    """The placeholders of the output a ``format=json`` answer describes, or ``None`` when they
+    are switched off or the pixels cannot be made (damaged pixel data, a model not configured):
+    the answer's geometry comes from the header and stays useful (the image itself answers the
+    error)."""
+    if not settings.json_placeholders:
+        return None
+    try:
+        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE))
+    except (pyvips.Error, EnlargerError):
+        deadline.check()  # past the limit the whole answer is the timeout, not one without placeholders
+        return None
 
 
 def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple[Overlay, ...] = ()) -> Result:
@@ -198,10 +274,46 @@ def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple
     deadline.watch(image)
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
-    output = encode(image, decision.format, decision.options, settings)
+    options, image = _perceived_quality(data, decision, image, settings)
+    output = encode(image, decision.format, options, settings)
     passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
     output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
     return Result(output, decision.format, image.width, page, image.height // page)
+
+
+def _perceived_quality(
+    data: bytes, decision: Decision, image: pyvips.Image, settings: Settings
+) -> tuple[Options, pyvips.Image]:
+    """The options to encode with: a named quality becomes the encoder quality that reaches the
+    level's perceptual target on this output (see :mod:`enlarger.quality_search`), searched once per
+    source, options and format; the image comes back evaluated when the search needed its pixels."""
+    options, fmt = decision.options, decision.format
+    level = options.quality
+    if not isinstance(level, str) or fmt not in quality_search.SEARCHED or decision.all_frames:
+        return options, image
+    if image.width * image.height > quality_search.MAX_SEARCH_PIXELS or not formats.is_writable(fmt):
+        return options, image
+    key = (quality_search.source_digest(data), options.canonical(), fmt)
+    quality = quality_search.MEMO.get(key)
+    if quality is None:
+        image = image.copy_memory()  # sampled by the search, then encoded: evaluated once
+        plain = options.replace(metadata="none")
+
+        def encoder(sample: pyvips.Image, q: int) -> bytes:
+            deadline.check()  # the search encodes several times: each trial within the limit
+            return encode(sample, fmt, plain.replace(quality=q), settings)
+
+        quality, _ = quality_search.search(
+            image, quality_search.TARGETS[level], NAMED_QUALITY[level], encoder, _decoded
+        )
+        quality_search.MEMO.put(key, quality)
+    return options.replace(quality=quality), image
+
+
+def _decoded(data: bytes) -> pyvips.Image:
+    """An encoded sample decoded again, at its own size (the quality search's round trip)."""
+    header = codecs.probe(data)
+    return codecs.load(data, header, (header.width, header.height), all_frames=False)
 
 
 def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
@@ -304,9 +416,12 @@ def transform_job(
     limit = deadline.start(timeout)  # every step below (model runs too) finds it: enlarger.deadline
     try:
         data = readable_input(data, settings)
+        if parsed.format == "placeholder":
+            return placeholder(data, parsed, settings)
         decision = decide(data, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            return Result(provenance.with_report(describe(decision), data, settings), "json", *decision.plan.output)
+            body = describe(decision, _json_placeholders(data, decision, settings))
+            return Result(provenance.with_report(body, data, settings), "json", *decision.plan.output)
         if decision.untransformed:
             return _as_it_is(data, decision)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
@@ -315,24 +430,50 @@ def transform_job(
             return Result(data, "svg", decision.header.width, decision.header.height)
         return _render(data, decision, settings, job.overlays)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
-        current = deadline.current()
-        if current is not None and current.expired():
-            raise current.error() from exc
-        # classified by libvips' words, which stay in ``detail`` (logged) and out of the message (sent)
-        detail = codecs.vips_detail(exc)
-        if "security limit" in detail.lower():
-            raise InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail) from exc
-        if _DECODE_WORDS.search(detail):
-            raise codecs.corrupt(codecs.sniff(data), exc) from exc
-        raise ProcessingError("the image could not be processed", detail=detail) from exc
+        raise _classified(exc, data) from exc
     finally:
         deadline.end(limit)
+
+
+def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
+    """The typed error for a libvips failure: the timeout when the limit has passed (libvips was
+    told to stop), else classified by libvips' words, which stay in ``detail`` (logged) and out of
+    the message (sent)."""
+    current = deadline.current()
+    if current is not None and current.expired():
+        return current.error()
+    detail = codecs.vips_detail(exc)
+    if "security limit" in detail.lower():
+        return InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail)
+    if _DECODE_WORDS.search(detail):
+        return codecs.corrupt(codecs.sniff(data), exc)
+    return ProcessingError("the image could not be processed", detail=detail)
 
 
 def _as_it_is(data: bytes, decision: Decision) -> Result:
     """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served."""
     end, header = trailers.image_end(data), decision.header
     return Result(data[:end] if end else data, decision.format, header.width, header.height, header.frames)
+
+
+def image_placeholders(
+    data: bytes,
+    options: str | Mapping[str, object] | Options | None = None,
+    *,
+    settings: Settings | None = None,
+    timeout: float | None = None,
+) -> placeholders.Placeholders:
+    """BlurHash, ThumbHash and dominant colour of ``data`` transformed by ``options`` (default:
+    the whole image). Decodes a copy of at most 100 pixels a side, so every pixel of the source is
+    read once: a damaged file fails here as it would in :func:`transform`, with the same errors."""
+    settings = settings or Settings()
+    with deadline.limit(timeout):
+        try:
+            data = readable_input(data, settings)
+            decision = decide(data, parse_options(options).replace(format="png"), settings=settings)
+            return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE))
+        except pyvips.Error as exc:
+            raise _classified(exc, data) from exc
 
 
 def readable_input(data: bytes, settings: Settings) -> bytes:

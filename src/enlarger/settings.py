@@ -389,6 +389,27 @@ class Settings:
             (0, 1024),
         ),
     )
+    # --- outputs: placeholders and JPEG XL (docs/outputs.md)
+    json_placeholders: bool = field(
+        default=True,
+        metadata=_doc(
+            "Add blurhash, thumbhash and dominant_color to format=json answers and the Images binding's info() "
+            "(computed from a copy of at most 100 pixels a side of the requested crop; costs a small decode per "
+            "answer)."
+        ),
+    )
+    jxl_auto: bool = field(
+        default=False,
+        metadata=_doc("Let format=auto answer JPEG XL to clients whose Accept header lists image/jxl."),
+    )
+    jxl_effort: int = field(
+        default=5,
+        metadata=_doc(
+            "JPEG XL encoder effort (compression=fast uses 1). 5, not libjxl's 7: on the photo corpus 7 made "
+            "the same bytes at the same score for twice the CPU (docs/outputs.md).",
+            (1, 9),
+        ),
+    )
 
     @property
     def workers(self) -> int:

@@ -8,6 +8,7 @@ import pytest
 import pyvips
 
 from enlarger.binding import Images, ImagesError, Rendered
+from enlarger.pipeline import image_placeholders
 from enlarger.settings import Settings
 from tests.binding.aio import run
 from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save, solid
@@ -26,12 +27,23 @@ def out(rendered: Rendered) -> pyvips.Image:
 
 
 def test_info_reports_format_size_and_dimensions(images: Images, photo_jpeg: bytes) -> None:
-    assert run(images.info(photo_jpeg)) == {
+    described = run(images.info(photo_jpeg))
+    assert {key: described.pop(key) for key in ("format", "fileSize", "width", "height")} == {
         "format": "image/jpeg",
         "fileSize": len(photo_jpeg),
         "width": 320,
         "height": 240,
     }
+    assert sorted(described) == ["blurhash", "dominant_color", "thumbhash"]  # the placeholders, nothing else
+
+
+def test_info_placeholders_are_those_of_the_image(tmp_path: Path) -> None:
+    """The issue asks for placeholders in info() too: the same values as format=json's for the whole image."""
+    described = run(Images(Settings(data_dir=tmp_path)).info(BLUE_200x100))
+    assert described["dominant_color"] == "#0000ff"
+    assert described["thumbhash"] == image_placeholders(BLUE_200x100).thumbhash
+    quiet = run(Images(Settings(data_dir=tmp_path, json_placeholders=False)).info(BLUE_200x100))
+    assert quiet == {"format": "image/png", "fileSize": len(BLUE_200x100), "width": 200, "height": 100}
 
 
 def test_info_of_svg_is_its_format_only(images: Images) -> None:

@@ -54,7 +54,13 @@ def _error(response: httpx.Response) -> dict[str, Any]:
 
 
 def test_info(worker: str) -> None:
-    assert _call(worker, "info").json() == {"format": "image/png", "fileSize": len(QUADS), "width": 200, "height": 100}
+    described = _call(worker, "info").json()
+    assert {key: described[key] for key in ("format", "fileSize", "width", "height")} == {
+        "format": "image/png",
+        "fileSize": len(QUADS),
+        "width": 200,
+        "height": 100,
+    }
 
 
 def test_info_of_text_is_9412(worker: str) -> None:

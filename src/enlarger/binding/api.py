@@ -23,9 +23,15 @@ from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_o
 from enlarger.binding.hosted import HostedImages, Runner
 from enlarger.binding.render import Env, Rendered, render
 from enlarger.binding.text import TextSource, text_source
-from enlarger.errors import EnlargerError, InvalidSourceError, NotFoundError, OriginNotAllowedError
+from enlarger.errors import (
+    EnlargerError,
+    InvalidSourceError,
+    NotFoundError,
+    OriginNotAllowedError,
+    TransformTimeoutError,
+)
 from enlarger.hosting import Hosting
-from enlarger.pipeline import readable_input
+from enlarger.pipeline import image_placeholders, readable_input
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetched, Fetcher, origin_matcher
 from enlarger.settings import Settings
@@ -34,11 +40,29 @@ T = TypeVar("T")
 
 
 def info_of(data: bytes, settings: Settings) -> dict[str, Any]:
-    """The binding's ``info()`` answer: ``{format, fileSize, width, height}`` (``{format}`` alone for SVG)."""
-    header = codecs.probe(readable_input(data, settings))
+    """The binding's ``info()`` answer: ``{format, fileSize, width, height}`` (``{format}`` alone for SVG),
+    and, with ``json_placeholders`` on, the image's ``blurhash``, ``thumbhash`` and ``dominant_color``
+    (from a copy of at most 100 pixels a side, as format=json; left out when its pixels cannot be
+    decoded: the header's facts stay useful, and transforming the image reports the damage)."""
+    readable = readable_input(data, settings)
+    header = codecs.probe(readable)
     if header.format == "svg":
         return {"format": header.media_type}
-    return {"format": header.media_type, "fileSize": len(data), "width": header.width, "height": header.height}
+    described: dict[str, Any] = {
+        "format": header.media_type,
+        "fileSize": len(data),
+        "width": header.width,
+        "height": header.height,
+    }
+    if settings.json_placeholders:
+        try:
+            marks = image_placeholders(readable, settings=settings, timeout=settings.transform_timeout)
+        except TransformTimeoutError:
+            raise
+        except EnlargerError:
+            return described
+        described.update(marks.as_dict())
+    return described
 
 
 def make_fetcher(settings: Settings) -> Fetcher:

@@ -76,6 +76,7 @@ images = Table(
     Column("height", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("blob_key", String(200), nullable=True),
+    Column("placeholders", JSON, nullable=True),  # blurhash, thumbhash, dominant_color (0005)
     UniqueConstraint("account_id", "id", name="uq_images_account_id"),
     Index("ix_images_account_seq", "account_id", "seq"),  # listings: one account, in upload order
 )

@@ -120,6 +120,8 @@ class Image:
     content_hash: str
     blob_key: str | None
     seq: int = 0
+    #: blurhash, thumbhash and dominant_color, computed once at upload (None: uploaded before they existed)
+    placeholders: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

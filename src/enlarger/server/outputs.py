@@ -91,8 +91,7 @@ class OutputRequest:
 def _accept_token(options: Options, accept: str | None) -> str:
     if not depends_on_accept(options.format, options.compression == "fast"):
         return ""
-    parsed = Accept.parse(accept)
-    return f"avif={int(parsed.avif)},webp={int(parsed.webp)}"
+    return Accept.parse(accept).token
 
 
 @functools.lru_cache(maxsize=4096)

@@ -33,4 +33,6 @@ class ImageRecords:
         }
         if image.draft:
             record["draft"] = True
+        if image.placeholders:  # Enlarger's extension: blurhash, thumbhash, dominant_color
+            record.update(image.placeholders)
         return record
