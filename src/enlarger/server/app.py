@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from enlarger.server.hosting_service import HostingService
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.workers import ALONE, Share, Supervisor
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
@@ -92,11 +94,13 @@ async def metrics_endpoint(request: Request) -> Response:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     services: Services = app.state.services
     hosting: HostingService = app.state.hosting
-    sweep = asyncio.create_task(_sweep(hosting.hosting))  # listing every blob can take long: serve meanwhile
+    # listing every blob can take long: serve meanwhile; with several processes, one sweeps
+    sweep = asyncio.create_task(_sweep(hosting.hosting)) if app.state.share.index == 0 else None
     try:
         yield
     finally:
-        await sweep  # it uses the catalog: let it finish before closing it
+        if sweep is not None:
+            await sweep  # it uses the catalog: let it finish before closing it
         await hosting.fetcher.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
@@ -116,8 +120,12 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings) -> ASGIApp:
-    """Build the service for ``settings``; directories are created, the cache index loaded."""
+def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
+    """Build the service for ``settings``; directories are created, the cache index loaded.
+
+    ``share`` is this process's place among several serving the same port and data directory:
+    it gets its part of the worker, queue and cache limits (:mod:`enlarger.server.workers`).
+    """
     harden()
     prepare_directories(settings)
     metrics = Metrics()
@@ -130,7 +138,12 @@ def create_app(settings: Settings) -> ASGIApp:
         max_bytes=settings.max_input_bytes,
         trusted_origin=origin if is_absolute(origin) else None,
     )
-    cache = DiskCache(settings.data_dir / "cache", settings.cache_max_bytes, memory_bytes=settings.cache_memory_bytes)
+    cache = DiskCache(
+        settings.data_dir / "cache",
+        share.part(settings.cache_max_bytes),
+        memory_bytes=share.part(settings.cache_memory_bytes),
+        shard=(share.index, share.count),
+    )
     purge = PurgeIndex(settings.data_dir / "cache-tags", cache)
     services = Services(
         settings=settings,
@@ -142,7 +155,7 @@ def create_app(settings: Settings) -> ASGIApp:
             revalidate_seconds=settings.origin_revalidate_seconds,
         ),
         cache=cache,
-        admission=Admission(settings.workers, settings.queue_size, metrics),
+        admission=Admission(share.part(settings.workers, at_least=1), share.part(settings.queue_size), metrics),
         metrics=metrics,
         inflight={},
         purge=purge,
@@ -151,15 +164,31 @@ def create_app(settings: Settings) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
+    app.state.share = share
     app.state.hosting = HostingService(hosting, fetcher, purge)
     return AccessLog(app, metrics)
 
 
-def run(settings: Settings) -> None:
-    """Serve ``settings``' app with uvicorn until stopped (httptools, uvloop where available)."""
+def log_access_to_stderr() -> None:
+    """Write the access log's JSON lines to stderr (``enlarger serve`` and each of its workers)."""
+    access = logging.getLogger("enlarger.access")
+    access.addHandler(logging.StreamHandler(sys.stderr))
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
+def run(settings: Settings) -> int:
+    """Serve ``settings``' app with uvicorn until stopped (httptools, uvloop where available).
+
+    With ``processes`` above 1, a :class:`Supervisor` runs that many worker processes instead.
+    Returns the exit status.
+    """
     import importlib.util
 
     import uvicorn
+
+    if settings.process_count > 1:
+        return Supervisor(settings).run()
 
     uvicorn.run(
         create_app(settings),
@@ -170,3 +199,4 @@ def run(settings: Settings) -> None:
         http="httptools",
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     )
+    return 0
