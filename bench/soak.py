@@ -237,8 +237,8 @@ async def soak_run(soak: Soak, group: Group, rate: float, seconds: float, interv
                 )
                 w = windows[-1]
                 print(
-                    f"  t={w.t:6.0f}s rss={w.rss_mb:7.1f} MB (max {w.rss_max_mb:6.1f}) req={w.requests:5d} p50={w.p50_ms:7.1f} ms "
-                    f"p99={w.p99_ms:8.1f} ms 5xx={w.errors_5xx} unexpected={w.unexpected}",
+                    f"  t={w.t:6.0f}s rss={w.rss_mb:7.1f} MB (max {w.rss_max_mb:6.1f}) req={w.requests:5d} "
+                    f"p50={w.p50_ms:7.1f} ms p99={w.p99_ms:8.1f} ms 5xx={w.errors_5xx} unexpected={w.unexpected}",
                     flush=True,
                 )
                 samples = []
