@@ -102,7 +102,7 @@ def _migrate(settings: Settings) -> None:
     Catalog(settings.catalog_url).close()
 
 
-def _settings_json(settings: Settings) -> str:
+def encode_settings(settings: Settings) -> str:
     """The settings for a worker's stdin; :func:`load_settings` reads every value back as it was."""
     values: dict[str, object] = {}
     for f in dataclasses.fields(settings):
@@ -182,7 +182,7 @@ class Supervisor:
         command = [sys.executable, "-m", "enlarger.server.workers", str(worker.share.index), str(worker.share.count)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
         assert process.stdin is not None
-        process.stdin.write(_settings_json(self.settings).encode())
+        process.stdin.write(encode_settings(self.settings).encode())
         process.stdin.close()
         worker.process = process
         worker.started = time.monotonic()
