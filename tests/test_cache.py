@@ -263,3 +263,11 @@ def test_temp_files_of_live_writers_survive_a_restart(tmp_path: Path) -> None:
     dead.write_bytes(b"half")
     DiskCache(tmp_path, 10_000)
     assert live.exists() and not dead.exists()
+
+
+def test_a_claim_recreates_a_lock_folder_removed_under_it(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, 10_000)
+    (tmp_path / ".locks").rmdir()
+    claim = cache.claim(cache_key("after a cleanup"))
+    assert claim is not None
+    claim.release()

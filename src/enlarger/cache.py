@@ -92,7 +92,11 @@ class Claim:
     @classmethod
     def attempt(cls, path: Path) -> Claim | None:
         """Take the claim on ``path`` if nobody holds it; never blocks."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the lock folder was removed under a running server
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
