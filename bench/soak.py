@@ -1,9 +1,10 @@
 """Soak: mixed traffic at about 70 % of measured capacity against one server, for minutes.
 
 Users of every peer report memory growth under load; this is the check that Enlarger has none.
-One fresh ``enlarger serve`` (``--processes`` worker processes; ``MALLOC_ARENA_MAX=2`` as
-docs/server.md recommends; ``cache_memory_bytes`` 16 MiB so the bounded in-memory layers are
-full long before the second half, where growth would mean a leak) gets an open-loop mix:
+One fresh ``enlarger serve`` (``--processes`` worker processes; its own memory tuning,
+:mod:`enlarger.server.memory`, nothing set in the environment; ``cache_memory_bytes`` 16 MiB so
+the bounded in-memory layers are full long before the second half, where growth would mean a
+leak) gets an open-loop mix:
 
 ==========  =====  ==================================================================
 kind        share  what
@@ -380,7 +381,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not PHOTOS.is_dir() or not LARGE.exists():
         sys.exit("no corpus: run bench/corpus.py first")
-    os.environ["MALLOC_ARENA_MAX"] = "2"
     settings = {"cache_memory_bytes": 16 * 2**20}
     with tempfile.TemporaryDirectory(prefix="enlarger-soak-") as tmp:
         work = Path(tmp)

@@ -34,6 +34,7 @@ from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
+from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
@@ -189,6 +190,7 @@ def run(settings: Settings) -> int:
 
     if settings.process_count > 1:
         return Supervisor(settings).run()
+    tune_memory()
 
     uvicorn.run(
         create_app(settings),

@@ -231,6 +231,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from enlarger.server.app import create_app, log_access_to_stderr
+    from enlarger.server.memory import tune_memory
 
     parser = argparse.ArgumentParser(prog="enlarger.server.workers")
     parser.add_argument("index", type=int)
@@ -239,6 +240,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     settings = load_settings(env={}, **json.loads(sys.stdin.read()))
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     log_access_to_stderr()
+    tune_memory()
     try:
         sock = listening_socket(settings.host, settings.port)
         app = create_app(settings, share=Share(args.index, args.count))
