@@ -10,8 +10,11 @@ the processes add. Each run is a fresh server with an empty cache.
 
 The load generator runs on the cores the server does not get when there are any (on a 2-core
 machine: core 1 at C=1; at C=2 it shares both cores with the server, so the C=2 figure is a
-floor). It prints req/s, p50/p99, server CPU per request, the scaling factor against C=1 and the
-efficiency (factor ÷ C); the curve "bends" at the first C whose efficiency falls below 0.8.
+floor). It prints req/s, p50/p99, server CPU per request, the cores the server actually kept
+busy (req/s × CPU per request: well below C means something else — the client, other jobs on a
+shared machine, or the server's own serial part — held it back), the scaling factor against
+C=1 and the efficiency (factor ÷ C); the curve "bends" at the first C whose efficiency falls
+below 0.8.
 
 Build the corpus first (``bench/corpus.py``). Run:
 ``.venv/bin/python bench/scaling.py [--cores 1,2] [--duration 10] [--quick] [--compare-single]``.
@@ -105,14 +108,15 @@ def _run(kind: str, cores: int, processes: int, origin: Path, work: Path, args: 
 def report(rows: list[Row]) -> str:
     lines = [
         f"{'kind':5} {'cores':>5} {'procs':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'cpu ms/req':>10} {'errors':>6} {'factor':>7} {'effic.':>6}"
+        f"{'cpu ms/req':>10} {'cores used':>10} {'errors':>6} {'factor':>7} {'effic.':>6}"
     ]
     for row in rows:
         base = next((r for r in rows if r.kind == row.kind and r.cores == 1 and r.processes == 1), None)
         factor = row.rate / base.rate if base else float("nan")
         lines.append(
             f"{row.kind:5} {row.cores:>5} {row.processes:>5} {row.rate:>9.1f} {row.p50_ms:>8.1f} {row.p99_ms:>8.1f} "
-            f"{row.cpu_ms:>10.2f} {row.errors:>6} {factor:>7.2f} {factor / row.cores:>6.2f}"
+            f"{row.cpu_ms:>10.2f} {row.rate * row.cpu_ms / 1000:>10.2f} {row.errors:>6} {factor:>7.2f} "
+            f"{factor / row.cores:>6.2f}"
         )
     for kind in ("miss", "hit"):
         curve = [r for r in rows if r.kind == kind and r.processes == r.cores]
