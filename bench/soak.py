@@ -283,7 +283,7 @@ def verdict(windows: list[Window], answers: list[tuple[float, float, int, str]])
     figures = {
         "requests": len(answers),
         "rss_first_floor_mb": windows[0].rss_floor_mb,
-        "rss_peak_mb": max(w.rss_mb for w in windows),
+        "rss_peak_mb": max(w.rss_max_mb for w in windows),
         "rss_floor_second_half_start_mb": start_rss,
         "rss_floor_end_mb": end_rss,
         "rss_growth_second_half": growth,
@@ -343,7 +343,8 @@ def chart(windows: list[Window], path: Path, title: str) -> None:
         draw.text((left, top - 14), label, fill="black")
         for frac in (0.0, 0.5, 1.0):
             y = bottom - frac * (bottom - top)
-            draw.text((4, y - 6), f"{v_max * frac:.3g}", fill=(90, 90, 90))
+            value = v_max * frac
+            draw.text((4, y - 6), f"{value:,.0f}" if value >= 10 else f"{value:.1f}", fill=(90, 90, 90))
         for k, (name, values, colour) in enumerate(series):
             points = [
                 (left + (w.t / t_max) * (right - left), bottom - (v / v_max) * (bottom - top))
