@@ -191,3 +191,83 @@ def test_a_hot_entry_whose_file_vanished_is_dropped_at_its_next_touch(tmp_path: 
     clock.now += TOUCH_SECONDS
     assert cache.get(key) is None
     assert len(cache) == 0 and cache.total_bytes == 0
+
+
+# --- several processes sharing one directory (each DiskCache below stands for one process)
+
+
+def test_a_claim_is_exclusive_until_released(tmp_path: Path) -> None:
+    first, second = DiskCache(tmp_path, 10_000), DiskCache(tmp_path, 10_000)
+    key = cache_key("busy")
+    claim = first.claim(key)
+    assert claim is not None
+    assert second.claim(key) is None and first.claim(key) is None  # one holder, whoever asks
+    assert second.claim(cache_key("other")) is not None  # other keys are free
+    claim.release()
+    assert not (tmp_path / ".locks" / key).exists()  # lock files do not pile up
+    again = second.claim(key)
+    assert again is not None
+    again.release()
+
+
+def test_a_claim_on_a_lock_file_unlinked_meanwhile_is_refused(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, 10_000)
+    key = cache_key("raced")
+    holder = cache.claim(key)
+    assert holder is not None
+    stale = os.open(tmp_path / ".locks" / key, os.O_RDWR)  # a claimant that opened the old file
+    holder.release()  # unlinks, then unlocks
+    newer = cache.claim(key)  # a fresh file: not the one the stale claimant holds open
+    assert newer is not None
+    import fcntl
+
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it can lock its old inode...
+    assert os.fstat(stale).st_ino != os.stat(tmp_path / ".locks" / key).st_ino  # ...which Claim rejects
+    os.close(stale)
+    newer.release()
+
+
+def test_shards_adopt_disjoint_files_and_bound_only_their_own(tmp_path: Path) -> None:
+    keys = [cache_key(f"k{i}") for i in range(20)]
+    writer = DiskCache(tmp_path, 1_000_000)
+    for key in keys:
+        writer.put(key, entry(100))
+    shards = [DiskCache(tmp_path, 1_000_000, shard=(i, 2)) for i in range(2)]
+    assert len(shards[0]) + len(shards[1]) == len(keys) and min(len(shards[0]), len(shards[1])) > 0
+    size = writer.total_bytes // len(keys)  # one entry's file
+    small = DiskCache(tmp_path, 3 * size, shard=(0, 2))  # room for 3 entries of shard 0: the rest of it goes
+    assert len(small) == 3
+    left = [k for k in keys if file_of(tmp_path, k).exists()]
+    assert len(left) == 3 + len(shards[1])  # shard 1's files were not touched
+
+
+def test_another_process_entry_is_read_and_kept_hot(tmp_path: Path) -> None:
+    writer, reader = DiskCache(tmp_path, 10_000), hot_cache(tmp_path)
+    key = cache_key("theirs")
+    writer.put(key, entry(50, tag=7))
+    assert len(reader) == 0  # written after the reader started: not in its index
+    got = reader.get(key)
+    assert got is not None and got.body == bytes([7]) * 50
+    file_of(tmp_path, key).unlink()  # the writer evicts it
+    again = reader.get(key)  # content-addressed: the hot copy is still right
+    assert again is not None and again.body == got.body
+    reader.discard(key)
+    assert reader.get(key) is None
+
+
+def test_temp_files_of_live_writers_survive_a_restart(tmp_path: Path) -> None:
+    (tmp_path / "ab").mkdir()
+    live = tmp_path / "ab" / f".{os.getpid()}.inprogress"
+    dead = tmp_path / "ab" / ".999999999.leftover"  # above any pid_max
+    live.write_bytes(b"being written")
+    dead.write_bytes(b"half")
+    DiskCache(tmp_path, 10_000)
+    assert live.exists() and not dead.exists()
+
+
+def test_a_claim_recreates_a_lock_folder_removed_under_it(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, 10_000)
+    (tmp_path / ".locks").rmdir()
+    claim = cache.claim(cache_key("after a cleanup"))
+    assert claim is not None
+    claim.release()

@@ -36,6 +36,7 @@ DEFAULTS = {
     "concurrency": 0,
     "queue_size": 32,
     "transform_timeout": 30.0,
+    "processes": 1,
     "database_url": "",
     "storage": "local",
     "s3_endpoint": "",

@@ -6,12 +6,23 @@ restarts without a separate index; it is touched at most once a minute per entry
 restart only needs the order roughly right and a syscall per hit is not free.
 
 In front of the files sits a byte-bounded in-memory LRU of hot entries: a hot hit decodes
-nothing and reads nothing. Memory only ever holds entries that are on disk, so whatever leaves
-the disk (eviction, :meth:`DiskCache.discard`) leaves memory with it.
+nothing and reads nothing. Whatever leaves the disk through this process (eviction,
+:meth:`DiskCache.discard`) leaves its memory with it.
+
+Several server processes can share one cache directory (``enlarger serve --processes N``). Each
+process indexes and bounds only the entries *it* wrote (its ``shard`` of the size bound; at start
+it adopts the existing files whose key falls in its shard), so the shards together stay within
+the bound without any shared index. Every process reads every file: a hit on another process's
+entry reads its file and keeps it hot here too. An entry another process evicted or purged is a
+miss (its file is gone); a copy in this process's memory is still right, because keys are
+content-addressed. :meth:`DiskCache.claim` is the cross-process lock that lets one process
+produce a key while the others wait for its file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 _HEAD = 4  # bytes of big-endian head length
+_LOCKS = ".locks"  # per-key lock files of productions in progress (not matched by the ``??`` entry folders)
 TOUCH_SECONDS = 60.0  # an entry's file mtime (its recency after a restart) is refreshed at most this often
 
 
@@ -43,6 +55,63 @@ def cache_key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def shard_of(key: str, count: int) -> int:
+    """Which of ``count`` processes adopts ``key``'s file at start (a stable spread over the keys)."""
+    return int(key[:8], 16) % count
+
+
+def _abandoned(name: str) -> bool:
+    """Whether a temp file (``.<pid>.<random>``) belongs to no running writer: a crash leftover.
+
+    Another live process may be writing its own temp file right now; only the dead's are removed.
+    """
+    pid_text = name[1:].partition(".")[0]
+    if not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+class Claim:
+    """The exclusive right, across processes, to produce one key: an ``flock`` on its lock file.
+
+    The file is unlinked before it is unlocked, so a later claimant creates a fresh one; a
+    claimant that locked a file already unlinked notices (the path no longer names its inode)
+    and tries again. A process that dies holding a claim loses it with its descriptors.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self._path = path
+        self._fd = fd
+
+    @classmethod
+    def attempt(cls, path: Path) -> Claim | None:
+        """Take the claim on ``path`` if nobody holds it; never blocks."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the lock folder was removed under a running server
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return cls(path, fd)
+        except (BlockingIOError, FileNotFoundError):  # held elsewhere / unlinked by its last holder
+            pass
+        os.close(fd)
+        return None
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+        os.close(self._fd)
+
+
 @dataclass
 class _Slot:
     """What the index knows of one entry file."""
@@ -54,7 +123,9 @@ class _Slot:
 class DiskCache:
     """Outputs keyed by :func:`cache_key`, evicted least-recently-used past ``max_bytes``.
 
-    ``memory_bytes`` bounds the bodies kept in memory as well (0: none are).
+    ``memory_bytes`` bounds the bodies kept in memory as well (0: none are). ``shard`` is
+    (index, count) when ``count`` processes share ``root``: ``max_bytes`` is then this process's
+    part of the bound, and only existing files of shard ``index`` are adopted at start.
     """
 
     def __init__(
@@ -64,6 +135,7 @@ class DiskCache:
         *,
         memory_bytes: int = 0,
         clock: Callable[[], float] = time.time,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self._root = root
         self._max_bytes = max_bytes
@@ -74,7 +146,10 @@ class DiskCache:
         self._total = 0
         self._memory: OrderedDict[str, Entry] = OrderedDict()
         self._memory_total = 0
+        self._discards = 0  # bumped by every discard: a read racing one must not keep the entry hot
+        self._shard = shard
         root.mkdir(parents=True, exist_ok=True)
+        (root / _LOCKS).mkdir(exist_ok=True)
         self._load_index()
 
     @property
@@ -89,11 +164,18 @@ class DiskCache:
 
     def _load_index(self) -> None:
         found: list[tuple[float, str, int]] = []
+        index, count = self._shard
         for path in self._root.glob("??/*"):
             if path.name.startswith("."):
-                path.unlink(missing_ok=True)  # a temp file left by a crash mid-write
+                if _abandoned(path.name):
+                    path.unlink(missing_ok=True)  # a temp file left by a crash mid-write
                 continue
-            stat = path.stat()
+            if count > 1 and shard_of(path.name, count) != index:
+                continue  # another process's to bound
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # evicted by another process meanwhile
+                continue
             found.append((stat.st_mtime, path.name, stat.st_size))
         for mtime, key, size in sorted(found):
             self._index[key] = _Slot(size, mtime)
@@ -107,10 +189,11 @@ class DiskCache:
             if entry is not None:
                 self._memory.move_to_end(key)
             touch = self._used(key)
+            discards = self._discards
         try:
             if entry is None:
                 entry = self._read(key)
-                self._keep_hot(key, entry)
+                self._keep_hot(key, entry, discards=discards)
             if touch:
                 os.utime(self._path(key))
         except FileNotFoundError:  # deleted behind the cache's back
@@ -127,7 +210,7 @@ class DiskCache:
             return
         path = self._path(key)
         path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{os.getpid()}.")
         with os.fdopen(fd, "wb") as handle:
             handle.write(blob)
         os.replace(tmp, path)
@@ -141,8 +224,17 @@ class DiskCache:
     def discard(self, key: str) -> None:
         """Remove ``key`` from memory and disk (a purge); unknown keys are ignored."""
         with self._lock:
+            self._discards += 1
             self._forget(key)
             self._path(key).unlink(missing_ok=True)
+
+    def claim(self, key: str) -> Claim | None:
+        """The right to produce ``key`` if no process (this one included) holds it; never blocks.
+
+        Whoever gets it should look the key up again before producing: the previous holder may
+        have just written it.
+        """
+        return Claim.attempt(self._root / _LOCKS / key)
 
     def _read(self, key: str) -> Entry:
         raw = self._path(key).read_bytes()
@@ -162,16 +254,22 @@ class DiskCache:
         slot.touched = now
         return True
 
-    def _keep_hot(self, key: str, entry: Entry, *, fresh: bool = False) -> None:
-        """Hold ``entry`` in memory if it fits and is still on disk (it may have gone meanwhile).
+    def _keep_hot(self, key: str, entry: Entry, *, fresh: bool = False, discards: int | None = None) -> None:
+        """Hold ``entry`` in memory if it fits and has not left the disk through this process meanwhile.
 
-        A ``fresh`` entry (just written) replaces whatever a concurrent read of the old file put there.
+        A ``fresh`` entry (just written) replaces whatever a concurrent read of the old file put
+        there. A read entry (``discards``: the count when the read began) is kept unless a discard
+        came in between; another process's entry (not in this process's index) is kept too.
         """
         size = len(entry.body)
         with self._lock:
             if fresh:
                 self._drop_hot(key)
-            if not self._memory_max or size > self._memory_max or key not in self._index or key in self._memory:
+            elif discards != self._discards:
+                return
+            if not self._memory_max or size > self._memory_max or key in self._memory:
+                return
+            if fresh and key not in self._index:  # evicted already (larger than what is left)
                 return
             self._memory[key] = entry
             self._memory_total += size

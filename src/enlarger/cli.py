@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -93,21 +92,20 @@ def _example_source(origin: Path) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from enlarger.server.app import prepare_directories, run
+    from enlarger.server.app import log_access_to_stderr, prepare_directories, run
 
-    settings = load_settings(args.config, host=args.host, port=args.port, data_dir=args.data_dir, origin=args.origin)
+    overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "origin": args.origin}
+    settings = load_settings(args.config, **overrides, processes=args.processes)
     prepare_directories(settings)
     origin = settings.origin_location
     example = "photo.jpg" if is_absolute(origin) else _example_source(Path(origin))
     base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
     print(f"Enlarger listening on {base} (data: {settings.data_dir}, origin: {origin})", file=sys.stderr)
     print(f"Try: {base}/cdn-cgi/image/width=400,format=auto/{example}", file=sys.stderr)
-    access = logging.getLogger("enlarger.access")
-    access.addHandler(logging.StreamHandler(sys.stderr))
-    access.setLevel(logging.INFO)
-    access.propagate = False
-    run(settings)
-    return 0
+    if settings.process_count > 1:
+        print(f"{settings.process_count} server processes", file=sys.stderr)
+    log_access_to_stderr()
+    return run(settings)
 
 
 def _cmd_docs(args: argparse.Namespace) -> int:
@@ -179,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port to listen on (default 8080)")
     p.add_argument("--data-dir", type=Path, help="cache and data directory (default ./enlarger-data)")
     p.add_argument("--origin", help="directory or http(s) base URL of relative sources (default <data-dir>/origin)")
+    p.add_argument("--processes", type=int, help="server processes sharing the port; 0: one per core (default 1)")
     p.set_defaults(run=_cmd_serve)
 
     add_commands(commands)

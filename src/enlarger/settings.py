@@ -152,6 +152,15 @@ class Settings:
     transform_timeout: float = field(
         default=30.0, metadata=_doc("Seconds one transformation may run before it is stopped.", (0.01, None))
     )
+    processes: int = field(
+        default=1,
+        metadata=_doc(
+            "Server processes sharing the port (SO_REUSEPORT), each with its own event loop; 0 means one per "
+            "CPU core. concurrency, queue_size, cache_max_bytes and cache_memory_bytes are totals split "
+            "between them.",
+            (0, 256),
+        ),
+    )
 
     # --- hosting (images API, delivery, storage, catalog)
     database_url: str = field(
@@ -415,6 +424,11 @@ class Settings:
     def workers(self) -> int:
         """The effective concurrency (``concurrency``, or the number of cores)."""
         return self.concurrency or os.cpu_count() or 1
+
+    @property
+    def process_count(self) -> int:
+        """The effective number of server processes (``processes``, or the number of cores)."""
+        return self.processes or os.cpu_count() or 1
 
     @property
     def catalog_url(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,10 +36,12 @@ from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
+from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
-from enlarger.settings import Settings
+from enlarger.server.workers import ALONE, Share, Supervisor
+from enlarger.settings import Settings, SettingsError
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
 from enlarger.usage import UsageMetrics
@@ -96,15 +99,19 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     services: Services = app.state.services
     hosting: HostingService = app.state.hosting
     imports: api_imports.ImportApi = app.state.imports
-    sweep = asyncio.create_task(_sweep(hosting.hosting))  # listing every blob can take long: serve meanwhile
-    importer = asyncio.create_task(imports.worker.run())
+    first = app.state.share.index == 0  # with several processes, one sweeps and runs imports
+    # listing every blob can take long: serve meanwhile
+    sweep = asyncio.create_task(_sweep(hosting.hosting)) if first else None
+    importer = asyncio.create_task(imports.worker.run()) if first else None
     try:
         yield
     finally:
-        importer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await importer
-        await sweep  # it uses the catalog: let it finish before closing it
+        if importer is not None:
+            importer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await importer
+        if sweep is not None:
+            await sweep  # it uses the catalog: let it finish before closing it
         await hosting.usage.close()  # usage accounting: write the last delivery counts
         await hosting.fetcher.aclose()
         services.admission.shutdown()
@@ -128,8 +135,12 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings) -> ASGIApp:
-    """Build the service for ``settings``; directories are created, the cache index loaded."""
+def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
+    """Build the service for ``settings``; directories are created, the cache index loaded.
+
+    ``share`` is this process's place among several serving the same port and data directory:
+    it gets its part of the worker, queue and cache limits (:mod:`enlarger.server.workers`).
+    """
     harden()
     if settings.vips_concurrency:  # the workers run images side by side; threads within one only add hand-offs
         pyvips.concurrency_set(settings.vips_concurrency)
@@ -144,7 +155,12 @@ def create_app(settings: Settings) -> ASGIApp:
         max_bytes=settings.max_input_bytes,
         trusted_origin=origin if is_absolute(origin) else None,
     )
-    cache = DiskCache(settings.data_dir / "cache", settings.cache_max_bytes, memory_bytes=settings.cache_memory_bytes)
+    cache = DiskCache(
+        settings.data_dir / "cache",
+        share.part(settings.cache_max_bytes),
+        memory_bytes=share.part(settings.cache_memory_bytes),
+        shard=(share.index, share.count),
+    )
     purge = PurgeIndex(settings.data_dir / "cache-tags", cache)
     services = Services(
         settings=settings,
@@ -156,7 +172,7 @@ def create_app(settings: Settings) -> ASGIApp:
             revalidate_seconds=settings.origin_revalidate_seconds,
         ),
         cache=cache,
-        admission=Admission(settings.workers, settings.queue_size, metrics),
+        admission=Admission(share.part(settings.workers, at_least=1), share.part(settings.queue_size), metrics),
         metrics=metrics,
         inflight={},
         purge=purge,
@@ -165,6 +181,7 @@ def create_app(settings: Settings) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
+    app.state.share = share
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
@@ -174,15 +191,34 @@ def create_app(settings: Settings) -> ASGIApp:
     return AccessLog(app, metrics)
 
 
-def run(settings: Settings) -> None:
-    """Serve ``settings``' app with uvicorn until stopped (httptools, uvloop where available)."""
+def log_access_to_stderr() -> None:
+    """Write the access log's JSON lines to stderr (``enlarger serve`` and each of its workers)."""
+    access = logging.getLogger("enlarger.access")
+    access.addHandler(logging.StreamHandler(sys.stderr))
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
+def run(settings: Settings) -> int:
+    """Serve ``settings``' app with uvicorn until stopped (httptools, uvloop where available).
+
+    With ``processes`` above 1, a :class:`Supervisor` runs that many worker processes instead.
+    Returns the exit status.
+    """
     import importlib.util
 
     import uvicorn
 
+    if settings.process_count > 1:
+        if settings.binding_listen:
+            raise SettingsError(
+                "binding_listen is served by one process: set processes=1, or run the binding on its own instance"
+            )
+        return Supervisor(settings).run()
+    tune_memory()
     if settings.binding_listen:  # two listeners, one event loop
         binding.serve(create_app(settings), settings, access_log=False, log_level="warning", http="httptools")
-        return
+        return 0
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -192,3 +228,4 @@ def run(settings: Settings) -> None:
         http="httptools",
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     )
+    return 0

@@ -1,15 +1,25 @@
-"""Prometheus metrics of one server instance (its own registry, so tests and apps don't mix)."""
+"""Prometheus metrics of one server instance (its own registry, so tests and apps don't mix).
+
+With several server processes (``enlarger serve --processes N``) the supervisor gives each
+worker the same ``PROMETHEUS_MULTIPROC_DIR`` before it starts, so prometheus_client keeps every
+value in a per-process file there, and whichever process answers ``/metrics`` reports the sum
+over all of them: counters and histograms add up (a dead worker's counts stay counted), gauges
+are the sum over the live processes. The scrape-time figures of :class:`_Inference` (resident
+memory, models) are the answering process's own.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from enlarger.models import runtime
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is first imported
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -53,10 +63,17 @@ class Metrics:
         )
         self.cache_hits = Counter("enlarger_cache_hits", "Responses served from the output cache", registry=r)
         self.cache_misses = Counter("enlarger_cache_misses", "Responses that needed a transformation", registry=r)
-        self.cache_bytes = Gauge("enlarger_cache_bytes", "Bytes held by the output cache", registry=r)
-        self.queue_depth = Gauge("enlarger_queue_depth", "Transformations waiting for a worker", registry=r)
+        self.cache_bytes = Gauge(
+            "enlarger_cache_bytes", "Bytes held by the output cache", registry=r, multiprocess_mode="livesum"
+        )
+        self.queue_depth = Gauge(
+            "enlarger_queue_depth", "Transformations waiting for a worker", registry=r, multiprocess_mode="livesum"
+        )
         self.in_flight = Gauge(
-            "enlarger_transforms_in_flight", "Transformations admitted (running or queued)", registry=r
+            "enlarger_transforms_in_flight",
+            "Transformations admitted (running or queued)",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.rejected = Counter("enlarger_rejected", "Requests refused with 503 because of overload", registry=r)
         self.origin_errors = Counter(
@@ -66,6 +83,12 @@ class Metrics:
             "enlarger_coalesced", "Requests that waited for an identical in-flight transformation", registry=r
         )
         r.register(_Inference())
+        self._shared = os.environ.get(MULTIPROCESS_DIR)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._shared is None:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, self._shared)  # type: ignore[no-untyped-call]
+        combined.register(_Inference())
+        return generate_latest(combined)

@@ -8,7 +8,8 @@ labelled (``Vary``, ``Cache-Control``, purge tags). :func:`respond` does the res
    depends on it) — known before any source byte is read;
 2. ``If-None-Match`` → 304;
 3. a cache hit (memory, then disk) → the stored bytes, nothing decoded;
-4. a miss → one production per key at a time (identical concurrent misses wait for it), its CPU
+4. a miss → one production per key at a time (identical concurrent misses wait for it, in this
+   process through a shared future, across processes through :meth:`DiskCache.claim`), its CPU
    part admitted to the bounded worker pool, the result cached and recorded under its tags.
 
 What a miss *produces* is the request's :data:`Producer`: by default the located source's bytes
@@ -43,6 +44,8 @@ CACHE_HEADER = "X-Enlarger-Cache"
 #: An SVG opened on its own is a document: no scripts, no loads but its own data: images and styles
 SVG_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
 
+#: First and longest wait between looks at a key another process is producing (seconds)
+CLAIM_POLL_SECONDS = (0.005, 0.05)
 #: The CPU-bound part of producing an output; runs on an admitted worker thread.
 Work = Callable[[], Entry]
 #: Reads what a miss needs (I/O, on the event loop, before admission) and returns the CPU work.
@@ -161,7 +164,7 @@ async def _coalesced(services: Services, key: str, output: OutputRequest, accept
     future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
     services.inflight[key] = future
     try:
-        entry = await _produce(services, key, output, accept)
+        entry = await _claimed(services, key, output, accept)
         future.set_result(entry)
         return entry
     except asyncio.CancelledError:
@@ -173,6 +176,25 @@ async def _coalesced(services: Services, key: str, output: OutputRequest, accept
         raise
     finally:
         del services.inflight[key]
+
+
+async def _claimed(services: Services, key: str, output: OutputRequest, accept: str | None) -> Entry:
+    """Produce ``key`` under its cross-process claim: server processes sharing the cache directory
+    make each output once. A process finding the claim taken polls until it is free, then finds
+    the other's output in the cache (counted as coalesced) or, if that production failed, makes it.
+    """
+    delay = CLAIM_POLL_SECONDS[0]
+    while (claim := services.cache.claim(key)) is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, CLAIM_POLL_SECONDS[1])
+    try:
+        ready = services.cache.get(key)
+        if ready is not None:
+            services.metrics.coalesced.inc()
+            return ready
+        return await _produce(services, key, output, accept)
+    finally:
+        claim.release()
 
 
 async def _produce(services: Services, key: str, output: OutputRequest, accept: str | None) -> Entry:
