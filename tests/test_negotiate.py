@@ -334,6 +334,7 @@ def test_auto_answers_jpeg_xl_only_behind_the_setting() -> None:
     assert choose_format("jxl", photo, NEITHER, animated=False) == "jxl"  # explicit: always
 
 
-def test_the_cache_token_names_jpeg_xl_only_when_accepted() -> None:
-    assert BOTH.token == "avif=1,webp=1"  # unchanged for every client that does not list image/jxl
-    assert JXL_SAFARI.token == "avif=1,webp=1,jxl=1"
+def test_the_cache_token_names_jpeg_xl_only_when_accepted_and_possible() -> None:
+    assert BOTH.token(jxl_auto=True) == "avif=1,webp=1"  # unchanged for every client without image/jxl
+    assert JXL_SAFARI.token(jxl_auto=True) == "avif=1,webp=1,jxl=1"
+    assert JXL_SAFARI.token(jxl_auto=False) == "avif=1,webp=1"  # jxl_auto off: JPEG XL is never the answer

@@ -590,3 +590,14 @@ def test_avif_outputs_over_the_hard_limit_fall_back(options: str, width: int, ex
     assert (
         transform(source, "format=auto,width=101,fit=contain", accept="image/avif,*/*", settings=limits).format == "png"
     )
+
+
+def test_a_cut_out_too_large_for_avif_keeps_its_transparency() -> None:
+    """A segment=foreground output over the AVIF size limit falls back (AVIF limits, cloudflare-docs
+    "format=auto"); for a client that takes AVIF but not WebP the fallback is PNG, not the source's JPEG."""
+    photo = save(gradient(2400, 1600), "jpeg")
+    decision = pipeline.decide(
+        photo, parse_options("segment=foreground,format=auto"), accept="image/avif,*/*", settings=Settings()
+    )
+    assert max(decision.plan.output) > Settings().avif_max_side
+    assert decision.format == "png"

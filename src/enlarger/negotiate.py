@@ -40,11 +40,12 @@ class Accept:
                 accepted.add(media.lower())
         return cls(avif="image/avif" in accepted, webp="image/webp" in accepted, jxl="image/jxl" in accepted)
 
-    @property
-    def token(self) -> str:
-        """What of ``Accept`` can change a ``format=auto`` answer, for the output cache key (JPEG XL
-        is named only when accepted, so the keys of every other client stay as they were)."""
-        return f"avif={int(self.avif)},webp={int(self.webp)}" + (",jxl=1" if self.jxl else "")
+    def token(self, *, jxl_auto: bool) -> str:
+        """What of ``Accept`` can change a ``format=auto`` answer, for the output cache key. JPEG XL
+        is named only when it can be the answer (``jxl_auto``) and is accepted, so the keys of every
+        other client stay as they were, and turning ``jxl_auto`` on or off changes the keys of those
+        it affects."""
+        return f"avif={int(self.avif)},webp={int(self.webp)}" + (",jxl=1" if jxl_auto and self.jxl else "")
 
 
 def legacy_format(header: Header, *, animated: bool) -> Writable:

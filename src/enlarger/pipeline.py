@@ -121,9 +121,9 @@ def decide(
     animated = options.anim and header.animated
     accepted = Accept.parse(accept)
     fast = options.compression == "fast"
-    fmt = choose_format(options.format, header, accepted, animated=animated, fast=fast, jxl=settings.jxl_auto)
-    if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
-        fmt = "png"  # a cut-out keeps its transparency unless a format without alpha is asked for
+    fmt = _cutout(
+        options, choose_format(options.format, header, accepted, animated=animated, fast=fast, jxl=settings.jxl_auto)
+    )
     all_frames = animated and fmt in formats.ANIMATED
     if all_frames and header.width * header.height * header.frames > settings.max_animation_pixels:
         return _untransformed(options, header, settings)
@@ -152,10 +152,18 @@ def decide(
     if fmt == "avif" and max(geometry.output) > avif_limit(
         options.format, settings.avif_max_side, settings.avif_max_side_explicit
     ):
-        fmt = avif_fallback(options.format, header, accepted, animated=animated)
+        fmt = _cutout(options, avif_fallback(options.format, header, accepted, animated=animated))
     if header.format == "svg" and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
+
+
+def _cutout(options: Options, fmt: Output) -> Output:
+    """``fmt``, or PNG for a cut-out (``segment``) that would lose its transparency in it, unless a
+    format without alpha was asked for by name."""
+    if options.segment and fmt not in formats.ALPHA and options.format in (None, "auto"):
+        return "png"
+    return fmt
 
 
 def _untransformed(options: Options, header: Header, settings: Settings) -> Decision:

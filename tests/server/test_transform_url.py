@@ -272,6 +272,10 @@ def test_svg_sources_do_not_vary_on_accept_while_rasters_do(client: httpx.Client
         assert svg.headers["content-type"].startswith("image/svg+xml")
         assert "Accept" not in svg.headers["vary"], svg.headers["x-enlarger-cache"]
         assert "DPR" in svg.headers["vary"]  # the other reasons to vary are kept
+    revalidated = client.get(
+        "/cdn-cgi/image/width=40,format=auto/logo.svg", headers={"Accept": CHROME, "If-None-Match": svg.headers["etag"]}
+    )
+    assert revalidated.status_code == 304 and revalidated.headers["vary"] == svg.headers["vary"]  # as its 200
     hinted = client.get("/cdn-cgi/image/width=auto,format=auto/logo.svg", headers={"Sec-CH-Width": "40"})
     assert "Sec-CH-Width" in hinted.headers["vary"] and "Accept" not in hinted.headers["vary"]
     raster = client.get("/cdn-cgi/image/width=40,format=auto/photo.jpg", headers={"Accept": CHROME})

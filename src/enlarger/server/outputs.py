@@ -91,10 +91,10 @@ class OutputRequest:
     recipe: str | None = None  # what ``produce`` makes, for the key; None: the options' canonical text
 
 
-def _accept_token(options: Options, accept: str | None) -> str:
+def _accept_token(options: Options, accept: str | None, settings: Settings) -> str:
     if not depends_on_accept(options.format, options.compression == "fast"):
         return ""
-    return Accept.parse(accept).token
+    return Accept.parse(accept).token(jxl_auto=settings.jxl_auto)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -113,7 +113,7 @@ def _matches(header: str | None, etag: str) -> bool:
 async def respond(request: Request, services: Services, output: OutputRequest) -> Response:
     """Answer with ``output``: 304, cache hit, or one coalesced production."""
     accept = request.headers.get("accept")
-    token = _accept_token(output.options, accept)
+    token = _accept_token(output.options, accept, services.settings)
     recipe = output.recipe if output.recipe is not None else output.options.canonical()
     key, etag = _key_and_etag(output.located.identity, recipe, token + cache_token(services.settings))  # C2PA
     vary = (("Accept",) if token else ()) + output.vary
@@ -124,9 +124,11 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     }
     if vary:
         headers["Vary"] = ", ".join(vary)
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
     entry = services.cache.get(key)
+    if _matches(request.headers.get("if-none-match"), etag):
+        if entry is not None and entry.media_type == "image/svg+xml":
+            _unvary_accept(headers)  # the same Vary as the 200 it revalidates
+        return Response(status_code=304, headers=headers)
     if entry is not None:
         services.metrics.cache_hits.inc()
         headers[CACHE_HEADER] = "HIT"
@@ -138,15 +140,18 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     headers["X-Content-Type-Options"] = "nosniff"
     if entry.media_type == "image/svg+xml":
         headers["Content-Security-Policy"] = SVG_CSP
-        if token:  # an SVG source is served as SVG whatever the Accept header says: nothing varied
-            vary = tuple(name for name in vary if name != "Accept")
-            headers.pop("Vary", None)
-            if vary:
-                headers["Vary"] = ", ".join(vary)
+        _unvary_accept(headers)
     if output.head:
         headers["Content-Length"] = str(len(entry.body))
         return Response(b"", headers=headers, media_type=entry.media_type)
     return Response(entry.body, headers=headers, media_type=entry.media_type)
+
+
+def _unvary_accept(headers: dict[str, str]) -> None:
+    """An SVG source is served as SVG whatever the ``Accept`` header says: nothing varied on it."""
+    vary = [name for name in headers.pop("Vary", "").split(", ") if name and name != "Accept"]
+    if vary:
+        headers["Vary"] = ", ".join(vary)
 
 
 async def _coalesced(services: Services, key: str, output: OutputRequest, accept: str | None) -> Entry:
