@@ -12,15 +12,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from _load import sync_get
-from _procs import CLK_TCK, enlarger_command, free_port
+from _procs import CLK_TCK, enlarger_command, free_port, wait_healthy
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -106,17 +104,7 @@ def running(
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=handle, env=env, cwd=work)
     group = Group(process, port, data, log)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                sys.exit(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            ready = _listeners(port) == processes
-            with contextlib.suppress(OSError):
-                if ready and sync_get(port, "/healthz", timeout=2)[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                sys.exit(f"the server did not answer /healthz within 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_healthy(process, port, log, 120, ready=lambda: _listeners(port) == processes)
         yield group
     finally:
         if process.poll() is None:

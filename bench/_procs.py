@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +110,23 @@ def enlarger_command() -> list[str]:
     return [found, "serve"]
 
 
+def wait_healthy(
+    process: subprocess.Popen[bytes], port: int, log: Path, seconds: float, ready: Callable[[], bool] = lambda: True
+) -> None:
+    """Return once the server answers /healthz (and ``ready()``); exit with its log if it dies or takes
+    longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            if ready() and sync_get(port, "/healthz", timeout=2)[0] == 200:
+                return
+        if time.monotonic() > deadline:
+            sys.exit(f"the server did not answer /healthz within {seconds:g} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def running_server(kind: str, origin: Path, work: Path, label: str) -> Iterator[Server]:
     """A fresh server (empty data directory) on a free port, ready when /healthz answers."""
@@ -126,18 +143,7 @@ def running_server(kind: str, origin: Path, work: Path, label: str) -> Iterator[
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_handle, env=env, cwd=work)
     server = Server(process, port, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                sys.exit(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if sync_get(port, "/healthz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit(f"the server did not answer /healthz within 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
+        wait_healthy(process, port, log, 60)
         yield server
     finally:
         server.stop()
