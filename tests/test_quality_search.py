@@ -12,9 +12,10 @@ import pyvips
 import enlarger
 from enlarger import quality_search
 from enlarger.errors import CorruptImageError
+from enlarger.options import parse_options
 from enlarger.perceptual import Reference
-from enlarger.pipeline import transform
-from tests.imaging import animation, coloured_frames, decode, gradient, save
+from enlarger.pipeline import Job, Overlay, transform, transform_job
+from tests.imaging import animation, coloured_frames, decode, gradient, save, solid
 
 SAMPLE = (Path(enlarger.__file__).parent / "assets" / "sample.jpg").read_bytes()  # a real 640×427 photo
 #: the stated tolerance of the whole output against its target (the search itself stops within
@@ -86,6 +87,15 @@ def test_the_search_runs_once_per_source_and_options(searches: list[int]) -> Non
     transform(SAMPLE, "width=201,format=webp,quality=medium-high")  # other options: searched anew
     transform(save(gradient(300, 200), "jpeg"), "width=200,format=webp,quality=medium-high")  # other bytes
     assert len(searches) == 3
+
+
+def test_the_search_runs_again_for_other_overlays_on_the_same_base(searches: list[int]) -> None:
+    options = parse_options("width=200,format=webp,quality=medium-high")
+    red, blue = save(solid(40, 20, (255, 0, 0)), "png"), save(solid(40, 20, (0, 0, 255)), "png")
+    transform_job(Job(SAMPLE, options, (Overlay(red),)))
+    transform_job(Job(SAMPLE, options, (Overlay(red),)))  # the same job: remembered
+    transform_job(Job(SAMPLE, options, (Overlay(blue),)))  # another overlay: another picture
+    assert len(searches) == 2
 
 
 def _quantisation_tables(jpeg: bytes) -> bytes:

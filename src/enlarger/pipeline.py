@@ -282,7 +282,7 @@ def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple
     deadline.watch(image)
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
-    options, image = _perceived_quality(data, decision, image, settings)
+    options, image = _perceived_quality(data, decision, image, settings, overlays)
     output = encode(image, decision.format, options, settings)
     passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
     output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
@@ -290,18 +290,19 @@ def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple
 
 
 def _perceived_quality(
-    data: bytes, decision: Decision, image: pyvips.Image, settings: Settings
+    data: bytes, decision: Decision, image: pyvips.Image, settings: Settings, overlays: tuple[Overlay, ...]
 ) -> tuple[Options, pyvips.Image]:
     """The options to encode with: a named quality becomes the encoder quality that reaches the
     level's perceptual target on this output (see :mod:`enlarger.quality_search`), searched once per
-    source, options and format; the image comes back evaluated when the search needed its pixels."""
+    source, overlays, options and format; the image comes back evaluated when the search needed its pixels."""
     options, fmt = decision.options, decision.format
     level = options.quality
     if not isinstance(level, str) or fmt not in quality_search.SEARCHED or decision.all_frames:
         return options, image
     if image.width * image.height > quality_search.MAX_SEARCH_PIXELS or not formats.is_writable(fmt):
         return options, image
-    key = (quality_search.source_digest(data), options.canonical(), fmt)
+    drawn = "".join(quality_search.source_digest(o.data) + o.options.canonical() + repr(o.draw) for o in overlays)
+    key = (quality_search.source_digest(data), options.canonical() + drawn, fmt)
     quality = quality_search.MEMO.get(key)
     if quality is None:
         image = image.copy_memory()  # sampled by the search, then encoded: evaluated once
