@@ -17,9 +17,22 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def serve(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run ``app`` with uvicorn in a thread on a free port; yields its base URL."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", access_log=False, lifespan="on")
+def serve(app: ASGIApp, host: str = "127.0.0.1", *, tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free port; yields its base URL.
+
+    ``tls`` (certificate chain file, key file) serves HTTPS instead (tests/tls.py makes them).
+    """
+    certfile, keyfile = tls if tls else (None, None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=0,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -30,7 +43,7 @@ def serve(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -4,6 +4,7 @@ the in-memory layer of hot entries and the rationed mtime touches."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -271,3 +272,41 @@ def test_a_claim_recreates_a_lock_folder_removed_under_it(tmp_path: Path) -> Non
     claim = cache.claim(cache_key("after a cleanup"))
     assert claim is not None
     claim.release()
+
+
+def test_a_fresh_entry_replaces_a_stale_one_read_concurrently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read of the old file that finishes after the new entry was written must not put the old
+    body back in memory, where every later hit would serve it (cache.py ``fresh``)."""
+    key = cache_key("replaced")
+    hot_cache(tmp_path).put(key, entry(100, 1))  # the stale entry, on disk only for the cache below
+    cache = hot_cache(tmp_path)
+    read_old, written = threading.Event(), threading.Event()
+    real_read = cache._read
+
+    def slow_read(wanted: str) -> Entry:
+        found = real_read(wanted)
+        read_old.set()
+        assert written.wait(10)  # the new entry lands while this read is still in flight
+        return found
+
+    monkeypatch.setattr(cache, "_read", slow_read)
+    results: list[Entry | None] = []
+    reader = threading.Thread(target=lambda: results.append(cache.get(key)))
+    reader.start()
+    assert read_old.wait(10)
+    cache.put(key, entry(100, 2))
+    written.set()
+    reader.join(10)
+    assert results == [entry(100, 1)]  # the read in flight answers with what it read
+    monkeypatch.setattr(cache, "_read", lambda _key: pytest.fail("a hot hit read a file"))
+    assert cache.get(key) == entry(100, 2)  # memory holds the fresh entry, not the stale read
+
+
+def test_a_fresh_entry_replaces_a_stale_one_already_hot(tmp_path: Path) -> None:
+    cache = hot_cache(tmp_path)
+    key = cache_key("rewritten")
+    cache.put(key, entry(100, 1))
+    assert cache.get(key) == entry(100, 1)
+    cache.put(key, entry(100, 2))
+    file_of(tmp_path, key).unlink()  # only memory can answer
+    assert cache.get(key) == entry(100, 2)

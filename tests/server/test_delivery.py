@@ -183,3 +183,33 @@ def test_flexible_variants_switched_by_the_config_api(tenant: Tenant) -> None:
     assert allowed.status_code == 200 and _size(allowed.content) == (400, 300)
     _config(tenant, {"flexible_variants": False})
     assert tenant.http.get(f"{path}/w=400,sharpen=3").status_code != 200
+
+
+def test_signed_paths_with_percent_encoded_characters(start: Start, tmp_path: Path) -> None:
+    """docs/hosting.md: the signature is over the path as sent (percent-encoded, as Cloudflare's
+    signers make it), and the decoded spelling is accepted too; any other path is 403/9425."""
+    tenant = open_tenant(start, tmp_path / "data", catalog_cache_seconds=0)
+    catalog = Catalog(Settings(data_dir=tenant.data_dir).catalog_url)
+    catalog.set_flexible_variants(tenant.account.id, True)
+    catalog.close()
+    path = _upload(tenant, signed=True)
+    key = _key(tenant)
+    decoded = f"{path}/w=200,h=100,fit=pad,background=#ff0000,format=png"  # '#' must be sent as %23
+    sent = decoded.replace("#", "%23")
+    expires = int(time.time()) + 600
+    over_encoded = sign_url(key, sent, expires=expires)
+    over_decoded = sign_url(key, decoded, expires=expires).replace("#", "%23", 1)
+    assert over_decoded.startswith(sent + "?") and over_encoded.startswith(sent + "?")
+    assert over_decoded != over_encoded  # two different signatures for the one URL sent
+    for url in (over_encoded, over_decoded):
+        response = tenant.http.get(url)
+        assert response.status_code == 200, response.text
+        image = pyvips.Image.new_from_buffer(response.content, "")
+        assert (image.width, image.height) == (200, 100)
+        assert [round(v) for v in image.getpoint(2, 50)][:3] == [255, 0, 0]  # the decoded background
+    other = sign_url(key, decoded.replace("#ff0000", "#00ff00"), expires=expires)
+    mismatched = sent + "?" + other.split("?", 1)[1]  # a signature for another (decoded) path
+    refused = tenant.http.get(mismatched)
+    assert (refused.status_code, refused.headers["cf-resized"]) == (403, "err=9425"), refused.text
+    double = sign_url(key, sent.replace("%23", "%2523"), expires=expires)
+    assert tenant.http.get(sent + "?" + double.split("?", 1)[1]).status_code == 403  # encoded twice: another path

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.imaging import decode, gradient, save
 from tests.live import Origin, serve
 from tests.server.conftest import Start
+from tests.tls import make_authority
 
 # the "outside" origin listens on 127.0.0.2 and is the only internal address tests allow
 OUTSIDE_NET = "127.0.0.2/32"
@@ -211,3 +214,84 @@ def test_a_redirect_from_the_trusted_origin_to_another_host_is_refused(
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["cf-resized"].startswith("err=")
     assert origin.hits("/img/away.jpg") == 1
+
+
+LOOPBACK_NETS = ("127.0.0.1/32", "::1/128")  # what ``localhost`` may resolve to
+
+
+def test_https_sources_are_verified_against_the_trusted_certificates(
+    start: Start, origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https source by name: TLS to the checked address, SNI and the certificate checked for
+    the name. The fetcher trusts the system's certificates, so an operator's private CA is
+    given the OpenSSL way (``SSL_CERT_FILE``), read when the service starts."""
+    authority = make_authority(tmp_path / "tls")
+    with serve(origin.app(), host="127.0.0.1", tls=authority.server) as base:
+        url = base.replace("127.0.0.1", "localhost") + "/img/photo.jpg"
+        untrusted = start(allowed_hosts=("localhost",), fetch_allowed_networks=LOOPBACK_NETS)
+        refused = untrusted.get(f"/cdn-cgi/image/width=80,format=png/{url}")
+        assert (refused.status_code, refused.headers["cf-resized"]) == (523, "err=9510"), refused.text
+        assert "certificate" in refused.text
+        assert origin.hits("/img/photo.jpg") == 0  # nothing was asked over the unverified connection
+        monkeypatch.setenv("SSL_CERT_FILE", str(authority.ca_file))
+        trusted = start(allowed_hosts=("localhost",), fetch_allowed_networks=LOOPBACK_NETS)
+        ok = trusted.get(f"/cdn-cgi/image/width=80,format=png/{url}")
+        assert ok.status_code == 200, ok.text
+        image = decode(ok.content)
+        assert (image.width, image.height) == (80, 60)
+        assert origin.hits("/img/photo.jpg") == 1
+
+
+def test_a_certificate_from_another_authority_is_refused(
+    start: Start, origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trusted = make_authority(tmp_path / "trusted", "Trusted CA")
+    stranger = make_authority(tmp_path / "stranger", "Stranger CA")
+    monkeypatch.setenv("SSL_CERT_FILE", str(trusted.ca_file))
+    with serve(origin.app(), host="127.0.0.2", tls=stranger.server) as base:
+        client = start(allowed_hosts=("127.0.0.2",), fetch_allowed_networks=(OUTSIDE_NET,))
+        response = client.get(f"/cdn-cgi/image/width=80/{base}/img/photo.jpg")
+        assert (response.status_code, response.headers["cf-resized"]) == (523, "err=9510"), response.text
+        assert "certificate verify failed" in response.text
+        assert origin.hits("/img/photo.jpg") == 0
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port on 127.0.0.2 whose connects never complete: a listener with a backlog of 0 that
+    accepts nothing, its queue filled by connections of our own, so Linux drops further SYNs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.2", port))
+        fillers.append(filler)
+    probe = socket.socket()
+    probe.settimeout(0.5)
+    with pytest.raises(TimeoutError):  # the technique holds on this kernel
+        probe.connect(("127.0.0.2", port))
+    probe.close()
+    try:
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_a_connect_that_never_completes_is_522(start: Start, silent_port: int) -> None:
+    """docs/server.md: ``fetch_connect_timeout`` per connection (522), distinct from the 524 of
+    ``fetch_timeout``, which is far longer here and so cannot be what answered."""
+    client = start(
+        allowed_hosts=("127.0.0.2",),
+        fetch_allowed_networks=(OUTSIDE_NET,),
+        fetch_connect_timeout=0.3,
+        fetch_timeout=25,
+    )
+    response = client.get(f"/cdn-cgi/image/width=10/http://127.0.0.2:{silent_port}/a.jpg")
+    assert (response.status_code, response.headers["cf-resized"]) == (522, "err=9504"), response.text
+    assert "did not answer in time" in response.text
