@@ -101,7 +101,9 @@ def test_signed_urls(tenant: Tenant) -> None:
     assert ok.headers["cache-control"].startswith("private, max-age=")
     assert int(ok.headers["cache-control"].rsplit("=", 1)[1]) <= 600
     tenant.sdk.images.v1.variants.create(
-        account_id=tenant.account.id, id="thumb", options={"fit": "scale-down", "width": 100, "metadata": "none"}
+        account_id=tenant.account.id,
+        id="thumb",
+        options={"fit": "scale-down", "width": 100, "height": 100, "metadata": "none"},
     )
     assert tenant.http.get(signed.replace("/public", "/thumb")).status_code == 403  # the signature covers the variant
     unknown = tenant.http.get(signed.replace("/public", "/other"))
