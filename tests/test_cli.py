@@ -102,11 +102,25 @@ def test_console_script_pipes_stdin_to_stdout(source: Path) -> None:
     assert (image.width, image.height) == (32, 24)
 
 
-def test_help_everywhere() -> None:
-    for args in (["--help"], ["transform", "--help"], ["info", "--help"], ["docs", "--help"]):
-        with pytest.raises(SystemExit) as exit_info:
-            main(args)
-        assert exit_info.value.code == 0
+_TOP_LEVEL_COMMANDS = ["transform", "info", "serve", "accounts", "tokens", "keys", "sign", "gc", "doctor"]
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (["--help"], [*_TOP_LEVEL_COMMANDS, "c2pa", "import", "docs", "--config"]),
+        (["transform", "--help"], ["INPUT", "OUTPUT", "--options", "--accept"]),
+        (["info", "--help"], ["INPUT", "JSON"]),
+        (["docs", "--help"], ["options", "settings", "--write"]),
+    ],
+)
+def test_help_everywhere(args: list[str], mentions: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: enlarger")
+    assert [word for word in mentions if word not in shown] == []
 
 
 def test_serve_prints_a_working_example_url(tmp_path: Path) -> None:

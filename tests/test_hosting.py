@@ -24,6 +24,8 @@ from enlarger.errors import (
 from enlarger.hosting import Hosting, NewImage, check_browser_ttl, check_creator
 from enlarger.settings import Settings
 from enlarger.storage.local import LocalStorage
+from enlarger.storage.s3 import S3Storage
+from tests.backends import make_bucket
 from tests.imaging import gradient, save, solid
 
 
@@ -113,14 +115,33 @@ def test_orphans_older_than_grace_are_collected(hosting: Hosting, photo_jpeg: by
 
 def test_delete_removes_row_then_blob(hosting: Hosting, photo_jpeg: bytes) -> None:
     account = hosting.catalog.create_account()
-    image = hosting.upload(account.id, photo_jpeg, NewImage(id="gone"))
+    hosting.upload(account.id, photo_jpeg, NewImage(id="gone"))
     hosting.delete(account.id, "gone")
     assert _blobs(hosting) == [] and hosting.catalog.count_images(account.id) == 0
-    assert image.blob_key
 
 
-def test_concurrent_uploads_cannot_overshoot_the_quota(tmp_path: Path, photo_jpeg: bytes) -> None:
-    settings = Settings(data_dir=tmp_path, image_quota=3)
+def test_delete_drops_the_row_before_the_blob(
+    hosting: Hosting, photo_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure between the two steps must leave an orphan blob (swept later), never a row whose
+    bytes are gone: so when the blob delete fails, the row is already gone and the blob still there."""
+    account = hosting.catalog.create_account()
+    image = hosting.upload(account.id, photo_jpeg, NewImage(id="half"))
+
+    def storage_down(key: str) -> None:
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(hosting.storage, "delete", storage_down)
+    with pytest.raises(OSError, match="storage unreachable"):
+        hosting.delete(account.id, "half")
+    with pytest.raises(NotFoundError):
+        hosting.catalog.image(account.id, "half")
+    assert _blobs(hosting) == [image.blob_key]
+
+
+def test_concurrent_uploads_cannot_overshoot_the_quota(tmp_path: Path, photo_jpeg: bytes, catalog_url: str) -> None:
+    """Once on SQLite and once on PostgreSQL, where the quota check relies on ``FOR UPDATE``."""
+    settings = Settings(data_dir=tmp_path, image_quota=3, database_url=catalog_url)
     hosting = Hosting(Catalog(settings.catalog_url), LocalStorage(tmp_path / "originals"), settings)
     account = hosting.catalog.create_account()
     hosting.upload(account.id, photo_jpeg, NewImage())
@@ -160,6 +181,36 @@ def test_orphan_sweep_touches_only_keys_it_could_have_written(hosting: Hosting) 
     path = Path(hosting.settings.data_dir / "originals" / "someone-else" / "backup.tar")
     os.utime(path, (old, old))
     assert hosting.collect_orphans() == 0 and path.exists()
+
+
+def test_orphan_sweep_on_s3_stays_under_its_prefix(
+    tmp_path: Path, photo_jpeg: bytes, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 cannot backdate an object, so the sweep's clock is moved instead: to exactly one grace period
+    after the fresh blob was written, which makes everything written before it an old orphan."""
+    settings = Settings(data_dir=tmp_path, orphan_grace_seconds=60)
+    bucket = make_bucket(s3_endpoint)
+    credentials = {"endpoint": s3_endpoint, "access_key_id": "test", "secret_access_key": "test"}
+    storage = S3Storage(bucket, prefix="originals/", **credentials)
+    hosting = Hosting(Catalog(settings.catalog_url), storage, settings)
+    account = hosting.catalog.create_account()
+    kept = hosting.upload(account.id, photo_jpeg, NewImage())
+    crashed, fresh = f"{account.id}/{'a' * 32}", f"{account.id}/{'b' * 32}"
+    storage.put(crashed, b"half an upload")
+    outside = S3Storage(bucket, prefix="elsewhere/", **credentials)
+    outside.put(crashed, b"same shape, other prefix: not ours")
+    written = {blob.key: blob.modified for blob in storage.list()}
+    for _ in range(50):  # S3 timestamps may be coarse: write until the fresh blob is strictly newer
+        storage.put(fresh, b"being committed right now")
+        written = {blob.key: blob.modified for blob in storage.list()}
+        if written[fresh] > max(written[crashed], written[str(kept.blob_key)]):
+            break
+        time.sleep(0.05)
+    sweep_time = written[fresh] + timedelta(seconds=settings.orphan_grace_seconds)
+    monkeypatch.setattr("enlarger.hosting.now", lambda: sweep_time)
+    assert hosting.collect_orphans() == 1
+    assert _blobs(hosting) == sorted([str(kept.blob_key), fresh])
+    assert outside.get(crashed) == b"same shape, other prefix: not ours"
 
 
 def test_missing_blob_is_not_found(hosting: Hosting, photo_jpeg: bytes) -> None:

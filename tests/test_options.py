@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from enlarger.binding import url_overlay
 from enlarger.colors import Color
 from enlarger.errors import EnlargerError, OptionError, UnknownOptionError
+from enlarger.geometry import Rect, trim_rect
 from enlarger.models import upscale as upscale_model
 from enlarger.options import (
     BY_NAME,
@@ -351,16 +352,25 @@ def test_combination_message_names_the_other_options() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "kept"),
     [
-        "trim.left=1,trim.width=10,trim.top=2,trim.height=5",
-        "trim.right=1,trim.bottom=2",
-        "trim=1;2;3;4,trim.top=9",  # trim.* overrides one edge of the tuple
-        "trim=border,trim.border.color=red,trim.border.tolerance=1,trim.border.keep=2",
+        ("trim.left=1,trim.width=10,trim.top=2,trim.height=5", Rect(1, 2, 10, 5)),
+        ("trim.right=1,trim.bottom=2", Rect(0, 0, 99, 98)),
+        ("trim=1;2;3;4,trim.top=9", Rect(4, 9, 94, 88)),  # trim.top overrides the tuple's top edge only
     ],
 )
-def test_valid_combinations(text: str) -> None:
-    assert isinstance(parse_options(text), Options)
+def test_valid_trim_combinations_keep_the_documented_area(text: str, kept: Rect) -> None:
+    assert trim_rect(100, 100, parse_options(text)) == kept
+
+
+def test_trim_border_with_all_its_subkeys() -> None:
+    options = parse_options("trim=border,trim.border.color=red,trim.border.tolerance=1,trim.border.keep=2")
+    assert options.trim == "border"
+    assert (options.trim_border_color, options.trim_border_tolerance, options.trim_border_keep) == (
+        Color(255, 0, 0, 255),
+        1.0,
+        2,
+    )
 
 
 @pytest.mark.parametrize("key", ["trim.border.color=red", "trim.border.tolerance=3", "trim.border.keep=0"])

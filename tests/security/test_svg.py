@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from enlarger import codecs
-from enlarger.errors import EnlargerError, InputTooLargeError
+from enlarger.errors import EnlargerError, InputTooLargeError, UnsupportedFormatError
 from enlarger.pipeline import transform
 from enlarger.security import svg
 from enlarger.settings import Settings
@@ -79,6 +79,30 @@ def test_the_corpus_has_every_family_and_more_than_100_documents() -> None:
     assert len(names) >= 100 and len(set(names)) == len(names)
     for family in ("handler-", "script", "a-href-", "use-", "set-", "animate", "style-", "billion", "xxe", "foreign"):
         assert any(name.startswith(family) for name in names), family
+
+
+#: The only corpus documents that are refused outright: XML-level attacks (entities, DTDs) and
+#: structural bombs (nesting, <use> cycles and amplification, element count). Every other family
+#: (handlers, scripts, links, styles, foreign content, ...) must be cleaned and kept, not refused.
+_REFUSED = {
+    "billion-laughs",
+    "quadratic-blowup",
+    "xxe-file",
+    "xxe-http",
+    "xxe-parameter",
+    "attlist-default-handler",
+    "undeclared-entity",
+    "deep-nesting-5000",
+    "use-laughs",
+    "use-cycle",
+    "use-self",
+    "many-elements",
+}
+
+
+def test_only_resource_attacks_are_refused_the_rest_is_cleaned_and_kept() -> None:
+    refused = {name for name, data in CORPUS if isinstance(_attempt(lambda: svg.sanitize(data)), EnlargerError)}  # noqa: B023
+    assert refused == _REFUSED
 
 
 @pytest.mark.parametrize(("name", "data"), CORPUS, ids=[name for name, _ in CORPUS])
@@ -214,7 +238,7 @@ def test_svg_is_sniffed_from_its_start(head: bytes) -> None:
 
 def test_svg_embedded_in_a_raster_extension_is_not_svg() -> None:
     assert codecs.sniff(save(solid(4, 4, (0, 0, 0)), "png") + b"<svg onload='alert(1)'/>") == "png"
-    with pytest.raises(EnlargerError):
+    with pytest.raises(UnsupportedFormatError):
         codecs.sniff(b"<html><svg onload='alert(1)'/></html>")
 
 

@@ -297,6 +297,8 @@ def test_token_of_one_account_cannot_read_another(tenant: Hosted) -> None:
     catalog.close()
     response = tenant.http.get(f"/client/v4/accounts/{other.id}/images/v1", headers=tenant.auth())
     assert response.status_code == 403
+    body = response.json()
+    assert body["success"] is False and body["result"] is None and body["errors"][0]["code"] == 10000
 
 
 def test_sdk_raises_on_envelope_errors(tenant: Hosted) -> None:
@@ -308,18 +310,19 @@ def test_sdk_raises_on_envelope_errors(tenant: Hosted) -> None:
 
 def test_upload_validation_errors(tenant: Hosted) -> None:
     api, auth = f"{tenant.api}/v1", tenant.auth()
-    cases: list[tuple[dict[str, tuple[str | None, bytes | str, str] | tuple[None, str]], int]] = [
-        ({"file": ("a.txt", b"hello", "text/plain")}, 415),
-        ({"url": (None, "x"), "file": ("a.png", _png(), "image/png")}, 400),
-        ({"metadata": (None, "{not json"), "file": ("a.png", _png(), "image/png")}, 400),
-        ({"metadata": (None, json.dumps({"k": "v" * 2000})), "file": ("a.png", _png(), "image/png")}, 400),
-        ({"id": (None, "../escape"), "file": ("a.png", _png(), "image/png")}, 400),
-        ({"requireSignedURLs": (None, "perhaps"), "file": ("a.png", _png(), "image/png")}, 400),
+    cases: list[tuple[dict[str, tuple[str | None, bytes | str, str] | tuple[None, str]], int, int]] = [
+        ({"file": ("a.txt", b"hello", "text/plain")}, 415, 9412),  # hosting.md: not an image 415/9412
+        ({"url": (None, "x"), "file": ("a.png", _png(), "image/png")}, 400, 5400),
+        ({"metadata": (None, "{not json"), "file": ("a.png", _png(), "image/png")}, 400, 5400),
+        ({"metadata": (None, json.dumps({"k": "v" * 2000})), "file": ("a.png", _png(), "image/png")}, 400, 5400),
+        ({"id": (None, "../escape"), "file": ("a.png", _png(), "image/png")}, 400, 5400),
+        ({"requireSignedURLs": (None, "perhaps"), "file": ("a.png", _png(), "image/png")}, 400, 5400),
     ]
-    for files, status in cases:
+    for files, status, code in cases:
         response = tenant.http.post(api, headers=auth, files=files)
         assert response.status_code == status, (files.keys(), response.text)
-        assert response.json()["errors"][0]["message"]
+        error = response.json()["errors"][0]
+        assert (error["code"], bool(error["message"])) == (code, True), (files.keys(), error)
     assert tenant.sdk.images.v1.stats.get(account_id=tenant.account.id).count.current == 0  # type: ignore[union-attr]
 
 
@@ -405,8 +408,9 @@ def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path
     assert expiring.upload_url
     late = httpx.post(expiring.upload_url, files={"file": ("a.png", _png(), "image/png")})
     assert late.status_code == 410 and "expired" in late.json()["errors"][0]["message"]
-    with pytest.raises(APIStatusError):
+    with pytest.raises(APIStatusError) as gone:
         tenant.sdk.images.v1.get("late", account_id=tenant.account.id)  # the draft went with it
+    assert gone.value.status_code == 404
 
     slot = tenant.sdk.images.v2.direct_uploads.create(account_id=tenant.account.id)
     assert slot.upload_url

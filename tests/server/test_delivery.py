@@ -100,7 +100,14 @@ def test_signed_urls(tenant: Tenant) -> None:
     assert ok.status_code == 200 and _size(ok.content) == (800, 600)
     assert ok.headers["cache-control"].startswith("private, max-age=")
     assert int(ok.headers["cache-control"].rsplit("=", 1)[1]) <= 600
-    assert tenant.http.get(signed.replace("/public", "/other")).status_code in (403, 404)
+    tenant.sdk.images.v1.variants.create(
+        account_id=tenant.account.id,
+        id="thumb",
+        options={"fit": "scale-down", "width": 100, "height": 100, "metadata": "none"},
+    )
+    assert tenant.http.get(signed.replace("/public", "/thumb")).status_code == 403  # the signature covers the variant
+    unknown = tenant.http.get(signed.replace("/public", "/other"))
+    assert unknown.status_code == 404 and "variant" in unknown.text.lower()  # no such variant: signing is moot
     assert tenant.http.get(signed[:-1] + ("0" if signed[-1] != "0" else "1")).status_code == 403
     expired = sign_url(key, f"{path}/public", expires=int(time.time()) - 1)
     response = tenant.http.get(expired)

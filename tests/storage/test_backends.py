@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,9 +39,30 @@ def test_put_get_list_delete(storage: Storage) -> None:
     assert [blob.key for blob in storage.list()] == ["acct/two"]
 
 
-def test_local_writes_leave_no_partial_files(tmp_path: Path) -> None:
+def test_local_writes_leave_no_partial_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While new bytes are being written the key still reads whole (old) bytes; a write that fails
+    before the rename leaves the old blob and no temp file behind."""
     storage = LocalStorage(tmp_path / "blobs")
-    storage.put("a/b", b"x" * 10)
+    storage.put("a/b", b"old" * 10)
+    real_fsync = os.fsync
+    seen: list[bytes] = []
+
+    def fsync_watching(fd: int) -> None:
+        if not seen:  # the first fsync is the temp file's, before the rename
+            seen.append(storage.get("a/b"))
+        real_fsync(fd)
+
+    monkeypatch.setattr("enlarger.storage.local.os.fsync", fsync_watching)
+    storage.put("a/b", b"new" * 10)
+    assert seen == [b"old" * 10] and storage.get("a/b") == b"new" * 10
+
+    def fsync_failing(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("enlarger.storage.local.os.fsync", fsync_failing)
+    with pytest.raises(OSError, match="disk full"):
+        storage.put("a/b", b"lost" * 10)
+    assert storage.get("a/b") == b"new" * 10
     assert sorted(p.name for p in (tmp_path / "blobs" / "a").iterdir()) == ["b"]
 
 
