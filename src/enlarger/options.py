@@ -937,17 +937,26 @@ def quality_number(value: Quality) -> int:
     return NAMED_QUALITY[value] if isinstance(value, str) else value
 
 
-def _split_url(text: str) -> Iterable[str]:
-    """Split on commas that are not inside parentheses (``rgb(1,2,3)`` stays whole)."""
-    depth, start = 0, 0
+def outside_parentheses(text: str, separator: str) -> list[int]:
+    """Where ``separator`` stands in ``text`` outside parentheses: ``rgb(1,2,3)`` and ``url(a/b)``
+    stay whole when a URL is cut into options or into options and a source."""
+    depth, found = 0, []
     for i, char in enumerate(text):
         if char == "(":
             depth += 1
         elif char == ")":
             depth = max(0, depth - 1)
-        elif char == "," and depth == 0:
-            yield text[start:i]
-            start = i + 1
+        elif char == separator and depth == 0:
+            found.append(i)
+    return found
+
+
+def _split_url(text: str) -> Iterable[str]:
+    """Split on commas that are not inside parentheses."""
+    start = 0
+    for i in outside_parentheses(text, ","):
+        yield text[start:i]
+        start = i + 1
     yield text[start:]
 
 

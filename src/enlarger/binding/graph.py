@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from enlarger.binding.text import TextSource
+from enlarger.binding.text import TextSource, parsed
 from enlarger.colors import Color
 from enlarger.errors import OptionError
 from enlarger.options import Options, boolean, color, parse_options, quality_number, quality_or_level
@@ -121,16 +121,7 @@ def output_options(format: object, quality: object = None, background: object = 
         raise OptionError("format", format, " | ".join(OUTPUT_FORMATS))
     return Output(
         name,
-        quality=_checked("quality", quality, lambda q: quality_number(quality_or_level(q)), "1–100"),
-        background=_checked("background", background, color, "a CSS colour"),
-        anim=True if anim is None else _checked("anim", anim, boolean, "true | false"),
+        quality=parsed("quality", quality, lambda q: quality_number(quality_or_level(q)), "1–100", None),
+        background=parsed("background", background, color, "a CSS colour", None),
+        anim=parsed("anim", anim, boolean, "true | false", True),
     )
-
-
-def _checked(name: str, raw: object, parse: Any, allowed: str) -> Any:
-    if raw is None:
-        return None
-    try:
-        return parse(raw)
-    except (ValueError, TypeError) as exc:
-        raise OptionError(name, raw, allowed) from exc

@@ -61,15 +61,16 @@ def text_source(content: object, options: Mapping[str, object] | None = None) ->
         raise OptionError("font", font, "a font URL (http or https), or {url: ...}")
     return TextSource(
         content,
-        size=_parsed("size", values.get("size"), _size, "1–1000 pixels", 24.0),
-        color=_parsed("color", values.get("color"), color, "a CSS colour", BLACK),
-        width=_parsed("width", values.get("width"), _width, f"1–{MAX_DIMENSION} pixels", None),
-        align=_parsed("align", values.get("align"), _align, "left | centre | right", "left"),  # type: ignore[arg-type]
+        size=parsed("size", values.get("size"), _size, "1–1000 pixels", 24.0),
+        color=parsed("color", values.get("color"), color, "a CSS colour", BLACK),
+        width=parsed("width", values.get("width"), _width, f"1–{MAX_DIMENSION} pixels", None),
+        align=parsed("align", values.get("align"), _align, "left | centre | right", "left"),  # type: ignore[arg-type]
         font=font or None,
     )
 
 
-def _parsed(name: str, raw: object, parse: Callable[[object], T], allowed: str, default: T) -> T:
+def parsed(name: str, raw: object, parse: Callable[[object], T], allowed: str, default: T) -> T:
+    """``raw`` parsed, ``default`` when it is absent, or an :class:`OptionError` naming ``name``."""
     if raw is None:
         return default
     try:

@@ -13,7 +13,7 @@ variants a hosted image of the same account. The front door fetches it before th
 from __future__ import annotations
 
 from enlarger.errors import OptionError
-from enlarger.options import Options
+from enlarger.options import Options, outside_parentheses
 from enlarger.pipeline import Job, Overlay, decide, readable_input
 from enlarger.settings import Settings
 from enlarger.steps.draw import DrawOptions, parse_draw
@@ -77,14 +77,5 @@ def job(base: bytes, options: Options, overlay: bytes, settings: Settings) -> Jo
 
 def slash_outside_parentheses(text: str, *, last: bool = False) -> int:
     """Index of the first (or last) ``/`` not inside ``url(...)``, or -1: a draw source may hold slashes."""
-    depth, found = 0, -1
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(0, depth - 1)
-        elif char == "/" and depth == 0:
-            if not last:
-                return index
-            found = index
-    return found
+    found = outside_parentheses(text, "/")
+    return (found[-1] if last else found[0]) if found else -1
