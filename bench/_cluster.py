@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _load import sync_get
-from _procs import CLK_TCK, enlarger_command, free_port, wait_healthy
+from _procs import CLK_TCK, enlarger_command, free_port, stop, wait_healthy
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -107,12 +107,6 @@ def running(
         wait_healthy(process, port, log, 120, ready=lambda: _listeners(port) == processes)
         yield group
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, signal.SIGTERM, 90)
         if fresh:
             shutil.rmtree(data, ignore_errors=True)

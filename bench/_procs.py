@@ -93,13 +93,7 @@ class Server:
         return self.metric("enlarger_cache_hits_total"), self.metric("enlarger_cache_misses_total")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, signal.SIGINT, 20)
 
 
 def enlarger_command() -> list[str]:
@@ -108,6 +102,18 @@ def enlarger_command() -> list[str]:
     if found is None:
         sys.exit("the enlarger command is not installed: run .venv/bin/pip install -e '.[dev]'")
     return [found, "serve"]
+
+
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals, seconds: float) -> None:
+    """Ask ``process`` to stop with ``sig``; kill it if it has not exited within ``seconds``."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_healthy(
@@ -173,12 +179,7 @@ def profiled(pid: int, out: Path | None, gil: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        spy_process.send_signal(signal.SIGINT)
-        try:
-            spy_process.wait(60)
-        except subprocess.TimeoutExpired:
-            spy_process.kill()
-            spy_process.wait()
+        stop(spy_process, signal.SIGINT, 60)
 
 
 _WAITING = ("Condition.wait ", "Event.wait ")  # a thread parked in Python-level waits is idle
