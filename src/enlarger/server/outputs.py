@@ -124,11 +124,12 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     }
     if vary:
         headers["Vary"] = ", ".join(vary)
-    entry = services.cache.get(key)
     if _matches(request.headers.get("if-none-match"), etag):
-        if entry is not None and entry.media_type == "image/svg+xml":
-            _unvary_accept(headers)  # the same Vary as the 200 it revalidates
+        # the same Vary as the 200 it revalidates; only an Accept-dependent answer needs the entry
+        if token and (cached := services.cache.get(key)) is not None and cached.media_type == "image/svg+xml":
+            _unvary_accept(headers)
         return Response(status_code=304, headers=headers)
+    entry = services.cache.get(key)
     if entry is not None:
         services.metrics.cache_hits.inc()
         headers[CACHE_HEADER] = "HIT"
