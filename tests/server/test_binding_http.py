@@ -249,3 +249,16 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def test_a_bug_is_500_with_code_9523_and_the_server_keeps_serving(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(binding, "read_info", broken)
+    response = _post(url, "/info", [("image", QUADS)])
+    assert response.status_code == 500
+    assert response.headers[binding.HEADER] == "err=9523"
+    assert response.text == "ERROR 9523: an internal error stopped this request"
+    monkeypatch.undo()
+    assert _post(url, "/info", [("image", QUADS)]).status_code == 200

@@ -16,8 +16,6 @@ time limit as every transformation.
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,34 +30,27 @@ from starlette.types import ASGIApp
 from enlarger.binding.api import Images
 from enlarger.binding.errors import ImagesError, Operation
 from enlarger.binding.wire import MAX_IMAGES, read_info, read_transform
-from enlarger.errors import EnlargerError, ProcessingError, RequestError
+from enlarger.errors import EnlargerError, RequestError
 from enlarger.server.bodies import bounded
+from enlarger.server.errors import log_error
+from enlarger.server.guard import guarded
 from enlarger.settings import Settings, SettingsError
 
-logger = logging.getLogger("enlarger.server")
 HEADER = "cf-images-binding"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def failure(error: EnlargerError, operation: Operation) -> Response:
     """The binding's error answer: the code in ``cf-images-binding``, ``ERROR NNNN: message`` as body."""
+    log_error(error)
     wrapped = ImagesError.wrap(error, operation)
     headers = {HEADER: f"err={wrapped.code}", "Cache-Control": "no-store"}
     return PlainTextResponse(f"ERROR {wrapped.code}: {wrapped.message}", status_code=wrapped.status, headers=headers)
 
 
 def _guarded(operation: Operation, endpoint: Endpoint) -> Endpoint:
-    @functools.wraps(endpoint)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except EnlargerError as error:
-            return failure(error, operation)
-        except Exception:  # a bug, not the Worker's fault: log it, answer 9523, keep serving
-            logger.exception("unexpected failure for %s %s", request.method, request.url.path)
-            return failure(ProcessingError("an internal error stopped this request", code=9523), operation)
-
-    return wrapped
+    """``endpoint`` behind the shared error wrapper, answering in the binding's form (a bug is 500/9523)."""
+    return guarded(endpoint, lambda error, _request: failure(error, operation))
 
 
 async def _form(request: Request, images: Images) -> FormData:
