@@ -134,3 +134,15 @@ def _stand_in_segmentation(
     """Replace the model behind ``segment=foreground`` (the one place this module patches)."""
     monkeypatch.setattr(segment_step, "foreground_mask", mask)
     monkeypatch.setattr("enlarger.pipeline.check_available", lambda settings: None)
+
+
+def test_limits_nest_and_the_earlier_wins() -> None:
+    with deadline.limit(0.2) as outer:
+        with deadline.limit(30) as inner:
+            assert inner is outer  # a later inner limit cannot extend the outer one
+        with deadline.limit(None) as unlimited:
+            assert unlimited is outer  # nor lift it
+        with deadline.limit(0.05) as shorter:
+            assert shorter is not None and outer is not None and shorter.at < outer.at
+        assert deadline.current() is outer
+    assert deadline.current() is None

@@ -1042,7 +1042,7 @@ def test_example_parses_and_runs_through_the_engine(opt: Option, monkeypatch: py
         monkeypatch.setattr("enlarger.pipeline.check_available", lambda settings: None)
         settings = Settings(segment_model="stand-in.onnx")
     if parsed.draw is not None:  # what the front door does once it has fetched the overlay
-        result = transform_job(url_overlay.job(source, parsed.replace(format="png"), DRAWN, settings))
+        result = transform_job(url_overlay.job(source, parsed.replace(format="png"), DRAWN))
     else:
         result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
     out = decode(result.data)

@@ -1,11 +1,12 @@
 """One time limit per transformation, seen by every step that runs inside it.
 
-:func:`enlarger.pipeline.transform` opens the limit (``transform_timeout``) before it reads a
-byte, for the thread doing the work; whatever runs there finds it with :func:`current` without
-it being passed down: libvips evaluations are abandoned from libvips' own threads (:func:`watch`),
-model runs are terminated by onnxruntime (:mod:`enlarger.models.runtime`), waits for a shared slot
-give up (:meth:`Deadline.remaining`), and a step doing work of its own calls :func:`check`. So a
-new step (upscaling, overlays) is covered by using these, not by being wired to the pipeline.
+:func:`enlarger.pipeline.transform_job` opens the limit (``transform_timeout``) before it reads a
+byte, for the thread doing the work (nested in a limit its caller opened: the earlier wins);
+whatever runs there finds it with :func:`current` without it being passed down: libvips
+evaluations are abandoned from libvips' own threads (:func:`watch`), model runs are terminated by
+onnxruntime (:mod:`enlarger.models.runtime`), waits for a shared slot give up
+(:meth:`Deadline.remaining`), and a step doing work of its own calls :func:`check`. So a new step
+(upscaling, overlays) is covered by using these, not by being wired to the pipeline.
 """
 
 from __future__ import annotations
@@ -46,8 +47,17 @@ _CURRENT: ContextVar[Deadline | None] = ContextVar("enlarger_deadline", default=
 
 
 def start(seconds: float | None) -> Token[Deadline | None]:
-    """Put this thread's work under a limit of ``seconds`` from now (none when ``None``) until :func:`end`."""
-    return _CURRENT.set(Deadline(time.monotonic() + seconds, seconds) if seconds is not None else None)
+    """Put this thread's work under a limit of ``seconds`` from now (none when ``None``) until :func:`end`.
+
+    Limits nest: inside a limit already open the earlier of the two wins, so a caller running
+    several transformations (the binding's chain) opens one limit around all of them and each
+    transformation's own limit can only shorten it.
+    """
+    outer = _CURRENT.get()
+    mine = Deadline(time.monotonic() + seconds, seconds) if seconds is not None else None
+    if outer is not None and (mine is None or outer.at <= mine.at):
+        mine = outer
+    return _CURRENT.set(mine)
 
 
 def end(token: Token[Deadline | None]) -> None:

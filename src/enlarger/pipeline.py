@@ -82,6 +82,25 @@ class Overlay:
     data: bytes
     options: Options = field(default_factory=Options)
     draw: DrawOptions = field(default_factory=DrawOptions)
+    #: sizes relative to the base: fractions (above 0, at most 1) of the base's output inside its
+    #: border, which replace ``options.width``/``height``. Only the engine knows that size (from the
+    #: one ``decide`` of the job), so front doors pass fractions instead of deciding the base first.
+    width: float | None = None
+    height: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("width", self.width), ("height", self.height)):
+            if value is not None and not 0 < value <= 1:
+                raise ValueError(f"an overlay's relative {name} is a fraction above 0 and at most 1, not {value}")
+
+    def sized(self, inner: tuple[int, int]) -> Overlay:
+        """This overlay with its relative sizes made pixels of ``inner`` (the base's output inside its border)."""
+        pixels = {
+            name: max(1, round(fraction * extent))
+            for name, fraction, extent in (("width", self.width, inner[0]), ("height", self.height, inner[1]))
+            if fraction is not None
+        }
+        return Overlay(self.data, self.options.replace(**pixels), self.draw) if pixels else self
 
 
 @dataclass(frozen=True)
@@ -276,6 +295,9 @@ def _json_placeholders(data: bytes, decision: Decision, settings: Settings) -> p
 
 
 def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple[Overlay, ...] = ()) -> Result:
+    top, right, bottom, left = decision.plan.border
+    width, height = decision.plan.output
+    overlays = tuple(overlay.sized((width - left - right, height - top - bottom)) for overlay in overlays)
     layers = tuple(_layer(overlay, settings) for overlay in overlays)
     image = _pixels(data, decision, settings, layers)
     page = frame_height(image)
@@ -418,7 +440,9 @@ def transform_job(
     """Make one output from ``job``: its base transformed by its options, with its overlays drawn on it.
 
     Overlays are decoded, transformed by their own options and checked against the same limits as
-    the base; the output has the base's size and frames. Arguments and errors as :func:`transform`.
+    the base; their relative sizes are resolved from the base's plan (the job's one ``decide``). The
+    output has the base's size and frames. Arguments and errors as :func:`transform`; ``timeout``
+    nests in a limit the caller has opened (the earlier one wins, :func:`enlarger.deadline.start`).
     """
     settings = settings or Settings()
     data, parsed = job.base, job.options

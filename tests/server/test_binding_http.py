@@ -262,3 +262,19 @@ def test_a_bug_is_500_with_code_9523_and_the_server_keeps_serving(url: str, monk
     assert response.text == "ERROR 9523: an internal error stopped this request"
     monkeypatch.undo()
     assert _post(url, "/info", [("image", QUADS)]).status_code == 200
+
+
+def test_a_damaged_input_with_a_draw_is_the_binding_415(url: str) -> None:
+    # the binding no longer decides the base before the engine (to size the overlay): the damage
+    # is classified in the engine's one decide, with or without a draw (it was a 500/9523)
+    whole = save(quadrants(400, 300), "jpeg", Q=90)
+    cut = whole[: len(whole) // 2]
+    trim = {"imageIndex": 0, "trim": {"border": True}, "width": 200}
+    drawn = {"drawImageIndex": 1, "targetImageIndex": 0, "width": 0.2, "top": 0}
+    for transforms in (_transforms(trim), _transforms(trim, drawn)):
+        parts: list[Part] = [("image", cut), ("draw_image", RED), transforms, ("output_format", "image/png")]
+        if "drawImageIndex" not in transforms[1]:
+            parts.remove(("draw_image", RED))
+        response = _post(url, "/transform", parts)
+        assert response.status_code == 415, response.text
+        assert _failure(response)[0] == 9520 and "damaged or truncated" in response.text

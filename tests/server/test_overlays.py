@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from enlarger.steps import border_trim
 from tests.imaging import decode, near, pixel, save, solid
 from tests.server.conftest import Tenant
 
@@ -87,3 +90,36 @@ def test_an_unknown_variant_option_is_still_refused(tenant: Tenant) -> None:
     body = {"id": "bad", "options": {"blur": 3}}
     response = tenant.http.post(f"{tenant.api}/v1/variants", json=body, headers=tenant.auth())
     assert response.status_code == 400 and "blur" in response.text
+
+
+def test_a_damaged_base_is_415_whatever_the_overlay_size(client: httpx.Client, origin_dir: Path) -> None:
+    # a fractional draw.width is sized from the base's plan inside the engine's one decide, so the
+    # damage found by trim=border's analysis is classified there too (it was a 500/9523)
+    _with_marks(origin_dir)
+    whole = (origin_dir / "photo.jpg").read_bytes()
+    (origin_dir / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    for draw in ("", ",draw=red.png,draw.width=100", ",draw=red.png,draw.width=0.2", ",draw=red.png,draw.height=0.5"):
+        response = client.get(f"/cdn-cgi/image/trim=border,width=600{draw}/cut.jpg")
+        assert response.status_code == 415, (draw, response.text)
+        assert response.headers["cf-resized"] == "err=9520" and "damaged or truncated" in response.text
+
+
+def test_border_analysis_runs_once_per_miss_with_a_fractional_overlay(
+    client: httpx.Client, origin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_marks(origin_dir)
+    calls: list[int] = []
+    real = border_trim.detect_border
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr("enlarger.pipeline.detect_border", counted)  # where decide calls it
+    url = "/cdn-cgi/image/trim=border,width=300,format=png,draw=red.png,draw.width=0.2,draw.top=0,draw.left=0"
+    response = client.get(f"{url}/photo.jpg")
+    assert response.status_code == 200, response.text
+    assert len(calls) == 1
+    image = decode(response.content)
+    assert near(pixel(image, 2, 2), (255, 0, 0), 2)  # 0.2 of 300 = 60 px wide, 30 high, at the corner
+    assert near(pixel(image, 57, 27), (255, 0, 0), 2) and not near(pixel(image, 64, 10), (255, 0, 0), 40)

@@ -10,13 +10,12 @@ pixels are made on a worker thread (or through the server's admission control).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from enlarger import codecs
+from enlarger import codecs, deadline
 from enlarger.binding import fonts
 from enlarger.binding.errors import ImagesError, Operation, consumed
 from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_options, transform_options
@@ -147,9 +146,10 @@ class Images:
         limit = self.settings.transform_timeout if timeout is None else timeout
 
         def work() -> Rendered:
-            # the time limit starts when a worker picks the job up, as for URL transformations
-            env = Env(self.settings, fonts_needed, time.monotonic() + limit if limit else None)
-            return render(node, output, env)
+            # one limit around the whole chain (every engine job nests in it); it starts when a
+            # worker picks the job up, as for URL transformations
+            with deadline.limit(limit or None):
+                return render(node, output, Env(self.settings, fonts_needed))
 
         try:
             return await self._run(work)

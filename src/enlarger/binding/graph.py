@@ -97,18 +97,20 @@ def draw_options(raw: Mapping[str, Any] | None) -> tuple[DrawOptions, dict[str, 
         raise OptionError("draw", raw, "an object of draw options")
     values = dict(raw or {})
     own = {k: values.pop(k) for k in OVERLAY_OWN if values.get(k) is not None}
-    resolve_own(own, (1000, 1000))  # validates values now; fractions are resolved at draw time
+    own_options(own)  # validates values now; fractions are resolved by the engine, from the base's plan
     return parse_draw(values), own
 
 
-def resolve_own(own: Mapping[str, object], base: tuple[int, int]) -> Options:
-    """The overlay's own options on a base of size ``base``: 0–1 widths and heights become pixels."""
+def own_options(own: Mapping[str, object]) -> tuple[Options, float | None, float | None]:
+    """The overlay's own options, and its width and height when they are fractions (0–1) of the base:
+    the engine resolves those (:class:`~enlarger.pipeline.Overlay`), the rest are options now."""
     values = dict(own)
-    for name, extent in (("width", base[0]), ("height", base[1])):
+    relative: dict[str, float] = {}
+    for name in ("width", "height"):
         value = values.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
-            values[name] = max(1, round(value * extent))
-    return transform_options(values)
+            relative[name] = float(values.pop(name))  # type: ignore[arg-type]
+    return transform_options(values), relative.get("width"), relative.get("height")
 
 
 def output_options(format: object, quality: object = None, background: object = None, anim: object = None) -> Output:

@@ -18,7 +18,6 @@ So ``input().transform(a).draw(b).output()`` is one engine run; each further ``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,12 +25,11 @@ import pyvips
 
 from enlarger import codecs
 from enlarger.binding.fonts import Font
-from enlarger.binding.graph import RAW_FORMATS, Draw, Node, Output, Transform, resolve_own
+from enlarger.binding.graph import RAW_FORMATS, Draw, Node, Output, Transform, own_options
 from enlarger.binding.text import TextSource, render_text
 from enlarger.colors import WHITE
-from enlarger.errors import TransformTimeoutError
 from enlarger.options import Options
-from enlarger.pipeline import Job, Overlay, Result, decide, readable_input, transform_job
+from enlarger.pipeline import Job, Overlay, Result, readable_input, transform_job
 from enlarger.settings import Settings
 
 
@@ -48,21 +46,12 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Env:
-    """What rendering needs besides the tree: limits, the fonts text sources name, the time limit."""
+    """What rendering needs besides the tree: limits and the fonts text sources name. The time limit
+    is the caller's one :mod:`enlarger.deadline` limit around the whole chain, which every engine
+    job below runs inside."""
 
     settings: Settings
     fonts: Mapping[str | None, Font]
-    deadline: float | None = None
-
-    def remaining(self) -> float | None:
-        if self.deadline is None:
-            return None
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TransformTimeoutError(
-                f"the transformation took longer than the limit of {self.settings.transform_timeout:g} s"
-            )
-        return left
 
 
 def render(node: Node, output: Output, env: Env) -> Rendered:
@@ -88,11 +77,11 @@ def _fold(node: Node, env: Env, *, anim: bool) -> tuple[bytes, Options, list[Dra
     for step in node.steps:
         if isinstance(step, Transform):
             if options is not None or draws:
-                data = _run(data, _between(data, options or Options(), anim), draws, env).data
+                data = _run(data, _between(data, options or Options(), anim, env), draws, env).data
             options, draws = (step.options if anim else step.options.replace(anim=False)), []
         else:
             if options is not None and _fills(options):  # its fill and border go under and around the base only
-                data = _run(data, _between(data, options, anim), draws, env).data
+                data = _run(data, _between(data, options, anim, env), draws, env).data
                 options, draws = None, []
             draws.append(step)
     return data, options or Options(anim=anim), draws
@@ -102,32 +91,30 @@ def _fills(options: Options) -> bool:
     return options.background is not None or any(options.border_edges())
 
 
-def _between(data: bytes, options: Options, anim: bool) -> Options:
+def _between(data: bytes, options: Options, anim: bool, env: Env) -> Options:
     """Options for an in-between image: lossless, alpha kept, frames kept when the output keeps them."""
-    if anim and options.anim and codecs.probe(readable_input(data, Settings())).animated:
+    if anim and options.anim and codecs.probe(readable_input(data, env.settings)).animated:
         return options.replace(format="webp", quality=100, compression=None)  # q=100: lossless WebP
     return options.replace(format="png", quality=None, compression="fast")
 
 
 def _run(data: bytes, options: Options, draws: list[Draw], env: Env) -> Result:
-    overlays: tuple[Overlay, ...] = ()
-    if draws:
-        readable = readable_input(data, env.settings)
-        canvas = decide(readable, options.replace(format="png"), settings=env.settings).plan.output
-        overlays = tuple(_overlay(draw, (canvas[0], canvas[1]), env) for draw in draws)
-    return transform_job(Job(data, options, overlays), settings=env.settings, timeout=env.remaining())
+    overlays = tuple(_overlay(draw, env) for draw in draws)
+    return transform_job(Job(data, options, overlays), settings=env.settings)
 
 
-def _overlay(draw: Draw, canvas: tuple[int, int], env: Env) -> Overlay:
+def _overlay(draw: Draw, env: Env) -> Overlay:
+    """``draw``'s overlay for the engine: sizes relative to the base stay fractions, which the engine
+    resolves from the job's own plan (so the base is decided once, inside its limit)."""
     child = draw.child
-    own = resolve_own(draw.own, canvas) if draw.own else None
+    own, width, height = own_options(draw.own) if draw.own else (None, None, None)
     steps = child.steps
     if not steps or (own is None and len(steps) == 1 and isinstance(steps[0], Transform)):
         options = steps[0].options if steps and isinstance(steps[0], Transform) else own or Options()
-        return Overlay(_source_bytes(child.source, env), options, draw.place)
+        return Overlay(_source_bytes(child.source, env), options, draw.place, width, height)
     data, options, draws = _fold(child, env, anim=False)
-    rendered = _run(data, _between(data, options, False), draws, env).data
-    return Overlay(rendered, own or Options(), draw.place)
+    rendered = _run(data, _between(data, options, False, env), draws, env).data
+    return Overlay(rendered, own or Options(), draw.place, width, height)
 
 
 def _source_bytes(source: bytes | TextSource, env: Env) -> bytes:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from enlarger.errors import OptionError
 from enlarger.options import Options, outside_parentheses
-from enlarger.pipeline import Job, Overlay, decide, readable_input
-from enlarger.settings import Settings
+from enlarger.pipeline import Job, Overlay
 from enlarger.steps.draw import DrawOptions, parse_draw
 
 #: the Options fields of the overlay; a base's own options never include them
@@ -59,20 +58,20 @@ def base_options(options: Options) -> Options:
     return options.replace(**dict.fromkeys(FIELDS))
 
 
-def job(base: bytes, options: Options, overlay: bytes, settings: Settings) -> Job:
-    """The engine job: ``base`` with ``options``, ``overlay`` (already fetched) drawn as they say."""
-    own = base_options(options)
+def job(base: bytes, options: Options, overlay: bytes) -> Job:
+    """The engine job: ``base`` with ``options``, ``overlay`` (already fetched) drawn as they say.
+
+    A size below 1 is a fraction of the base's output inside its border; the engine resolves it
+    from the job's own plan (no second ``decide`` here, outside its limit and error handling)."""
     width, height = options.draw_width, options.draw_height
-    if (width is not None and width < 1) or (height is not None and height < 1):
-        plan = decide(readable_input(base, settings), own.replace(format="png"), settings=settings).plan
-        top, right, bottom, left = plan.border
-        inner = (plan.output[0] - left - right, plan.output[1] - top - bottom)  # overlays sit inside the border
-        width = max(1, round(width * inner[0])) if width is not None and width < 1 else width
-        height = max(1, round(height * inner[1])) if height is not None and height < 1 else height
-    sized = Options(
-        width=None if width is None else int(width), height=None if height is None else int(height), fit="contain"
+    pixels = Options(
+        width=int(width) if width is not None and width >= 1 else None,
+        height=int(height) if height is not None and height >= 1 else None,
+        fit="contain",
     )
-    return Job(base, own, (Overlay(overlay, sized, placement(options)),))
+    relative_w = width if width is not None and width < 1 else None
+    relative_h = height if height is not None and height < 1 else None
+    return Job(base, base_options(options), (Overlay(overlay, pixels, placement(options), relative_w, relative_h),))
 
 
 def slash_outside_parentheses(text: str, *, last: bool = False) -> int:

@@ -25,7 +25,7 @@ def _producer(overlay: Located) -> Producer:
         base, mark = await output.located.read(), await overlay.read()
 
         def work() -> Entry:
-            job = url_overlay.job(base, output.options, mark, settings)
+            job = url_overlay.job(base, output.options, mark)
             result = transform_job(job, accept=accept, settings=settings, timeout=settings.transform_timeout)
             return Entry(result.data, result.media_type, result.format, result.width, result.height)
 
