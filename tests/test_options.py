@@ -13,7 +13,7 @@ from hypothesis import assume, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from enlarger.binding import url_overlay
+from enlarger import url_overlay
 from enlarger.colors import Color
 from enlarger.errors import EnlargerError, OptionError, UnknownOptionError
 from enlarger.geometry import Rect, trim_rect
@@ -990,7 +990,7 @@ EXAMPLE_CHECKS: dict[str, Callable[[pyvips.Image, str], bool]] = {
     "onerror": lambda out, fmt: _size(out) == (400, 300),  # server only
     "segment": lambda out, fmt: out.bands == 4 and pixel(out, 700, 100)[3] == 0,  # stand-in: left half kept
     "upscale": lambda out, fmt: _size(out) == (1600, 1200) and bool(_UPSCALED),  # the stand-in model ran
-    # draw=: a red 40×20 overlay (DRAWN), fetched by the front door, through enlarger.binding.url_overlay
+    # draw=: a red 40×20 overlay (DRAWN), fetched by the front door, through enlarger.url_overlay
     "draw": lambda out, fmt: near(pixel(out, 770, 580), (255, 0, 0)) and near(pixel(out, 740, 580), (255, 255, 255)),
     "draw.opacity": lambda out, fmt: near(pixel(out, 400, 290), (255, 0, 0, 128), 2),  # over the see-through centre
     "draw.repeat": lambda out, fmt: all(near(pixel(out, x, 5), (255, 0, 0)) for x in (1, 100, 420, 799)),

@@ -7,10 +7,9 @@ before it reads any image; an embedding application may call it earlier, once, a
 
 from enlarger.codecs import harden
 from enlarger.errors import EnlargerError
-from enlarger.options import Options, parse_options
+from enlarger.options import DrawOptions, Options, parse_options
 from enlarger.pipeline import Job, Overlay, Result, info, transform, transform_job
 from enlarger.settings import Settings, load_settings
-from enlarger.steps.draw import DrawOptions
 
 __version__ = "0.1.0"
 

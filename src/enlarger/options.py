@@ -283,6 +283,144 @@ _QUALITY = "1–100 or high | medium-high | medium-low | low"
 _BORDER_PX = "0–1000 pixels"
 _DRAW_PX = "an integer number of pixels (-100000–100000)"
 
+Repeat: TypeAlias = bool | Literal["x", "y"]
+Composite: TypeAlias = Literal["over", "in", "atop", "out", "xor", "lighter"]
+#: Cloudflare's composite names (Porter-Duff, and canvas' ``lighter``)
+COMPOSITES: tuple[Composite, ...] = ("over", "in", "atop", "out", "xor", "lighter")
+
+
+def repeat(raw: object) -> Repeat:
+    """``x``, ``y``, or a boolean (tile everywhere, or not at all)."""
+    if isinstance(raw, str) and raw.strip().lower() in ("x", "y"):
+        return "x" if raw.strip().lower() == "x" else "y"
+    return boolean(raw)
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """Where and how one overlay is drawn: the binding's ``.draw()`` options.
+
+    Each field is written once, with :func:`option` metadata like every option; the URL form's
+    ``draw.<name>`` options (:class:`Options`) are derived from these fields (:func:`_drawn`), and
+    the binding's form is parsed by :func:`parse_draw` from the same rows.
+    """
+
+    opacity: float = field(
+        default=1.0,
+        metadata=option(
+            "number",
+            "0–1",
+            "Opacity of the draw overlay (multiplies its alpha).",
+            number(0, 1),
+            example="draw=logo.png,draw.opacity=0.5",
+        ),
+    )
+    repeat: Repeat = field(
+        default=False,
+        metadata=option(
+            "enum",
+            "true | false | x | y",
+            "Tile the draw overlay from its position: over the whole image (true), along its row (x) or column (y).",
+            repeat,
+            example="draw=logo.png,draw.repeat=true",
+        ),
+    )
+    composite: Composite = field(
+        default="over",
+        metadata=option(
+            "enum",
+            " | ".join(COMPOSITES),
+            "Porter-Duff mode of the overlay, acting inside its bounding box only (the binding's .draw()).",
+            choice(*COMPOSITES),
+            example="",
+        ),
+    )
+    top: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the top edge, in output pixels (none of top/bottom: centred).",
+            integer(-100_000, 100_000),
+            example="draw=logo.png,draw.top=10",
+        ),
+    )
+    left: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the left edge (none of left/right: centred).",
+            integer(-100_000, 100_000),
+            example="draw=logo.png,draw.left=10",
+        ),
+    )
+    bottom: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the bottom edge (not with draw.top).",
+            integer(-100_000, 100_000),
+            example="draw=logo.png,draw.bottom=10",
+        ),
+    )
+    right: int | None = field(
+        default=None,
+        metadata=option(
+            "integer",
+            _DRAW_PX,
+            "Distance of the draw overlay from the right edge (not with draw.left).",
+            integer(-100_000, 100_000),
+            example="draw=logo.png,draw.right=10",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        if self.left is not None and self.right is not None:
+            raise OptionError("right", self.right, "give left or right, not both")
+        if self.top is not None and self.bottom is not None:
+            raise OptionError("bottom", self.bottom, "give top or bottom, not both")
+
+    def origin(self, base: tuple[int, int], overlay: tuple[int, int]) -> tuple[int, int]:
+        """Top-left of the overlay on a base frame of size ``base`` (centred on an axis without a position)."""
+        (bw, bh), (ow, oh) = base, overlay
+        x = self.left if self.left is not None else bw - ow - self.right if self.right is not None else (bw - ow) // 2
+        y = self.top if self.top is not None else bh - oh - self.bottom if self.bottom is not None else (bh - oh) // 2
+        return x, y
+
+
+_DRAW_ROWS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(DrawOptions)}
+
+
+def parse_draw(raw: Mapping[str, object] | None) -> DrawOptions:
+    """Draw options from the binding's JSON form (``{"opacity": 0.5, "repeat": "x", "top": 10}``).
+
+    Raises :class:`~enlarger.errors.OptionError` for an unknown name, a bad value, or both ends of
+    an axis.
+    """
+    values: dict[str, Any] = {}
+    for raw_name, value in (raw or {}).items():
+        name = raw_name.strip().lower()
+        if name not in _DRAW_ROWS:
+            raise UnknownOptionError(raw_name, f" (draw options: {', '.join(_DRAW_ROWS)})")
+        if name in values:
+            raise OptionError(name, value, "the option is given more than once")
+        if value is None:
+            continue
+        meta = _DRAW_ROWS[name].metadata
+        try:
+            values[name] = meta["parse"](value)
+        except (ValueError, TypeError) as exc:
+            raise OptionError(name, value, meta["allowed"]) from exc
+    return DrawOptions(**values)
+
+
+def _drawn(name: str) -> Any:
+    """The URL form's ``draw.<name>`` option: the :class:`DrawOptions` field ``name``, its row and default."""
+    row = _DRAW_ROWS[name]
+    return field(default=row.default, metadata={**row.metadata, "name": f"draw.{name}"})
+
 
 @dataclass(frozen=True)
 class Options:
@@ -754,7 +892,8 @@ class Options:
         ),
     )
     # --- an overlay in URL form (beyond Cloudflare, where draw is Workers-only): the server fetches
-    # --- the overlay before the engine runs (enlarger.binding.url_overlay); the engine ignores these
+    # --- the overlay before the engine runs (enlarger.url_overlay makes the engine's Job); the base's
+    # --- own steps ignore these
     draw: str | None = field(
         default=None,
         metadata=option(
@@ -767,72 +906,14 @@ class Options:
             example="draw=url(/logo.png),draw.bottom=10,draw.right=10",
         ),
     )
-    draw_opacity: float = field(
-        default=1.0,
-        metadata=option(
-            "number",
-            "0–1",
-            "Opacity of the draw overlay (multiplies its alpha).",
-            number(0, 1),
-            name="draw.opacity",
-            example="draw=logo.png,draw.opacity=0.5",
-        ),
-    )
-    draw_repeat: str = field(
-        default="false",
-        metadata=option(
-            "enum",
-            "true | false | x | y",
-            "Tile the draw overlay from its position: over the whole image (true), along its row (x) or column (y).",
-            choice("true", "false", "x", "y", synonyms={"1": "true", "0": "false", "yes": "true", "no": "false"}),
-            name="draw.repeat",
-            example="draw=logo.png,draw.repeat=true",
-        ),
-    )
-    draw_top: int | None = field(
-        default=None,
-        metadata=option(
-            "integer",
-            _DRAW_PX,
-            "Distance of the draw overlay from the top edge, in output pixels (none of top/bottom: centred).",
-            integer(-100_000, 100_000),
-            name="draw.top",
-            example="draw=logo.png,draw.top=10",
-        ),
-    )
-    draw_left: int | None = field(
-        default=None,
-        metadata=option(
-            "integer",
-            _DRAW_PX,
-            "Distance of the draw overlay from the left edge (none of left/right: centred).",
-            integer(-100_000, 100_000),
-            name="draw.left",
-            example="draw=logo.png,draw.left=10",
-        ),
-    )
-    draw_bottom: int | None = field(
-        default=None,
-        metadata=option(
-            "integer",
-            _DRAW_PX,
-            "Distance of the draw overlay from the bottom edge (not with draw.top).",
-            integer(-100_000, 100_000),
-            name="draw.bottom",
-            example="draw=logo.png,draw.bottom=10",
-        ),
-    )
-    draw_right: int | None = field(
-        default=None,
-        metadata=option(
-            "integer",
-            _DRAW_PX,
-            "Distance of the draw overlay from the right edge (not with draw.left).",
-            integer(-100_000, 100_000),
-            name="draw.right",
-            example="draw=logo.png,draw.right=10",
-        ),
-    )
+    # the placement, derived from DrawOptions (one field each: the URL form offers all but composite)
+    draw_opacity: float = _drawn("opacity")
+    draw_repeat: Repeat = _drawn("repeat")
+    draw_top: int | None = _drawn("top")
+    draw_left: int | None = _drawn("left")
+    draw_bottom: int | None = _drawn("bottom")
+    draw_right: int | None = _drawn("right")
+    # the overlay's own size, in the URL form only (the binding's .draw() takes width/height)
     draw_width: float | None = field(
         default=None,
         metadata=option(

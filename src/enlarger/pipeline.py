@@ -23,14 +23,14 @@ from enlarger.formats import Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
-from enlarger.options import NAMED_QUALITY, Options, parse_options
+from enlarger.options import NAMED_QUALITY, DrawOptions, Options, parse_options
 from enlarger.security import trailers
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
 from enlarger.steps.border_trim import detect_border
 from enlarger.steps.context import Context
 from enlarger.steps.crop import crop, pad, trim
-from enlarger.steps.draw import DrawOptions, Layer, as_layer, draw
+from enlarger.steps.draw import Layer, as_layer, draw
 from enlarger.steps.effects import blur, sharpen
 from enlarger.steps.fill import background, border
 from enlarger.steps.frames import first_frame, frame_height

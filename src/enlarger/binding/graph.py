@@ -15,12 +15,19 @@ from typing import Any
 from enlarger.binding.text import TextSource, parsed
 from enlarger.colors import Color
 from enlarger.errors import OptionError
-from enlarger.options import Options, boolean, color, parse_options, quality_number, quality_or_level
-from enlarger.steps.draw import DrawOptions, parse_draw
+from enlarger.options import (
+    DrawOptions,
+    Options,
+    boolean,
+    color,
+    parse_draw,
+    parse_options,
+    quality_number,
+    quality_or_level,
+)
 
-#: ``.draw()`` options that place the overlay (the binding's) …
-PLACEMENT = frozenset({"opacity", "repeat", "composite", "top", "left", "bottom", "right"})
-#: … and those that transform the overlay itself first (``cf.image.draw``'s, offered on ``.draw()`` too)
+#: ``.draw()`` options that transform the overlay itself first (``cf.image.draw``'s, offered on
+#: ``.draw()`` too), besides those that place it (:class:`~enlarger.options.DrawOptions`)
 OVERLAY_OWN = ("width", "height", "fit", "gravity", "background", "rotate")
 
 #: ``.output({format})`` media types → the engine's format names (``rgb``/``rgba``: raw pixels)

@@ -29,8 +29,8 @@ from starlette.types import ASGIApp
 
 from enlarger.binding.api import Images
 from enlarger.binding.errors import ImagesError, Operation
-from enlarger.binding.wire import MAX_IMAGES, read_info, read_transform
 from enlarger.errors import EnlargerError, RequestError
+from enlarger.server.binding_wire import MAX_IMAGES, read_info, read_transform
 from enlarger.server.bodies import bounded
 from enlarger.server.errors import log_error
 from enlarger.server.guard import guarded

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from enlarger.binding import url_overlay
+from enlarger import url_overlay
 from enlarger.catalog.store import Account
 from enlarger.errors import AuthenticationError, EnlargerError, NotFoundError, PermissionDeniedError, RequestError
 from enlarger.options import Options, parse_options

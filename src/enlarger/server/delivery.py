@@ -14,7 +14,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from enlarger.binding import url_overlay
+from enlarger import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
 from enlarger.errors import FlexibleVariantsDisabledError, NotFoundError
 from enlarger.options import Options, parse_options, parse_url_options

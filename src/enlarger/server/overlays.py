@@ -2,7 +2,7 @@
 
 The overlay's identity joins the recipe (so a changed overlay is a different output) and its
 bytes are read with the base's, before admission, by the producer made here; the engine then
-gets one :class:`~enlarger.pipeline.Job` (:mod:`enlarger.binding.url_overlay`). Where the overlay
+gets one :class:`~enlarger.pipeline.Job` (:mod:`enlarger.url_overlay`). Where the overlay
 may come from is the caller's ``locate``: sources' rules on ``/cdn-cgi/image``, the account's
 hosted images on delivery.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 
-from enlarger.binding import url_overlay
+from enlarger import url_overlay
 from enlarger.cache import Entry
 from enlarger.pipeline import transform_job
 from enlarger.server.outputs import OutputRequest, Producer, Work

@@ -14,7 +14,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from enlarger.binding import url_overlay
+from enlarger import url_overlay
 from enlarger.errors import EnlargerError, LoopError, OptionError, OriginError, SourceNotFoundError
 from enlarger.options import Options, parse_url_options
 from enlarger.server.hints import apply_hints

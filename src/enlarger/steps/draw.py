@@ -2,7 +2,8 @@
 
 The overlays are images loaded before the engine runs (a step never fetches): the engine runs each
 overlay's bytes through the normal steps with its own options, and this step only places the
-results. The draw options follow Cloudflare's Images binding (``.draw(image, options)``):
+results. The draw options (:class:`~enlarger.options.DrawOptions`, with the other options) follow
+Cloudflare's Images binding (``.draw(image, options)``):
 
 - ``top``/``left``/``bottom``/``right`` in pixels of the base; no horizontal (vertical) position
   centres the overlay on that axis; ``left`` with ``right`` (``top`` with ``bottom``) is an error;
@@ -19,95 +20,26 @@ itself). The output keeps the base's size; each frame of an animated base gets t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
 
 import pyvips
 
-from enlarger.errors import OptionError, UnknownOptionError
-from enlarger.options import Options, boolean, choice, integer, number
+from enlarger.options import COMPOSITES, Composite, DrawOptions, Options
 from enlarger.steps.context import Context
 from enlarger.steps.frames import per_frame
 
-Repeat: TypeAlias = bool | Literal["x", "y"]
-Composite: TypeAlias = Literal["over", "in", "atop", "out", "xor", "lighter"]
-
 #: Cloudflare's composite names → libvips blend modes (canvas' ``lighter`` is libvips' ``add``)
-BLEND_MODES: dict[str, str] = {"over": "over", "in": "in", "atop": "atop", "out": "out", "xor": "xor", "lighter": "add"}
+BLEND_MODES: dict[Composite, str] = {
+    "over": "over",
+    "in": "in",
+    "atop": "atop",
+    "out": "out",
+    "xor": "xor",
+    "lighter": "add",
+}
+assert tuple(BLEND_MODES) == COMPOSITES, "every composite name has a blend mode"
 #: modes whose result is opaque wherever the base is: an opaque base stays without alpha
 _KEEPS_OPAQUE = frozenset({"over", "atop", "lighter"})
-
-_OFFSET_RANGE = "an integer number of pixels (-100000–100000)"
-_offset = integer(-100_000, 100_000)
-_opacity = number(0, 1)
-_composite = choice(*BLEND_MODES)
-
-
-@dataclass(frozen=True)
-class DrawOptions:
-    """Where and how one overlay is drawn (the binding's ``.draw()`` options)."""
-
-    opacity: float = 1.0
-    repeat: Repeat = False
-    composite: Composite = "over"
-    top: int | None = None
-    left: int | None = None
-    bottom: int | None = None
-    right: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.left is not None and self.right is not None:
-            raise OptionError("right", self.right, "give left or right, not both")
-        if self.top is not None and self.bottom is not None:
-            raise OptionError("bottom", self.bottom, "give top or bottom, not both")
-
-    def origin(self, base: tuple[int, int], overlay: tuple[int, int]) -> tuple[int, int]:
-        """Top-left of the overlay on a base frame of size ``base`` (centred on an axis without a position)."""
-        (bw, bh), (ow, oh) = base, overlay
-        x = self.left if self.left is not None else bw - ow - self.right if self.right is not None else (bw - ow) // 2
-        y = self.top if self.top is not None else bh - oh - self.bottom if self.bottom is not None else (bh - oh) // 2
-        return x, y
-
-
-def parse_draw(raw: Mapping[str, object] | None) -> DrawOptions:
-    """Draw options from the binding's JSON form (``{"opacity": 0.5, "repeat": "x", "top": 10}``).
-
-    Raises :class:`~enlarger.errors.OptionError` for an unknown name, a bad value, or both ends of
-    an axis.
-    """
-    values: dict[str, Any] = {}
-    for raw_name, value in (raw or {}).items():
-        name = raw_name.strip().lower()
-        if name not in _DRAW_FIELDS:
-            raise UnknownOptionError(raw_name, f" (draw options: {', '.join(_DRAW_FIELDS)})")
-        if name in values:
-            raise OptionError(name, value, "the option is given more than once")
-        if value is None:
-            continue
-        parse, allowed = _DRAW_FIELDS[name]
-        try:
-            values[name] = parse(value)
-        except (ValueError, TypeError) as exc:
-            raise OptionError(name, value, allowed) from exc
-    return DrawOptions(**values)
-
-
-def _repeat(raw: object) -> Repeat:
-    if isinstance(raw, str) and raw.strip().lower() in ("x", "y"):
-        return "x" if raw.strip().lower() == "x" else "y"
-    return boolean(raw)
-
-
-_DRAW_FIELDS = {
-    "opacity": (_opacity, "a number from 0 to 1"),
-    "repeat": (_repeat, "true | false | x | y"),
-    "composite": (_composite, " | ".join(BLEND_MODES)),
-    "top": (_offset, _OFFSET_RANGE),
-    "left": (_offset, _OFFSET_RANGE),
-    "bottom": (_offset, _OFFSET_RANGE),
-    "right": (_offset, _OFFSET_RANGE),
-}
 
 
 @dataclass(frozen=True)

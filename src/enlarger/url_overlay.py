@@ -8,18 +8,26 @@ draw.right=10/photos/a.jpg``. Where the overlay may come from is the front door'
 ``/cdn-cgi/image`` the same as sources (the origin, or an allowed host), on hosted delivery and
 variants a hosted image of the same account. The front door fetches it before the engine runs
 (steps never fetch), then :func:`job` makes the engine's :class:`~enlarger.pipeline.Job`.
+
+This is engine-level URL-option logic (every URL front door and the dashboard use it), so it sits
+beside :mod:`enlarger.options`, not in :mod:`enlarger.binding`: the draw options themselves are
+:class:`~enlarger.options.DrawOptions` fields, and the ``draw.*`` names are derived from them.
 """
 
 from __future__ import annotations
 
 from enlarger.errors import OptionError
-from enlarger.options import Options, outside_parentheses
+from enlarger.options import TABLE, DrawOptions, Options, outside_parentheses
 from enlarger.pipeline import Job, Overlay
-from enlarger.steps.draw import DrawOptions, parse_draw
 
-#: the Options fields of the overlay; a base's own options never include them
-FIELDS: tuple[str, ...] = ("draw", "draw_opacity", "draw_repeat", "draw_top", "draw_left", "draw_bottom")
-FIELDS += ("draw_right", "draw_width", "draw_height")
+#: the Options fields of the overlay (``draw`` and every ``draw.*`` option); a base's own options never include them
+FIELDS: tuple[str, ...] = tuple(opt.attr for opt in TABLE if opt.name == "draw" or opt.name.startswith("draw."))
+#: those that place it: the :class:`DrawOptions` fields the URL form offers, as ``draw.<name>``
+_PLACEMENT = {
+    opt.attr: opt.name.removeprefix("draw.")
+    for opt in TABLE
+    if opt.name.removeprefix("draw.") in DrawOptions.__dataclass_fields__
+}
 _DEFAULTS = Options()
 
 
@@ -30,7 +38,7 @@ def source(options: Options) -> str | None:
     place it on both sides of an axis.
     """
     if options.draw is None:
-        extra = [name for name in FIELDS[1:] if getattr(options, name) != getattr(_DEFAULTS, name)]
+        extra = [name for name in FIELDS if name != "draw" and getattr(options, name) != getattr(_DEFAULTS, name)]
         if extra:
             dotted = extra[0].replace("_", ".", 1)
             raise OptionError(dotted, getattr(options, extra[0]), "draw.* options need draw=<image> to draw")
@@ -41,16 +49,8 @@ def source(options: Options) -> str | None:
 
 
 def placement(options: Options) -> DrawOptions:
-    return parse_draw(
-        {
-            "opacity": options.draw_opacity,
-            "repeat": options.draw_repeat,
-            "top": options.draw_top,
-            "left": options.draw_left,
-            "bottom": options.draw_bottom,
-            "right": options.draw_right,
-        }
-    )
+    """Where and how the options place the overlay (their ``draw.*`` placement fields)."""
+    return DrawOptions(**{name: getattr(options, attr) for attr, name in _PLACEMENT.items()})
 
 
 def base_options(options: Options) -> Options:
