@@ -33,9 +33,9 @@ from enlarger.errors import (
     ProcessingError,
     UnsupportedFormatError,
 )
-from enlarger.formats import Format, spec_of
-from enlarger.pipeline import Result, transform
-from enlarger.security.trailers import trailer_offset
+from enlarger.formats import Format, spec_of, trailer_offset
+from enlarger.job import Result
+from enlarger.pipeline import transform
 from enlarger.settings import Settings
 from tests.imaging import (
     BLUE,

@@ -10,11 +10,10 @@ import pytest
 import pyvips
 
 from enlarger import codecs, formats
-from enlarger.formats import REGISTRY, Format, Writable, spec_of
+from enlarger.formats import REGISTRY, Format, Writable, image_end, spec_of
 from enlarger.negotiate import Accept, choose_format
 from enlarger.options import FORMATS, parse_options
 from enlarger.pipeline import transform
-from enlarger.security.trailers import image_end
 from tests.imaging import BLUE, GREEN, RED, animation, coloured_frames, decode, quadrants, save
 from tests.test_codecs import BUILDERS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import pyvips
 
+from enlarger.formats import trailer_offset
 from enlarger.pipeline import transform
-from enlarger.security.trailers import trailer_offset
 from tests.imaging import gradient, quadrants, save
 
 

@@ -12,9 +12,10 @@ import pyvips
 import enlarger
 from enlarger import quality_search
 from enlarger.errors import CorruptImageError
+from enlarger.job import Job, Overlay
 from enlarger.options import parse_options
 from enlarger.perceptual import Reference
-from enlarger.pipeline import Job, Overlay, transform, transform_job
+from enlarger.pipeline import transform, transform_job
 from tests.imaging import animation, coloured_frames, decode, gradient, save, solid
 
 SAMPLE = (Path(enlarger.__file__).parent / "assets" / "sample.jpg").read_bytes()  # a real 640×427 photo

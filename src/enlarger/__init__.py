@@ -5,13 +5,16 @@ loader Enlarger does not use) is called by the CLI and the server, and by the en
 before it reads any image; an embedding application may call it earlier, once, at start-up.
 """
 
+from importlib.metadata import version
+
 from enlarger.codecs import harden
 from enlarger.errors import EnlargerError
+from enlarger.job import Job, Overlay, Result
 from enlarger.options import DrawOptions, Options, parse_options
-from enlarger.pipeline import Job, Overlay, Result, info, transform, transform_job
+from enlarger.pipeline import info, transform, transform_job
 from enlarger.settings import Settings, load_settings
 
-__version__ = "0.1.0"
+__version__ = version("enlarger")  # one source: pyproject.toml, as installed
 
 __all__ = [
     "DrawOptions",

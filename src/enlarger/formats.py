@@ -2,7 +2,7 @@
 
 Modelled on imgproxy's ``imagetype/defs.go``: one frozen :class:`FormatSpec` row per format,
 read by sniffing (codecs), loading and hardening (codecs), negotiation (negotiate), encoding and
-the metadata policy (encode), pass-through and trailers (pipeline, security.trailers), the
+the metadata policy (encode), pass-through and trailers (pipeline, :func:`image_end`), the
 ``format`` option's values (options) and the CLI's output suffixes. A format's *name* is a
 :data:`Format` literal, so mypy checks every comparison and ``encode``'s dispatch is exhaustive.
 
@@ -199,6 +199,27 @@ def identify(data: bytes) -> Format | None:
         if spec.magic(data):
             return spec.name
     return None
+
+
+def image_end(data: bytes) -> int | None:
+    """Offset just past the image's end marker (JPEG EOI, PNG IEND, GIF trailer, WebP RIFF size).
+
+    ``None`` when ``data`` is not a format whose end can be found (the ``end`` column) or its
+    structure cannot be followed to the end (truncated or damaged: the decoder then reports the
+    damage).
+    """
+    fmt = identify(data)
+    find = None if fmt is None else SPECS[fmt].end
+    return None if find is None else find(data)
+
+
+def trailer_offset(data: bytes) -> int | None:
+    """Where bytes after the image's end begin (aCropalypse), or ``None`` when the image ends the data.
+
+    Also ``None`` for data whose structure cannot be followed (see :func:`image_end`).
+    """
+    end = image_end(data)
+    return end if end is not None and end < len(data) else None
 
 
 def supported_list() -> str:

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import pyvips
 
@@ -20,17 +19,17 @@ from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
 from enlarger.formats import Output
-from enlarger.geometry import Plan, crops, plan, trim_rect
+from enlarger.geometry import crops, plan, trim_rect
+from enlarger.job import Decision, Job, Overlay, Result
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
-from enlarger.options import NAMED_QUALITY, DrawOptions, Options, parse_options
-from enlarger.security import trailers
+from enlarger.options import NAMED_QUALITY, Options, parse_options
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
 from enlarger.steps.border_trim import detect_border
-from enlarger.steps.context import Context
+from enlarger.steps.context import Context, Layer
 from enlarger.steps.crop import crop, pad, trim
-from enlarger.steps.draw import Layer, as_layer, draw
+from enlarger.steps.draw import as_layer, draw
 from enlarger.steps.effects import blur, sharpen
 from enlarger.steps.fill import background, border
 from enlarger.steps.frames import first_frame, frame_height
@@ -56,74 +55,6 @@ STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, 
 
 # libvips reports decode failures (found only when the lazy pipeline runs) in loader words
 _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
-
-
-@dataclass(frozen=True)
-class Result:
-    """An encoded output and what a server needs to describe it."""
-
-    data: bytes
-    format: Output
-    width: int
-    height: int
-    frames: int = 1
-
-    @property
-    def media_type(self) -> str:
-        return formats.media_type(self.format)
-
-
-@dataclass(frozen=True)
-class Overlay:
-    """An image to draw on the base: its bytes (already loaded: the engine fetches nothing), the
-    options that transform it first (any of :class:`Options`; its format is ignored), and where
-    and how to draw it."""
-
-    data: bytes
-    options: Options = field(default_factory=Options)
-    draw: DrawOptions = field(default_factory=DrawOptions)
-    #: sizes relative to the base: fractions (above 0, at most 1) of the base's output inside its
-    #: border, which replace ``options.width``/``height``. Only the engine knows that size (from the
-    #: one ``decide`` of the job), so front doors pass fractions instead of deciding the base first.
-    width: float | None = None
-    height: float | None = None
-
-    def __post_init__(self) -> None:
-        for name, value in (("width", self.width), ("height", self.height)):
-            if value is not None and not 0 < value <= 1:
-                raise ValueError(f"an overlay's relative {name} is a fraction above 0 and at most 1, not {value}")
-
-    def sized(self, inner: tuple[int, int]) -> Overlay:
-        """This overlay with its relative sizes made pixels of ``inner`` (the base's output inside its border)."""
-        pixels = {
-            name: max(1, round(fraction * extent))
-            for name, fraction, extent in (("width", self.width, inner[0]), ("height", self.height, inner[1]))
-            if fraction is not None
-        }
-        return Overlay(self.data, self.options.replace(**pixels), self.draw) if pixels else self
-
-
-@dataclass(frozen=True)
-class Job:
-    """What the engine makes one output from: a base image, its options, and overlays drawn on it
-    in order (by the ``draw`` step, after the base's own geometry and colour steps)."""
-
-    base: bytes
-    options: Options = field(default_factory=Options)
-    overlays: tuple[Overlay, ...] = ()
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Everything decided from the header alone: enough to answer ``format=json`` or a cache lookup."""
-
-    options: Options
-    header: Header
-    format: Output
-    all_frames: bool
-    plan: Plan
-    focal: tuple[float, float] | None = None  # where gravity=face found faces, in the crop step's frame
-    untransformed: bool = False  # an animation too large to transform: its bytes are the output
 
 
 def decide(
@@ -409,7 +340,7 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
         return False  # CMYK, 16-bit, Lab...: the output converts them
     if any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
         return False
-    return trailers.image_end(data) == len(data)  # a structure we cannot follow to its end is re-encoded
+    return formats.image_end(data) == len(data)  # a structure we cannot follow to its end is re-encoded
 
 
 def transform(
@@ -485,7 +416,7 @@ def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
 
 def _as_it_is(data: bytes, decision: Decision) -> Result:
     """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served."""
-    end, header = trailers.image_end(data), decision.header
+    end, header = formats.image_end(data), decision.header
     return Result(data[:end] if end else data, decision.format, header.width, header.height, header.frames)
 
 

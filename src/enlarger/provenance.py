@@ -31,18 +31,17 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import c2pa
 
 from enlarger import formats
 from enlarger.codecs import sniff
 from enlarger.errors import FeatureUnavailableError, UnsupportedFormatError
+from enlarger.job import Decision
 from enlarger.settings import Settings
-
-if TYPE_CHECKING:
-    from enlarger.pipeline import Decision
 
 logger = logging.getLogger("enlarger.provenance")
 
@@ -282,9 +281,7 @@ def with_report(body: bytes, data: bytes, settings: Settings) -> bytes:
 
 
 def _agent() -> dict[str, str]:
-    from enlarger import __version__  # the package imports the pipeline, which imports this module
-
-    return {"name": "Enlarger", "version": __version__}
+    return {"name": "Enlarger", "version": version("enlarger")}
 
 
 def _changed(options: Any, names: tuple[str, ...], neutral: float) -> list[str]:

@@ -7,7 +7,7 @@ output), e.g. ``/cdn-cgi/image/width=800,draw=url(/marks/logo.png),draw.width=0.
 draw.right=10/photos/a.jpg``. Where the overlay may come from is the front door's rule: on
 ``/cdn-cgi/image`` the same as sources (the origin, or an allowed host), on hosted delivery and
 variants a hosted image of the same account. The front door fetches it before the engine runs
-(steps never fetch), then :func:`job` makes the engine's :class:`~enlarger.pipeline.Job`.
+(steps never fetch), then :func:`job` makes the engine's :class:`~enlarger.job.Job`.
 
 This is engine-level URL-option logic (every URL front door and the dashboard use it), so it sits
 beside :mod:`enlarger.options`, not in :mod:`enlarger.binding`: the draw options themselves are
@@ -17,8 +17,8 @@ beside :mod:`enlarger.options`, not in :mod:`enlarger.binding`: the draw options
 from __future__ import annotations
 
 from enlarger.errors import OptionError
+from enlarger.job import Job, Overlay
 from enlarger.options import TABLE, DrawOptions, Options, outside_parentheses
-from enlarger.pipeline import Job, Overlay
 
 #: the Options fields of the overlay (``draw`` and every ``draw.*`` option); a base's own options never include them
 FIELDS: tuple[str, ...] = tuple(opt.attr for opt in TABLE if opt.name == "draw" or opt.name.startswith("draw."))

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from enlarger.formats import image_end, trailer_offset
 from enlarger.pipeline import transform
-from enlarger.security.trailers import gif_frames, image_end, png_bad_checksum, trailer_offset
+from enlarger.security.trailers import gif_frames, png_bad_checksum
 from tests.imaging import animation, coloured_frames, decode, gradient, near, pixel, quadrants, save, solid
 
 

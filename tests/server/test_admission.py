@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from enlarger import pipeline
+from enlarger.job import Result
 from tests.imaging import decode
 from tests.live import wait_for
 from tests.server.conftest import Start
@@ -38,7 +39,7 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     lock = threading.Lock()
     real = pipeline.transform
 
-    def gated(data: bytes, options: Any, **kwargs: Any) -> pipeline.Result:
+    def gated(data: bytes, options: Any, **kwargs: Any) -> Result:
         with lock:
             held.entered.append(options.width)
         assert held.release.wait(timeout=60), "the test never released the gate"

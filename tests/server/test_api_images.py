@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 
 from enlarger.catalog.schema import batch_tokens, direct_uploads, images
 from enlarger.catalog.store import Catalog, Image, Variant, _columns, now
-from enlarger.security.trailers import trailer_offset
+from enlarger.formats import trailer_offset
 from tests.imaging import gradient, quadrants, save
 from tests.server.conftest import Start, Tenant, open_tenant
 

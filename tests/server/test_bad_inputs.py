@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from enlarger.security.trailers import trailer_offset
+from enlarger.formats import trailer_offset
 from tests.imaging import animation, coloured_frames, decode, gradient, save
 from tests.server.conftest import Start, open_tenant
 from tests.test_codecs import _BOMBS, _png_chunk

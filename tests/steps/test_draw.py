@@ -8,8 +8,9 @@ import pytest
 import pyvips
 
 from enlarger.errors import OptionError, UnknownOptionError
+from enlarger.job import Job, Overlay
 from enlarger.options import DrawOptions, parse_draw, parse_options
-from enlarger.pipeline import Job, Overlay, transform, transform_job
+from enlarger.pipeline import transform, transform_job
 from enlarger.steps.frames import frame_height
 from tests.imaging import animation, coloured_frames, decode, near, pixel, save, solid
 

@@ -110,7 +110,7 @@ def draw_options(raw: Mapping[str, Any] | None) -> tuple[DrawOptions, dict[str, 
 
 def own_options(own: Mapping[str, object]) -> tuple[Options, float | None, float | None]:
     """The overlay's own options, and its width and height when they are fractions (0–1) of the base:
-    the engine resolves those (:class:`~enlarger.pipeline.Overlay`), the rest are options now."""
+    the engine resolves those (:class:`~enlarger.job.Overlay`), the rest are options now."""
     values = dict(own)
     relative: dict[str, float] = {}
     for name in ("width", "height"):

@@ -6,7 +6,7 @@ engine jobs, each taking the previous job's output; the in-between images are lo
 compression; lossless WebP for a kept animation). What can share one job does, and that is most
 chains:
 
-- a transform followed by draws is one :class:`~enlarger.pipeline.Job` (the engine draws after the
+- a transform followed by draws is one :class:`~enlarger.job.Job` (the engine draws after the
   base's own steps), unless the transform adds a ``background`` or ``border`` (drawn over, not under);
 - the output's format, quality, background and ``anim`` join the last job;
 - an overlay with at most one transform and no own size is passed to the job as it is (the engine
@@ -28,8 +28,9 @@ from enlarger.binding.fonts import Font
 from enlarger.binding.graph import RAW_FORMATS, Draw, Node, Output, Transform, own_options
 from enlarger.binding.text import TextSource, render_text
 from enlarger.colors import WHITE
+from enlarger.job import Job, Overlay, Result
 from enlarger.options import Options
-from enlarger.pipeline import Job, Overlay, Result, readable_input, transform_job
+from enlarger.pipeline import readable_input, transform_job
 from enlarger.settings import Settings
 
 

@@ -18,10 +18,12 @@ end marker also occurs inside EXIF thumbnails, ICC profiles and compressed data)
   the same walk lists every frame's descriptor, which codecs checks against the logical screen
   before anything is decoded.
 
-Each parser is the ``end`` column of its row in :mod:`enlarger.formats`, which dispatches.
+Each parser is the ``end`` column of its row in :mod:`enlarger.formats`, which dispatches
+(``formats.image_end``, ``formats.trailer_offset``): this module is a leaf of pure parsers, imported
+by the registry and knowing nothing of it.
 
-Used by the engine (originals are only ever served as they are when they have no trailer) and
-by the hosting API (stored originals keep their bytes; deliveries never carry a trailer).
+Used by the engine: originals are only ever served as they are when they have no trailer, so
+deliveries never carry one (stored originals keep their bytes).
 """
 
 from __future__ import annotations
@@ -36,11 +38,9 @@ __all__ = [
     "GifFrame",
     "gif_end",
     "gif_frames",
-    "image_end",
     "jpeg_end",
     "png_bad_checksum",
     "png_end",
-    "trailer_offset",
     "webp_end",
 ]
 
@@ -202,26 +202,3 @@ def gif_frames(data: bytes) -> list[GifFrame]:
     """The frames a GIF declares, read from its image descriptors without decoding any pixels
     (as many as can be followed when the structure breaks off)."""
     return _gif_walk(data)[1]
-
-
-def image_end(data: bytes) -> int | None:
-    """Offset just past the image's end marker (JPEG EOI, PNG IEND, GIF trailer, WebP RIFF size).
-
-    ``None`` when ``data`` is not a format whose end can be found (see the ``end`` column of
-    :mod:`enlarger.formats`) or its structure cannot be followed to the end (truncated or
-    damaged: the decoder then reports the damage).
-    """
-    from enlarger import formats  # the registry refers to this module's parsers: import it late
-
-    fmt = formats.identify(data)
-    find = None if fmt is None else formats.spec_of(fmt).end
-    return None if find is None else find(data)
-
-
-def trailer_offset(data: bytes) -> int | None:
-    """Where bytes after the image's end begin, or ``None`` when the image ends the data.
-
-    Also ``None`` for data whose structure cannot be followed (see :func:`image_end`).
-    """
-    end = image_end(data)
-    return end if end is not None and end < len(data) else None

@@ -2,7 +2,7 @@
 
 The overlay's identity joins the recipe (so a changed overlay is a different output) and its
 bytes are read with the base's, before admission, by the producer made here; the engine then
-gets one :class:`~enlarger.pipeline.Job` (:mod:`enlarger.url_overlay`). Where the overlay
+gets one :class:`~enlarger.job.Job` (:mod:`enlarger.url_overlay`). Where the overlay
 may come from is the caller's ``locate``: sources' rules on ``/cdn-cgi/image``, the account's
 hosted images on delivery.
 """

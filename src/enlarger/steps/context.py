@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import pyvips
 
 from enlarger.codecs import Header
 from enlarger.geometry import Plan
+from enlarger.options import DrawOptions
 from enlarger.settings import Settings
 
-if TYPE_CHECKING:
-    from enlarger.steps.draw import Layer
+
+@dataclass(frozen=True)
+class Layer:
+    """An overlay ready to draw: one sRGB + alpha frame, and where and how to draw it (``steps/draw.py``)."""
+
+    image: pyvips.Image
+    draw: DrawOptions
 
 
 @dataclass(frozen=True)

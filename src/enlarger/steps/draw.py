@@ -20,12 +20,11 @@ itself). The output keeps the base's size; each frame of an animated base gets t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pyvips
 
 from enlarger.options import COMPOSITES, Composite, DrawOptions, Options
-from enlarger.steps.context import Context
+from enlarger.steps.context import Context, Layer
 from enlarger.steps.frames import per_frame
 
 #: Cloudflare's composite names → libvips blend modes (canvas' ``lighter`` is libvips' ``add``)
@@ -40,14 +39,6 @@ BLEND_MODES: dict[Composite, str] = {
 assert tuple(BLEND_MODES) == COMPOSITES, "every composite name has a blend mode"
 #: modes whose result is opaque wherever the base is: an opaque base stays without alpha
 _KEEPS_OPAQUE = frozenset({"over", "atop", "lighter"})
-
-
-@dataclass(frozen=True)
-class Layer:
-    """An overlay ready to draw: one sRGB + alpha frame, and where and how to draw it."""
-
-    image: pyvips.Image
-    draw: DrawOptions
 
 
 def as_layer(image: pyvips.Image, draw: DrawOptions) -> Layer:
