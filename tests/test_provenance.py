@@ -14,7 +14,7 @@ import pyvips
 from enlarger import provenance
 from enlarger.cli import main
 from enlarger.errors import FeatureUnavailableError
-from enlarger.pipeline import transform
+from enlarger.pipeline import STEPS, transform
 from enlarger.settings import Settings, SettingsError, load_settings
 from tests.credentials import Authority, Identity, actions_of, active, capture, has_manifest, read_back
 from tests.imaging import gradient, save
@@ -107,6 +107,12 @@ def test_actions_say_what_was_done(pki: Pki, photo: bytes, options: str, expecte
         assert "200×200" in found["c2pa.cropped"]["description"]
     if "brightness" in options:
         assert found["c2pa.color_adjustments"]["description"] == "brightness=1.2, saturation=0.5"
+
+
+def test_every_step_names_its_action() -> None:
+    # a step added to the pipeline without an action would silently go missing from the manifests
+    assert [step.__name__ for step in STEPS] == list(provenance.STEP_ACTIONS)
+    assert all(action.startswith("c2pa.") for action in provenance.STEP_ACTIONS.values())
 
 
 @pytest.mark.parametrize("alg", ["es384", "ps256", "ed25519"])

@@ -86,6 +86,11 @@ class Header:
         return formats.spec_of(self.format).media_type
 
     @property
+    def vector(self) -> bool:
+        """Drawn at any size (the registry's ``vector`` column): SVG."""
+        return formats.spec_of(self.format).vector
+
+    @property
     def animated(self) -> bool:
         return self.frames > 1
 

@@ -78,6 +78,9 @@ class FormatSpec:
     metadata: bool = False  # EXIF/XMP/IPTC written for metadata=keep and the copyright notice
     progressive: bool = False  # written interlaced unless a baseline variant is asked for
     embeddable: bool = False  # may appear as a data: URL raster inside a sanitized SVG
+    #: drawn at any size (imgproxy's ``IsVector``): no pixel limits from the header, enlarged without
+    #: loss, never sent to models, served as the (sanitized) document when no raster is asked for
+    vector: bool = False
     #: where the image's data ends, by structure (``None``: cannot be followed; see security.trailers)
     end: Callable[[bytes], int | None] | None = None
     #: the ``format=`` values that select it (a baseline variant is the same format, not interlaced)
@@ -146,7 +149,7 @@ REGISTRY: tuple[FormatSpec, ...] = (
     # svgload (librsvg) only ever reads our sanitized documents (see codecs.sanitize_svg)
     FormatSpec(
         "svg", label="SVG", media_type="image/svg+xml", magic=svg.looks_like_svg,
-        vips_loader="svgload_buffer", vips_class="VipsForeignLoadSvg",
+        vips_loader="svgload_buffer", vips_class="VipsForeignLoadSvg", vector=True,
     ),
 )  # fmt: skip
 

@@ -77,7 +77,7 @@ def decide(
     all_frames = animated and fmt in formats.ANIMATED
     if all_frames and header.width * header.height * header.frames > settings.max_animation_pixels:
         return _untransformed(options, header, settings)
-    if header.format != "svg":
+    if not header.vector:
         codecs.check_limits(header, settings, all_frames=all_frames)
     if options.segment and all_frames and header.frames > settings.segment_max_frames:
         raise InputTooLargeError(
@@ -93,7 +93,7 @@ def decide(
     focal = None
     # faces matter only where something is cut away: a crop around them, or a zoom on them (which
     # narrows the area kept, so faces are found before the geometry is planned, once)
-    wants_faces = options.gravity == "face" and fmt != "json" and header.format != "svg"
+    wants_faces = options.gravity == "face" and fmt != "json" and not header.vector
     if wants_faces and (options.zoom or crops(fitted)):
         found = face_focus(data, header, options, settings, area)
         if found is not None:
@@ -103,7 +103,7 @@ def decide(
         options.format, settings.avif_max_side, settings.avif_max_side_explicit
     ):
         fmt = _cutout(options, avif_fallback(options.format, header, accepted, animated=animated))
-    if header.format == "svg" and fmt not in ("svg", "json"):
+    if header.vector and fmt not in ("svg", "json"):
         codecs.check_render_size(geometry.load_size, settings)  # vectors cost what they are drawn at
     return Decision(options, header, fmt, all_frames, geometry, focal)
 
@@ -128,7 +128,7 @@ def _untransformed(options: Options, header: Header, settings: Settings) -> Deci
 
 def _vector_fit(options: Options, header: Header) -> Options:
     """Vectors enlarge without loss: for SVG, scale-down draws like contain and crop like cover."""
-    if header.format != "svg" or options.fit not in ("scale-down", "crop"):
+    if not header.vector or options.fit not in ("scale-down", "crop"):
         return options
     return options.replace(fit="contain" if options.fit == "scale-down" else "cover")
 

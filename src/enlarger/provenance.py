@@ -30,7 +30,7 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -288,40 +288,59 @@ def _changed(options: Any, names: tuple[str, ...], neutral: float) -> list[str]:
     return [f"{name}={getattr(options, name):g}" for name in names if getattr(options, name) != neutral]
 
 
+#: The C2PA action each step of ``pipeline.STEPS`` reports when it changed the image, in the
+#: steps' order (a test holds the two lists together: a new step names its action here, or its
+#: work would go missing from the credentials). The decoder's resize reports ``c2pa.resized``.
+STEP_ACTIONS: Mapping[str, str] = {
+    "trim": "c2pa.cropped",
+    "rotate_flip": "c2pa.orientation",
+    "crop": "c2pa.cropped",
+    "pad": "c2pa.drawing",
+    "adjust": "c2pa.color_adjustments",
+    "blur": "c2pa.filtered",
+    "sharpen": "c2pa.filtered",
+    "segment": "c2pa.edited",
+    "draw": "c2pa.placed",
+    "background": "c2pa.drawing",
+    "border": "c2pa.drawing",
+}
+
+
 def actions(decision: Decision, overlays: int = 0) -> list[dict[str, Any]]:
     """The ``c2pa.actions`` for what the engine did to the source, in the order the steps ran
     (``overlays``: how many images the draw step composited onto it)."""
     options, header, plan = decision.options, decision.header, decision.plan
+    did = STEP_ACTIONS
     found: list[tuple[str, dict[str, Any]]] = []
     if plan.trim is not None:
-        found.append(("c2pa.cropped", {"description": "edges trimmed"}))
+        found.append((did["trim"], {"description": "edges trimmed"}))
     if header.orientation != 1 or options.rotate or options.flip:
         turned = [f"rotate={options.rotate}"] if options.rotate else []
         turned += [f"flip={options.flip}"] if options.flip else []
-        found.append(("c2pa.orientation", {"description": ", ".join(["EXIF orientation applied", *turned])}))
+        found.append((did["rotate_flip"], {"description": ", ".join(["EXIF orientation applied", *turned])}))
     scaled = plan.trim is not None and (plan.trim.width, plan.trim.height) != plan.trimmed
     if plan.load_size != plan.oriented or scaled:
         original = {"width": header.width, "height": header.height}
         new = {"width": plan.resized[0], "height": plan.resized[1]}
         found.append(("c2pa.resized", {"parameters": {"originalDimensions": original, "newDimensions": new}}))
     if plan.crop is not None:
-        found.append(("c2pa.cropped", {"description": f"cropped to {plan.crop[0]}×{plan.crop[1]} (fit={options.fit})"}))
+        found.append((did["crop"], {"description": f"cropped to {plan.crop[0]}×{plan.crop[1]} (fit={options.fit})"}))
     if plan.canvas is not None:
-        found.append(("c2pa.drawing", {"description": f"padded to {plan.canvas[0]}×{plan.canvas[1]} (fit=pad)"}))
+        found.append((did["pad"], {"description": f"padded to {plan.canvas[0]}×{plan.canvas[1]} (fit=pad)"}))
     colour = _changed(options, ("brightness", "contrast", "gamma", "saturation"), 1.0)
     if colour:
-        found.append(("c2pa.color_adjustments", {"description": ", ".join(colour)}))
+        found.append((did["adjust"], {"description": ", ".join(colour)}))
     filters = _changed(options, ("blur", "sharpen"), 0.0)
-    if filters:
-        found.append(("c2pa.filtered", {"description": ", ".join(filters)}))
+    if filters:  # blur and sharpen as one action
+        found.append((did["blur"], {"description": ", ".join(filters)}))
     if options.segment:
-        found.append(("c2pa.edited", {"description": f"background removed (segment={options.segment})"}))
+        found.append((did["segment"], {"description": f"background removed (segment={options.segment})"}))
     if overlays:
-        found.append(("c2pa.placed", {"description": f"{overlays} overlay image(s) drawn"}))
+        found.append((did["draw"], {"description": f"{overlays} overlay image(s) drawn"}))
     if options.background is not None and header.has_alpha:
-        found.append(("c2pa.drawing", {"description": "transparent areas filled with the background colour"}))
+        found.append((did["background"], {"description": "transparent areas filled with the background colour"}))
     if any(plan.border):
-        found.append(("c2pa.drawing", {"description": "border drawn"}))
+        found.append((did["border"], {"description": "border drawn"}))
     if header.animated and not decision.all_frames:
         found.append(("c2pa.edited", {"description": "first frame of the animation kept"}))
     if decision.format != header.format:

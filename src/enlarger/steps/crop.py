@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyvips
 
+from enlarger import formats
 from enlarger.colors import TRANSPARENT, WHITE, Color
 from enlarger.options import Options
 from enlarger.steps.context import Context
@@ -72,7 +73,7 @@ def pad(image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
         return image
     colour = options.background
     if colour is None:
-        colour = TRANSPARENT if frame.hasalpha() and ctx.output_format != "jpeg" else WHITE
+        colour = TRANSPARENT if frame.hasalpha() and ctx.output_format in formats.ALPHA else WHITE
     image = ensure_fillable(image, colour)
     x, y = (canvas[0] - frame.width) // 2, (canvas[1] - frame.height) // 2
     background = fill_colour(image, colour)

@@ -30,7 +30,7 @@ def _region(ctx: Context) -> tuple[int, int]:
 
 def generates(options: Options, ctx: Context) -> bool:
     """Whether the model runs: ``upscale=generate`` and a raster source that the plan enlarges."""
-    if options.upscale != "generate" or ctx.header.format == "svg":
+    if options.upscale != "generate" or ctx.header.vector:
         return False
     return upscale.ratio_needed(_region(ctx), ctx.plan.trimmed) > 1.0
 
