@@ -7,10 +7,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import (
     ConflictError,
@@ -55,6 +57,27 @@ def test_upload_stores_placeholders_computed_once(hosting: Hosting) -> None:
     stored = hosting.catalog.image(account.id, "red")
     assert stored.placeholders == image.placeholders  # read back from the catalog, not recomputed
     assert set(stored.placeholders or {}) == {"blurhash", "thumbhash", "dominant_color"}
+
+
+def test_an_upload_is_made_readable_once(hosting: Hosting, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the checked input is a type (pipeline.Readable): an SVG is sanitized once and any upload probed
+    # once, however many engine entries (validation, placeholders, their decide) read it after
+    calls = {"sanitize_svg": 0, "probe": 0}
+    for name in calls:
+        real = getattr(codecs, name)
+
+        def counted(*args: Any, _name: str = name, _real: Any = real) -> Any:
+            calls[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(codecs, name, counted)
+    account = hosting.catalog.create_account()
+    rect = b'<rect width="60" height="40" fill="red"/>'
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="60" height="40">' + rect + b"</svg>"
+    image = hosting.upload(account.id, svg, NewImage(id="logo"))
+    assert (image.content_type, image.width, image.height) == ("image/svg+xml", 60, 40)
+    assert image.placeholders is not None and image.placeholders["dominant_color"] == "#ff0000"
+    assert calls == {"sanitize_svg": 1, "probe": 1}
 
 
 @pytest.mark.parametrize(

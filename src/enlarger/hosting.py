@@ -143,8 +143,8 @@ class Hosting:
                 status=413,
             )
         # an SVG is checked through its sanitized form: nothing reads a stranger's SVG directly
-        readable = readable_input(data, self.settings)
-        header = codecs.probe(readable)
+        readable = readable_input(data, self.settings)  # sanitized and probed once (job.Readable)
+        header = readable.header
         codecs.check_limits(header, self.settings, all_frames=True)
         # decode a small copy (shrink-on-load makes it cheap) so damage past the header is refused now,
         # not discovered by every later delivery; the same copy gives the record's placeholders

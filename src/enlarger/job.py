@@ -18,6 +18,17 @@ from enlarger.options import DrawOptions, Options
 
 
 @dataclass(frozen=True)
+class Readable:
+    """Untrusted bytes made safe to read, once: their size checked (``max_input_bytes``), an SVG
+    replaced by its sanitized form, the header probed. Made by ``pipeline.readable_input``; every
+    engine entry (``decide``, ``image_placeholders``, ``transform_job``) takes one as it is, so an
+    upload is sanitized and probed once however many of them read it."""
+
+    data: bytes
+    header: Header
+
+
+@dataclass(frozen=True)
 class Result:
     """An encoded output and what a server needs to describe it."""
 

@@ -20,7 +20,7 @@ from enlarger.encode import encode
 from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
 from enlarger.formats import Output
 from enlarger.geometry import crops, plan, trim_rect
-from enlarger.job import Decision, Job, Overlay, Result
+from enlarger.job import Decision, Job, Overlay, Readable, Result
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
 from enlarger.options import NAMED_QUALITY, Options, parse_options
@@ -58,16 +58,17 @@ _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|b
 
 
 def decide(
-    data: bytes,
+    source: Readable | bytes,
     options: Options,
     *,
     accept: str | None = None,
     settings: Settings,
 ) -> Decision:
-    """Probe, check limits, pick the output format and plan the geometry; decodes no pixels except
-    small analysis copies (``trim=border``; faces when ``gravity=face`` crops or zooms)."""
-    codecs.check_input_size(data, settings)
-    header = codecs.probe(data)
+    """Check limits, pick the output format and plan the geometry of ``source`` (bytes are made
+    :func:`readable_input` first); decodes no pixels except small analysis copies
+    (``trim=border``; faces when ``gravity=face`` crops or zooms)."""
+    source = readable_input(source, settings)
+    data, header = source.data, source.header
     animated = options.anim and header.animated
     accepted = Accept.parse(accept)
     fast = options.compression == "fast"
@@ -180,10 +181,10 @@ def reduced(decision: Decision, side: int) -> Options:
     )
 
 
-def placeholder_image(data: bytes, decision: Decision, settings: Settings, side: int) -> pyvips.Image:
+def placeholder_image(source: Readable, decision: Decision, settings: Settings, side: int) -> pyvips.Image:
     """The transformed image of ``decision``, at most ``side`` pixels a side, one frame (evaluated)."""
-    small = decide(data, reduced(decision, side), settings=settings)
-    image = deadline.watch(_pixels(data, small, settings, ()))
+    small = decide(source, reduced(decision, side), settings=settings)
+    image = deadline.watch(_pixels(source.data, small, settings, ()))
     if max(image.width, image.height) > side:  # rounding of the scaled box
         image = image.thumbnail_image(side, height=side)
     return image.copy_memory()
@@ -195,7 +196,7 @@ PLACEHOLDER_BLUR = 1.0  # Gaussian sigma in placeholder pixels: softens blocks w
 PLACEHOLDER_QUALITY = 40
 
 
-def placeholder(data: bytes, options: Options, settings: Settings) -> Result:
+def placeholder(source: Readable, options: Options, settings: Settings) -> Result:
     """The ``format=placeholder`` answer: the transformed image at most :data:`PLACEHOLDER_SIDE`
     pixels a side, blurred, as a WebP without metadata (typically 100–400 bytes: a data: URL).
 
@@ -204,14 +205,14 @@ def placeholder(data: bytes, options: Options, settings: Settings) -> Result:
     cost more); transparency is kept. The size is the output's aspect ratio, not its size: a page
     stretches it over the space the real image will take.
     """
-    decision = decide(data, options.replace(format="png"), settings=settings)
-    image = placeholder_image(data, decision, settings, PLACEHOLDER_SIDE).gaussblur(PLACEHOLDER_BLUR)
+    decision = decide(source, options.replace(format="png"), settings=settings)
+    image = placeholder_image(source, decision, settings, PLACEHOLDER_SIDE).gaussblur(PLACEHOLDER_BLUR)
     image = image.cast("uchar")
     saved = encode(image, "webp", Options(quality=PLACEHOLDER_QUALITY, metadata="none"), settings)
     return Result(saved, "webp", image.width, image.height)
 
 
-def _json_placeholders(data: bytes, decision: Decision, settings: Settings) -> placeholders.Placeholders | None:
+def _json_placeholders(source: Readable, decision: Decision, settings: Settings) -> placeholders.Placeholders | None:
     """The placeholders of the output a ``format=json`` answer describes, or ``None`` when they
     are switched off or the pixels cannot be made (damaged pixel data, a model not configured):
     the answer's geometry comes from the header and stays useful (the image itself answers the
@@ -219,7 +220,7 @@ def _json_placeholders(data: bytes, decision: Decision, settings: Settings) -> p
     if not settings.json_placeholders:
         return None
     try:
-        return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE))
+        return placeholders.compute(placeholder_image(source, decision, settings, placeholders.SIDE))
     except (pyvips.Error, EnlargerError):
         deadline.check()  # past the limit the whole answer is the timeout, not one without placeholders
         return None
@@ -302,10 +303,10 @@ def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[L
 
 def _layer(overlay: Overlay, settings: Settings) -> Layer:
     """An overlay decoded and transformed by its own options, as one frame with alpha."""
-    data = readable_input(overlay.data, settings)
+    source = readable_input(overlay.data, settings)
     options = overlay.options.replace(format="png", anim=False)  # keep its transparency; one frame
-    decision = decide(data, options, settings=settings)
-    return as_layer(_pixels(data, decision, settings, ()), overlay.draw)
+    decision = decide(source, options, settings=settings)
+    return as_layer(_pixels(source.data, decision, settings, ()), overlay.draw)
 
 
 # Options that leave pixels and metadata alone when the geometry is the identity.
@@ -379,17 +380,18 @@ def transform_job(
     data, parsed = job.base, job.options
     limit = deadline.start(timeout)  # every step below (model runs too) finds it: enlarger.deadline
     try:
-        data = readable_input(data, settings)
+        source = readable_input(data, settings)
+        data = source.data
         if parsed.format == "placeholder":
-            return placeholder(data, parsed, settings)
-        decision = decide(data, parsed, accept=accept, settings=settings)
+            return placeholder(source, parsed, settings)
+        decision = decide(source, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            body = describe(decision, _json_placeholders(data, decision, settings))
+            body = describe(decision, _json_placeholders(source, decision, settings))
             return Result(provenance.with_report(body, data, settings), "json", *decision.plan.output)
         if decision.untransformed:
             return _as_it_is(data, decision)
         if decision.format == "svg" and job.overlays:  # drawing needs pixels: rasterize, keeping alpha
-            decision = decide(data, parsed.replace(format="png"), accept=accept, settings=settings)
+            decision = decide(source, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
         return _render(data, decision, settings, job.overlays)
@@ -421,7 +423,7 @@ def _as_it_is(data: bytes, decision: Decision) -> Result:
 
 
 def image_placeholders(
-    data: bytes,
+    data: bytes | Readable,
     options: str | Mapping[str, object] | Options | None = None,
     *,
     settings: Settings | None = None,
@@ -433,25 +435,29 @@ def image_placeholders(
     settings = settings or Settings()
     with deadline.limit(timeout):
         try:
-            data = readable_input(data, settings)
-            decision = decide(data, parse_options(options).replace(format="png"), settings=settings)
-            return placeholders.compute(placeholder_image(data, decision, settings, placeholders.SIDE))
+            source = readable_input(data, settings)
+            decision = decide(source, parse_options(options).replace(format="png"), settings=settings)
+            return placeholders.compute(placeholder_image(source, decision, settings, placeholders.SIDE))
         except pyvips.Error as exc:
-            raise _classified(exc, data) from exc
+            raise _classified(exc, data if isinstance(data, bytes) else data.data) from exc
 
 
-def readable_input(data: bytes, settings: Settings) -> bytes:
+def readable_input(data: bytes | Readable, settings: Settings) -> Readable:
     """What may be read of untrusted ``data``: an SVG is replaced by its sanitized form before
-    anything (librsvg included) reads it; other formats as they are, once their size is checked."""
+    anything (librsvg included) reads it; other formats as they are, once their size is checked;
+    then the header is probed. A :class:`Readable` is already all that, and comes back as it is."""
+    if isinstance(data, Readable):
+        return data
     codecs.check_input_size(data, settings)
-    return codecs.sanitize_svg(data, settings) if codecs.sniff(data) == "svg" else data
+    if codecs.sniff(data) == "svg":
+        data = codecs.sanitize_svg(data, settings)
+    return Readable(data, codecs.probe(data))
 
 
 def info(data: bytes, settings: Settings | None = None) -> dict[str, object]:
     """What the header says about ``data``: format, media type, size, frames, alpha."""
     settings = settings or Settings()
-    data = readable_input(data, settings)
-    header = codecs.probe(data)
+    header = readable_input(data, settings).header
     return {
         "format": header.format,
         "media_type": header.media_type,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from enlarger import codecs, deadline
+from enlarger import deadline
 from enlarger.binding import fonts
 from enlarger.binding.errors import ImagesError, Operation, consumed
 from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_options, transform_options
@@ -44,7 +44,7 @@ def info_of(data: bytes, settings: Settings) -> dict[str, Any]:
     (from a copy of at most 100 pixels a side, as format=json; left out when its pixels cannot be
     decoded: the header's facts stay useful, and transforming the image reports the damage)."""
     readable = readable_input(data, settings)
-    header = codecs.probe(readable)
+    header = readable.header
     if header.format == "svg":
         return {"format": header.media_type}
     described: dict[str, Any] = {

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import pyvips
 
-from enlarger import codecs
 from enlarger.binding.fonts import Font
 from enlarger.binding.graph import RAW_FORMATS, Draw, Node, Output, Transform, own_options
 from enlarger.binding.text import TextSource, render_text
@@ -94,7 +93,7 @@ def _fills(options: Options) -> bool:
 
 def _between(data: bytes, options: Options, anim: bool, env: Env) -> Options:
     """Options for an in-between image: lossless, alpha kept, frames kept when the output keeps them."""
-    if anim and options.anim and codecs.probe(readable_input(data, env.settings)).animated:
+    if anim and options.anim and readable_input(data, env.settings).header.animated:
         return options.replace(format="webp", quality=100, compression=None)  # q=100: lossless WebP
     return options.replace(format="png", quality=None, compression="fast")
 
