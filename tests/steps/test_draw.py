@@ -176,6 +176,26 @@ def test_overlays_are_drawn_in_order() -> None:
     assert _is_red(out, 45, 40) and near(pixel(out, 55, 40), (0, 0, 255))
 
 
+def test_relative_sizes_are_fractions_of_the_output_inside_the_border() -> None:
+    # 200×160 inside a 10 px border (220×180 in all): width 0.5 → 100 px (50 high, aspect kept)
+    sized = Overlay(RED_20x10, parse_options("fit=contain"), DrawOptions(top=0, left=0), width=0.5)
+    framed = parse_options("width=200,fit=contain,border.color=black,border.width=10")
+    out = decode(transform_job(Job(WHITE_PNG, framed, (sized,))).data)
+    assert (out.width, out.height) == (220, 180)
+    assert near(pixel(out, 5, 5), (0, 0, 0), 2)  # the border stays: overlays sit inside it
+    assert _is_red(out, 11, 11) and _is_red(out, 108, 58)  # 10 + 100 across, 10 + 50 down
+    assert _is_white(out, 112, 30) and _is_white(out, 30, 62)
+    tall = Overlay(RED_20x10, parse_options("fit=contain"), DrawOptions(top=0, left=0), height=0.25)
+    out = decode(transform_job(Job(WHITE_PNG, parse_options("width=200,fit=contain"), (tall,))).data)
+    assert _is_red(out, 78, 38) and _is_white(out, 82, 10) and _is_white(out, 10, 42)  # 0.25 of 160: 40 high, 80 wide
+
+
+@pytest.mark.parametrize(("width", "height"), [(0.0, None), (1.5, None), (None, -0.1)])
+def test_relative_sizes_are_fractions(width: float | None, height: float | None) -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        Overlay(RED_20x10, width=width, height=height)
+
+
 def test_an_svg_base_with_overlays_is_drawn_on_pixels() -> None:
     svg = (
         b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="80">'
