@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,7 @@ from enlarger.options import (
     MAX_DIMENSION,
     NAMED_QUALITY,
     TABLE,
+    DrawOptions,
     Option,
     Options,
     parse_options,
@@ -1047,3 +1049,21 @@ def test_example_parses_and_runs_through_the_engine(opt: Option, monkeypatch: py
         result = transform(source, parsed, accept="image/avif,image/webp,*/*", settings=settings)
     out = decode(result.data)
     assert EXAMPLE_CHECKS[opt.name](out, result.format), f"{opt.example}: {result.format} {_size(out)}"
+
+
+def test_the_url_forms_draw_options_are_the_draw_options_rows() -> None:
+    # one source: each draw.<name> URL option is DrawOptions' field <name>, its range, parser and doc
+    rows = {f.name: f for f in dataclasses.fields(DrawOptions)}
+    placed = {opt.name.removeprefix("draw."): opt for opt in TABLE if opt.name.removeprefix("draw.") in rows}
+    assert set(placed) == set(rows) - {"composite"}  # composite is the binding's only (as Cloudflare's)
+    for name, opt in placed.items():
+        meta = rows[name].metadata
+        assert (opt.parse, opt.allowed, opt.doc, opt.default) == (
+            meta["parse"],
+            meta["allowed"],
+            meta["doc"],
+            rows[name].default,
+        )
+    assert url_overlay.placement(parse_options("draw=a.png,draw.repeat=x,draw.right=4")) == DrawOptions(
+        repeat="x", right=4
+    )

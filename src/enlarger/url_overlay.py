@@ -26,7 +26,7 @@ FIELDS: tuple[str, ...] = tuple(opt.attr for opt in TABLE if opt.name == "draw" 
 _PLACEMENT = {
     opt.attr: opt.name.removeprefix("draw.")
     for opt in TABLE
-    if opt.name.removeprefix("draw.") in DrawOptions.__dataclass_fields__
+    if opt.name.startswith("draw.") and opt.name.removeprefix("draw.") in DrawOptions.__dataclass_fields__
 }
 _DEFAULTS = Options()
 
