@@ -10,7 +10,7 @@ import pytest
 from enlarger.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 DEFAULTS = {
-    "max_input_bytes": 70 * 1024 * 1024,
+    "max_input_bytes": 100 * 1024 * 1024,
     "max_input_pixels": 100_000_000,
     "max_animation_pixels": 50_000_000,
     "max_output_side": 12_000,

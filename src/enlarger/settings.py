@@ -32,7 +32,7 @@ class Settings:
     """Every setting of the product. Field names are the TOML keys; ENLARGER_<NAME> overrides."""
 
     max_input_bytes: int = field(
-        default=70 * 1024 * 1024,
+        default=100 * 1024 * 1024,
         metadata=_doc("Largest source file accepted for transformation, in bytes (checked before decoding)."),
     )
     max_input_pixels: int = field(

@@ -262,3 +262,47 @@ def test_a_bug_is_500_with_code_9523_and_the_server_keeps_serving(url: str, monk
     assert response.text == "ERROR 9523: an internal error stopped this request"
     monkeypatch.undo()
     assert _post(url, "/info", [("image", QUADS)]).status_code == 200
+
+
+def _alpha_png() -> bytes:
+    """20×10, left half opaque red, right half fully transparent."""
+    red = solid(10, 10, (255, 0, 0)).bandjoin(255)
+    clear = solid(10, 10, (0, 0, 0)).bandjoin(0)
+    return save(red.join(clear, "horizontal").copy(interpretation="srgb"), "png")
+
+
+@pytest.mark.parametrize("output_format", ["rgb", "rgba", "image/jpeg"])
+def test_cloudflare_images_library_shape(url: str, output_format: str) -> None:
+    """``@cloudflare/images`` 1.0.2: ``transforms`` without ``imageIndex``, the image after them, and
+    it reads the output's format and size from ``cf-images-output-*`` headers (raw pixels carry none)."""
+    parts: list[Part] = [
+        _transforms({"width": 10, "height": 5}),
+        ("output_format", output_format),
+        ("image", _alpha_png()),
+    ]
+    response = _post(url, "/transform", parts)
+    assert response.status_code == 200, response.text
+    headers = response.headers
+    assert (headers["cf-images-output-width"], headers["cf-images-output-height"]) == ("10", "5")
+    assert headers["cf-images-output-format"] == output_format
+    assert headers["cf-images-output-flattened"] == ("1" if output_format == "rgb" else "0")
+    if output_format == "rgb":
+        pixels = response.content
+        assert len(pixels) == 10 * 5 * 3
+        assert tuple(pixels[:3]) == (255, 0, 0)  # the opaque half
+        assert tuple(pixels[9 * 3 : 9 * 3 + 3]) == (255, 255, 255)  # transparency laid on white
+    elif output_format == "rgba":
+        assert len(response.content) == 10 * 5 * 4
+        assert response.content[9 * 4 + 3] == 0
+    else:
+        assert (decode(response.content).width, decode(response.content).height) == (10, 5)
+
+
+def test_a_bad_image_index_names_it_in_json(url: str) -> None:
+    parts: list[Part] = [
+        ("image", BLUE),
+        _transforms({"imageIndex": None, "width": 10}),
+        ("output_format", "image/png"),
+    ]
+    response = _post(url, "/transform", parts)
+    assert response.status_code == 400 and "got null" in response.text and "None" not in response.text
