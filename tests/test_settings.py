@@ -67,6 +67,7 @@ DEFAULTS = {
     "c2pa_sign_alg": "es256",
     "c2pa_tsa_url": "",
     "c2pa_trust_anchors": "",
+    "binding_max_input_bytes": 20 * 1024 * 1024,
     "binding_listen": "",
     "import_s3_access_key_id": "",
     "import_s3_secret_access_key": "",

@@ -288,6 +288,14 @@ class Settings:
             (1, None),
         ),
     )
+    binding_max_input_bytes: int = field(
+        default=20 * 1024 * 1024,
+        metadata=_doc(
+            "Largest image one Images-binding call takes (its input, each drawn image, /info), in bytes: "
+            "Cloudflare's binding accepts up to 20 MB (get-started/limits.mdx). max_input_bytes still bounds "
+            "the whole request."
+        ),
+    )
     binding_listen: str = field(
         default="",
         metadata=_doc(

@@ -306,3 +306,18 @@ def test_a_bad_image_index_names_it_in_json(url: str) -> None:
     ]
     response = _post(url, "/transform", parts)
     assert response.status_code == 400 and "got null" in response.text and "None" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/transform", "/info"])
+def test_an_input_over_20_mb_is_refused_by_default(tmp_path: Path, path: str) -> None:
+    """Cloudflare's limits page: the binding's ``.input()`` accepts up to 20 MB (the server's
+    general source limit is 100 MB)."""
+    settings = Settings(data_dir=tmp_path)
+    assert settings.binding_max_input_bytes < 21 * 1024 * 1024 < settings.max_input_bytes
+    over = save(solid(8, 8, (1, 2, 3)), "png") + bytes(21 * 1024 * 1024)  # a PNG with a long tail
+    with serve(create_app(Images(settings))) as base:
+        response = _post(base, path, [("image", over), ("output_format", "image/png")])
+        assert response.status_code == 413 and _failure(response)[0] == 9413
+        assert "20,971,520" in response.text
+        fits = _post(base, path, [("image", save(solid(8, 8, (1, 2, 3)), "png")), ("output_format", "image/png")])
+        assert fits.status_code == 200

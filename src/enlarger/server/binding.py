@@ -73,7 +73,7 @@ async def _form(request: Request, images: Images) -> FormData:
 async def transform(request: Request) -> Response:
     images: Images = request.app.state.images
     form = await _form(request, images)
-    node, output = await read_transform(form, images.settings.max_input_bytes)
+    node, output = await read_transform(form, images.settings.binding_max_input_bytes)
     rendered = await images.render(node, output)
     return Response(rendered.data, media_type=rendered.content_type, headers=_output_headers(rendered))
 
@@ -99,7 +99,7 @@ def _wire_format(content_type: str) -> str:
 async def info(request: Request) -> Response:
     images: Images = request.app.state.images
     form = await _form(request, images)
-    data = await read_info(form, images.settings.max_input_bytes)
+    data = await read_info(form, images.settings.binding_max_input_bytes)
     described = await images.info(data)
     if "fileSize" in described:  # the wire spelling; the module renames it to fileSize
         described["file_size"] = described.pop("fileSize")
