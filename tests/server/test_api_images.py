@@ -735,3 +735,22 @@ def test_variant_urls_of_odd_ids_are_percent_encoded_and_deliver(tenant: Hosted,
     assert pyvips.Image.new_from_buffer(delivered.content, "").width == 320
     fetched = tenant.http.get(f"{tenant.api}/v1/{encoded}", headers=tenant.auth())
     assert fetched.status_code == 200 and fetched.json()["result"]["id"] == custom_id
+
+
+def test_a_dotnet_multipart_upload_keeps_the_utf8_file_name(tenant: Hosted) -> None:
+    """The shape .NET's ``MultipartFormDataContent`` writes (nopCommerce's plugin): a quoted
+    boundary, an unquoted ``name=file``, the name both as an RFC 2047 word and as ``filename*``."""
+    boundary = "4a1b7c0e-6a7e-4c47-9a62-2f0d1e2b3c4d"
+    head = (
+        f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
+        'Content-Disposition: form-data; name=file; filename="=?utf-8?B?R3LDtsOfZS5qcGc=?="; '
+        "filename*=utf-8''Gr%C3%B6%C3%9Fe.jpg\r\n\r\n"
+    )
+    body = head.encode() + _jpeg() + f"\r\n--{boundary}--\r\n".encode()
+    headers = {**tenant.auth(), "Content-Type": f'multipart/form-data; boundary="{boundary}"'}
+    response = tenant.http.post(f"{tenant.api}/v1", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    record = response.json()["result"]
+    assert record["filename"] == "Größe.jpg"
+    stored = tenant.http.get(f"{tenant.api}/v1/{record['id']}", headers=tenant.auth()).json()["result"]
+    assert stored["filename"] == "Größe.jpg"
