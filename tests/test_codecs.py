@@ -606,12 +606,13 @@ def test_check_input_size_refuses_oversize_bytes_before_sniffing() -> None:
     assert transform(big_png, "width=10").width == 10
 
 
-def test_default_byte_limit_is_70_mb() -> None:
+def test_default_byte_limit_is_100_mb() -> None:
+    """Cloudflare's limits page (get-started/limits.mdx): remote images up to 100 MB."""
     settings = Settings()
-    assert settings.max_input_bytes == 70 * 1024 * 1024
-    codecs.check_input_size(bytes(70 * 1024 * 1024), settings)
+    assert settings.max_input_bytes == 100 * 1024 * 1024
+    codecs.check_input_size(bytes(100 * 1024 * 1024), settings)
     with pytest.raises(InputTooLargeError):
-        codecs.check_input_size(bytes(70 * 1024 * 1024 + 1), settings)
+        codecs.check_input_size(bytes(100 * 1024 * 1024 + 1), settings)
 
 
 _HUGE = 30_000

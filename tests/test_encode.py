@@ -109,13 +109,20 @@ def test_jpeg_is_progressive_by_default() -> None:
 
 @pytest.mark.parametrize(
     ("size", "progressive"),
-    [((149, 150), False), ((50, 50), False), ((150, 150), True), ((3000, 3000), True), ((3001, 3000), False)],
+    [
+        ((49, 50), False),
+        ((10, 10), False),
+        ((50, 50), True),
+        ((150, 150), True),
+        ((3000, 3000), True),
+        ((3001, 3000), False),
+    ],
 )
 def test_progressive_jpeg_falls_back_to_baseline_for_tiny_and_huge_areas(
     size: tuple[int, int], progressive: bool
 ) -> None:
-    """Cloudflare, transform-images/index.mdx "Progressive JPEG": baseline when width × height is
-    below 150 × 150 or above 3000 × 3000, even for format=jpeg."""
+    """Cloudflare, get-started/limits.mdx: baseline when width × height is less than 50 × 50 or
+    greater than 3000 × 3000, even for format=jpeg."""
     data = enc(pyvips.Image.black(*size, bands=3).copy(interpretation="srgb"), "jpeg")
     markers = jpeg_markers(data)
     assert (0xC2 in markers, 0xC0 in markers) == (progressive, not progressive)

@@ -10,7 +10,7 @@ import pytest
 from enlarger.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 DEFAULTS = {
-    "max_input_bytes": 70 * 1024 * 1024,
+    "max_input_bytes": 100 * 1024 * 1024,
     "max_input_pixels": 100_000_000,
     "max_animation_pixels": 50_000_000,
     "max_output_side": 12_000,
@@ -67,6 +67,7 @@ DEFAULTS = {
     "c2pa_sign_alg": "es256",
     "c2pa_tsa_url": "",
     "c2pa_trust_anchors": "",
+    "binding_max_input_bytes": 20 * 1024 * 1024,
     "binding_listen": "",
     "import_s3_access_key_id": "",
     "import_s3_secret_access_key": "",

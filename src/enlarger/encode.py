@@ -34,8 +34,9 @@ from enlarger.settings import Settings
 
 Keep = pyvips.enums.ForeignKeep
 #: Progressive JPEG only between these areas (pixels); outside them baseline, as Cloudflare
-#: documents (transform-images/index.mdx, "Progressive JPEG": below 150×150 or above 3000×3000)
-PROGRESSIVE_MIN_AREA = 150 * 150
+#: documents (get-started/limits.mdx: baseline when the output is "less than 50x50" or "greater
+#: than 3000x3000"; the older transform-images/index.mdx said 150×150)
+PROGRESSIVE_MIN_AREA = 50 * 50
 PROGRESSIVE_MAX_AREA = 3000 * 3000
 _COPYRIGHT = "exif-ifd0-Copyright"
 _EXIF_STRING = re.compile(r"(.*) \((.*), ASCII, \d+ components?, \d+ bytes?\)", re.S)

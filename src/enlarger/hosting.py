@@ -50,12 +50,13 @@ class NewImage:
 
 
 def check_image_id(image_id: str) -> str:
-    """Custom IDs may be path-like but must stay addressable in delivery URLs."""
+    """Custom IDs may be path-like but must stay addressable in delivery URLs: ``?`` and ``#`` would
+    end the path; ``%`` is allowed and travels as ``%25`` (Cloudflare, upload-custom-path.mdx)."""
     parts = image_id.split("/")
     if not image_id or len(image_id) > MAX_ID_LENGTH:
         raise RequestError(f"image id must be 1–{MAX_ID_LENGTH} characters")
     bad_segment = any(part in ("", ".", "..") for part in parts)
-    if bad_segment or any(ch in image_id for ch in "?#\\%") or not image_id.isprintable():
+    if bad_segment or any(ch in image_id for ch in "?#\\") or not image_id.isprintable():
         raise RequestError(
             f"invalid image id {image_id!r}: use letters, digits and - _ . / (no empty, '.' or '..' path segments)"
         )

@@ -32,7 +32,7 @@ class Settings:
     """Every setting of the product. Field names are the TOML keys; ENLARGER_<NAME> overrides."""
 
     max_input_bytes: int = field(
-        default=70 * 1024 * 1024,
+        default=100 * 1024 * 1024,
         metadata=_doc("Largest source file accepted for transformation, in bytes (checked before decoding)."),
     )
     max_input_pixels: int = field(
@@ -286,6 +286,14 @@ class Settings:
             "Most pixels the super-resolution model may produce for one transformation (width × height, "
             "every pass and frame counted); larger upscale=generate requests are refused with 413.",
             (1, None),
+        ),
+    )
+    binding_max_input_bytes: int = field(
+        default=20 * 1024 * 1024,
+        metadata=_doc(
+            "Largest image one Images-binding call takes (its input, each drawn image, /info), in bytes: "
+            "Cloudflare's binding accepts up to 20 MB (get-started/limits.mdx). max_input_bytes still bounds "
+            "the whole request."
         ),
     )
     binding_listen: str = field(

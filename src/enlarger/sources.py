@@ -101,6 +101,28 @@ class Sources:
         self._clock = clock
         self._files: dict[str, tuple[float, Located]] = {}  # source → (expiry, located), oldest first
 
+    def with_query(self, source: str, query: str) -> str:
+        """``source`` with the request's query string where it names something: for a URL (an
+        absolute source or an HTTP origin) it is part of the address; a directory origin ignores
+        it, as a static file server does, so cache-busting ``?v=2`` URLs still find the file."""
+        if not query or (self._remote_origin is None and not is_absolute(normalise_absolute(source))):
+            return source
+        return f"{source}?{query}"
+
+    def url_of(self, source: str) -> str | None:
+        """The source's own address, for ``onerror=redirect`` (also when fetching it failed): None
+        for a directory origin (no public URL) and for an absolute URL outside ``allowed_hosts``
+        (redirecting there would make the service an open redirector)."""
+        source = normalise_absolute(source)
+        if is_absolute(source):
+            try:
+                return source if self._allow_url(source) else None
+            except InvalidSourceError:
+                return None
+        if self._remote_origin is not None:
+            return urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
+        return None
+
     async def locate(self, source: str) -> Located:
         source = normalise_absolute(source)
         if is_absolute(source):
@@ -114,9 +136,9 @@ class Sources:
                 )
             return await self._locate_url(source)
         if self._remote_origin is not None:
-            return await self._locate_url(
-                urljoin(self._remote_origin.rstrip("/") + "/", quote(_relative(source), safe="/?&=%"))
-            )
+            url = self.url_of(source)
+            assert url is not None
+            return await self._locate_url(url)
         return self._locate_file(source)
 
     def _locate_file(self, source: str) -> Located:

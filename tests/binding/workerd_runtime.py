@@ -8,6 +8,7 @@ tests look for ``ENLARGER_WORKERD`` or ``workerd`` on the PATH, and skip without
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,19 +20,35 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent / "workerd"
-INSTALLED = Path(__file__).resolve().parents[1] / ".workerd" / "node_modules" / ".bin" / "workerd"
+TESTS = Path(__file__).resolve().parents[1]
+#: Where ``.ci/run`` installs each tested release: the current one, and the oldest that has the
+#: images binding (it sends transforms without ``imageIndex``), which clients still run.
+INSTALLS = {"current": TESTS / ".workerd", "oldest": TESTS / ".workerd-oldest"}
+#: The Worker's compatibility date, or the binary's own release date when that is older.
+COMPATIBILITY_DATE = "2025-04-01"
 
 
-def workerd_binary() -> str:
-    """The workerd executable, or skip (fail under ``ENLARGER_REQUIRE_WORKERD``)."""
-    candidates = [os.environ.get("ENLARGER_WORKERD"), str(INSTALLED), shutil.which("workerd")]
+def workerd_binary(release: str = "current") -> str:
+    """The workerd executable of ``release``, or skip (fail under ``ENLARGER_REQUIRE_WORKERD``)."""
+    installed = str(INSTALLS[release] / "node_modules" / ".bin" / "workerd")
+    override = os.environ.get("ENLARGER_WORKERD") if release == "current" else None
+    candidates = [override, installed] + ([shutil.which("workerd")] if release == "current" else [])
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
-    message = "workerd is not installed (npm install --prefix tests/.workerd workerd)"
+    message = f"workerd ({release}) is not installed (see .ci/run: npm install --prefix {INSTALLS[release]})"
     if os.environ.get("ENLARGER_REQUIRE_WORKERD"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def compatibility_date(binary: str) -> str:
+    """The newest date both the Worker and ``binary`` support (an older workerd refuses later dates)."""
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+    released = re.search(r"(\d{4})-?(\d{2})-?(\d{2})", version)
+    if released is None:
+        return COMPATIBILITY_DATE
+    return min(COMPATIBILITY_DATE, "-".join(released.groups()))
 
 
 def _free_port() -> int:
@@ -55,14 +72,15 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float) -> No
 
 
 @contextmanager
-def run_worker(enlarger_url: str, directory: Path) -> Iterator[str]:
+def run_worker(enlarger_url: str, directory: Path, release: str = "current") -> Iterator[str]:
     """Run the test Worker with ``env.IMAGES`` fetching from ``enlarger_url``; yields the Worker's URL."""
-    binary = workerd_binary()
+    binary = workerd_binary(release)
     worker_port = _free_port()
     shutil.copy(HERE / "worker.js", directory / "worker.js")
     config = (HERE / "config.capnp.template").read_text()
     config = config.replace("@ENLARGER_PORT@", enlarger_url.rsplit(":", 1)[1])
     config = config.replace("@WORKER_PORT@", str(worker_port)).replace("@WORKER_JS@", "worker.js")
+    config = config.replace("@COMPATIBILITY_DATE@", compatibility_date(binary))
     (directory / "config.capnp").write_text(config)
     log = (directory / "workerd.log").open("wb")
     process = subprocess.Popen([binary, "serve", "config.capnp"], cwd=directory, stdout=log, stderr=log)

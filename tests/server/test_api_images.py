@@ -711,3 +711,46 @@ def test_batch_token_authorises_the_batch_api(tenant: Hosted) -> None:
     catalog.close()
     expired = tenant.http.get("/images/v2", headers=batch)
     assert expired.status_code == 403 and "expired" in expired.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("custom_id", ["summer 2026/größe.jpg", "100%/cotton.jpg"])
+def test_variant_urls_of_odd_ids_are_percent_encoded_and_deliver(tenant: Hosted, custom_id: str) -> None:
+    """Record URLs must be valid URLs (spaces, non-ASCII, ``%`` as ``%25``: upload-custom-path.mdx)
+    that a client can fetch as given."""
+    created = tenant.http.post(
+        f"{tenant.api}/v1",
+        headers=tenant.auth(),
+        files={"file": ("a.jpg", _jpeg(), "image/jpeg")},
+        data={"id": custom_id},
+    )
+    assert created.status_code == 200, created.text
+    record = created.json()["result"]
+    assert record["id"] == custom_id
+    (variant,) = record["variants"]
+    encoded = variant.split(f"/{tenant.account.hash}/", 1)[1].rsplit("/", 1)[0]
+    assert encoded.isascii() and " " not in encoded
+    assert httpx.URL(variant).path == f"/{tenant.account.hash}/{custom_id}/public"  # decodes back to the id
+    delivered = tenant.http.get(variant)
+    assert delivered.status_code == 200, delivered.text
+    assert pyvips.Image.new_from_buffer(delivered.content, "").width == 320
+    fetched = tenant.http.get(f"{tenant.api}/v1/{encoded}", headers=tenant.auth())
+    assert fetched.status_code == 200 and fetched.json()["result"]["id"] == custom_id
+
+
+def test_a_dotnet_multipart_upload_keeps_the_utf8_file_name(tenant: Hosted) -> None:
+    """The shape .NET's ``MultipartFormDataContent`` writes (nopCommerce's plugin): a quoted
+    boundary, an unquoted ``name=file``, the name both as an RFC 2047 word and as ``filename*``."""
+    boundary = "4a1b7c0e-6a7e-4c47-9a62-2f0d1e2b3c4d"
+    head = (
+        f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
+        'Content-Disposition: form-data; name=file; filename="=?utf-8?B?R3LDtsOfZS5qcGc=?="; '
+        "filename*=utf-8''Gr%C3%B6%C3%9Fe.jpg\r\n\r\n"
+    )
+    body = head.encode() + _jpeg() + f"\r\n--{boundary}--\r\n".encode()
+    headers = {**tenant.auth(), "Content-Type": f'multipart/form-data; boundary="{boundary}"'}
+    response = tenant.http.post(f"{tenant.api}/v1", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    record = response.json()["result"]
+    assert record["filename"] == "Größe.jpg"
+    stored = tenant.http.get(f"{tenant.api}/v1/{record['id']}", headers=tenant.auth()).json()["result"]
+    assert stored["filename"] == "Größe.jpg"

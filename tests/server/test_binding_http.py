@@ -278,3 +278,62 @@ def test_a_damaged_input_with_a_draw_is_the_binding_415(url: str) -> None:
         response = _post(url, "/transform", parts)
         assert response.status_code == 415, response.text
         assert _failure(response)[0] == 9520 and "damaged or truncated" in response.text
+
+
+def _alpha_png() -> bytes:
+    """20×10, left half opaque red, right half fully transparent."""
+    red = solid(10, 10, (255, 0, 0)).bandjoin(255)
+    clear = solid(10, 10, (0, 0, 0)).bandjoin(0)
+    return save(red.join(clear, "horizontal").copy(interpretation="srgb"), "png")
+
+
+@pytest.mark.parametrize("output_format", ["rgb", "rgba", "image/jpeg"])
+def test_cloudflare_images_library_shape(url: str, output_format: str) -> None:
+    """``@cloudflare/images`` 1.0.2: ``transforms`` without ``imageIndex``, the image after them, and
+    it reads the output's format and size from ``cf-images-output-*`` headers (raw pixels carry none)."""
+    parts: list[Part] = [
+        _transforms({"width": 10, "height": 5}),
+        ("output_format", output_format),
+        ("image", _alpha_png()),
+    ]
+    response = _post(url, "/transform", parts)
+    assert response.status_code == 200, response.text
+    headers = response.headers
+    assert (headers["cf-images-output-width"], headers["cf-images-output-height"]) == ("10", "5")
+    assert headers["cf-images-output-format"] == output_format
+    assert headers["cf-images-output-flattened"] == ("1" if output_format == "rgb" else "0")
+    if output_format == "rgb":
+        pixels = response.content
+        assert len(pixels) == 10 * 5 * 3
+        assert tuple(pixels[:3]) == (255, 0, 0)  # the opaque half
+        assert tuple(pixels[9 * 3 : 9 * 3 + 3]) == (255, 255, 255)  # transparency laid on white
+    elif output_format == "rgba":
+        assert len(response.content) == 10 * 5 * 4
+        assert response.content[9 * 4 + 3] == 0
+    else:
+        assert (decode(response.content).width, decode(response.content).height) == (10, 5)
+
+
+def test_a_bad_image_index_names_it_in_json(url: str) -> None:
+    parts: list[Part] = [
+        ("image", BLUE),
+        _transforms({"imageIndex": None, "width": 10}),
+        ("output_format", "image/png"),
+    ]
+    response = _post(url, "/transform", parts)
+    assert response.status_code == 400 and "got null" in response.text and "None" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/transform", "/info"])
+def test_an_input_over_20_mb_is_refused_by_default(tmp_path: Path, path: str) -> None:
+    """Cloudflare's limits page: the binding's ``.input()`` accepts up to 20 MB (the server's
+    general source limit is 100 MB)."""
+    settings = Settings(data_dir=tmp_path)
+    assert settings.binding_max_input_bytes < 21 * 1024 * 1024 < settings.max_input_bytes
+    over = save(solid(8, 8, (1, 2, 3)), "png") + bytes(21 * 1024 * 1024)  # a PNG with a long tail
+    with serve(create_app(Images(settings))) as base:
+        response = _post(base, path, [("image", over), ("output_format", "image/png")])
+        assert response.status_code == 413 and _failure(response)[0] == 9413
+        assert "20,971,520" in response.text
+        fits = _post(base, path, [("image", save(solid(8, 8, (1, 2, 3)), "png")), ("output_format", "image/png")])
+        assert fits.status_code == 200

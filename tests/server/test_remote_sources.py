@@ -106,6 +106,21 @@ def test_onerror_redirect_sends_the_client_to_the_source(start: Start, origin_ur
     assert invalid.status_code == 400
 
 
+def test_onerror_redirect_also_for_an_origin_404(start: Start, origin_url: str) -> None:
+    """Cloudflare redirects on any fatal error, the origin's 404 included (docs/server.md)."""
+    client = start(origin=origin_url)
+    response = client.get("/cdn-cgi/image/width=10,onerror=redirect/img/missing.jpg?v=3")
+    assert response.status_code == 302
+    assert response.headers["location"] == f"{origin_url}/img/missing.jpg?v=3"
+    assert response.headers["cf-resized"] == "err=9404"
+
+
+def test_onerror_redirect_never_leads_outside_the_allowed_hosts(start: Start, origin_url: str) -> None:
+    client = start(origin=origin_url)  # no allowed_hosts: absolute sources are refused, not redirected to
+    response = client.get("/cdn-cgi/image/width=10,onerror=redirect/https://elsewhere.example/a.jpg")
+    assert response.status_code == 403 and "location" not in response.headers
+
+
 def test_absolute_sources_need_an_allowed_host(start: Start, origin_url: str) -> None:
     client = start(allowed_hosts=("127.0.0.2",), fetch_allowed_networks=(OUTSIDE_NET,))
     ok = client.get(f"/cdn-cgi/image/width=60,format=png/{origin_url}/img/photo.jpg")

@@ -280,3 +280,19 @@ def test_svg_sources_do_not_vary_on_accept_while_rasters_do(client: httpx.Client
     assert "Sec-CH-Width" in hinted.headers["vary"] and "Accept" not in hinted.headers["vary"]
     raster = client.get("/cdn-cgi/image/width=40,format=auto/photo.jpg", headers={"Accept": CHROME})
     assert "Accept" in raster.headers["vary"]
+
+
+@pytest.mark.parametrize("source", ["photo.jpg?v=2", "photo.jpg?v=2&w=9", "nested/quad.png?"])
+def test_a_directory_origin_ignores_the_query_string(client: httpx.Client, source: str) -> None:
+    """What Nuxt and Next write for ``src="/photo.jpg?v=2"`` (cache busting): the file is served,
+    as any static file server would."""
+    response = client.get(f"/cdn-cgi/image/width=64,format=png/{source}")
+    assert response.status_code == 200, response.text
+    assert decode(response.content).width == 64
+
+
+def test_no_options_is_an_error_not_the_image(client: httpx.Client) -> None:
+    response = client.get("/cdn-cgi/image//photo.jpg")
+    assert response.status_code == 400
+    assert response.headers["cf-resized"] == "err=9401"
+    assert "at least one option" in response.text

@@ -134,7 +134,8 @@ class Images:
         return ImageTransformer(self, bytes(data))
 
     def text(self, content: str, options: Mapping[str, object] | None = None, **kwargs: object) -> ImageTransformer:
-        """A transformer over rendered text: ``font`` (URL; default DejaVu Sans), ``size`` (px),
+        """A transformer over rendered text: ``font`` (``{url}`` or the URL of a TTF/OTF/WOFF/WOFF2
+        file; default DejaVu Sans), ``size`` (points, at 72 dpi: pixels),
         ``color``, ``width`` (wrap, px), ``align`` (left | centre | right)."""
         return ImageTransformer(
             self, _checked("TRANSFORM", lambda: text_source(content, {**(options or {}), **kwargs}))

@@ -2,16 +2,21 @@
 
 libvips renders text with Pango; a font file is handed to it as ``fontfile`` and then chosen by
 its family name, which is read here from the file's ``name`` table (nothing else knows it). A font
-by URL is fetched through the SSRF-safe fetcher like any source, checked to be TrueType/OpenType,
-and kept on disk under its URL's hash, so each URL is fetched once per data directory.
+by URL is fetched through the SSRF-safe fetcher like any source, checked to be TrueType/OpenType
+(WOFF and WOFF2 web fonts, which the binding's ``font.url`` may name, are unpacked to that first:
+Pango's FreeType is not built to read them), and kept on disk under its URL's hash, so each URL is
+fetched once per data directory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from fontTools.ttLib import TTFont, TTLibError
 
 from enlarger.errors import UnsupportedFormatError
 
@@ -19,6 +24,8 @@ DEFAULT_FONT_FILE = Path(__file__).resolve().parent.parent / "assets" / "DejaVuS
 #: sfnt versions of the files Pango reads through FreeType: TrueType, OpenType (CFF), Apple TrueType
 _MAGIC = (b"\x00\x01\x00\x00", b"OTTO", b"true")
 _FAMILY_NAME_ID = 1
+_WEB_FONTS = (b"wOFF", b"wOF2")
+MAX_FONT_BYTES = 20 * 1024 * 1024  #: an unpacked web font larger than this is refused
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ def font_family(data: bytes) -> str:
     Raises :class:`~enlarger.errors.UnsupportedFormatError` for anything that is not such a file.
     """
     if data[:4] not in _MAGIC or len(data) < 12:
-        raise UnsupportedFormatError("the font is not a TrueType or OpenType file (.ttf/.otf)")
+        raise UnsupportedFormatError("the font is not a TrueType, OpenType or web font (.ttf/.otf/.woff/.woff2)")
     try:
         (tables,) = struct.unpack_from(">H", data, 4)
         for index in range(tables):
@@ -77,8 +84,25 @@ def cached_font_path(directory: Path, url: str) -> Path:
     return directory / f"{hashlib.sha256(url.encode()).hexdigest()}.ttf"
 
 
+def sfnt(data: bytes) -> bytes:
+    """``data`` as a TrueType/OpenType file: WOFF and WOFF2 unpacked, anything else as it is."""
+    if data[:4] not in _WEB_FONTS:
+        return data
+    try:
+        font = TTFont(io.BytesIO(data), lazy=False)
+        font.flavor = None
+        unpacked = io.BytesIO()
+        font.save(unpacked)
+    except (TTLibError, struct.error, ValueError, KeyError, EOFError) as exc:
+        raise UnsupportedFormatError(f"the web font could not be read ({exc})") from exc
+    if unpacked.tell() > MAX_FONT_BYTES:
+        raise UnsupportedFormatError(f"the web font unpacks to more than {MAX_FONT_BYTES:,} bytes")
+    return unpacked.getvalue()
+
+
 def store_font(directory: Path, url: str, data: bytes) -> Font:
-    """Check ``data`` is a font, keep it for ``url`` (atomically), and name its family."""
+    """Check ``data`` is a font, keep it for ``url`` (atomically, unpacked if a web font), and name its family."""
+    data = sfnt(data)
     family = font_family(data)
     path = cached_font_path(directory, url)
     directory.mkdir(parents=True, exist_ok=True)

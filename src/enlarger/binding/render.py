@@ -42,6 +42,7 @@ class Rendered:
     width: int
     height: int
     frames: int = 1
+    flattened: bool = False  #: transparency was laid on the background (raw ``rgb`` of an image with alpha)
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,10 @@ def _raw(result: Result, output: Output) -> Rendered:
     image = pyvips.Image.new_from_buffer(result.data, "")
     if image.bands < 3:
         image = image.colourspace("srgb")
-    if output.format == "rgb" and image.hasalpha():
+    flattened = output.format == "rgb" and image.hasalpha()
+    if flattened:
         image = image.flatten(background=(output.background or WHITE).rgb())
     elif output.format == "rgba" and not image.hasalpha():
         image = image.bandjoin(255)
     pixels = image.cast("uchar").write_to_memory()
-    return Rendered(bytes(pixels), f"image/{output.format}", image.width, image.height)
+    return Rendered(bytes(pixels), f"image/{output.format}", image.width, image.height, flattened=flattened)

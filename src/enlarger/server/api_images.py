@@ -37,7 +37,7 @@ from enlarger.hosting import (
     direct_upload_expiry,
 )
 from enlarger.options import BY_NAME, parse_options
-from enlarger.server.bodies import file_bytes, flag, new_image, read_form, read_json
+from enlarger.server.bodies import file_bytes, file_name, flag, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
@@ -130,7 +130,7 @@ async def upload(request: Request, service: HostingService, account: Account) ->
     if (file is None) == (url is None):
         raise RequestError("send exactly one of 'file' (the image) or 'url' (where to fetch it)")
     if isinstance(file, UploadFile):
-        data, filename = await file_bytes(file, limit), file.filename or ""
+        data, filename = await file_bytes(file, limit), file_name(file)
     elif isinstance(url, str):
         fetched = await service.fetcher.fetch(url, max_bytes=limit)
         data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]

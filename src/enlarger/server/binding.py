@@ -29,6 +29,8 @@ from starlette.types import ASGIApp
 
 from enlarger.binding.api import Images
 from enlarger.binding.errors import ImagesError, Operation
+from enlarger.binding.graph import RAW_FORMATS
+from enlarger.binding.render import Rendered
 from enlarger.errors import EnlargerError, RequestError
 from enlarger.server.binding_wire import MAX_IMAGES, read_info, read_transform
 from enlarger.server.bodies import bounded
@@ -71,15 +73,33 @@ async def _form(request: Request, images: Images) -> FormData:
 async def transform(request: Request) -> Response:
     images: Images = request.app.state.images
     form = await _form(request, images)
-    node, output = await read_transform(form, images.settings.max_input_bytes)
+    node, output = await read_transform(form, images.settings.binding_max_input_bytes)
     rendered = await images.render(node, output)
-    return Response(rendered.data, media_type=rendered.content_type, headers={"Cache-Control": "no-store"})
+    return Response(rendered.data, media_type=rendered.content_type, headers=_output_headers(rendered))
+
+
+def _output_headers(rendered: Rendered) -> dict[str, str]:
+    """What the output is, for clients that read it from headers rather than decode it
+    (``@cloudflare/images`` builds its ``info`` from these; raw ``rgb``/``rgba`` carry no size)."""
+    return {
+        "Cache-Control": "no-store",
+        "cf-images-output-format": _wire_format(rendered.content_type),
+        "cf-images-output-width": str(rendered.width),
+        "cf-images-output-height": str(rendered.height),
+        "cf-images-output-flattened": "1" if rendered.flattened else "0",
+    }
+
+
+def _wire_format(content_type: str) -> str:
+    """The output format as the request named it: ``rgb``/``rgba`` for raw pixels, else the media type."""
+    raw = content_type.removeprefix("image/")
+    return raw if raw in RAW_FORMATS else content_type
 
 
 async def info(request: Request) -> Response:
     images: Images = request.app.state.images
     form = await _form(request, images)
-    data = await read_info(form, images.settings.max_input_bytes)
+    data = await read_info(form, images.settings.binding_max_input_bytes)
     described = await images.info(data)
     if "fileSize" in described:  # the wire spelling; the module renames it to fileSize
         described["file_size"] = described.pop("fileSize")

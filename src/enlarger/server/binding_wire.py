@@ -89,14 +89,14 @@ def _tree(sources: list[bytes | TextSource], entries: list[Any]) -> Node:
         options = dict(entry)
         if "drawImageIndex" in options:
             child = _index(options.pop("drawImageIndex"), len(sources), "drawImageIndex")
-            target = _index(options.pop("targetImageIndex", None), len(sources), "targetImageIndex")
+            target = _index(options.pop("targetImageIndex", 0), len(sources), "targetImageIndex")
             if child == 0 or child == target or child in drawn or target in drawn:
                 raise RequestError(f"image {child} cannot be drawn on image {target} (each overlay is drawn once)")
             drawn.add(child)
             place, own = draw_options(options)
             steps[target].append(Draw(Node(sources[child], tuple(steps[child])), place, own))
         else:
-            index = _index(options.pop("imageIndex", None), len(sources), "imageIndex")
+            index = _index(options.pop("imageIndex", 0), len(sources), "imageIndex")
             if index in drawn:
                 raise RequestError(f"image {index} is transformed after it was drawn")
             steps[index].append(Transform(transform_options(options)))
@@ -107,8 +107,10 @@ def _tree(sources: list[bytes | TextSource], entries: list[Any]) -> Node:
 
 
 def _index(raw: object, count: int, name: str) -> int:
+    """An image index; absent means the canvas (image 0): older workerd releases and
+    ``@cloudflare/images`` send transforms without ``imageIndex``."""
     if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < count:
-        raise RequestError(f"{name} must be an image index from 0 to {count - 1}, got {raw!r}")
+        raise RequestError(f"{name} must be an image index from 0 to {count - 1}, got {json.dumps(raw)}")
     return raw
 
 

@@ -7,6 +7,9 @@ send are turned into plain values or a :class:`~enlarger.errors.RequestError` na
 
 from __future__ import annotations
 
+import email.header
+import email.message
+import email.utils
 import json
 import re
 from typing import Any
@@ -68,6 +71,26 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError("the body must be a JSON object")
     return body
+
+
+def file_name(upload: UploadFile) -> str:
+    """The part's file name as the client meant it: ``filename*`` (RFC 6266 / 5987, UTF-8 percent-
+    encoded) when given, else ``filename``, with an RFC 2047 encoded word (``=?utf-8?B?…?=``, what
+    .NET's ``MultipartFormDataContent`` writes there for non-ASCII names) decoded."""
+    disposition = upload.headers.get("content-disposition", "")
+    parsed = email.message.Message()
+    parsed["content-disposition"] = disposition
+    params = parsed.get_params(header="content-disposition") or []
+    extended = [value for key, value in params if key.lower() == "filename" and isinstance(value, tuple)]
+    if extended:
+        return email.utils.collapse_rfc2231_value(extended[0], errors="replace")
+    plain = upload.filename or ""
+    if plain.startswith("=?") and plain.endswith("?="):
+        try:
+            return str(email.header.make_header(email.header.decode_header(plain)))
+        except (ValueError, LookupError, UnicodeDecodeError):
+            return plain
+    return plain
 
 
 async def file_bytes(upload: UploadFile, limit: int) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from enlarger.catalog.store import Image
 
@@ -15,7 +16,8 @@ def timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class ImageRecords:
-    """How delivery URLs are spelled for one account, for image records."""
+    """How delivery URLs are spelled for one account, for image records: ids percent-encoded
+    (``%`` as ``%25``, spaces and non-ASCII as UTF-8), their ``/`` kept as path separators."""
 
     base: str
     account_hash: str
@@ -29,7 +31,7 @@ class ImageRecords:
             "uploaded": timestamp(image.uploaded),
             "requireSignedURLs": image.require_signed,
             "meta": image.meta,
-            "variants": [f"{self.base}/{self.account_hash}/{image.id}/{name}" for name in self.variant_names],
+            "variants": [f"{self.base}/{self.account_hash}/{quote(image.id)}/{name}" for name in self.variant_names],
         }
         if image.draft:
             record["draft"] = True

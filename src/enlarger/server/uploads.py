@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from enlarger.errors import RequestError
-from enlarger.server.bodies import file_bytes, read_form
+from enlarger.server.bodies import file_bytes, file_name, read_form
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
@@ -30,7 +30,7 @@ async def _redeem(request: Request) -> Response:
     if not isinstance(file, UploadFile):
         raise RequestError("send the image as a multipart file part named 'file'")
     data = await file_bytes(file, limit)
-    image = await service.redeem(secret, data, file.filename or "")
+    image = await service.redeem(secret, data, file_name(file))
     account = await run(catalog.account, slot.account_id)
     return envelope((await service.records(request, account)).record(image))
 

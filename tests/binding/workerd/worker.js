@@ -22,6 +22,12 @@ export default {
             .output({ format });
           return result.response();
         }
+        case "/cover": {
+          const result = await env.IMAGES.input(stream())
+            .transform({ width: 50, height: 50, fit: "cover" })
+            .output({ format });
+          return result.response();
+        }
         case "/draw": {
           const result = await env.IMAGES.input(stream())
             .draw(env.IMAGES.input(overlay.stream()).transform({ rotate: 180 }), {
