@@ -186,7 +186,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
-        images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
+        images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run, changes=service)
         app.state.binding = AccessLog(binding.create_app(images), metrics)
     return AccessLog(app, metrics)
 
