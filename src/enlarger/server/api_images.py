@@ -39,6 +39,7 @@ from enlarger.records import timestamp
 from enlarger.server.bodies import file_bytes, flag, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
+from enlarger.server.hosted_outputs import browser_ttl
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
 
@@ -216,7 +217,7 @@ async def batch_token(_request: Request, service: HostingService, account: Accou
 
 
 def _config_json(account: Account, service: HostingService) -> dict[str, Any]:
-    ttl = account.browser_ttl or service.hosting.settings.cache_control_max_age
+    ttl = browser_ttl(account, None, service.hosting.settings.cache_control_max_age)
     return {"flexible_variants": account.flexible_variants, "browser_ttl": ttl}
 
 
