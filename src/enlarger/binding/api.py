@@ -32,7 +32,6 @@ from enlarger.errors import (
 )
 from enlarger.hosting import Hosting, ImageChanges
 from enlarger.pipeline import image_placeholders, readable_input
-from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetched, Fetcher, origin_matcher
 from enlarger.settings import Settings
 
@@ -63,17 +62,6 @@ def info_of(data: bytes, settings: Settings) -> dict[str, Any]:
             return described
         described.update(marks.as_dict())
     return described
-
-
-def make_fetcher(settings: Settings) -> Fetcher:
-    """A fetcher with the settings' address rules, timeouts and size limit (as the server's)."""
-    return Fetcher(
-        AddressGuard(parse_networks(settings.fetch_allowed_networks)),
-        connect_timeout=settings.fetch_connect_timeout,
-        total_timeout=settings.fetch_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        max_bytes=settings.max_input_bytes,
-    )
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
@@ -117,7 +105,7 @@ class Images:
     @property
     def fetcher(self) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = make_fetcher(self.settings)
+            self._fetcher = Fetcher.from_settings(self.settings)  # as the server's
         return self._fetcher
 
     @property

@@ -11,7 +11,6 @@ from enlarger.hosting import Hosting
 from enlarger.importing.jobs import Job, JobStore, Options
 from enlarger.importing.runner import Runner
 from enlarger.importing.sources import Named, Source
-from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher
 from enlarger.settings import Settings
 
@@ -35,13 +34,9 @@ def start_or_resume(
 
 def import_fetcher(settings: Settings, trusted_origin: str | None = None) -> Fetcher:
     """The SSRF-safe fetcher, capped at the upload limit (the operator's own source may be trusted)."""
-    return Fetcher(
-        AddressGuard(parse_networks(settings.fetch_allowed_networks)),
-        connect_timeout=settings.fetch_connect_timeout,
-        total_timeout=settings.fetch_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        max_bytes=max(settings.max_upload_bytes, 64 * 1024 * 1024),  # listings may be larger than an image
-        trusted_origin=trusted_origin,
+    # listings may be larger than an image
+    return Fetcher.from_settings(
+        settings, max_bytes=max(settings.max_upload_bytes, 64 * 1024 * 1024), trusted_origin=trusted_origin
     )
 
 

@@ -14,7 +14,6 @@ a ``urls:FILE`` on the server's disk is for the CLI only.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,7 +33,7 @@ from enlarger.importing.sources import PAGE, Named, parse_source
 from enlarger.importing.sources_urls import entry
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.server.api_images import Handler, authenticated
-from enlarger.server.bodies import bounded, flag
+from enlarger.server.bodies import flag, read_json
 from enlarger.server.envelope import envelope
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
@@ -63,7 +62,7 @@ class ImportApi:
         return job_json(job, await run(self.jobs.counts, job_id))
 
     async def start(self, request: Request, account: Account) -> Response:
-        body = await _read_body(request)
+        body = await read_json(request, MAX_BODY)
         unknown = set(body) - _FIELDS
         if unknown:
             raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -178,17 +177,6 @@ def routes() -> list[Route]:
         ("/{job_id}/log", "GET", ImportApi.log),
     ]
     return [Route(PREFIX + path, authenticated(_on_app(action)), methods=[method]) for path, method, action in table]
-
-
-async def _read_body(request: Request) -> dict[str, Any]:
-    raw = await bounded(request, MAX_BODY).body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise RequestError(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise RequestError("the body must be a JSON object")
-    return body
 
 
 def _number(body: dict[str, Any], name: str, default: Any, kind: type) -> Any:

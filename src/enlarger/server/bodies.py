@@ -57,8 +57,9 @@ async def read_form(request: Request, limit: int) -> FormData:
         raise RequestError(f"could not read the form: {exc}") from exc
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    raw = await bounded(request, 64 * 1024).body()
+async def read_json(request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
+    """A JSON object body of at most ``limit`` bytes (empty means ``{}``): every JSON endpoint reads it here."""
+    raw = await bounded(request, limit).body()
     if not raw.strip():
         return {}
     try:
