@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 from enlarger.hosting import Hosting
-from enlarger.importing.jobs import Job, JobStore, Options
+from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore
 from enlarger.importing.runner import Runner
 from enlarger.importing.sources import Named, Source
 from enlarger.security.fetch import Fetcher
@@ -21,8 +21,8 @@ def owner_name(kind: str) -> str:
 
 
 def start_or_resume(
-    jobs: JobStore, account_id: str, named: Named, options: Options, *, started_by: str, runner: str
-) -> tuple[Job, bool]:
+    jobs: JobStore, account_id: str, named: Named, options: ImportOptions, *, started_by: str, runner: str
+) -> tuple[ImportJob, bool]:
     """An unfinished job of the same source and options is resumed (kill -9, then run it again);
     otherwise a new job starts. Returns the job and whether it was resumed."""
     existing = jobs.unfinished(account_id, named.description, named.config, options, runner)
@@ -43,7 +43,7 @@ def import_fetcher(settings: Settings, trusted_origin: str | None = None) -> Fet
 def make_runner(
     jobs: JobStore,
     hosting: Hosting,
-    job: Job,
+    job: ImportJob,
     source: Source,
     owner: str,
     *,

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from enlarger.catalog.store import Account, digest
 from enlarger.errors import EnlargerError, RequestError, SourceForbiddenError
 from enlarger.importing.background import ImportWorker
-from enlarger.importing.jobs import Job, JobStore, Listed, Options
+from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore, Listed
 from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
 from enlarger.importing.sources import PAGE, Named, parse_source
 from enlarger.importing.sources_urls import entry
@@ -66,7 +66,7 @@ class ImportApi:
         unknown = set(body) - _FIELDS
         if unknown:
             raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        options = Options(
+        options = ImportOptions(
             id_prefix=str(body.get("id_prefix") or ""),
             new_ids=flag(body.get("new_ids", False), "new_ids"),
             overwrite=flag(body.get("overwrite", False), "overwrite"),
@@ -84,7 +84,7 @@ class ImportApi:
         who = await run(self._token_id, request)
         creator = f"api-start:{uuid.uuid4().hex}" if urls is not None else None
 
-        def create() -> Job:
+        def create() -> ImportJob:
             return self.jobs.create(
                 account.id, named.description, named.config, options, started_by=who, runner="server", lead=creator
             )
@@ -124,7 +124,7 @@ class ImportApi:
         secret = request.headers.get("authorization", "").partition(" ")[2].strip()
         return f"token:{self.jobs.token_id(digest(secret))}"
 
-    def _record_list(self, job: Job, owner: str, entries: list[Listed]) -> None:
+    def _record_list(self, job: ImportJob, owner: str, entries: list[Listed]) -> None:
         """A posted list is recorded whole while its creator leads the job (nothing to re-read later)."""
         max_bytes = self.service.hosting.settings.max_upload_bytes
         for start in range(0, max(1, len(entries)), PAGE):
