@@ -36,7 +36,7 @@ from enlarger.hosting import (
 )
 from enlarger.options import BY_NAME, parse_options
 from enlarger.records import timestamp
-from enlarger.server.bodies import file_bytes, flag, new_image, read_form, read_json
+from enlarger.server.bodies import file_bytes, flag, int_param, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
 from enlarger.server.hosted_outputs import browser_ttl
@@ -97,22 +97,9 @@ async def _authenticate_batch(request: Request, service: HostingService) -> Acco
     return await run(service.hosting.catalog.account, owner)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(float(raw))
-    except (ValueError, OverflowError):
-        raise RequestError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise RequestError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 def _page_size(request: Request, most: int) -> int:
     """``per_page``: at least 10; more than the documented page size is served as that size."""
-    return min(_int_param(request, "per_page", most, 10, 1_000_000), most)
+    return min(int_param(request, "per_page", most, 10, 1_000_000), most)
 
 
 def _creator_filter(request: Request) -> str | None:
@@ -140,7 +127,7 @@ async def upload(request: Request, service: HostingService, account: Account) ->
 
 
 async def list_v1(request: Request, service: HostingService, account: Account) -> Response:
-    page = _int_param(request, "page", 1, 1, 1_000_000)
+    page = int_param(request, "page", 1, 1, 1_000_000)
     per_page = _page_size(request, V1_PAGE)
     where = ImageFilter(creator=_creator_filter(request))
     found = await run(service.hosting.catalog.page, account.id, page, per_page, where)

@@ -34,7 +34,7 @@ from enlarger.errors import AuthenticationError, EnlargerError, NotFoundError, P
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import sign_url
 from enlarger.server import api_images
-from enlarger.server.bodies import flag, read_json
+from enlarger.server.bodies import flag, int_param, read_json
 from enlarger.server.envelope import envelope, enveloped, failure
 from enlarger.server.guard import guarded
 from enlarger.server.hosted_outputs import auto_format, browser_ttl, hosted_output, variant_options
@@ -172,7 +172,7 @@ async def sign_out(request: Request) -> Response:
 
 
 # --- the images API, as the signed-in account
-_IMAGES_API = Router(routes=api_images.routes())
+_IMAGES_API = Router(routes=api_images.routes())  # the proxy runs the API's own handlers
 
 
 async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,14 +252,14 @@ async def token_revoke(request: Request, account: Account, _token: str) -> Respo
 
 async def usage(request: Request, account: Account, _token: str) -> Response:
     recorder = _hosting(request).usage
-    days = api_images._int_param(request, "days", 30, 1, 366)
+    days = int_param(request, "days", 30, 1, 366)
     summary = await recorder.summary(account.id)
     return envelope({"summary": summary, "days": await recorder.history(account.id, days)})
 
 
 async def search(request: Request, account: Account, _token: str) -> Response:
     service = _hosting(request)
-    per_page = api_images._int_param(request, "per_page", 50, *_SEARCH_PER_PAGE)
+    per_page = int_param(request, "per_page", 50, *_SEARCH_PER_PAGE)
     order = request.query_params.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise RequestError(f"sort_order must be asc or desc, got {order!r}")
