@@ -29,7 +29,7 @@ def unshadow_stdlib_http() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     unshadow_stdlib_http()
-    from enlarger.server.app import run
+    from enlarger.server.serve import run
     from enlarger.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, insert
 from enlarger.catalog import migrate
 from enlarger.catalog.schema import accounts, images
 from enlarger.catalog.store import Catalog, Image, now
+from enlarger.catalog.usage_store import UsageStore
 from enlarger.errors import TransformationQuotaError
 from enlarger.options import parse_options
 from enlarger.server.app import create_app
@@ -47,13 +48,18 @@ def _image(account_id: str, image_id: str, size: int, *, draft: bool = False) ->
 
 
 @pytest.fixture
+def usage(catalog: Catalog) -> UsageStore:
+    return UsageStore(catalog)
+
+
+@pytest.fixture
 def catalog(catalog_url: str) -> Iterator[Catalog]:
     opened = Catalog(catalog_url)
     yield opened
     opened.close()
 
 
-def test_stored_totals_follow_uploads_redeemed_drafts_and_deletes(catalog: Catalog) -> None:
+def test_stored_totals_follow_uploads_redeemed_drafts_and_deletes(catalog: Catalog, usage: UsageStore) -> None:
     account = catalog.create_account().id
     other = catalog.create_account().id
     catalog.add_image(_image(account, "a", 1000))
@@ -61,17 +67,17 @@ def test_stored_totals_follow_uploads_redeemed_drafts_and_deletes(catalog: Catal
     catalog.add_image(_image(other, "x", 7))
     secret = catalog.add_slot(_image(account, "d", 0, draft=True), now() + timedelta(minutes=5))
     today = now().date()
-    assert catalog.stored(account, today) == (2, 1250)  # a draft is not stored yet
+    assert usage.stored(account, today) == (2, 1250)  # a draft is not stored yet
     catalog.redeem(secret, _image(account, "d", 40))
-    assert catalog.stored(account, today) == (3, 1290)
+    assert usage.stored(account, today) == (3, 1290)
     catalog.delete_image(account, "a")
-    assert catalog.stored(account, today) == (2, 290)
+    assert usage.stored(account, today) == (2, 290)
     draft_secret = catalog.add_slot(_image(account, "e", 0, draft=True), now() + timedelta(minutes=5))
     assert draft_secret
     catalog.delete_image(account, "e")  # deleting a draft changes nothing
-    assert catalog.stored(account, today) == (2, 290)
-    assert catalog.stored(other, today) == (1, 7)
-    assert catalog.stored(account, today - timedelta(days=1)) == (0, 0)
+    assert usage.stored(account, today) == (2, 290)
+    assert usage.stored(other, today) == (1, 7)
+    assert usage.stored(account, today - timedelta(days=1)) == (0, 0)
 
 
 def test_migration_counts_images_that_existed_before_it(catalog_url: str) -> None:
@@ -88,61 +94,61 @@ def test_migration_counts_images_that_existed_before_it(catalog_url: str) -> Non
     engine.dispose()
     catalog = Catalog(catalog_url)  # upgrades to head
     try:
-        assert catalog.stored("a" * 32, now().date()) == (2, 123)
+        assert UsageStore(catalog).stored("a" * 32, now().date()) == (2, 123)
     finally:
         catalog.close()
 
 
-def test_unique_transformations_slide_over_thirty_days(catalog: Catalog) -> None:
+def test_unique_transformations_slide_over_thirty_days(catalog: Catalog, usage: UsageStore) -> None:
     account = catalog.create_account().id
-    record = catalog.record_transformation
+    record = usage.record_transformation
     assert record(account, _key("k1"), DAY0, 0) == 1
     assert record(account, _key("k2"), DAY0, 0) == 2
     assert record(account, _key("k1"), DAY0, 0) is None  # already counted today
     assert record(account, _key("k1"), DAY0 + timedelta(days=20), 0) == 2  # in the window: not new
-    assert catalog.unique_transformations(account, DAY0 + timedelta(days=29)) == 2
+    assert usage.unique_transformations(account, DAY0 + timedelta(days=29)) == 2
     # day 30: k2 (last day 0) has left the window, k1 (day 20) has not
-    assert catalog.unique_transformations(account, DAY0 + timedelta(days=30)) == 1
+    assert usage.unique_transformations(account, DAY0 + timedelta(days=30)) == 1
     # day 45: k1's day-20 request is still inside [16, 45] although it was first seen on day 0
-    assert catalog.unique_transformations(account, DAY0 + timedelta(days=45)) == 1
-    assert catalog.unique_transformations(account, DAY0 + timedelta(days=50)) == 0
+    assert usage.unique_transformations(account, DAY0 + timedelta(days=45)) == 1
+    assert usage.unique_transformations(account, DAY0 + timedelta(days=50)) == 0
     assert record(account, _key("k2"), DAY0 + timedelta(days=35), 0) == 2  # back after the window: new again
-    history = catalog.usage(account, DAY0, DAY0 + timedelta(days=35))
+    history = usage.usage(account, DAY0, DAY0 + timedelta(days=35))
     assert [d.transformations for d in history if d.transformations] == [2, 1, 1]
     assert history[0].unique_30d == 2 and history[20].unique_30d == 2 and history[35].unique_30d == 2
     assert history[1].unique_30d is None  # a quiet day's figure is not known afterwards
 
 
-def test_quota_refuses_new_transformations_but_not_counted_ones(catalog: Catalog) -> None:
+def test_quota_refuses_new_transformations_but_not_counted_ones(catalog: Catalog, usage: UsageStore) -> None:
     account = catalog.create_account().id
-    record = catalog.record_transformation
+    record = usage.record_transformation
     assert record(account, _key("k1"), DAY0, 2) == 1
     assert record(account, _key("k2"), DAY0, 2) == 2
     with pytest.raises(TransformationQuotaError) as refused:
         record(account, _key("k3"), DAY0, 2)
     assert refused.value.status == 429 and refused.value.code == 9422
-    assert catalog.unique_transformations(account, DAY0) == 2  # the refused one is not counted
+    assert usage.unique_transformations(account, DAY0) == 2  # the refused one is not counted
     assert record(account, _key("k1"), DAY0 + timedelta(days=1), 2) == 2  # counted before: still served
-    catalog.set_transformation_quota(account, 3)  # the account's own quota overrides the setting
-    assert catalog.transformation_quota(account) == 3
+    usage.set_transformation_quota(account, 3)  # the account's own quota overrides the setting
+    assert usage.transformation_quota(account) == 3
     assert record(account, _key("k3"), DAY0 + timedelta(days=1), 2) == 3
-    catalog.set_transformation_quota(account, 0)  # 0: unlimited
+    usage.set_transformation_quota(account, 0)  # 0: unlimited
     assert record(account, _key("k4"), DAY0 + timedelta(days=1), 2) == 4
-    catalog.set_transformation_quota(account, None)
-    assert catalog.transformation_quota(account) is None
+    usage.set_transformation_quota(account, None)
+    assert usage.transformation_quota(account) is None
     assert record(account, _key("k5"), DAY0 + timedelta(days=40), 2) == 1  # the window emptied
 
 
-def test_deliveries_add_up_and_old_keys_are_pruned(catalog: Catalog) -> None:
+def test_deliveries_add_up_and_old_keys_are_pruned(catalog: Catalog, usage: UsageStore) -> None:
     account = catalog.create_account().id
-    catalog.add_deliveries({(account, DAY0): (3, 300)})
-    catalog.add_deliveries({(account, DAY0): (2, 50), (account, DAY0 + timedelta(days=1)): (1, 9)})
-    days = catalog.usage(account, DAY0, DAY0 + timedelta(days=1))
+    usage.add_deliveries({(account, DAY0): (3, 300)})
+    usage.add_deliveries({(account, DAY0): (2, 50), (account, DAY0 + timedelta(days=1)): (1, 9)})
+    days = usage.usage(account, DAY0, DAY0 + timedelta(days=1))
     assert [(d.delivered_images, d.delivered_bytes) for d in days] == [(5, 350), (1, 9)]
-    catalog.record_transformation(account, _key("old"), DAY0, 0)
-    catalog.record_transformation(account, _key("recent"), DAY0 + timedelta(days=5), 0)
-    assert catalog.prune_usage_keys(DAY0 + timedelta(days=31)) == 1
-    assert catalog.unique_transformations(account, DAY0 + timedelta(days=31)) == 1
+    usage.record_transformation(account, _key("old"), DAY0, 0)
+    usage.record_transformation(account, _key("recent"), DAY0 + timedelta(days=5), 0)
+    assert usage.prune_usage_keys(DAY0 + timedelta(days=31)) == 1
+    assert usage.unique_transformations(account, DAY0 + timedelta(days=31)) == 1
 
 
 def test_key_counts_format_auto_once_and_each_width() -> None:

@@ -92,7 +92,8 @@ def _example_source(origin: Path) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from enlarger.server.app import log_access_to_stderr, prepare_directories, run
+    from enlarger.server.app import prepare_directories
+    from enlarger.server.serve import log_access_to_stderr, run
 
     overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "origin": args.origin}
     settings = load_settings(args.config, **overrides, processes=args.processes)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from enlarger.catalog.store import Catalog
+from enlarger.catalog.usage_store import UsageStore
 from enlarger.hosting import Hosting
 from enlarger.security.signing import sign_url
 from enlarger.settings import Settings, load_settings
@@ -74,7 +75,7 @@ def _quota_value(text: str) -> int | None:
 def _accounts_quota(args: argparse.Namespace) -> int:
     """The account's own unique-transformation quota; ``default`` follows the setting again."""
     quota = args.transformations
-    _catalog(args).set_transformation_quota(args.account, quota)
+    UsageStore(_catalog(args)).set_transformation_quota(args.account, quota)
     shown = "the transformation_quota setting" if quota is None else f"{quota} (0: unlimited)"
     _emit(args, {"account": args.account, "transformation_quota": quota}, f"account {args.account}: quota {shown}")
     return 0

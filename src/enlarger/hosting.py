@@ -13,10 +13,10 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
@@ -114,6 +114,39 @@ def check_metadata(meta: object) -> dict[str, Any]:
     return meta
 
 
+def check_new(new: NewImage) -> NewImage:
+    """What an upload or a reservation asks for, checked: whether it may be private, metadata, creator
+    (the id is checked where it is chosen)."""
+    check_signing(new.id, new.require_signed)
+    meta = None if new.meta is None else check_metadata(new.meta)
+    return replace(new, meta=meta, creator=check_creator(new.creator))
+
+
+#: the fields an edit may change (``PATCH /images/v1/<id>``, ``hosted.image(id).update``), each with its check
+_EDITABLE: dict[str, Callable[[object], object]] = {
+    "meta": check_metadata,
+    "creator": check_creator,
+    "require_signed": lambda value: _flag(value, "requireSignedURLs"),
+}
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise RequestError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def check_edit(image_id: str, changes: Mapping[str, object]) -> dict[str, Any]:
+    """An edit's changes (``meta``, ``creator``, ``require_signed``), checked by the rules every door shares."""
+    unknown = set(changes) - set(_EDITABLE)
+    if unknown:
+        raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    checked = {name: _EDITABLE[name](value) for name, value in changes.items()}
+    if checked.get("require_signed"):
+        check_signing(image_id, True)
+    return checked
+
+
 def direct_upload_expiry(requested: datetime | None) -> datetime:
     """The slot's expiry: 30 minutes by default; between 2 minutes and 6 hours from now."""
     moment = now()
@@ -124,8 +157,25 @@ def direct_upload_expiry(requested: datetime | None) -> datetime:
     return requested
 
 
+class ImageChanges(Protocol):
+    """The one mutation path of hosted images, for every door.
+
+    In the server it is ``HostingService``, which also forgets the remembered delivery lookups
+    and purges the cached outputs of what changed; the binding outside a server (no output cache)
+    runs :class:`Hosting` directly. The rules themselves are :class:`Hosting`'s either way.
+    """
+
+    async def upload(self, account_id: str, data: bytes, new: NewImage) -> Image: ...
+
+    async def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]: ...
+
+    async def edit_image(self, account_id: str, image_id: str, changes: Mapping[str, object]) -> Image: ...
+
+    async def delete_image(self, account_id: str, image_id: str) -> None: ...
+
+
 class Hosting:
-    """Uploads, deletions and cleanup over one catalog and one storage backend."""
+    """Uploads, edits, deletions and cleanup over one catalog and one storage backend."""
 
     def __init__(self, catalog: Catalog, storage: Storage, settings: Settings) -> None:
         self.catalog = catalog
@@ -170,14 +220,14 @@ class Hosting:
 
     def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
         """Store a new image; returns its committed row (the acknowledgement)."""
-        check_signing(new.id, new.require_signed)
+        new = check_new(new)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
         image = self.validated(account_id, data, new, image_id)
         return self._commit(image, data, lambda: self.catalog.add_image(image, self.settings.image_quota))
 
     def reserve(self, *, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
         """A draft image and the secret of its one-time upload URL."""
-        check_signing(new.id, new.require_signed)
+        new = check_new(new)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
         draft = Image(
             account_id=account_id,
@@ -222,6 +272,10 @@ class Hosting:
             return self.storage.get(image.blob_key)
         except BlobMissingError as exc:  # deleted a moment ago (another replica), or lost
             raise NotFoundError(f"image {image.id!r} not found") from exc
+
+    def edit_image(self, account_id: str, image_id: str, changes: Mapping[str, object]) -> Image:
+        """Change an image's metadata, creator or privacy (:func:`check_edit`); returns the new row."""
+        return self.catalog.update_image(account_id, image_id, check_edit(image_id, changes))
 
     def delete(self, account_id: str, image_id: str) -> Image:
         image = self.catalog.delete_image(account_id, image_id)

@@ -25,7 +25,8 @@ import anyio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from enlarger.catalog.store import WINDOW_DAYS, Catalog, UsageDay
+from enlarger.catalog.store import Catalog
+from enlarger.catalog.usage_store import WINDOW_DAYS, UsageDay, UsageStore
 from enlarger.errors import TransformationQuotaError
 from enlarger.options import Options
 from enlarger.settings import Settings
@@ -59,7 +60,7 @@ class Usage:
         today: Callable[[], date] = utc_today,
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
-        self.catalog = catalog
+        self.store = UsageStore(catalog)
         self.settings = settings
         self.today = today
         self.flush_seconds = flush_seconds
@@ -90,7 +91,7 @@ class Usage:
             return
         try:
             window = await anyio.to_thread.run_sync(
-                self.catalog.record_transformation, account_id, key, day, self.settings.transformation_quota
+                self.store.record_transformation, account_id, key, day, self.settings.transformation_quota
             )
         except TransformationQuotaError:
             self.refused[account_id] += 1
@@ -143,13 +144,13 @@ class Usage:
         self, pending: dict[tuple[str, date], tuple[int, int]], day: date
     ) -> dict[str, tuple[tuple[int, int], int]]:
         """Add the counts, then read the totals /metrics shows for the accounts they belong to."""
-        self.catalog.add_deliveries(pending)
+        self.store.add_deliveries(pending)
         accounts = {account for account, _ in pending}
-        return {a: (self.catalog.stored(a, day), self.catalog.unique_transformations(a, day)) for a in accounts}
+        return {a: (self.store.stored(a, day), self.store.unique_transformations(a, day)) for a in accounts}
 
     async def _prune(self, day: date) -> None:
         try:
-            await anyio.to_thread.run_sync(self.catalog.prune_usage_keys, day)
+            await anyio.to_thread.run_sync(self.store.prune_usage_keys, day)
         except Exception:
             logger.exception("could not forget transformation keys older than the window")
 
@@ -166,11 +167,11 @@ class Usage:
         day = self.today()
 
         def read() -> tuple[tuple[int, int], int, int | None, list[UsageDay]]:
-            own = self.catalog.transformation_quota(account_id)
-            today = self.catalog.usage(account_id, day, day)
+            own = self.store.transformation_quota(account_id)
+            today = self.store.usage(account_id, day, day)
             return (
-                self.catalog.stored(account_id, day),
-                self.catalog.unique_transformations(account_id, day),
+                self.store.stored(account_id, day),
+                self.store.unique_transformations(account_id, day),
                 own,
                 today,
             )
@@ -189,7 +190,7 @@ class Usage:
         """One entry per day for the last ``days`` days, oldest first (for the dashboard's charts)."""
         await self.flush()
         last = self.today()
-        found = await anyio.to_thread.run_sync(self.catalog.usage, account_id, last - timedelta(days=days - 1), last)
+        found = await anyio.to_thread.run_sync(self.store.usage, account_id, last - timedelta(days=days - 1), last)
         return [
             {
                 "day": d.day.isoformat(),

@@ -38,8 +38,8 @@ def test_upload_details_bytes_update_delete(images: Images) -> None:
     assert run(hosted.image("logo").bytes()) == RED
     details: dict[str, Any] | None = run(hosted.image("logo").details())
     assert details is not None and details["filename"] == "logo.png"
-    updated = run(hosted.image("logo").update(metadata={"kind": "other"}, require_signed_urls=True))
-    assert updated["meta"] == {"kind": "other"} and updated["requireSignedURLs"] is True
+    updated = run(hosted.image("logo").update(metadata={"kind": "other"}, creator="bea"))
+    assert updated["meta"] == {"kind": "other"} and updated["creator"] == "bea"
     assert run(hosted.image("logo").delete()) is True
     assert run(hosted.image("logo").details()) is None and run(hosted.image("logo").bytes()) is None
     assert run(hosted.image("logo").delete()) is False
@@ -98,6 +98,26 @@ def test_a_custom_id_cannot_require_signed_urls(images: Images) -> None:
     with pytest.raises(RequestError, match="custom ID cannot require signed URLs") as caught:
         run(images.hosted.upload(RED, id="private", require_signed_urls=True))
     assert caught.value.status == 400
+
+
+def test_a_custom_id_cannot_be_made_private_by_an_update(images: Images) -> None:
+    """The same rule on edits as on uploads (the images API's PATCH refuses it too)."""
+    run(images.hosted.upload(RED, id="public-logo"))
+    with pytest.raises(RequestError, match="custom ID cannot require signed URLs") as caught:
+        run(images.hosted.image("public-logo").update(require_signed_urls=True))
+    assert caught.value.status == 400
+    details = run(images.hosted.image("public-logo").details())
+    assert details is not None and details["requireSignedURLs"] is False
+
+
+def test_edits_are_checked_like_the_apis(images: Images) -> None:
+    run(images.hosted.upload(RED, id="logo"))
+    with pytest.raises(RequestError, match="metadata must not exceed"):
+        run(images.hosted.image("logo").update(metadata={"k": "x" * 2000}))
+    with pytest.raises(RequestError, match="creator must be printable"):
+        run(images.hosted.image("logo").update(creator="a\nb"))
+    with pytest.raises(RequestError, match="creator must be printable"):
+        run(images.hosted.upload(RED, creator="a\nb"))
 
 
 def test_hosted_needs_an_account(tmp_path: Path) -> None:

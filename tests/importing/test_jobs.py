@@ -12,13 +12,13 @@ import pytest
 
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import RequestError
-from enlarger.importing.jobs import DONE, FAILED, Job, JobStore, LeaseLostError, Listed, Options
+from enlarger.importing.jobs import DONE, FAILED, ImportJob, ImportOptions, JobStore, LeaseLostError, Listed
 
 LEASE = 30.0
 
 
-def _job(store: JobStore, account_id: str, n: int, owner: str = "lead", **options: object) -> Job:
-    job = store.create(account_id, "test", {"kind": "test"}, Options(**options), started_by="tests", runner="cli")  # type: ignore[arg-type]
+def _job(store: JobStore, account_id: str, n: int, owner: str = "lead", **options: object) -> ImportJob:
+    job = store.create(account_id, "test", {"kind": "test"}, ImportOptions(**options), started_by="tests", runner="cli")  # type: ignore[arg-type]
     assert store.claim_job(job.id, owner, LEASE)
     entries = [Listed(f"k{i:05d}.png", 10, f"k{i:05d}.png") for i in range(n)]
     store.add_listed(store.job(job.id), owner, entries, cursor="end", last=True, max_bytes=1000)
@@ -76,7 +76,7 @@ def test_a_lapsed_lease_is_taken_over_and_the_old_claimant_cannot_commit(store: 
 
 def test_only_one_runner_leads_a_job(store: JobStore) -> None:
     account = store.catalog.create_account()
-    job = store.create(account.id, "s", {"kind": "test"}, Options(), started_by="t", runner="server")
+    job = store.create(account.id, "s", {"kind": "test"}, ImportOptions(), started_by="t", runner="server")
     first = store.claim_next_job("a", "server", LEASE)
     assert first is not None and first.id == job.id
     assert store.claim_next_job("b", "server", LEASE) is None
@@ -89,7 +89,7 @@ def test_only_one_runner_leads_a_job(store: JobStore) -> None:
 
 def test_listing_rows_carry_problems_and_fixed_target_ids(store: JobStore) -> None:
     account = store.catalog.create_account()
-    job = store.create(account.id, "s", {"kind": "test"}, Options(id_prefix="in/"), started_by="t", runner="cli")
+    job = store.create(account.id, "s", {"kind": "test"}, ImportOptions(id_prefix="in/"), started_by="t", runner="cli")
     assert store.claim_job(job.id, "lead", LEASE)
     entries = [
         Listed("ok.png", 10, "ok.png"),
@@ -128,6 +128,6 @@ def test_overwrite_replaces_the_row_and_hands_back_the_old_blob(store: JobStore)
 
 def test_options_are_checked() -> None:
     with pytest.raises(RequestError, match="concurrency"):
-        Options(concurrency=0)
+        ImportOptions(concurrency=0)
     with pytest.raises(RequestError, match="end in '/'"):
-        Options(id_prefix="shop")
+        ImportOptions(id_prefix="shop")

@@ -18,6 +18,7 @@ import pytest
 from enlarger.binding import Images
 from enlarger.server import binding
 from enlarger.server.binding import create_app
+from enlarger.server.serve import LOOP, servers
 from enlarger.settings import Settings, SettingsError
 from tests.imaging import decode, near, pixel, quadrants, save, solid
 from tests.live import serve
@@ -211,8 +212,10 @@ def test_binding_listen_opens_a_second_listener(tmp_path: Path) -> None:
 
     main_port, binding_port = _free_port(), _free_port()
     settings = Settings(data_dir=tmp_path, port=main_port, binding_listen=f"127.0.0.1:{binding_port}")
-    found = binding.servers(create_main(settings), settings, log_level="warning")
+    found = servers(create_main(settings), settings)
     assert [server.config.port for server in found] == [main_port, binding_port]
+    # one uvicorn configuration for every listener (the binding's ran without uvloop before)
+    assert [(server.config.loop, server.config.http) for server in found] == [(LOOP, "httptools")] * 2
 
     async def both() -> None:
         await asyncio.gather(*(server.serve() for server in found))

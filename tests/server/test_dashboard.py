@@ -127,3 +127,19 @@ def test_previews_draw_another_image_of_the_account(tenant: Tenant) -> None:
     assert near(pixel(image, 5, 5), (255, 0, 0), 16) and near(pixel(image, 30, 5), (0, 0, 255), 16)
     missing = tenant.http.get("/dashboard/api/preview", params={"id": "photo", "options": "draw=nope"})
     assert missing.status_code == 404 and "nope" in missing.text
+
+
+def test_the_account_shows_the_browser_ttl_delivery_sends(tenant: Tenant) -> None:
+    """Review 2, finding 4: the account page showed the server's default after the account changed it."""
+    _signed_in(tenant)
+    assert tenant.http.get("/dashboard/api/account").json()["result"]["browser_ttl"] == 172800  # the default
+    changed = tenant.http.patch(f"{tenant.api}/v1/config", headers=tenant.auth(), json={"browser_ttl": 7200})
+    assert changed.status_code == 200 and changed.json()["result"]["browser_ttl"] == 7200
+    tenant.sdk.images.v1.create(account_id=tenant.account.id, id="p", file=("p.png", io.BytesIO(_PNG), "image/png"))
+    delivered = tenant.http.get(f"/{tenant.account.hash}/p/public")
+    assert delivered.headers["cache-control"] == "public, max-age=7200, stale-while-revalidate=7200"
+    assert tenant.http.get("/dashboard/api/account").json()["result"]["browser_ttl"] == 7200
+    assert tenant.http.get(f"{tenant.api}/v1/config", headers=tenant.auth()).json()["result"]["browser_ttl"] == 7200
+
+
+_PNG = save(solid(20, 10, (0, 128, 0)), "png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import httpx
 import pyvips
@@ -139,3 +140,16 @@ def test_session_cookie_and_headers(page: Page, site: Site) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.get_by_label("API token").wait_for()
     assert "enlarger_session" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_account_page_shows_the_accounts_browser_ttl(page: Page, site: Site) -> None:
+    """Review 2, finding 4: after the account sets its browser TTL, the page shows it, not the server's default."""
+    site.api("PATCH", "/v1/config", json={"browser_ttl": 7200})
+    try:
+        sign_in(page, site)
+        page.goto(f"{site.base}/dashboard/#/account")
+        page.get_by_role("heading", name="Account").wait_for()
+        ttl = page.locator("dt", has_text="Browser TTL").locator("xpath=following-sibling::dd[1]")
+        expect(ttl).to_have_text(re.compile(r"^7200 s "))
+    finally:
+        site.api("PATCH", "/v1/config", json={"browser_ttl": None})  # the module's other tests see the default

@@ -19,7 +19,7 @@ from enlarger import deadline
 from enlarger.binding import fonts
 from enlarger.binding.errors import ImagesError, Operation, consumed
 from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_options, transform_options
-from enlarger.binding.hosted import HostedImages, Runner
+from enlarger.binding.hosted import HostedImages, Offload
 from enlarger.binding.render import Env, Rendered, render
 from enlarger.binding.text import TextSource, text_source
 from enlarger.errors import (
@@ -29,9 +29,8 @@ from enlarger.errors import (
     OriginNotAllowedError,
     TransformTimeoutError,
 )
-from enlarger.hosting import Hosting
+from enlarger.hosting import Hosting, ImageChanges
 from enlarger.pipeline import image_placeholders, readable_input
-from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetched, Fetcher, origin_matcher
 from enlarger.settings import Settings
 
@@ -64,17 +63,6 @@ def info_of(data: bytes, settings: Settings) -> dict[str, Any]:
     return described
 
 
-def make_fetcher(settings: Settings) -> Fetcher:
-    """A fetcher with the settings' address rules, timeouts and size limit (as the server's)."""
-    return Fetcher(
-        AddressGuard(parse_networks(settings.fetch_allowed_networks)),
-        connect_timeout=settings.fetch_connect_timeout,
-        total_timeout=settings.fetch_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        max_bytes=settings.max_input_bytes,
-    )
-
-
 async def _in_thread(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn)
 
@@ -84,6 +72,8 @@ class Images:
 
     ``run`` runs blocking work (the server passes its admission control); ``fetcher`` defaults to one
     built from the settings (close it with :meth:`aclose`). URL sources must be on ``allowed_hosts``.
+    ``changes`` is the hosted images' mutation path: the server passes its ``HostingService`` (which
+    forgets lookups and purges cached outputs); without it ``hosting`` is changed directly.
     """
 
     def __init__(
@@ -94,15 +84,17 @@ class Images:
         hosting: Hosting | None = None,
         account_id: str | None = None,
         base_url: str = "",
-        run: Runner | None = None,
+        run: Offload | None = None,
+        changes: ImageChanges | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._own_fetcher = fetcher is None
         self._fetcher = fetcher
         self._hosting = hosting
+        self._changes = changes
         self._account_id = account_id
         self._base_url = base_url or self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        self._run: Runner = run or _in_thread
+        self._run: Offload = run or _in_thread
         self._allow_url = origin_matcher(self.settings.allowed_hosts)
 
     async def aclose(self) -> None:
@@ -112,7 +104,7 @@ class Images:
     @property
     def fetcher(self) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = make_fetcher(self.settings)
+            self._fetcher = Fetcher.from_settings(self.settings)  # as the server's
         return self._fetcher
 
     @property
@@ -120,7 +112,7 @@ class Images:
         """Hosted images of this binding's account (needs ``hosting`` and ``account_id``)."""
         if self._hosting is None or self._account_id is None:
             raise ImagesError("this binding has no hosted images: give it hosting and an account", code=9432)
-        return HostedImages(self._hosting, self._account_id, self._run, self._base_url)
+        return HostedImages(self._hosting, self._account_id, self._run, self._base_url, self._changes)
 
     async def info(self, data: bytes) -> dict[str, Any]:
         """Format, size in bytes and dimensions of ``data`` (9412 if it is not an image)."""

@@ -8,39 +8,64 @@ Catalog calls are blocking, so each runs through ``run`` (a worker thread by def
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
-from functools import partial
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from enlarger.catalog.filters import ImageFilter, parse_meta_filters
 from enlarger.catalog.store import Image, now
-from enlarger.catalog.store import _token_of as token_of  # the cursor's spelling is the catalog's
 from enlarger.errors import NotFoundError, RequestError
-from enlarger.hosting import Hosting, NewImage, check_metadata, direct_upload_expiry
+from enlarger.hosting import Hosting, ImageChanges, NewImage, direct_upload_expiry
+from enlarger.records import ImageRecords
 from enlarger.security.signing import sign_url
-from enlarger.server.records import ImageRecords
 
 T = TypeVar("T")
 
 
-class Runner(Protocol):
+class Offload(Protocol):
     """Runs blocking work off the event loop (a thread, or the server's admission control)."""
 
     def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
 
 
-MAX_LIST = 10_000  #: how far a filtered listing scans, as Cloudflare's v2 listing (≤ 10,000 in all)
-_FILTER_OPS = ("eq", "in", "gt", "gte", "lt", "lte")
+MAX_LIST = 10_000  #: the largest page ``list`` returns
+
+
+class DirectChanges:
+    """The mutation path of a binding outside the server: :class:`Hosting` itself, off the event loop.
+
+    There is no output cache or remembered lookup to invalidate here; inside the server the binding
+    is given ``HostingService`` instead, which forgets and purges (:class:`~enlarger.hosting.ImageChanges`).
+    """
+
+    def __init__(self, hosting: Hosting, run: Offload) -> None:
+        self._hosting = hosting
+        self._run = run
+
+    async def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
+        return await self._run(lambda: self._hosting.upload(account_id, data, new))
+
+    async def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
+        return await self._run(lambda: self._hosting.reserve(account_id=account_id, new=new, expires=expires))
+
+    async def edit_image(self, account_id: str, image_id: str, changes: Mapping[str, object]) -> Image:
+        return await self._run(lambda: self._hosting.edit_image(account_id, image_id, changes))
+
+    async def delete_image(self, account_id: str, image_id: str) -> None:
+        await self._run(lambda: self._hosting.delete(account_id, image_id))
 
 
 class HostedImages:
     """Hosted images of one account (``upload``, ``list``, ``create_direct_upload``, ``image(id)``)."""
 
-    def __init__(self, hosting: Hosting, account_id: str, run: Runner, base_url: str) -> None:
+    def __init__(
+        self, hosting: Hosting, account_id: str, run: Offload, base_url: str, changes: ImageChanges | None = None
+    ) -> None:
         self._hosting = hosting
         self._account_id = account_id
         self._run = run
         self._base_url = base_url.rstrip("/")
+        self._changes = changes or DirectChanges(hosting, run)
 
     async def _delivery(self) -> ImageRecords:
         catalog = self._hosting.catalog
@@ -63,7 +88,7 @@ class HostedImages:
     ) -> dict[str, Any]:
         """Store ``data`` (checked like an API upload) and return its record."""
         new = NewImage(id, filename, creator, _meta(metadata), require_signed_urls)
-        image = await self._run(lambda: self._hosting.upload(self._account_id, data, new))
+        image = await self._changes.upload(self._account_id, data, new)
         return await self._record(image)
 
     async def list(
@@ -77,35 +102,25 @@ class HostedImages:
     ) -> dict[str, Any]:
         """``{images, cursor, listComplete}``: a page of at most ``limit`` (1–10,000) images in upload order.
 
-        ``creator`` keeps one creator's images; ``metadata`` filters on metadata fields (``{"f": v}`` or
-        ``{"f": {"eq"|"in"|"gt"|"gte"|"lt"|"lte": v}}``, all must hold). Filters scan at most
-        10,000 images past the cursor, as Cloudflare's listing does.
+        ``creator`` keeps one creator's images (``""``: those without one); ``metadata`` filters on
+        metadata fields as the API's v2 listing does (``{"f": v}`` or ``{"f": {op: v}}`` with the
+        operators of ``meta.f[op]=v``, e.g. ``eq``, ``in``, ``gt``, ``eq:string``; all must hold).
+        A value matches as its text would in the API: ``{"n": 5}`` finds ``"5"`` and ``5``.
         """
         if not 1 <= limit <= MAX_LIST:
             raise RequestError(f"limit must be between 1 and {MAX_LIST}, got {limit}")
         if sort_order not in ("asc", "desc"):
             raise RequestError(f"sortOrder must be asc or desc, got {sort_order!r}")
-        check = _matcher(creator, metadata)
-        catalog, scanned, token = self._hosting.catalog, 0, cursor
-        found: list[Image] = []
-        complete = False
-        while len(found) < limit and scanned < MAX_LIST:
-            size = min(1000, MAX_LIST - scanned)
-            page = await self._run(partial(catalog.after, self._account_id, token, size, sort_order == "desc"))
-            for image in page.images:
-                scanned += 1
-                token = token_of(image.seq)
-                if not image.draft and check(image):
-                    found.append(image)
-                    if len(found) == limit:
-                        break
-            if len(found) < limit and page.continuation_token is None:
-                complete = True
-                break
+        where = ImageFilter(creator, parse_meta_filters(_query(metadata or {})))
+        catalog, account = self._hosting.catalog, self._account_id
+        page = await self._run(lambda: catalog.after(account, cursor, limit, sort_order == "desc", where))
         delivery = await self._delivery()
-        result: dict[str, Any] = {"images": [delivery.record(i) for i in found], "listComplete": complete}
-        if not complete:
-            result["cursor"] = token
+        result: dict[str, Any] = {
+            "images": [delivery.record(i) for i in page.images],
+            "listComplete": page.continuation_token is None,
+        }
+        if page.continuation_token is not None:
+            result["cursor"] = page.continuation_token
         return result
 
     async def create_direct_upload(
@@ -120,9 +135,7 @@ class HostedImages:
         """``{id, uploadURL}``: a one-time upload URL valid ``expires_in`` seconds (120–21,600)."""
         expires = direct_upload_expiry(now() + timedelta(seconds=expires_in))
         new = NewImage(id, "", creator, _meta(metadata), require_signed_urls)
-        draft, secret = await self._run(
-            lambda: self._hosting.reserve(account_id=self._account_id, new=new, expires=expires)
-        )
+        draft, secret = await self._changes.reserve(self._account_id, new, expires)
         return {"id": draft.id, "uploadURL": f"{self._base_url}/upload/{secret}"}
 
     def image(self, image_id: str) -> HostedImage:
@@ -163,22 +176,21 @@ class HostedImage:
         metadata: Mapping[str, Any] | None = None,
         creator: str | None = None,
     ) -> dict[str, Any]:
-        """Change the flag, replace the metadata, set the creator; returns the new record."""
-        changes: dict[str, Any] = {}
+        """Change the flag, replace the metadata, set the creator (the API's rules); returns the new record."""
+        changes: dict[str, object] = {}
         if require_signed_urls is not None:
             changes["require_signed"] = require_signed_urls
         if metadata is not None:
-            changes["meta"] = _meta(metadata)
+            changes["meta"] = dict(metadata)
         if creator is not None:
             changes["creator"] = creator
-        catalog, account = self._owner._hosting.catalog, self._owner._account_id
-        row = await self._owner._run(lambda: catalog.update_image(account, self.id, changes))
+        row = await self._owner._changes.edit_image(self._owner._account_id, self.id, changes)
         return await self._owner._record(row)
 
     async def delete(self) -> bool:
         """Delete the image (row, then blob); False when there was none."""
         try:
-            await self._owner._run(lambda: self._owner._hosting.delete(self._owner._account_id, self.id))
+            await self._owner._changes.delete_image(self._owner._account_id, self.id)
         except NotFoundError:
             return False
         return True
@@ -198,37 +210,22 @@ class HostedImage:
 
 
 def _meta(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if metadata is None else check_metadata(dict(metadata))
+    return None if metadata is None else dict(metadata)
 
 
-def _matcher(creator: str | None, metadata: Mapping[str, Any] | None) -> Callable[[Image], bool]:
-    tests: list[Callable[[Image], bool]] = []
-    if creator is not None:
-        tests.append(lambda image: image.creator == creator)
-    for name, condition in (metadata or {}).items():
-        ops = condition if isinstance(condition, Mapping) else {"eq": condition}
-        for op, expected in ops.items():
-            if op not in _FILTER_OPS:
-                raise RequestError(f"metadata filter {name!r}: unknown operator {op!r} (use {', '.join(_FILTER_OPS)})")
-            if op == "in" and (not isinstance(expected, (list, tuple)) or len(expected) > 10):
-                raise RequestError(f"metadata filter {name!r}: 'in' takes a list of at most 10 values")
-            tests.append(_field_test(name, op, expected))
-    return lambda image: all(test(image) for test in tests)
+def _query(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``metadata`` filters as the v2 listing's query (``meta.f[op]=text``), so both parse them alike."""
+    query: list[tuple[str, str]] = []
+    for name, condition in metadata.items():
+        for op, value in (condition if isinstance(condition, Mapping) else {"eq": condition}).items():
+            text = "|".join(map(_text, value)) if isinstance(value, (list, tuple)) else _text(value)
+            query.append((f"meta.{name}[{op}]", text))
+    return query
 
 
-def _field_test(name: str, op: str, expected: Any) -> Callable[[Image], bool]:
-    def test(image: Image) -> bool:
-        value: Any = image.meta
-        for part in name.split("."):  # nested fields: "a.b"
-            if not isinstance(value, Mapping) or part not in value:
-                return False
-            value = value[part]
-        if op == "eq":
-            return bool(value == expected)
-        if op == "in":
-            return value in expected
-        if not isinstance(value, (int, float)) or not isinstance(expected, (int, float)):
-            return False
-        return {"gt": value > expected, "gte": value >= expected, "lt": value < expected, "lte": value <= expected}[op]
-
-    return test
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise RequestError(f"a metadata filter value is a string, a number or a boolean, not {value!r}")

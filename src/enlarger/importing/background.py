@@ -15,7 +15,7 @@ import anyio
 
 from enlarger.errors import EnlargerError
 from enlarger.hosting import Hosting
-from enlarger.importing.jobs import Job, JobStore
+from enlarger.importing.jobs import ImportJob, JobStore
 from enlarger.importing.runner import Runner
 from enlarger.importing.service import make_runner, owner_name
 from enlarger.importing.sources import open_source
@@ -67,7 +67,7 @@ class ImportWorker:
             with anyio.move_on_after(settings.import_poll_seconds):
                 await self._wake.wait()
 
-    async def _run(self, job: Job, *, lead: bool) -> None:
+    async def _run(self, job: ImportJob, *, lead: bool) -> None:
         try:
             source = open_source(job, self.hosting.settings, self.fetcher)
         except (EnlargerError, ImportError) as exc:

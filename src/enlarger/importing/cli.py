@@ -20,7 +20,7 @@ import anyio
 from enlarger.catalog.store import Catalog
 from enlarger.errors import RequestError
 from enlarger.hosting import Hosting
-from enlarger.importing.jobs import Job, JobStore, Options
+from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore
 from enlarger.importing.progress import Display
 from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
 from enlarger.importing.runner import Runner
@@ -34,7 +34,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, data_dir=args.data_dir)
 
 
-def _summary(job: Job, jobs: JobStore, seconds: float) -> dict[str, Any]:
+def _summary(job: ImportJob, jobs: JobStore, seconds: float) -> dict[str, Any]:
     counts = jobs.counts(job.id)
     record = job_json(job, counts)
     record["seconds"] = round(seconds, 3)
@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace, settings: Settings, catalog: Catalog, jobs: J
         raise RequestError(f"cannot read the URL list {path}: no such file")
     if named.config["kind"] == "images-api" and not settings.import_api_token:
         raise RequestError("an images-api source needs a token: set ENLARGER_IMPORT_API_TOKEN (import_api_token)")
-    options = Options(args.id_prefix, args.new_ids, args.overwrite, args.dry_run, args.concurrency, args.rate)
+    options = ImportOptions(args.id_prefix, args.new_ids, args.overwrite, args.dry_run, args.concurrency, args.rate)
     who = f"cli:{getpass.getuser()}"
     job, resumed = start_or_resume(jobs, args.account, named, options, started_by=who, runner="cli")
     print(f"{'resuming' if resumed else 'started'} import job {job.id}: {job.source}", file=sys.stderr)

@@ -39,7 +39,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class Options:
+class ImportOptions:
     """How a job imports: target ID prefix, new UUIDs or source IDs, overwrite or skip, pacing."""
 
     id_prefix: str = ""
@@ -59,12 +59,12 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Job:
+class ImportJob:
     id: str
     account_id: str
     source: str
     config: dict[str, Any]
-    options: Options
+    options: ImportOptions
     started_by: str
     runner: str
     state: str
@@ -131,17 +131,17 @@ class LeaseLostError(Exception):
     """This runner's claim expired and another took the work over: its result must not commit."""
 
 
-def _job(row: Row[Any]) -> Job:
+def _job(row: Row[Any]) -> ImportJob:
     m = row._mapping
-    options = Options(m["id_prefix"], m["new_ids"], m["overwrite"], m["dry_run"], m["concurrency"], m["rate"])
-    return Job(
+    options = ImportOptions(m["id_prefix"], m["new_ids"], m["overwrite"], m["dry_run"], m["concurrency"], m["rate"])
+    return ImportJob(
         m["id"], m["account_id"], m["source"], dict(m["config"]), options, m["started_by"], m["runner"],
         m["state"], m["listed"], m["cursor"], m["total"], m["total_bytes"], _aware(m["created"]) or now(),
         _aware(m["updated"]) or now(), _aware(m["finished"]), m["error"], m["lease_owner"],
     )  # fmt: skip
 
 
-def target_id(listed: Listed, options: Options) -> tuple[str, str | None]:
+def target_id(listed: Listed, options: ImportOptions) -> tuple[str, str | None]:
     """The image ID an object gets, fixed when it is listed (so a re-run reuses it), or a problem."""
     if options.new_ids or listed.image_id is None:
         return str(uuid.uuid4()), None
@@ -167,12 +167,12 @@ class JobStore:
         account_id: str,
         source: str,
         config: dict[str, Any],
-        options: Options,
+        options: ImportOptions,
         *,
         started_by: str,
         runner: str,
         lead: str | None = None,
-    ) -> Job:
+    ) -> ImportJob:
         """A new running job; ``lead`` creates it already led by that owner (for a minute), so no
         runner takes it before its creator has recorded what it must."""
         self.catalog.account(account_id)
@@ -188,7 +188,7 @@ class JobStore:
             c.execute(insert(import_jobs).values(**values))
         return self.job(values["id"])
 
-    def job(self, job_id: str, account_id: str | None = None) -> Job:
+    def job(self, job_id: str, account_id: str | None = None) -> ImportJob:
         query = select(import_jobs).where(import_jobs.c.id == job_id)
         if account_id is not None:
             query = query.where(import_jobs.c.account_id == account_id)
@@ -198,15 +198,15 @@ class JobStore:
             raise NotFoundError(f"import job {job_id!r} not found")
         return _job(row)
 
-    def jobs(self, account_id: str, limit: int = 100) -> list[Job]:
+    def jobs(self, account_id: str, limit: int = 100) -> list[ImportJob]:
         query = select(import_jobs).where(import_jobs.c.account_id == account_id)
         with self.engine.connect() as c:
             rows = c.execute(query.order_by(import_jobs.c.created.desc()).limit(limit)).all()
         return [_job(r) for r in rows]
 
     def unfinished(
-        self, account_id: str, source: str, config: dict[str, Any], options: Options, runner: str
-    ) -> Job | None:
+        self, account_id: str, source: str, config: dict[str, Any], options: ImportOptions, runner: str
+    ) -> ImportJob | None:
         """The newest unfinished job of the same source and options: starting it again resumes it."""
         query = select(import_jobs).where(
             import_jobs.c.account_id == account_id,
@@ -238,7 +238,7 @@ class JobStore:
             )
         return done.rowcount == 1
 
-    def claim_next_job(self, owner: str, runner: str, lease: float) -> Job | None:
+    def claim_next_job(self, owner: str, runner: str, lease: float) -> ImportJob | None:
         """The oldest active job of ``runner`` without a live lead, claimed (replicas skip each other's)."""
         moment = now()
         candidate = (
@@ -305,7 +305,7 @@ class JobStore:
         return str(state), kept
 
     def add_listed(
-        self, job: Job, owner: str, entries: list[Listed], cursor: str | None, last: bool, max_bytes: int
+        self, job: ImportJob, owner: str, entries: list[Listed], cursor: str | None, last: bool, max_bytes: int
     ) -> int:
         """Record one page of the listing and where the listing stands, in one transaction (so a
         restarted listing continues after this page, never repeats it); only while we lead."""
@@ -383,7 +383,7 @@ class JobStore:
                 .values(lease_owner=None, lease_until=None)
             )
 
-    def cancel(self, job_id: str, account_id: str | None = None) -> Job:
+    def cancel(self, job_id: str, account_id: str | None = None) -> ImportJob:
         """Stop a job: runners claim nothing more of it; objects in flight settle, the rest stay pending."""
         job = self.job(job_id, account_id)
         moment = now()

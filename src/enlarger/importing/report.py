@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from enlarger.importing.jobs import Counts, Job, LogRow
+from enlarger.importing.jobs import Counts, ImportJob, LogRow
 
 LOG_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 _LOG_FIELDS = ("key", "image_id", "state", "reason", "bytes", "attempts", "finished")
@@ -18,7 +18,7 @@ def _when(moment: Any) -> str | None:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
 
 
-def job_json(job: Job, counts: Counts) -> dict[str, Any]:
+def job_json(job: ImportJob, counts: Counts) -> dict[str, Any]:
     """A job as the API and ``enlarger import --json`` show it (never with credentials: jobs have none)."""
     o = job.options
     return {

@@ -21,7 +21,7 @@ import anyio
 from enlarger.catalog.store import Variant
 from enlarger.errors import ConflictError, EnlargerError, OptionError, OriginError, QuotaExceededError
 from enlarger.hosting import Hosting, NewImage
-from enlarger.importing.jobs import DONE, FAILED, SKIPPED, Item, Job, JobStore, LeaseLostError
+from enlarger.importing.jobs import DONE, FAILED, SKIPPED, ImportJob, Item, JobStore, LeaseLostError
 from enlarger.importing.sources import Source
 from enlarger.options import parse_options
 
@@ -75,7 +75,7 @@ class Runner:
         self,
         jobs: JobStore,
         hosting: Hosting,
-        job: Job,
+        job: ImportJob,
         source: Source,
         *,
         owner: str,
@@ -102,7 +102,7 @@ class Runner:
         self._stopped = True
         self._more.set()
 
-    async def run(self) -> Job:
+    async def run(self) -> ImportJob:
         counts = await anyio.to_thread.run_sync(self.jobs.counts, self.job.id)
         p = self.progress
         p.total, p.total_bytes, p.listed = self.job.total, self.job.total_bytes, self.job.listed

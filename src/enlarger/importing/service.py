@@ -8,10 +8,9 @@ import uuid
 from collections.abc import Callable
 
 from enlarger.hosting import Hosting
-from enlarger.importing.jobs import Job, JobStore, Options
+from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore
 from enlarger.importing.runner import Runner
 from enlarger.importing.sources import Named, Source
-from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher
 from enlarger.settings import Settings
 
@@ -22,8 +21,8 @@ def owner_name(kind: str) -> str:
 
 
 def start_or_resume(
-    jobs: JobStore, account_id: str, named: Named, options: Options, *, started_by: str, runner: str
-) -> tuple[Job, bool]:
+    jobs: JobStore, account_id: str, named: Named, options: ImportOptions, *, started_by: str, runner: str
+) -> tuple[ImportJob, bool]:
     """An unfinished job of the same source and options is resumed (kill -9, then run it again);
     otherwise a new job starts. Returns the job and whether it was resumed."""
     existing = jobs.unfinished(account_id, named.description, named.config, options, runner)
@@ -35,20 +34,16 @@ def start_or_resume(
 
 def import_fetcher(settings: Settings, trusted_origin: str | None = None) -> Fetcher:
     """The SSRF-safe fetcher, capped at the upload limit (the operator's own source may be trusted)."""
-    return Fetcher(
-        AddressGuard(parse_networks(settings.fetch_allowed_networks)),
-        connect_timeout=settings.fetch_connect_timeout,
-        total_timeout=settings.fetch_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        max_bytes=max(settings.max_upload_bytes, 64 * 1024 * 1024),  # listings may be larger than an image
-        trusted_origin=trusted_origin,
+    # listings may be larger than an image
+    return Fetcher.from_settings(
+        settings, max_bytes=max(settings.max_upload_bytes, 64 * 1024 * 1024), trusted_origin=trusted_origin
     )
 
 
 def make_runner(
     jobs: JobStore,
     hosting: Hosting,
-    job: Job,
+    job: ImportJob,
     source: Source,
     owner: str,
     *,

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 from enlarger.errors import RequestError
-from enlarger.importing.jobs import Item, Job, Listed
+from enlarger.importing.jobs import ImportJob, Item, Listed
 from enlarger.security.fetch import Fetcher
 from enlarger.settings import Settings
 
@@ -24,14 +24,14 @@ _FORMS = "s3://BUCKET/PREFIX, urls:FILE (urls:- for stdin) or images-api:BASE_UR
 
 
 @dataclass(frozen=True)
-class Page:
+class ListingPage:
     entries: list[Listed]
     cursor: str | None  # where the listing continues after this page
     last: bool
 
 
 class Source(Protocol):
-    def pages(self, cursor: str | None) -> AsyncIterator[Page]:
+    def pages(self, cursor: str | None) -> AsyncIterator[ListingPage]:
         """The listing from ``cursor`` on (None: from the start), a page at a time."""
 
     async def read(self, item: Item) -> bytes:
@@ -90,7 +90,7 @@ def parse_source(text: str, *, endpoint: str = "", region: str = "us-east-1", va
     raise RequestError(f"the source must be {_FORMS}, got {text!r}")
 
 
-def open_source(job: Job, settings: Settings, fetcher: Fetcher, stdin: TextIO | None = None) -> Source:
+def open_source(job: ImportJob, settings: Settings, fetcher: Fetcher, stdin: TextIO | None = None) -> Source:
     """The source a job's configuration describes, with credentials from ``settings``."""
     config = job.config
     kind = config.get("kind")

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from enlarger.errors import OriginError, RequestError
 from enlarger.importing.jobs import Item, Listed
-from enlarger.importing.sources import PAGE, Page
+from enlarger.importing.sources import PAGE, ListingPage
 from enlarger.security.fetch import Fetcher
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -57,7 +57,7 @@ class ApiSource:
         result: dict[str, Any] = body["result"]
         return result
 
-    async def pages(self, cursor: str | None) -> AsyncIterator[Page]:
+    async def pages(self, cursor: str | None) -> AsyncIterator[ListingPage]:
         while True:
             url = f"{self.root}/v2?per_page={PAGE}&sort_order=asc"
             if cursor:
@@ -65,7 +65,7 @@ class ApiSource:
             result = await self._json(url)
             records = [r for r in result.get("images") or [] if isinstance(r, dict) and not r.get("draft")]
             token = result.get("continuation_token") or None
-            yield Page([_listed(r) for r in records], token, last=token is None)
+            yield ListingPage([_listed(r) for r in records], token, last=token is None)
             if token is None:
                 return
             cursor = token

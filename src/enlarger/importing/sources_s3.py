@@ -15,7 +15,7 @@ import anyio
 
 from enlarger.errors import InputTooLargeError, OriginError, SourceNotFoundError
 from enlarger.importing.jobs import Item, Listed
-from enlarger.importing.sources import PAGE, Page
+from enlarger.importing.sources import PAGE, ListingPage
 from enlarger.settings import Settings
 
 
@@ -36,7 +36,7 @@ class S3Source:
             config=Config(max_pool_connections=concurrency + 2, retries={"max_attempts": 3, "mode": "standard"}),
         )
 
-    async def pages(self, cursor: str | None) -> AsyncIterator[Page]:
+    async def pages(self, cursor: str | None) -> AsyncIterator[ListingPage]:
         while True:
             page = await anyio.to_thread.run_sync(self._list, cursor)
             yield page
@@ -44,7 +44,7 @@ class S3Source:
                 return
             cursor = page.cursor
 
-    def _list(self, cursor: str | None) -> Page:
+    def _list(self, cursor: str | None) -> ListingPage:
         from botocore.exceptions import BotoCoreError, ClientError
 
         request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": PAGE}
@@ -61,7 +61,7 @@ class S3Source:
             if not o["Key"].endswith("/")  # "folder" markers are not objects to import
         ]
         last_key = contents[-1]["Key"] if contents else cursor
-        return Page(entries, last_key, last=not answer.get("IsTruncated"))
+        return ListingPage(entries, last_key, last=not answer.get("IsTruncated"))
 
     async def read(self, item: Item) -> bytes:
         return await anyio.to_thread.run_sync(self._get, item.key)

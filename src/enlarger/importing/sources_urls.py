@@ -23,7 +23,7 @@ import anyio
 from enlarger.errors import EnlargerError, RequestError
 from enlarger.hosting import check_metadata
 from enlarger.importing.jobs import Item, Listed
-from enlarger.importing.sources import PAGE, Page
+from enlarger.importing.sources import PAGE, ListingPage
 from enlarger.security.fetch import Fetcher
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
@@ -106,9 +106,9 @@ class UrlSource:
         self.max_bytes = max_bytes
         self._stdin = stdin or sys.stdin
 
-    async def pages(self, cursor: str | None) -> AsyncIterator[Page]:
+    async def pages(self, cursor: str | None) -> AsyncIterator[ListingPage]:
         if self.path is None:
-            yield Page([], cursor, last=True)
+            yield ListingPage([], cursor, last=True)
             return
         handle = self._stdin if self.path == "-" else open(self.path, encoding="utf-8-sig", newline="")  # noqa: SIM115
         try:
@@ -118,7 +118,7 @@ class UrlSource:
             while True:
                 batch = await anyio.to_thread.run_sync(lambda: list(itertools.islice(entries, PAGE)))
                 consumed += len(batch)
-                yield Page(batch, str(consumed), last=len(batch) < PAGE)
+                yield ListingPage(batch, str(consumed), last=len(batch) < PAGE)
                 if len(batch) < PAGE:
                     return
         finally:

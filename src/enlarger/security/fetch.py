@@ -34,7 +34,8 @@ from enlarger.errors import (
     OriginTimeoutError,
     SourceNotFoundError,
 )
-from enlarger.security.addresses import AddressGuard
+from enlarger.security.addresses import AddressGuard, parse_networks
+from enlarger.settings import Settings
 
 USER_AGENT = f"Enlarger/{__version__} (image transformation service; +https://github.com/enlarger/enlarger)"
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -189,6 +190,21 @@ class Fetcher:
         self._total_timeout = total_timeout
         self._max_redirects = max_redirects
         self._max_bytes = max_bytes
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, max_bytes: int | None = None, trusted_origin: str | None = None
+    ) -> Fetcher:
+        """The fetcher the ``fetch_*`` settings describe (one place, for the server, the binding and imports);
+        ``max_bytes`` defaults to ``max_input_bytes``."""
+        return cls(
+            AddressGuard(parse_networks(settings.fetch_allowed_networks)),
+            connect_timeout=settings.fetch_connect_timeout,
+            total_timeout=settings.fetch_timeout,
+            max_redirects=settings.fetch_max_redirects,
+            max_bytes=settings.max_input_bytes if max_bytes is None else max_bytes,
+            trusted_origin=trusted_origin,
+        )
 
     async def aclose(self) -> None:
         await self._guarded.aclose()

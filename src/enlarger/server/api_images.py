@@ -32,17 +32,16 @@ from enlarger.errors import (
 from enlarger.hosting import (
     check_browser_ttl,
     check_creator,
-    check_metadata,
-    check_signing,
     direct_upload_expiry,
 )
 from enlarger.options import BY_NAME, parse_options
-from enlarger.server.bodies import file_bytes, file_name, flag, new_image, read_form, read_json
+from enlarger.records import timestamp
+from enlarger.server.bodies import file_bytes, file_name, flag, int_param, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
+from enlarger.server.hosted_outputs import browser_ttl
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
-from enlarger.server.records import timestamp
 
 PREFIX = "/client/v4/accounts/{account_id}/images"
 BATCH_PREFIX = "/images"
@@ -98,22 +97,9 @@ async def _authenticate_batch(request: Request, service: HostingService) -> Acco
     return await run(service.hosting.catalog.account, owner)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(float(raw))
-    except (ValueError, OverflowError):
-        raise RequestError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise RequestError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 def _page_size(request: Request, most: int) -> int:
     """``per_page``: at least 10; more than the documented page size is served as that size."""
-    return min(_int_param(request, "per_page", most, 10, 1_000_000), most)
+    return min(int_param(request, "per_page", most, 10, 1_000_000), most)
 
 
 def _creator_filter(request: Request) -> str | None:
@@ -141,7 +127,7 @@ async def upload(request: Request, service: HostingService, account: Account) ->
 
 
 async def list_v1(request: Request, service: HostingService, account: Account) -> Response:
-    page = _int_param(request, "page", 1, 1, 1_000_000)
+    page = int_param(request, "page", 1, 1, 1_000_000)
     per_page = _page_size(request, V1_PAGE)
     where = ImageFilter(creator=_creator_filter(request))
     found = await run(service.hosting.catalog.page, account.id, page, per_page, where)
@@ -175,14 +161,13 @@ async def edit(request: Request, service: HostingService, account: Account) -> R
     if unknown:
         raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
     image_id = request.path_params["image_id"]
-    changes: dict[str, Any] = {}
+    changes: dict[str, object] = {}  # checked by Hosting.edit_image, as the binding's edits are
     if "metadata" in body:
-        changes["meta"] = check_metadata(body["metadata"])
+        changes["meta"] = body["metadata"]
     if "requireSignedURLs" in body:
         changes["require_signed"] = flag(body["requireSignedURLs"], "requireSignedURLs")
-        check_signing(image_id, changes["require_signed"])
     if "creator" in body:
-        changes["creator"] = check_creator(body["creator"])
+        changes["creator"] = body["creator"]
     image = await service.edit_image(account.id, image_id, changes)
     return envelope((await service.records(request, account)).record(image))
 
@@ -219,7 +204,7 @@ async def batch_token(_request: Request, service: HostingService, account: Accou
 
 
 def _config_json(account: Account, service: HostingService) -> dict[str, Any]:
-    ttl = account.browser_ttl or service.hosting.settings.cache_control_max_age
+    ttl = browser_ttl(account, None, service.hosting.settings.cache_control_max_age)
     return {"flexible_variants": account.flexible_variants, "browser_ttl": ttl}
 
 

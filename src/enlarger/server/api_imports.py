@@ -14,7 +14,6 @@ a ``urls:FILE`` on the server's disk is for the CLI only.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,13 +27,13 @@ from starlette.routing import Route
 from enlarger.catalog.store import Account, digest
 from enlarger.errors import EnlargerError, RequestError, SourceForbiddenError
 from enlarger.importing.background import ImportWorker
-from enlarger.importing.jobs import Job, JobStore, Listed, Options
+from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore, Listed
 from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
 from enlarger.importing.sources import PAGE, Named, parse_source
 from enlarger.importing.sources_urls import entry
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.server.api_images import Handler, authenticated
-from enlarger.server.bodies import bounded, flag
+from enlarger.server.bodies import flag, read_json
 from enlarger.server.envelope import envelope
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
@@ -63,11 +62,11 @@ class ImportApi:
         return job_json(job, await run(self.jobs.counts, job_id))
 
     async def start(self, request: Request, account: Account) -> Response:
-        body = await _read_body(request)
+        body = await read_json(request, MAX_BODY)
         unknown = set(body) - _FIELDS
         if unknown:
             raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        options = Options(
+        options = ImportOptions(
             id_prefix=str(body.get("id_prefix") or ""),
             new_ids=flag(body.get("new_ids", False), "new_ids"),
             overwrite=flag(body.get("overwrite", False), "overwrite"),
@@ -85,7 +84,7 @@ class ImportApi:
         who = await run(self._token_id, request)
         creator = f"api-start:{uuid.uuid4().hex}" if urls is not None else None
 
-        def create() -> Job:
+        def create() -> ImportJob:
             return self.jobs.create(
                 account.id, named.description, named.config, options, started_by=who, runner="server", lead=creator
             )
@@ -125,7 +124,7 @@ class ImportApi:
         secret = request.headers.get("authorization", "").partition(" ")[2].strip()
         return f"token:{self.jobs.token_id(digest(secret))}"
 
-    def _record_list(self, job: Job, owner: str, entries: list[Listed]) -> None:
+    def _record_list(self, job: ImportJob, owner: str, entries: list[Listed]) -> None:
         """A posted list is recorded whole while its creator leads the job (nothing to re-read later)."""
         max_bytes = self.service.hosting.settings.max_upload_bytes
         for start in range(0, max(1, len(entries)), PAGE):
@@ -178,17 +177,6 @@ def routes() -> list[Route]:
         ("/{job_id}/log", "GET", ImportApi.log),
     ]
     return [Route(PREFIX + path, authenticated(_on_app(action)), methods=[method]) for path, method, action in table]
-
-
-async def _read_body(request: Request) -> dict[str, Any]:
-    raw = await bounded(request, MAX_BODY).body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise RequestError(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise RequestError("the body must be a JSON object")
-    return body
 
 
 def _number(body: dict[str, Any], name: str, default: Any, kind: type) -> Any:

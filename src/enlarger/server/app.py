@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,19 +28,17 @@ from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
-from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, origin_matcher
 from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
-from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
-from enlarger.server.workers import ALONE, Share, Supervisor
-from enlarger.settings import Settings, SettingsError
+from enlarger.server.workers import ALONE, Share
+from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage.factory import open_storage
 from enlarger.usage import UsageMetrics
@@ -147,14 +144,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     prepare_directories(settings)
     metrics = Metrics()
     origin = settings.origin_location
-    fetcher = Fetcher(
-        AddressGuard(parse_networks(settings.fetch_allowed_networks)),
-        connect_timeout=settings.fetch_connect_timeout,
-        total_timeout=settings.fetch_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        max_bytes=settings.max_input_bytes,
-        trusted_origin=origin if is_absolute(origin) else None,
-    )
+    fetcher = Fetcher.from_settings(settings, trusted_origin=origin if is_absolute(origin) else None)
     cache = DiskCache(
         settings.data_dir / "cache",
         share.part(settings.cache_max_bytes),
@@ -186,46 +176,6 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
-        images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
+        images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run, changes=service)
         app.state.binding = AccessLog(binding.create_app(images), metrics)
     return AccessLog(app, metrics)
-
-
-def log_access_to_stderr() -> None:
-    """Write the access log's JSON lines to stderr (``enlarger serve`` and each of its workers)."""
-    access = logging.getLogger("enlarger.access")
-    access.addHandler(logging.StreamHandler(sys.stderr))
-    access.setLevel(logging.INFO)
-    access.propagate = False
-
-
-def run(settings: Settings) -> int:
-    """Serve ``settings``' app with uvicorn until stopped (httptools, uvloop where available).
-
-    With ``processes`` above 1, a :class:`Supervisor` runs that many worker processes instead.
-    Returns the exit status.
-    """
-    import importlib.util
-
-    import uvicorn
-
-    if settings.process_count > 1:
-        if settings.binding_listen:
-            raise SettingsError(
-                "binding_listen is served by one process: set processes=1, or run the binding on its own instance"
-            )
-        return Supervisor(settings).run()
-    tune_memory()
-    if settings.binding_listen:  # two listeners, one event loop
-        binding.serve(create_app(settings), settings, access_log=False, log_level="warning", http="httptools")
-        return 0
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="warning",
-        http="httptools",
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-    )
-    return 0

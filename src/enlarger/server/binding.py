@@ -15,17 +15,13 @@ time limit as every transformation.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
 from enlarger.binding.api import Images
 from enlarger.binding.errors import ImagesError, Operation
@@ -36,7 +32,7 @@ from enlarger.server.binding_wire import MAX_IMAGES, read_info, read_transform
 from enlarger.server.bodies import bounded
 from enlarger.server.errors import log_error
 from enlarger.server.guard import guarded
-from enlarger.settings import Settings, SettingsError
+from enlarger.settings import SettingsError
 
 HEADER = "cf-images-binding"
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -126,24 +122,3 @@ def listen_address(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SettingsError(f"setting binding_listen must be host:port (e.g. 127.0.0.1:8081), got {text!r}")
     return host, int(port)
-
-
-def servers(main: ASGIApp, settings: Settings, **config: Any) -> list[uvicorn.Server]:
-    """The main listener and, with ``binding_listen``, the binding's beside it (one process, one
-    event loop: they share the admission control, fetcher and limits; the main app's lifespan runs both)."""
-    found = [uvicorn.Server(uvicorn.Config(main, host=settings.host, port=settings.port, **config))]
-    inner = getattr(main, "app", main)  # the Starlette app inside the access log
-    binding_app: ASGIApp | None = getattr(getattr(inner, "state", None), "binding", None)
-    if settings.binding_listen and binding_app is not None:
-        host, port = listen_address(settings.binding_listen)
-        found.append(uvicorn.Server(uvicorn.Config(binding_app, host=host, port=port, lifespan="off", **config)))
-    return found
-
-
-def serve(main: ASGIApp, settings: Settings, **config: Any) -> None:
-    """Serve until stopped; a signal stops both listeners (uvicorn passes it on once it has stopped)."""
-
-    async def together() -> None:
-        await asyncio.gather(*(server.serve() for server in servers(main, settings, **config)))
-
-    asyncio.run(together())

@@ -2,7 +2,8 @@
 
 Bodies are read with a byte cap enforced while they stream in, so an oversize upload is refused
 (413) without being buffered or spooled whole; forms, JSON bodies and the metadata fields SDKs
-send are turned into plain values or a :class:`~enlarger.errors.RequestError` naming the field.
+send are turned into plain values or a :class:`~enlarger.errors.RequestError` naming the field
+(as are numeric query parameters, :func:`int_param`, shared by the API and the dashboard).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ async def read_form(request: Request, limit: int) -> FormData:
         raise RequestError(f"could not read the form: {exc}") from exc
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    raw = await bounded(request, 64 * 1024).body()
+async def read_json(request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
+    """A JSON object body of at most ``limit`` bytes (empty means ``{}``): every JSON endpoint reads it here."""
+    raw = await bounded(request, limit).body()
     if not raw.strip():
         return {}
     try:
@@ -161,3 +163,17 @@ def new_image(form: FormData, filename: str) -> NewImage:
         meta=form_metadata(form),
         require_signed=flag(text("requireSignedURLs") or "false", "requireSignedURLs"),
     )
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as a whole number in ``low``–``high`` (``default`` when absent)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(float(raw))
+    except (ValueError, OverflowError):
+        raise RequestError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise RequestError(f"{name} must be between {low} and {high}, got {value}")
+    return value

@@ -29,22 +29,18 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from enlarger import url_overlay
 from enlarger.catalog.store import Account
 from enlarger.errors import AuthenticationError, EnlargerError, NotFoundError, PermissionDeniedError, RequestError
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import sign_url
 from enlarger.server import api_images
-from enlarger.server.bodies import flag, read_json
-from enlarger.server.delivery import hosted_overlay
+from enlarger.server.bodies import flag, int_param, read_json
 from enlarger.server.envelope import envelope, enveloped, failure
 from enlarger.server.guard import guarded
+from enlarger.server.hosted_outputs import auto_format, browser_ttl, hosted_output, variant_options
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
-from enlarger.server.outputs import OutputRequest, Services, respond
-from enlarger.server.overlays import with_overlay
-from enlarger.server.purge import image_tag
-from enlarger.sources import Located
+from enlarger.server.outputs import Services, respond
 
 WEB = Path(__file__).resolve().parent.parent / "web" / "dashboard"
 COOKIE = "enlarger_session"
@@ -176,7 +172,7 @@ async def sign_out(request: Request) -> Response:
 
 
 # --- the images API, as the signed-in account
-_IMAGES_API = Router(routes=api_images.routes())
+_IMAGES_API = Router(routes=api_images.routes())  # the proxy runs the API's own handlers
 
 
 async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
@@ -202,7 +198,7 @@ def _account_json(service: HostingService, account: Account) -> dict[str, Any]:
         "hash": account.hash,
         "name": account.name,
         "flexible_variants": account.flexible_variants,
-        "browser_ttl": settings.cache_control_max_age,
+        "browser_ttl": browser_ttl(account, None, settings.cache_control_max_age),  # what delivery sends
         "max_upload_bytes": settings.max_upload_bytes,
     }
 
@@ -256,14 +252,14 @@ async def token_revoke(request: Request, account: Account, _token: str) -> Respo
 
 async def usage(request: Request, account: Account, _token: str) -> Response:
     recorder = _hosting(request).usage
-    days = api_images._int_param(request, "days", 30, 1, 366)
+    days = int_param(request, "days", 30, 1, 366)
     summary = await recorder.summary(account.id)
     return envelope({"summary": summary, "days": await recorder.history(account.id, days)})
 
 
 async def search(request: Request, account: Account, _token: str) -> Response:
     service = _hosting(request)
-    per_page = api_images._int_param(request, "per_page", 50, *_SEARCH_PER_PAGE)
+    per_page = int_param(request, "per_page", 50, *_SEARCH_PER_PAGE)
     order = request.query_params.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise RequestError(f"sort_order must be asc or desc, got {order!r}")
@@ -298,29 +294,16 @@ async def preview(request: Request) -> Response:
     account, _ = await session(request)
     image = await run(service.hosting.catalog.image, account.id, request.query_params.get("id", ""))
     options = await _preview_options(service, account, request)
-
-    async def read() -> bytes:
-        return await service.original(image)
-
-    output = OutputRequest(
-        options,
-        Located(f"hosted:{image.content_hash}", read, None),
-        tags=(image_tag(account.id, image.id),),
-        cache_control="private, max-age=300",
-    )
-    drawn = url_overlay.source(options)  # draw=<id> previews as it delivers: another image of the account
-    tags = (image_tag(account.id, drawn),) if drawn else ()
-    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), tags)
+    # made as delivery makes it (draw=<id> included), but private to the owner
+    output = await hosted_output(service, account, image, options, cache_control="private, max-age=300")
     return await respond(request, services, output)
 
 
 async def _preview_options(service: HostingService, account: Account, request: Request) -> Options:
     variant = request.query_params.get("variant")
     if variant:
-        found = await run(service.hosting.catalog.variant, account.id, variant)
-        return parse_options({"format": "auto", **found.options})
-    options = parse_options(request.query_params.get("options", ""))
-    return options if options.format else options.replace(format="auto")
+        return variant_options(await run(service.hosting.catalog.variant, account.id, variant))
+    return auto_format(parse_options(request.query_params.get("options", "")))
 
 
 _ENDPOINTS: list[tuple[str, str, Handler]] = [

@@ -17,15 +17,13 @@ from starlette.responses import Response
 from enlarger import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
 from enlarger.errors import FlexibleVariantsDisabledError, NotFoundError
-from enlarger.options import Options, parse_options, parse_url_options
+from enlarger.options import Options, parse_url_options
 from enlarger.security.signing import signed_expiry, verify
 from enlarger.server.hints import apply_hints
+from enlarger.server.hosted_outputs import auto_format, browser_ttl, hosted_output, variant_options
 from enlarger.server.hosting_service import HostingService
-from enlarger.server.offload import run
-from enlarger.server.outputs import OutputRequest, Services, respond
-from enlarger.server.overlays import with_overlay
-from enlarger.server.purge import image_tag, variant_tag
-from enlarger.sources import Located
+from enlarger.server.outputs import Services, respond
+from enlarger.server.purge import variant_tag
 
 CUSTOM_DOMAIN_PREFIX = "/cdn-cgi/imagedelivery"
 
@@ -41,13 +39,12 @@ def _split(rest: str) -> tuple[str, str]:
 def _options(account: Account, variant: Variant | None, name: str) -> Options:
     """Variant options (delivered in the best format the browser takes), or flexible options."""
     if variant is not None:
-        return parse_options({"format": "auto", **variant.options})
+        return variant_options(variant)
     if not account.flexible_variants:
         raise FlexibleVariantsDisabledError(
             f"no variant named {name!r}, and flexible variants (options in the URL) are not enabled for the account"
         )
-    options = parse_url_options(name)
-    return options if options.format else options.replace(format="auto")
+    return auto_format(parse_url_options(name))
 
 
 SWR = 7200  # "public, max-age=N, stale-while-revalidate=7200" (browser-ttl.mdx)
@@ -62,13 +59,6 @@ def _cache_control(image: Image, query: str, max_age: int) -> str:
     if expires is not None:
         max_age = max(0, min(max_age, expires - int(time.time())))
     return f"private, max-age={max_age}"
-
-
-def _browser_ttl(account: Account, variant: Variant | None, default: int) -> int:
-    """The variant's browser TTL, else the account's, else the server's default (browser-ttl.mdx)."""
-    if variant is not None and variant.browser_ttl is not None:
-        return variant.browser_ttl
-    return account.browser_ttl if account.browser_ttl is not None else default
 
 
 def _signed_paths(request: Request, account_hash: str, image_id: str, name: str) -> tuple[str, str]:
@@ -88,40 +78,19 @@ async def endpoint(request: Request) -> Response:
     if image.require_signed and not (variant and variant.never_require_signed):
         verify(_signed_paths(request, account.hash, image_id, name), query, found.keys)
     hinted = apply_hints(_options(account, variant, name), request.headers)
-
-    async def read() -> bytes:
-        return await service.original(image)
-
-    tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
-    output = OutputRequest(
+    ttl = browser_ttl(account, variant, services.settings.cache_control_max_age)
+    output = await hosted_output(
+        service,
+        account,
+        image,
         hinted.options,
-        Located(f"hosted:{image.content_hash}", read, None),
-        hinted.vary,
-        tags=tags,
-        cache_control=_cache_control(
-            image, query, _browser_ttl(account, variant, services.settings.cache_control_max_age)
-        ),
+        cache_control=_cache_control(image, query, ttl),
+        vary=hinted.vary,
+        tags=(variant_tag(account.id, variant.id),) if variant else (),
         head=request.method == "HEAD",
     )
-    drawn = url_overlay.source(hinted.options)  # draw=<id>: deleting that image purges these outputs too
-    overlay_tags = (image_tag(account.id, drawn),) if drawn else ()
-    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), overlay_tags)
     await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
     response = await respond(request, services, output)
     if not output.head:  # usage accounting (issue 17)
         service.usage.delivered(account.id, response.status_code, len(response.body))
     return response
-
-
-async def hosted_overlay(service: HostingService, account: Account, image_id: str) -> Located:
-    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account."""
-    catalog = service.hosting.catalog
-    try:
-        overlay = await run(lambda: catalog.image(account.id, image_id))
-    except NotFoundError:
-        raise NotFoundError(f"there is no hosted image {image_id!r} to draw") from None
-
-    async def read() -> bytes:
-        return await service.original(overlay)
-
-    return Located(f"hosted:{overlay.content_hash}", read, None)

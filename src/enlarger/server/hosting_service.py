@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,10 +23,10 @@ from starlette.requests import Request
 
 from enlarger.catalog.store import Account, Image, SigningKey, Variant
 from enlarger.hosting import Hosting, NewImage
+from enlarger.records import ImageRecords
 from enlarger.security.fetch import Fetcher
 from enlarger.server.offload import run
 from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
-from enlarger.server.records import ImageRecords
 from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
@@ -118,8 +119,9 @@ class HostingService:
         await self._changed()
         return account
 
-    async def edit_image(self, account_id: str, image_id: str, changes: dict[str, Any]) -> Image:
-        image = await run(self.hosting.catalog.update_image, account_id, image_id, changes)
+    async def edit_image(self, account_id: str, image_id: str, changes: Mapping[str, object]) -> Image:
+        """Checked by :meth:`Hosting.edit_image` (the rules every door shares)."""
+        image = await run(self.hosting.edit_image, account_id, image_id, changes)
         await self._changed(image_tag(account_id, image_id))
         return image
 

@@ -1,4 +1,5 @@
-"""Several server processes on one port: the supervisor, the worker entry point, and each one's share.
+"""Several server processes on one port: the supervisor and each one's share (the worker's entry point,
+``worker_main``, is in :mod:`enlarger.server.serve`).
 
 One process serves with one event loop; past a few cores the event loop and the GIL, not
 libvips, are the ceiling. ``enlarger serve --processes N`` (setting ``processes``) therefore runs
@@ -29,7 +30,6 @@ stop accepting, finish the requests in flight — before it exits.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from enlarger.settings import Settings, load_settings
+from enlarger.settings import Settings
 
 logger = logging.getLogger("enlarger.server")
 
@@ -179,7 +179,7 @@ class Supervisor:
 
     def _start(self, worker: _Worker) -> None:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_dir)}
-        command = [sys.executable, "-m", "enlarger.server.workers", str(worker.share.index), str(worker.share.count)]
+        command = [sys.executable, "-m", "enlarger.server.serve", str(worker.share.index), str(worker.share.count)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
         assert process.stdin is not None
         process.stdin.write(encode_settings(self.settings).encode())
@@ -217,48 +217,8 @@ class Supervisor:
                 process.wait()
 
 
-def _watch_parent(parent: int) -> None:
+def watch_parent(parent: int) -> None:
     """Stop this worker (gracefully) when the supervisor is gone, e.g. killed with SIGKILL."""
     while os.getppid() == parent:
         time.sleep(1.0)
     os.kill(os.getpid(), signal.SIGTERM)
-
-
-def worker_main(argv: list[str] | None = None) -> int:
-    """A worker: settings as JSON on stdin, its share as arguments; serves until SIGTERM."""
-    import importlib.util
-
-    import uvicorn
-
-    from enlarger.server.app import create_app, log_access_to_stderr
-    from enlarger.server.memory import tune_memory
-
-    parser = argparse.ArgumentParser(prog="enlarger.server.workers")
-    parser.add_argument("index", type=int)
-    parser.add_argument("count", type=int)
-    args = parser.parse_args(argv)
-    settings = load_settings(env={}, **json.loads(sys.stdin.read()))
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    log_access_to_stderr()
-    tune_memory()
-    try:
-        sock = listening_socket(settings.host, settings.port)
-        app = create_app(settings, share=Share(args.index, args.count))
-    except Exception:  # a configuration or environment error: a restart would fail the same way
-        logger.exception("worker %d could not start", args.index)
-        return STARTUP_FAILURE
-    config = uvicorn.Config(
-        app,
-        access_log=False,
-        log_level="warning",
-        http="httptools",
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        timeout_graceful_shutdown=DRAIN_SECONDS,
-    )
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return 0 if server.started else STARTUP_FAILURE
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main())

@@ -51,7 +51,7 @@ export async function accountPage(state) {
       h("dl", {class: "facts"},
         h("dt", {}, "Account id"), h("dd", {class: "mono break"}, account.id),
         h("dt", {}, "Delivery hash"), h("dd", {class: "mono break"}, account.hash),
-        h("dt", {}, "Browser TTL"), h("dd", {}, `${account.browser_ttl} s (set by the operator: cache_control_max_age)`)),
+        h("dt", {}, "Browser TTL"), h("dd", {}, `${account.browser_ttl} s (the account's browser_ttl, else the server's cache_control_max_age; a variant's own overrides it)`)),
       h("label", {class: "check"}, flexible, " Flexible variants (options in delivery URLs, e.g. /w=400,sharpen=1)")),
     h("div", {class: "card"}, h("h2", {}, "API tokens"),
       h("div", {class: "table-wrap"}, h("table", {},

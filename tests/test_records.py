@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from enlarger.catalog.store import Image
-from enlarger.server.records import ImageRecords
+from enlarger.records import ImageRecords
 
 _MARKS = {
     "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",

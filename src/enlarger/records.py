@@ -1,4 +1,4 @@
-"""Image records as the images API returns them, with each variant's delivery URL."""
+"""Image records as the images API and the binding's ``images.hosted`` return them, with delivery URLs."""
 
 from __future__ import annotations
 
