@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import anyio
+import httpcore
 import pytest
 
-from enlarger.errors import InvalidSourceError
-from enlarger.security.fetch import checked_url, origin_matcher
+from enlarger.errors import InvalidSourceError, SourceForbiddenError
+from enlarger.security.addresses import AddressGuard, parse_networks
+from enlarger.security.fetch import Fetcher, checked_url, origin_matcher
+from tests.live import Origin, serve
+from tests.resolver import stub_dns
 
 
 @pytest.mark.parametrize(
@@ -78,3 +85,71 @@ def test_allowed_hosts_entries_are_domains_with_an_optional_path_prefix(
     """Cloudflare, transform-images/sources.mdx: ``example.com`` excludes subdomains, ``*.example.com``
     covers the root and every subdomain, and an entry may carry a path prefix."""
     assert origin_matcher(entries)(url) is allowed
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every address the fetcher opens a connection to (none of these tests' canaries accept one)."""
+    seen: list[str] = []
+    original = httpcore.AnyIOBackend.connect_tcp
+
+    async def recording(
+        self: httpcore.AnyIOBackend, host: str, port: int, *args: object, **kwargs: object
+    ) -> httpcore.AsyncNetworkStream:
+        seen.append(host)
+        if not host.startswith("127."):
+            raise httpcore.ConnectError(f"test canary {host} is not reachable from here")
+        return await original(self, host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", recording)
+    return seen
+
+
+def _fetcher(allowed: Iterable[str] = ()) -> Fetcher:
+    guard = AddressGuard(parse_networks(allowed))
+    return Fetcher(guard, connect_timeout=2, total_timeout=5, max_redirects=3, max_bytes=1 << 20)
+
+
+CANARIES = ["192.0.0.192", "192.88.99.1", "fec0::1", "64:ff9b::c000:c0", "2002:c000:c0::1", "::ffff:192.0.0.192"]
+
+
+@pytest.mark.parametrize("canary", CANARIES)
+def test_a_name_answering_a_special_purpose_address_is_refused_at_connect_time(
+    monkeypatch: pytest.MonkeyPatch, connects: list[str], canary: str
+) -> None:
+    """CVE-2024-4032 drift: on some interpreters these count as global; the policy refuses them."""
+
+    async def fetch() -> None:
+        fetcher = _fetcher()
+        try:
+            await fetcher.fetch("http://metadata.canary.test/latest/user-data/")
+        finally:
+            await fetcher.aclose()
+
+    with stub_dns(monkeypatch) as dns:
+        dns.answers["metadata.canary.test"] = [canary]
+        with pytest.raises(SourceForbiddenError, match="internal"):
+            anyio.run(fetch)
+        assert dns.asked == ["metadata.canary.test"]
+    assert connects == []
+
+
+@pytest.mark.parametrize("canary", CANARIES)
+def test_a_redirect_to_a_special_purpose_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch, connects: list[str], canary: str
+) -> None:
+    origin = Origin()
+    origin.redirects["/a.jpg"] = "http://metadata.canary.test/latest/user-data/"
+
+    async def fetch(base: str) -> None:
+        fetcher = _fetcher(["127.0.0.2/32"])
+        try:
+            await fetcher.fetch(f"{base}/a.jpg")
+        finally:
+            await fetcher.aclose()
+
+    with stub_dns(monkeypatch) as dns, serve(origin.app(), host="127.0.0.2") as base:
+        dns.answers["metadata.canary.test"] = [canary]
+        with pytest.raises(SourceForbiddenError, match="internal"):
+            anyio.run(fetch, base)
+    assert connects == ["127.0.0.2"]  # the origin only
