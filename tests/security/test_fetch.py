@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import anyio
-import httpcore
 import pytest
 
 from enlarger.errors import InvalidSourceError, SourceForbiddenError
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, checked_url, origin_matcher
 from tests.live import Origin, serve
-from tests.resolver import stub_dns
+from tests.resolver import record_connects, stub_dns
 
 
 @pytest.mark.parametrize(
@@ -90,19 +89,7 @@ def test_allowed_hosts_entries_are_domains_with_an_optional_path_prefix(
 @pytest.fixture
 def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every address the fetcher opens a connection to (none of these tests' canaries accept one)."""
-    seen: list[str] = []
-    original = httpcore.AnyIOBackend.connect_tcp
-
-    async def recording(
-        self: httpcore.AnyIOBackend, host: str, port: int, *args: object, **kwargs: object
-    ) -> httpcore.AsyncNetworkStream:
-        seen.append(host)
-        if not host.startswith("127."):
-            raise httpcore.ConnectError(f"test canary {host} is not reachable from here")
-        return await original(self, host, port, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", recording)
-    return seen
+    return record_connects(monkeypatch)
 
 
 def _fetcher(allowed: Iterable[str] = ()) -> Fetcher:

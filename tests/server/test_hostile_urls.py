@@ -14,7 +14,7 @@ import pytest
 import pyvips
 
 from enlarger.security.addresses import AddressGuard
-from tests.resolver import stub_dns
+from tests.resolver import record_connects, stub_dns
 from tests.server.conftest import Start, Tenant
 
 MALFORMED = [
@@ -112,6 +112,7 @@ def test_url_doors_refuse_a_name_answering_a_special_purpose_address(
 ) -> None:
     """A source, an overlay and an upload by URL: each asks DNS, gets the canary, and refuses it."""
     url = "http://metadata.canary.test/latest/user-data/a.png"
+    connects = record_connects(monkeypatch)
     with stub_dns(monkeypatch) as dns:
         dns.answers["metadata.canary.test"] = [canary]
         client = start(allowed_hosts=("metadata.canary.test",))
@@ -123,3 +124,4 @@ def test_url_doors_refuse_a_name_answering_a_special_purpose_address(
         assert upload.status_code == 403, upload.text
         assert upload.json()["errors"][0]["code"] == 9406
         assert dns.asked == ["metadata.canary.test"] * 3
+    assert connects == []
