@@ -16,6 +16,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from enlarger.catalog.store import Catalog
+from enlarger.importing.jobs import JobStore, Options
 from enlarger.settings import Settings
 from tests.importing.conftest import fill_bucket, small_images
 from tests.live import Origin, serve
@@ -125,6 +126,16 @@ def test_an_s3_job_can_be_cancelled(importer_with: Importer, s3_endpoint: str) -
         ({"urls": ["http://a.test/x"], "colour": "red"}, 400, "unknown field"),
         ({"from": "s3://b/", "endpoint_url": "http://10.1.2.3:9000"}, 403, "internal address"),
         ({"from": "images-api:http://user:pw@a.test/client/v4/x"}, 400, "credentials"),
+        # issue 24, finding 8: these were 500s
+        ({"urls": ["http://[::1/a.png"]}, 400, "urls[0]: the URL is malformed"),
+        (
+            {"urls": ["http://a.test/a.png", "http://127.0.0.1:80:80/a.png"]},
+            400,
+            "urls[1]: the source URL is malformed",
+        ),
+        ({"from": "s3://b/", "endpoint_url": "http://127.0.0.1:80:80/"}, 400, "endpoint is malformed"),
+        ({"from": "s3://b/", "endpoint_url": "http://[::1/"}, 400, "endpoint is malformed"),
+        ({"from": "images-api:http://[::1/client/v4/x"}, 400, "base URL is malformed"),
     ],
 )
 def test_bad_starts_are_refused_clearly(importer: Tenant, body: dict[str, Any], status: int, message: str) -> None:
@@ -204,3 +215,23 @@ def test_s3_credentials_sign_only_for_endpoints_the_operator_listed(importer_wit
             sent = [headers.get("authorization", "") for _, headers in fake.requests]
             assert sent and all(("Credential=test/" in h) is bool(listed) for h in sent), sent
             fake.requests.clear()
+
+
+def test_a_job_whose_source_cannot_be_opened_fails_instead_of_running_forever(importer: Tenant) -> None:
+    """Issue 24, finding 8: boto3 refused a Unicode endpoint host outside the handled errors, and the
+    job stayed "running", retried at every lease. (New jobs get the host folded to ASCII; this one
+    is written as a job created before that.)"""
+    catalog = Catalog(importer.catalog_url)
+    config = {"kind": "s3", "bucket": "b", "prefix": "", "endpoint": "http://bücher.test:9000", "region": "us-east-1"}
+    job = JobStore(catalog).create(
+        importer.account.id,
+        "s3://b/",
+        config,
+        Options("", False, False, False, 1, 0.0),
+        started_by="t",
+        runner="server",
+    )
+    catalog.close()
+    finished = _finished(importer, job.id, timeout=20)
+    assert finished["state"] == "failed"
+    assert "cannot be used" in finished["error"]
