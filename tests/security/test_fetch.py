@@ -29,7 +29,16 @@ def test_unicode_hosts_fold_to_their_ascii_name(url: str, folded: str, host: str
 
 
 @pytest.mark.parametrize(
-    "url", ["http://Example.com/A%20b.jpg", "https://[::1]:8080/a", "http://under_score.internal/a.jpg#frag"]
+    "url",
+    [
+        "http://Example.com/A%20b.jpg",
+        "https://[::1]:8080/a",
+        "http://under_score.internal/a.jpg#frag",
+        "http://2130706433/a.jpg",  # numeric IPv4 forms stay hosts: the address policy judges them
+        "http://0x7f.0.0.1/a.jpg",
+        "http://1.2.3.4.example/a.jpg",
+        "http://xn--bcher-kva.example/a.jpg",
+    ],
 )
 def test_ascii_urls_are_kept_as_written(url: str) -> None:
     assert checked_url(url)[0] == url
@@ -51,6 +60,13 @@ def test_ascii_urls_are_kept_as_written(url: str) -> None:
         ("http://xn--zz.com/a", "not a valid host name"),
         ("http://ⓐ..com/a", "not a valid host name"),
         ("http://example.com＃@127.0.0.2/a.jpg", "malformed"),
+        # issue 24, finding 13: these were looked up as names (523)
+        ("http://exa%20mple.com/a.jpg", "not a valid host name"),
+        ("http://%31%32%37.0.0.1/a.jpg", "not a valid host name"),  # WHATWG parsers decode it to 127.0.0.1
+        ("http://425.510.425.510/a.jpg", "not a valid host name"),
+        ("http://１.２.３.４５６/a.jpg", "not a valid host name"),  # folds to 1.2.3.456
+        ("http://a.0x10/a.jpg", "not a valid host name"),  # ends in a (hex) number: must be IPv4
+        ("http://exa*mple.com/a.jpg", "not a valid host name"),
     ],
 )
 def test_malformed_urls_are_refused(url: str, says: str) -> None:

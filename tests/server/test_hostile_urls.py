@@ -27,6 +27,8 @@ MALFORMED = [
     "http://example.com＃@127.0.0.2/a.jpg",  # a full-width '#' that NFKC turns into a real one
     "http://xn--zz.com/a.jpg",  # an invalid A-label
     "http://a..com/a.jpg",  # an empty label
+    "http://exa%20mple.com/a.jpg",  # a percent escape in the host (a space, to parsers that decode it)
+    "http://425.510.425.510/a.jpg",  # numeric, but no IPv4 address
 ]
 
 
