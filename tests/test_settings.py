@@ -72,6 +72,8 @@ DEFAULTS = {
     "import_s3_access_key_id": "",
     "import_s3_secret_access_key": "",
     "import_api_token": "",
+    "import_api_token_urls": ("https://api.cloudflare.com/client/v4",),
+    "import_s3_credential_endpoints": (),
     "import_lease_seconds": 30.0,
     "import_poll_seconds": 5.0,
     "transformation_quota": 0,

@@ -362,6 +362,24 @@ class Settings:
             "usually set as ENLARGER_IMPORT_API_TOKEN. Never logged or stored with a job."
         ),
     )
+    import_api_token_urls: tuple[str, ...] = field(
+        default=("https://api.cloudflare.com/client/v4",),
+        metadata=_doc(
+            "Base URLs import_api_token may be sent to in imports started through the API (a job's "
+            "images-api:BASE must lie under one). A tenant's other base URL is refused with 400: the "
+            "server's token never goes to a host a tenant names. enlarger import (the operator's own "
+            "command) is not restricted."
+        ),
+    )
+    import_s3_credential_endpoints: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "S3 endpoints (URLs; 'aws' for AWS's own, i.e. no endpoint_url) where imports started "
+            "through the API sign their requests with the import_s3_* keys or boto3's standard chain. "
+            "Any other endpoint is read anonymously (unsigned requests: public buckets only). "
+            "enlarger import (the operator's own command) always signs."
+        ),
+    )
     import_lease_seconds: float = field(
         default=30.0,
         metadata=_doc(

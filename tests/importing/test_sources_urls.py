@@ -72,3 +72,33 @@ def test_a_url_list_imports_through_the_fetcher(
     assert "not a supported image" in reasons["text"]
     assert "internal" in reasons["internal"]
     catalog.close()
+
+
+def test_an_unparseable_line_fails_alone_and_the_job_finishes(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    account: Account,
+    tmp_path: Path,
+) -> None:
+    """Issue 24, finding 8: docs/import.md says such a line becomes a failed object; it used to end
+    the command with a traceback and leave the job "running"."""
+    origin = Origin()
+    [image] = small_images(1)
+    origin.files["/a.png"] = image
+    listing = tmp_path / "list.txt"
+    with serve(origin.app(), host="127.0.0.2") as base:
+        lines = [f"{base}/a.png", "http://[::1/broken.png", "http://127.0.0.1:80:80/x.png", f"{base}/\udcff.png"]
+        listing.write_bytes("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")  # the last: not UTF-8
+        command = ["import", "--account", account.id, "--from", f"urls:{listing}", "--data-dir", str(data_dir)]
+        monkeypatch.setenv("ENLARGER_FETCH_ALLOWED_NETWORKS", "127.0.0.2/32")
+        status = main([*command, "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert summary["state"] == "done"
+    assert summary["counts"] == {"pending": 0, "done": 1, "skipped": 0, "failed": 3, "bytes": len(image)}
+    catalog = Catalog(Settings(data_dir=data_dir).catalog_url)
+    reasons = [r.reason or "" for r in JobStore(catalog).log(summary["id"]) if r.state == "failed"]
+    catalog.close()
+    assert any("line 2" in r and "malformed" in r for r in reasons), reasons
+    assert any("line 3" in r and "malformed" in r for r in reasons), reasons

@@ -74,3 +74,44 @@ def test_resolution_checks_every_address() -> None:
             await guard.resolve("no-such-host.invalid", 80)
 
     anyio.run(run)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.0.0.192",  # a cloud metadata service inside 192.0.0.0/24
+        "192.0.0.255",
+        "192.88.99.1",  # the deprecated 6to4 relay anycast
+        "fec0::1",  # deprecated site-local (outside 2000::/3)
+        "feff:ffff::1",
+        "::10.0.0.1",  # IPv4-compatible (deprecated): refused whatever it carries
+        "::8.8.8.8",
+        "ff0e::1",  # global-scope multicast
+        "224.0.0.1",
+        "239.255.255.250",
+        "4000::1",  # not allocated as global unicast
+        "64:ff9b::192.0.0.192",  # NAT64 carrying an internal IPv4
+        "64:ff9b::7f00:1",
+        "::ffff:192.88.99.1",
+        "2002:0808:0808::1",  # 6to4, even carrying a public IPv4
+        "2002:c000:00c0::1",  # 6to4 carrying 192.0.0.192
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    ],
+)
+def test_the_addresses_the_interpreter_called_global_are_refused(address: str) -> None:
+    assert is_internal(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::8.8.8.8", "2a00:1450:4001:80b::200e", "9.9.9.9", "223.255.255.1"])
+def test_public_addresses_and_their_nat64_form_are_reachable(address: str) -> None:
+    assert not is_internal(ipaddress.ip_address(address))
+
+
+def test_the_verdict_does_not_depend_on_the_interpreters_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever ``ipaddress`` thinks is global (it differs between patch releases), the answer is the same."""
+    for cls in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+        for name in ("is_global", "is_private", "is_reserved", "is_loopback", "is_link_local", "is_multicast"):
+            monkeypatch.setattr(cls, name, property(lambda self: pytest.fail("the interpreter's table was used")))
+    assert is_internal(ipaddress.ip_address("192.0.0.192"))
+    assert not is_internal(ipaddress.ip_address("8.8.8.8"))
+    assert is_internal(ipaddress.ip_address("fec0::1"))

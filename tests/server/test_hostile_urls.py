@@ -14,6 +14,7 @@ import pytest
 import pyvips
 
 from enlarger.security.addresses import AddressGuard
+from tests.resolver import record_connects, stub_dns
 from tests.server.conftest import Start, Tenant
 
 MALFORMED = [
@@ -26,6 +27,8 @@ MALFORMED = [
     "http://example.com＃@127.0.0.2/a.jpg",  # a full-width '#' that NFKC turns into a real one
     "http://xn--zz.com/a.jpg",  # an invalid A-label
     "http://a..com/a.jpg",  # an empty label
+    "http://exa%20mple.com/a.jpg",  # a percent escape in the host (a space, to parsers that decode it)
+    "http://425.510.425.510/a.jpg",  # numeric, but no IPv4 address
 ]
 
 
@@ -99,3 +102,28 @@ def test_a_folded_source_host_must_be_allowed_by_its_ascii_name(start: Start, or
     response = opened.get("/cdn-cgi/image/width=10,format=png/" + quote(folded, safe=":/"))
     assert response.status_code == 200, response.text
     assert pyvips.Image.new_from_buffer(response.content, "").width == 10
+
+
+#: addresses some interpreters' ``ipaddress`` counts as global (CVE-2024-4032); canaries in tests
+SPECIAL_PURPOSE_CANARIES = ["192.0.0.192", "192.88.99.1", "fec0::1"]
+
+
+@pytest.mark.parametrize("canary", SPECIAL_PURPOSE_CANARIES)
+def test_url_doors_refuse_a_name_answering_a_special_purpose_address(
+    start: Start, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, canary: str
+) -> None:
+    """A source, an overlay and an upload by URL: each asks DNS, gets the canary, and refuses it."""
+    url = "http://metadata.canary.test/latest/user-data/a.png"
+    connects = record_connects(monkeypatch)
+    with stub_dns(monkeypatch) as dns:
+        dns.answers["metadata.canary.test"] = [canary]
+        client = start(allowed_hosts=("metadata.canary.test",))
+        for path in (f"/cdn-cgi/image/width=10/{url}", f"/cdn-cgi/image/draw=url({url})/photo.jpg"):
+            response = client.get(path)
+            assert response.status_code == 403, (path, response.text)
+            assert response.headers["cf-resized"] == "err=9406"
+        upload = tenant.http.post(f"{tenant.api}/v1", headers=tenant.auth(), files={"url": (None, url)})
+        assert upload.status_code == 403, upload.text
+        assert upload.json()["errors"][0]["code"] == 9406
+        assert dns.asked == ["metadata.canary.test"] * 3
+    assert connects == []

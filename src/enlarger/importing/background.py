@@ -70,8 +70,14 @@ class ImportWorker:
     async def _run(self, job: ImportJob, *, lead: bool) -> None:
         try:
             source = open_source(job, self.hosting.settings, self.fetcher)
-        except (EnlargerError, ImportError) as exc:
-            message = exc.message if isinstance(exc, EnlargerError) else f"the source needs {exc.name}"
+        except Exception as exc:  # a job that cannot start fails: left running, it would be retried at every lease
+            if isinstance(exc, EnlargerError):
+                message = exc.message
+            elif isinstance(exc, ImportError):
+                message = f"the source needs {exc.name}"
+            else:
+                logger.exception("import job %s could not open its source", job.id)
+                message = f"the source cannot be opened: {exc}"
             if lead:
                 await anyio.to_thread.run_sync(self.jobs.fail_job, job.id, self.owner, message)
             return

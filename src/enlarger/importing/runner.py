@@ -167,8 +167,13 @@ class Runner:
         except LeaseLostError:
             self.stop()
             return
-        except (EnlargerError, OSError) as exc:
-            message = exc.message if isinstance(exc, EnlargerError) else f"cannot read the list: {exc}"
+        except Exception as exc:  # a refusal, an unreadable list, a library's surprise: the job fails, never hangs
+            if isinstance(exc, EnlargerError):
+                message = exc.message
+            else:
+                if not isinstance(exc, OSError):
+                    logger.exception("listing for import job %s failed unexpectedly", self.job.id)
+                message = f"cannot read the list: {exc}"
             await anyio.to_thread.run_sync(self.jobs.fail_job, self.job.id, self.owner, f"listing failed: {message}")
             self.stop()
             return

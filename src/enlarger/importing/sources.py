@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
-from enlarger.errors import RequestError
+from enlarger.errors import InvalidSourceError, RequestError
 from enlarger.importing.jobs import ImportJob, Item, Listed
-from enlarger.security.fetch import Fetcher
+from enlarger.security.credentials import belongs_to
+from enlarger.security.fetch import Fetcher, checked_url
 from enlarger.settings import Settings
 
 PAGE = 1000  # objects listed (and inserted) per batch
@@ -49,11 +50,34 @@ class Named:
 
 
 def _no_credentials(url: str, what: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here, not later)
+    except ValueError as exc:
+        raise RequestError(f"{what} is malformed: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RequestError(f"{what} must be an http(s) URL with a host, got {url!r}")
     if parts.username or parts.password:
         raise RequestError(f"{what} must not carry credentials: they come from the settings or the environment")
+
+
+def _endpoint(url: str) -> str:
+    """An S3 endpoint as boto3 will get it: strictly parsed, its host folded to ASCII (boto3 refuses
+    any other), without credentials."""
+    _no_credentials(url, "the S3 endpoint")
+    try:
+        return checked_url(url)[0]
+    except InvalidSourceError as exc:
+        reason = exc.message.removeprefix("the source URL is malformed: ")
+        raise RequestError(f"the S3 endpoint_url is malformed: {reason}") from None
+
+
+def token_refused(base: str) -> RequestError:
+    """The rule for credentials (:mod:`enlarger.security.credentials`) as a tenant sees it."""
+    return RequestError(
+        f"the server's import token is sent only to the base URLs the operator listed in import_api_token_urls, "
+        f"and {base} is not under one of them: an images-api import from there cannot be started through the API"
+    )
 
 
 def parse_source(text: str, *, endpoint: str = "", region: str = "us-east-1", variants: bool = False) -> Named:
@@ -63,7 +87,7 @@ def parse_source(text: str, *, endpoint: str = "", region: str = "us-east-1", va
         if not bucket:
             raise RequestError(f"the S3 source needs a bucket: s3://BUCKET/PREFIX, got {text!r}")
         if endpoint:
-            _no_credentials(endpoint, "the S3 endpoint")
+            endpoint = _endpoint(endpoint)
         where = f" at {endpoint}" if endpoint else ""
         config: dict[str, Any] = {
             "kind": "s3",
@@ -91,13 +115,19 @@ def parse_source(text: str, *, endpoint: str = "", region: str = "us-east-1", va
 
 
 def open_source(job: ImportJob, settings: Settings, fetcher: Fetcher, stdin: TextIO | None = None) -> Source:
-    """The source a job's configuration describes, with credentials from ``settings``."""
+    """The source a job's configuration describes, with credentials from ``settings``.
+
+    A job started through the API (``runner == "server"``) names a tenant's destinations: the
+    server's credentials go only to those the operator listed for them, and its S3 connections are
+    checked by the address policy at connect time (the fetcher's are, always).
+    """
     config = job.config
     kind = config.get("kind")
+    tenant = job.runner == "server"
     if kind == "s3":
         from enlarger.importing.sources_s3 import S3Source
 
-        return S3Source(config, settings, job.options.concurrency)
+        return S3Source(config, settings, job.options.concurrency, tenant=tenant)
     if kind in ("urls", "urls-inline"):
         from enlarger.importing.sources_urls import UrlSource
 
@@ -105,5 +135,7 @@ def open_source(job: ImportJob, settings: Settings, fetcher: Fetcher, stdin: Tex
     if kind == "images-api":
         from enlarger.importing.sources_api import ApiSource
 
+        if tenant and not belongs_to(config["base"], settings.import_api_token_urls):
+            raise token_refused(config["base"])
         return ApiSource(config, settings.import_api_token, fetcher, settings.max_upload_bytes)
     raise RequestError(f"import job {job.id} has an unknown source kind {kind!r}")

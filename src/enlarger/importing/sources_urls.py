@@ -24,7 +24,7 @@ from enlarger.errors import EnlargerError, RequestError
 from enlarger.hosting import check_metadata
 from enlarger.importing.jobs import Item, Listed
 from enlarger.importing.sources import PAGE, ListingPage
-from enlarger.security.fetch import Fetcher
+from enlarger.security.fetch import Fetcher, checked_url
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
@@ -45,6 +45,7 @@ def entry(fields: dict[str, Any], where: str) -> Listed:
     try:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise RequestError(f"needs an http(s) url, got {url!r}")
+        checked_url(url)  # malformed (a bad port, an unbalanced bracket, spaces): this entry fails alone
         meta = fields.get("metadata") or {}
         if isinstance(meta, str):
             try:
@@ -62,6 +63,8 @@ def entry(fields: dict[str, Any], where: str) -> Listed:
         return Listed(key, None, str(image_id) if image_id not in (None, "") else None, spec)
     except EnlargerError as exc:
         return Listed(key, problem=f"{where}: {exc.message}")
+    except ValueError as exc:  # urlsplit's own refusals ("Invalid IPv6 URL")
+        return Listed(key, problem=f"{where}: the URL is malformed: {exc}")
 
 
 def read_entries(lines: Iterable[str]) -> Iterator[Listed]:
@@ -110,7 +113,10 @@ class UrlSource:
         if self.path is None:
             yield ListingPage([], cursor, last=True)
             return
-        handle = self._stdin if self.path == "-" else open(self.path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        # bytes that are not UTF-8 become U+FFFD: that line fails alone instead of ending the listing
+        handle = (
+            self._stdin if self.path == "-" else open(self.path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
+        )
         try:
             entries = read_entries(handle)
             consumed = int(cursor or 0)

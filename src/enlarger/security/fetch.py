@@ -17,6 +17,7 @@ documents, so that a resizer behind us (another Enlarger included) refuses to tr
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 VIA = "1.1 image-resizing"
 #: whitespace, control characters and backslashes: URL parsers disagree on where they end a part
 _AMBIGUOUS = re.compile(r"[\x00-\x20\x7f-\x9f\\\s]")
+_LABEL = re.compile(r"[A-Za-z0-9_-]+")
+#: a label that makes the host an IPv4 address to WHATWG parsers (decimal, octal or hex)
+_NUMBER = re.compile(r"(0[xX][0-9A-Fa-f]*|[0-9]+)")
 
 
 def checked_url(url: str) -> tuple[str, SplitResult]:
@@ -69,6 +73,7 @@ def checked_url(url: str) -> tuple[str, SplitResult]:
             _check_labels(host)
             return url, parts
         folded = idna.encode(host, uts46=True).decode("ascii")
+        _check_labels(folded)  # what it folds to must be a host too (full-width digits: 425.510.425.510)
     except (idna.IDNAError, UnicodeError) as exc:
         raise InvalidSourceError(f"the source URL's host {host!r} is not a valid host name ({exc})") from None
     netloc = folded if port is None else f"{folded}:{port}"
@@ -88,17 +93,28 @@ class Fetched:
 
 
 def _check_labels(host: str) -> None:
-    """An ASCII name needs no folding, but empty labels and undecodable ``xn--`` labels are refused.
+    """An ASCII name needs no folding, but it must be a name or an IPv4 address, as every parser reads it.
 
-    Other characters (``_`` in internal names) are left to the resolver, as they always were.
+    Refused: empty labels, undecodable ``xn--`` labels, characters no host name has (``%`` — some
+    parsers percent-decode hosts, others do not —, ``*``, ``!`` …; letters, digits, ``-`` and the
+    ``_`` of internal names are kept), and a host whose last label is a number but which is no IPv4
+    address (``425.510.425.510``: WHATWG URL parsers refuse it, a resolver would look it up as a name).
     """
     if ":" in host:  # an IPv6 literal
         return
-    for label in host.removesuffix(".").split("."):
+    labels = host.removesuffix(".").split(".")
+    for label in labels:
         if not label:
             raise idna.IDNAError("empty label")
+        if not _LABEL.fullmatch(label):
+            raise idna.IDNAError("it has characters a host name cannot have")
         if label.lower().startswith("xn--"):
             idna.decode(label)
+    if _NUMBER.fullmatch(labels[-1]):
+        try:
+            socket.inet_aton(host.removesuffix("."))
+        except OSError:
+            raise idna.IDNAError("it is neither a host name nor an IPv4 address") from None
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):

@@ -9,7 +9,8 @@ stopped by the app's lifespan). The routes are module-level; they find the :clas
 sits beside ``/v1`` and ``/v2``, so it shadows no image ID. Sources reached for a tenant are
 treated as untrusted: URL and Images API sources go through the SSRF-safe fetcher, and an S3
 endpoint must not resolve to an internal address (unless ``fetch_allowed_networks`` allows it);
-a ``urls:FILE`` on the server's disk is for the CLI only.
+the server's credentials go only to the destinations the operator listed for them
+(:mod:`enlarger.security.credentials`); a ``urls:FILE`` on the server's disk is for the CLI only.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from enlarger.errors import EnlargerError, RequestError, SourceForbiddenError
 from enlarger.importing.background import ImportWorker
 from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore, Listed
 from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
-from enlarger.importing.sources import PAGE, Named, parse_source
+from enlarger.importing.sources import PAGE, Named, parse_source, token_refused
 from enlarger.importing.sources_urls import entry
 from enlarger.security.addresses import AddressGuard, parse_networks
+from enlarger.security.credentials import belongs_to
 from enlarger.server.api_images import Handler, authenticated
 from enlarger.server.bodies import flag, read_json
 from enlarger.server.envelope import envelope
@@ -106,12 +108,16 @@ class ImportApi:
         named = parse_source(
             source, endpoint=endpoint, region=region, variants=flag(body.get("variants", False), "variants")
         )
-        if endpoint:
-            await self._check_endpoint(endpoint)
+        trusted = self.service.hosting.settings.import_api_token_urls
+        if named.config["kind"] == "images-api" and not belongs_to(named.config["base"], trusted):
+            raise token_refused(named.config["base"])
+        if named.config.get("endpoint"):
+            await self._check_endpoint(named.config["endpoint"])
         return named
 
     async def _check_endpoint(self, endpoint: str) -> None:
-        """An S3 endpoint a tenant names is reached by boto3, not the fetcher: check its addresses here."""
+        """An S3 endpoint a tenant names is checked now, for a clear answer; boto3's connections are
+        checked again when they are opened (:mod:`enlarger.importing.sources_s3`)."""
         parts = urlsplit(endpoint)
         guard = AddressGuard(parse_networks(self.service.hosting.settings.fetch_allowed_networks))
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -192,5 +198,8 @@ def _url_entries(urls: object) -> list[Listed]:
     found = []
     for number, item in enumerate(urls, 1):
         fields = {"url": item} if isinstance(item, str) else item if isinstance(item, dict) else {"url": None}
-        found.append(entry(fields, f"urls[{number - 1}]"))
+        listed = entry(fields, f"urls[{number - 1}]")
+        if listed.problem:  # the list is checked whole before a job exists: the tenant fixes it and posts again
+            raise RequestError(listed.problem)
+        found.append(listed)
     return found
