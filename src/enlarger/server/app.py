@@ -24,6 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from enlarger import tracing
 from enlarger.binding.api import Images
 from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
@@ -40,6 +41,7 @@ from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.request_context import RequestContext
 from enlarger.server.workers import ALONE, Share, Supervisor
 from enlarger.settings import Settings, SettingsError
 from enlarger.sources import Sources, ensure_directory, is_absolute
@@ -116,6 +118,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await hosting.fetcher.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
+        tracing.flush()
 
 
 _delivery = guarded(delivery.endpoint)
@@ -142,6 +145,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     it gets its part of the worker, queue and cache limits (:mod:`enlarger.server.workers`).
     """
     harden()
+    tracing.configure()  # OpenTelemetry, from the OTEL_* environment; off unless asked (issue 29)
     if settings.vips_concurrency:  # the workers run images side by side; threads within one only add hand-offs
         pyvips.concurrency_set(settings.vips_concurrency)
     prepare_directories(settings)
@@ -187,8 +191,8 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
-        app.state.binding = AccessLog(binding.create_app(images), metrics)
-    return AccessLog(app, metrics)
+        app.state.binding = RequestContext(AccessLog(binding.create_app(images), metrics))
+    return RequestContext(AccessLog(app, metrics))  # request ids and the server span around the access log
 
 
 def log_access_to_stderr() -> None:
