@@ -24,6 +24,8 @@ from collections.abc import Mapping, MutableSequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from enlarger.settings import SettingsError
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
@@ -40,8 +42,9 @@ _tracer: Tracer | None = None
 _provider: TracerProvider | None = None
 
 
-class TracingConfigError(ValueError):
-    """An ``OTEL_*`` variable this build cannot honour (an unknown protocol)."""
+class TracingConfigError(SettingsError):
+    """``OTEL_*`` asks for something this installation cannot do (a protocol, a missing package);
+    ``enlarger serve`` reports it like a bad setting and does not start."""
 
 
 class _Noop(AbstractContextManager[None]):
@@ -75,18 +78,31 @@ def protocol(environ: Mapping[str, str]) -> str:
     return chosen
 
 
-def configure(environ: Mapping[str, str] | None = None) -> bool:
-    """Switch tracing on or off for this process from ``environ`` (default ``os.environ``).
+def configure() -> bool:
+    """Switch tracing on or off for this process from the environment (the exporter and the SDK
+    read their own variables from it too).
 
     Called again (a second app in the same process, as in the tests) it replaces the previous
     provider, flushing what that one held. Returns whether tracing is on.
     """
-    global ENABLED, _tracer, _provider
-    environ = os.environ if environ is None else environ
+    global ENABLED
+    environ = os.environ
     shutdown()
     if not wanted(environ):
         return False
     chosen = protocol(environ)
+    try:
+        _start(chosen)
+    except ImportError as exc:  # asked for, but not installed: say how, rather than trace nothing
+        raise TracingConfigError(
+            f"OTEL_* asks for traces but {exc.name or 'OpenTelemetry'} is not installed: pip install 'enlarger[otel]'"
+        ) from exc
+    ENABLED = True
+    return True
+
+
+def _start(chosen: str) -> None:
+    global _tracer, _provider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -106,8 +122,6 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
     _provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
     _provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* tune the batches
     _tracer = _provider.get_tracer("enlarger")
-    ENABLED = True
-    return True
 
 
 def flush() -> None:
