@@ -1,14 +1,13 @@
 """The ids every log line of a request carries: its request id, trace id and span id.
 
 Set by :class:`enlarger.server.request_context.RequestContext` for the request being served (a
-context variable: it follows the request into worker threads); read by the access log, the error
-log line and :class:`LogFields` for any other handler.
+context variable: it follows the request into worker threads); read by the access log and the error
+log line (:func:`enlarger.server.errors.log_error`).
 """
 
 from __future__ import annotations
 
 import contextvars
-import logging
 from dataclasses import dataclass
 
 from enlarger import tracing
@@ -36,11 +35,3 @@ def fields() -> dict[str, str]:
         return {"request_id": current.request_id, "trace_id": trace_id, "span_id": span_id}
     return {"request_id": current.request_id, "trace_id": current.trace_id, "span_id": current.span_id}
 
-
-class LogFields(logging.Filter):
-    """Adds ``request_id``, ``trace_id`` and ``span_id`` to every record, for a handler's format."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in fields().items():
-            setattr(record, name, value or "-")
-        return True
