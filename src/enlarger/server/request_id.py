@@ -34,4 +34,3 @@ def fields() -> dict[str, str]:
         trace_id, span_id = tracing.ids()  # the innermost span the line was written under
         return {"request_id": current.request_id, "trace_id": trace_id, "span_id": span_id}
     return {"request_id": current.request_id, "trace_id": current.trace_id, "span_id": current.span_id}
-
