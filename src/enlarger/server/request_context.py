@@ -15,8 +15,8 @@ An outer ASGI middleware (around the access log, so the access line is written i
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,18 +27,25 @@ from enlarger.server.request_id import CURRENT, Current
 
 HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
-_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_PROPAGATED = (b"traceparent", b"tracestate", b"baggage")  # what the default propagators read
 
 
-def _incoming(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    """The request's ``X-Request-Id`` and ``traceparent`` (raw), in one pass over its headers."""
-    request_id = traceparent = None
+def _incoming(scope: Scope) -> tuple[bytes | None, dict[str, str]]:
+    """The request's ``X-Request-Id`` (raw) and its trace context headers, in one pass."""
+    request_id = None
+    carrier: dict[str, str] = {}
     for name, value in scope["headers"]:
         if name == HEADER:
             request_id = value
-        elif name == b"traceparent":
-            traceparent = value
-    return request_id, traceparent
+        elif name in _PROPAGATED:
+            carrier[name.decode("latin-1")] = value.decode("latin-1")
+    return request_id, carrier
+
+
+def _made() -> str:
+    """A fresh request id: 128 random bits in hex (unique, not secret: no system call per request)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestContext:
@@ -51,14 +58,14 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw, traceparent = _incoming(scope)
-        request_id = raw.decode("ascii") if raw is not None and _SANE.fullmatch(raw) else secrets.token_hex(16)
+        raw, carrier = _incoming(scope)
+        request_id = raw.decode("ascii") if raw is not None and _SANE.fullmatch(raw) else _made()
         echoed = (HEADER, request_id.encode("ascii"))
         if tracing.ENABLED:
-            await self._traced(scope, receive, send, request_id, echoed)
+            await self._traced(scope, receive, send, request_id, echoed, carrier)
             return
-        parent = _TRACEPARENT.fullmatch(traceparent) if traceparent is not None else None
-        current = Current(request_id, *(g.decode() for g in parent.groups())) if parent else Current(request_id)
+        parent = _TRACEPARENT.fullmatch(carrier["traceparent"]) if "traceparent" in carrier else None
+        current = Current(request_id, *parent.groups()) if parent else Current(request_id)
 
         async def echo(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -71,9 +78,10 @@ class RequestContext:
         finally:
             CURRENT.reset(token)
 
-    async def _traced(self, scope: Scope, receive: Receive, send: Send, request_id: str, echoed: Any) -> None:
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, echoed: Any, carrier: dict[str, str]
+    ) -> None:
         route = route_of(scope["path"])
-        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         attributes = {
             "http.request.method": scope["method"],
             "url.path": scope["path"],
