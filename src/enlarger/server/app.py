@@ -30,6 +30,7 @@ from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
+from enlarger.importing.metrics import ImportMetrics
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, origin_matcher
 from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
@@ -93,7 +94,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
-    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    body = await anyio.to_thread.run_sync(services.metrics.render)  # collectors may read the catalog
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @contextlib.asynccontextmanager
@@ -189,6 +191,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
+    metrics.registry.register(ImportMetrics(app.state.imports.jobs))  # jobs by state (issue 29)
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
         app.state.binding = RequestContext(AccessLog(binding.create_app(images), metrics))
