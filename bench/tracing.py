@@ -9,8 +9,9 @@ median per-request time over the rounds.
 
 Modes: ``off`` (no ``OTEL_*`` variable: what every untraced server runs), ``on`` (OTLP/HTTP to a
 receiver on loopback that discards what it gets, every request sampled: two spans per hit, a
-server span and ``cache read``, exported by the SDK's batch thread in this process). The access
-log is written (to a discarded stream) as ``enlarger serve`` does.
+server span and ``cache read``, exported by the SDK's batch thread in this process), ``ratio``
+(the same with ``OTEL_TRACES_SAMPLER=traceidratio`` at 1 %: what a busy server would run). The
+access log is written (to a discarded stream) as ``enlarger serve`` does.
 
 To compare with the code before tracing existed, run the same script against that checkout's
 ``src`` with ``--modes off`` (it then finds no :mod:`enlarger.tracing` and runs ``off`` only), in
@@ -94,7 +95,7 @@ async def _hits(app: Any, count: int) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", default="off,on", help="comma-separated: off, on")
+    parser.add_argument("--modes", default="off,on,ratio", help="comma-separated: off, on, ratio")
     parser.add_argument("--requests", type=int, default=2000, help="hits per mode and round")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
@@ -124,10 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         apps: dict[str, Any] = {}
         loop = asyncio.new_event_loop()
         for mode in modes:  # each app configures tracing for the process when built: build, then switch
-            if mode == "on":
-                os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+            _environ(mode, endpoint)
             apps[mode] = app = create_app(Settings(data_dir=Path(work) / f"data-{mode}", origin=str(origin)))
-            os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+            _environ("off", endpoint)
             with contextlib.suppress(AssertionError):
                 loop.run_until_complete(_hits(app, 1))  # the miss that fills the cache
         results: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -147,14 +147,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _environ(mode: str, endpoint: str) -> None:
+    """The ``OTEL_*`` variables of ``mode``."""
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):
+        os.environ.pop(name, None)
+    if mode != "off":
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    if mode == "ratio":
+        os.environ["OTEL_TRACES_SAMPLER"], os.environ["OTEL_TRACES_SAMPLER_ARG"] = "traceidratio", "0.01"
+
+
 def _switch(mode: str, endpoint: str) -> None:
     """Turn the process's tracing to ``mode`` (the apps share it; built ones keep their parts)."""
     from enlarger import tracing
 
-    if mode == "on":
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    _environ(mode, endpoint)
     tracing.configure()
-    os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    _environ("off", endpoint)
 
 
 if __name__ == "__main__":
