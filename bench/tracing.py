@@ -10,8 +10,11 @@ median per-request time over the rounds.
 Modes: ``off`` (no ``OTEL_*`` variable: what every untraced server runs), ``on`` (OTLP/HTTP to a
 receiver on loopback that discards what it gets, every request sampled: two spans per hit, a
 server span and ``cache read``, exported by the SDK's batch thread in this process), ``ratio``
-(the same with ``OTEL_TRACES_SAMPLER=traceidratio`` at 1 %: what a busy server would run). The
-access log is written (to a discarded stream) as ``enlarger serve`` does.
+(the same with ``OTEL_TRACES_SAMPLER=traceidratio`` at 1 %: what a busy server would run), ``bare``
+(the ``off`` app without its outermost layer, the request-id middleware: what that layer costs,
+measured in the same process). The access log is written (to a discarded stream) as ``enlarger
+serve`` does. Last, the price of one disabled ``tracing.span`` block (the hit path has one, around
+the cache read) is timed on its own.
 
 To compare with the code before tracing existed, run the same script against that checkout's
 ``src`` with ``--modes off`` (it then finds no :mod:`enlarger.tracing` and runs ``off`` only), in
@@ -95,7 +98,7 @@ async def _hits(app: Any, count: int) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", default="off,on,ratio", help="comma-separated: off, on, ratio")
+    parser.add_argument("--modes", default="off,bare,on,ratio", help="comma-separated: off, bare, on, ratio")
     parser.add_argument("--requests", type=int, default=2000, help="hits per mode and round")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
@@ -124,17 +127,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         (origin / "photo.jpg").write_bytes(photo.jpegsave_buffer(Q=90))
         apps: dict[str, Any] = {}
         loop = asyncio.new_event_loop()
-        for mode in modes:  # each app configures tracing for the process when built: build, then switch
+        for mode in [m for m in modes if m != "bare"]:  # building an app configures tracing: build, then switch
             _environ(mode, endpoint)
             apps[mode] = app = create_app(Settings(data_dir=Path(work) / f"data-{mode}", origin=str(origin)))
             _environ("off", endpoint)
             with contextlib.suppress(AssertionError):
                 loop.run_until_complete(_hits(app, 1))  # the miss that fills the cache
+        if "bare" in modes:
+            apps["bare"] = apps["off"].app  # RequestContext(AccessLog(...)).app: the access log and the routes
         results: dict[str, list[float]] = {mode: [] for mode in modes}
         for round_ in range(args.rounds + 1):  # round 0 warms (the miss, the memos) and is not counted
             for mode in modes if round_ % 2 == 0 else modes[::-1]:
                 if traceable:
-                    _switch(mode, endpoint)
+                    _switch("off" if mode == "bare" else mode, endpoint)
                 per_hit = loop.run_until_complete(_hits(apps[mode], args.requests))
                 if round_:
                     results[mode].append(per_hit)
@@ -144,7 +149,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         median = statistics.median(values) * 1e6
         low, high = min(values) * 1e6, max(values) * 1e6
         print(f"{label:18} {mode:4} {median:8.1f} µs/hit (median of {len(values)} rounds; {low:.1f}–{high:.1f})")
+    if traceable:
+        print(f"one disabled tracing.span block: {_noop_span() * 1e9:.0f} ns")
     return 0
+
+
+def _noop_span(count: int = 1_000_000) -> float:
+    """Seconds per ``with tracing.span(...)`` block with tracing off (the loop's own cost removed)."""
+    from enlarger import tracing
+
+    tracing.shutdown()
+    started = time.perf_counter()
+    for _ in range(count):
+        with tracing.span("cache read"):
+            pass
+    spent = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(count):
+        pass
+    return (spent - (time.perf_counter() - started)) / count
 
 
 def _environ(mode: str, endpoint: str) -> None:
