@@ -47,10 +47,17 @@ class TracingConfigError(SettingsError):
     ``enlarger serve`` reports it like a bad setting and does not start."""
 
 
-class _Noop(AbstractContextManager[None]):
-    """What :func:`span` returns when tracing is off: entering and leaving it does nothing."""
+class _Noop(AbstractContextManager["_Noop"]):
+    """What :func:`span` returns when tracing is off or the request was not sampled: entering and
+    leaving it does nothing, and it takes attributes like a span and drops them."""
 
     def __exit__(self, *exc: object) -> None:
+        return None
+
+    def set_attribute(self, key: str, value: object) -> None:
+        return None
+
+    def set_attributes(self, attributes: Attributes) -> None:
         return None
 
 
@@ -141,10 +148,11 @@ def shutdown() -> None:
 def span(name: str, attributes: Attributes | None = None, *, client: bool = False) -> AbstractContextManager[Any]:
     """A child span of the current one for the ``with`` block (records an escaping exception).
 
-    ``client`` marks an outgoing call (its context is what :func:`inject` sends on). Off, the
-    shared no-op.
+    ``client`` marks an outgoing call (its context is what :func:`inject` sends on). Off, or
+    under a span the sampler dropped, the shared no-op: with ``traceidratio`` sampling most
+    requests are dropped, and their children should cost what untraced ones do.
     """
-    if not ENABLED:
+    if not ENABLED or _unsampled():
         return _NOOP
     assert _tracer is not None
     from opentelemetry.trace import SpanKind
@@ -176,9 +184,17 @@ def annotate(attributes: Attributes) -> None:
 def record(name: str, start_ns: int, end_ns: int, attributes: Attributes | None = None) -> None:
     """A finished child span from timestamps taken already: a pipeline step is known to have run
     only once it returns (a step whose option is absent does nothing and gets no span)."""
-    if ENABLED:
+    if ENABLED and not _unsampled():
         assert _tracer is not None
         _tracer.start_span(name, start_time=start_ns, attributes=attributes).end(end_time=end_ns)
+
+
+def _unsampled() -> bool:
+    """Whether the current span exists and was dropped by the sampler (its children would be too)."""
+    from opentelemetry import trace
+
+    current = trace.get_current_span()
+    return not current.is_recording() and current.get_span_context().is_valid
 
 
 def inject(headers: MutableSequence[tuple[bytes, bytes]]) -> None:

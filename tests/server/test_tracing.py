@@ -83,6 +83,17 @@ def test_a_hit_reads_the_cache_and_continues_the_callers_trace(start: Start, otl
     assert set(_children(otlp, hit)) == {"cache read"}  # nothing decoded, nothing stored
 
 
+def test_a_request_the_caller_did_not_sample_exports_nothing(start: Start, otlp: Receiver) -> None:
+    client = start()
+    unsampled = f"00-{CALLER_TRACE}-{CALLER_SPAN}-00"  # the default sampler follows the caller's decision
+    assert client.get("/cdn-cgi/image/width=60/photo.jpg", headers={"traceparent": unsampled}).status_code == 200
+    assert client.get("/cdn-cgi/image/width=61/photo.jpg").status_code == 200
+    [root] = otlp.wait_for_root("GET transform")
+    assert root.trace_id != CALLER_TRACE
+    assert {"cache read", "transform"} <= set(_children(otlp, root))
+    assert [s.name for s in otlp.spans if s.trace_id == CALLER_TRACE] == []
+
+
 def test_an_error_carries_its_code_and_the_failing_span(start: Start, otlp: Receiver) -> None:
     client = start()
     response = client.get("/cdn-cgi/image/width=100/broken.jpg")

@@ -27,7 +27,8 @@ from enlarger.server.request_id import CURRENT, Current
 
 HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
-_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-[0-9a-f]{2}")  # W3C: no zero ids
+#: W3C trace context: version ff and all-zero ids are invalid
+_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-[0-9a-f]{2}")
 _PROPAGATED = (b"traceparent", b"tracestate", b"baggage")  # what the default propagators read
 
 

@@ -8,14 +8,14 @@ log line (:func:`enlarger.server.errors.log_error`).
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from enlarger import tracing
 
 
-@dataclass(frozen=True)
-class Current:
-    """The ids of the request being served (trace and span: the caller's, when tracing is off)."""
+class Current(NamedTuple):
+    """The ids of the request being served (trace and span: the caller's, when tracing is off).
+    A tuple: one is made per request, on the hit path."""
 
     request_id: str
     trace_id: str = ""
