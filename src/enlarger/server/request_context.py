@@ -29,7 +29,7 @@ HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 #: W3C trace context: version ff and all-zero ids are invalid
 _TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-[0-9a-f]{2}")
-_PROPAGATED = (b"traceparent", b"tracestate", b"baggage")  # what the default propagators read
+_PROPAGATED = frozenset((b"traceparent", b"tracestate", b"baggage"))  # what the default propagators read
 
 
 def _incoming(scope: Scope) -> tuple[bytes | None, dict[str, str]]:
