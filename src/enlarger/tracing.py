@@ -173,8 +173,16 @@ def server_span(name: str, carrier: Mapping[str, str], attributes: Attributes) -
     )
 
 
+def recording() -> bool:
+    """Whether the current span records (call it after :data:`ENABLED`, before building attributes
+    for :func:`annotate`: most requests of a sampled server are not recorded)."""
+    from opentelemetry import trace
+
+    return ENABLED and trace.get_current_span().is_recording()
+
+
 def annotate(attributes: Attributes) -> None:
-    """Add ``attributes`` to the current span (check :data:`ENABLED` before building them)."""
+    """Add ``attributes`` to the current span (check :func:`recording` before building them)."""
     if ENABLED:
         from opentelemetry import trace
 

@@ -128,7 +128,7 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     }
     if vary:
         headers["Vary"] = ", ".join(vary)
-    if tracing.ENABLED:  # the canonical options (or a front door's recipe) on the request's span
+    if tracing.ENABLED and tracing.recording():  # the canonical options (or recipe) on the request's span
         tracing.annotate({"enlarger.options": recipe, "enlarger.cache_key": key})
     if _matches(request.headers.get("if-none-match"), etag):
         # the same Vary as the 200 it revalidates; only an Accept-dependent answer needs the entry
@@ -144,7 +144,7 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
         services.metrics.cache_misses.inc()
         headers[CACHE_HEADER] = "MISS"
         entry = await _coalesced(services, key, output, accept)
-    if tracing.ENABLED:
+    if tracing.ENABLED and tracing.recording():
         tracing.annotate(_described(entry))
     headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower()}"
     headers["X-Content-Type-Options"] = "nosniff"

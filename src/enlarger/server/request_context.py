@@ -67,6 +67,10 @@ class RequestContext:
             return
         parent = _TRACEPARENT.fullmatch(carrier["traceparent"]) if "traceparent" in carrier else None
         current = Current(request_id, *parent.groups()) if parent else Current(request_id)
+        await self._plain(scope, receive, send, current, echoed)
+
+    async def _plain(self, scope: Scope, receive: Receive, send: Send, current: Current, echoed: Any) -> None:
+        """The request with its ids and the echoed request id, and nothing recorded."""
 
         async def echo(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -91,6 +95,9 @@ class RequestContext:
         }
         sent = 0
         with tracing.server_span(f"{scope['method']} {route}", carrier, attributes) as span:
+            if not span.is_recording():  # the sampler dropped it: the ids still go into the logs
+                await self._plain(scope, receive, send, Current(request_id), echoed)
+                return
 
             async def observe(message: Message) -> None:
                 nonlocal sent
