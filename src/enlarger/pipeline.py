@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 
 import pyvips
 
-from enlarger import codecs, deadline, formats, placeholders, provenance, quality_search
+from enlarger import codecs, deadline, formats, placeholders, provenance, quality_search, tracing
 from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
@@ -237,7 +238,8 @@ def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
         raise ValueError(f"cannot render {decision.format}")
     options, image = _perceived_quality(data, decision, image, settings, overlays)
-    output = encode(image, decision.format, options, settings)
+    with tracing.span("encode", {"enlarger.output.format": decision.format} if tracing.ENABLED else None):
+        output = encode(image, decision.format, options, settings)  # the lazy pipeline runs here
     passthrough = not layers and len(data) <= len(output) and _original_suffices(data, decision)
     output = provenance.credentials(data, output, passthrough, decision, settings, len(layers))  # issue 16
     return Result(output, decision.format, image.width, page, image.height // page)
@@ -288,17 +290,40 @@ def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[L
     if generates(options, ctx):  # upscale=generate: a model enlarges in the decoder's place
         image, ctx = enlarged_load(data, ctx)
     else:
-        image = codecs.load(
-            data,
-            header,
-            decision.plan.load_size,
-            all_frames=decision.all_frames,
-            shrink_margin=settings.jpeg_shrink_margin,
-        )
+        with tracing.span("decode", _decode_attributes(decision) if tracing.ENABLED else None):
+            image = codecs.load(
+                data,
+                header,
+                decision.plan.load_size,
+                all_frames=decision.all_frames,
+                shrink_margin=settings.jpeg_shrink_margin,
+            )
     for step in STEPS:
         deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
-        image = step(image, options, ctx)
+        image = _traced_step(step, image, options, ctx) if tracing.ENABLED else step(image, options, ctx)
     return image if decision.all_frames else first_frame(image)
+
+
+def _decode_attributes(decision: Decision) -> tracing.Attributes:
+    header = decision.header
+    return {
+        "enlarger.input.format": header.format,
+        "enlarger.input.width": header.width,
+        "enlarger.input.height": header.height,
+        "enlarger.load.width": decision.plan.load_size[0],
+        "enlarger.load.height": decision.plan.load_size[1],
+    }
+
+
+def _traced_step(step: Step, image: pyvips.Image, options: Options, ctx: Context) -> pyvips.Image:
+    """A step, with a span when it ran: one whose option is absent hands its input back untouched
+    and gets none. libvips is lazy, so a span times building the step's part of the pipeline (and
+    any model or numpy work it does); the pixels themselves are computed under ``encode``."""
+    started = time.time_ns()
+    result = step(image, options, ctx)
+    if result is not image:
+        tracing.record(f"step {step.__name__}", started, time.time_ns())
+    return result
 
 
 def _layer(overlay: Overlay, settings: Settings) -> Layer:

@@ -38,7 +38,8 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from enlarger.catalog import migrate
+from enlarger import tracing
+from enlarger.catalog import migrate, traced
 from enlarger.catalog.filters import ImageFilter, meta_condition
 from enlarger.catalog.schema import (
     accounts,
@@ -216,6 +217,8 @@ class Catalog:
         )
         with self.engine.begin() as connection:
             migrate.upgrade(connection)
+        if tracing.ENABLED:  # one span per statement (issue 29); untraced, nothing is hooked
+            traced.watch(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

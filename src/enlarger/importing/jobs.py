@@ -536,6 +536,19 @@ class JobStore:
             bytes=found.get(DONE, (0, 0))[1],
         )
 
+    def state_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Jobs by state, and the objects of running jobs by state (for ``/metrics``): two grouped
+        queries; finished jobs' objects are not counted, so the cost follows the work in progress."""
+        with self.engine.connect() as c:
+            jobs = c.execute(select(import_jobs.c.state, func.count()).group_by(import_jobs.c.state)).all()
+            objects = c.execute(
+                select(import_objects.c.state, func.count())
+                .select_from(import_objects.join(import_jobs, import_objects.c.job_id == import_jobs.c.id))
+                .where(import_jobs.c.state == ACTIVE)
+                .group_by(import_objects.c.state)
+            ).all()
+        return {r[0]: int(r[1]) for r in jobs}, {r[0]: int(r[1]) for r in objects}
+
     def log(self, job_id: str, batch: int = 1000) -> Iterator[LogRow]:
         """Every object's outcome in listing order, read in keyset batches (memory stays flat)."""
         after = 0

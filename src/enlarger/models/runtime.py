@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from enlarger import deadline
+from enlarger import deadline, tracing
 from enlarger.errors import FeatureUnavailableError
 from enlarger.settings import Settings
 
@@ -64,7 +64,8 @@ class Session:
         """
         limit = deadline.current()
         started = time.perf_counter()
-        with _terminated_at(limit) as run_options:
+        traced = {"enlarger.model": self.path.name, "enlarger.model.providers": ",".join(self.providers)}
+        with tracing.span("model inference", traced if tracing.ENABLED else None), _terminated_at(limit) as run_options:
             try:
                 outputs = self.inner.run(None, {self.input_name: feed}, run_options)
             except Exception as exc:  # onnxruntime raises its own (unexported) exception types

@@ -19,15 +19,17 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpcore
 import idna
 
-from enlarger import __version__
+from enlarger import __version__, tracing
 from enlarger.errors import (
     FileTooLargeError,
     InvalidSourceError,
@@ -280,8 +282,13 @@ class Fetcher:
             pool = self._trusted if trusted else self._guarded
             timeouts = {"connect": self._connect_timeout, "read": self._total_timeout, "pool": self._total_timeout}
             try:
-                async with pool.stream("GET", url, headers=headers, extensions={"timeout": timeouts}) as response:
+                async with (
+                    _hop(parts, headers) as span,
+                    pool.stream("GET", url, headers=headers, extensions={"timeout": timeouts}) as response,
+                ):
                     status = response.status
+                    if tracing.ENABLED:
+                        span.set_attribute("http.response.status_code", status)
                     found = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
                     if status in _REDIRECTS and "location" in found:
                         url = urljoin(url, found["location"])
@@ -302,6 +309,22 @@ class Fetcher:
                 message = f"the connection to {parts.hostname} was interrupted ({exc or type(exc).__name__})"
                 raise OriginError(message, code=9402) from exc
         raise OriginError(f"the source redirected more than {self._max_redirects} times", code=9421, status=400)
+
+
+@asynccontextmanager
+async def _hop(parts: SplitResult, headers: list[tuple[bytes, bytes]]) -> AsyncIterator[Any]:
+    """One hop's client span, whose context goes out in ``headers`` (``traceparent``) when tracing
+    is on; the URL is recorded without its query (signatures and tokens live there)."""
+    attributes = None
+    if tracing.ENABLED:
+        attributes = {
+            "url.full": urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+            "http.request.method": "GET",
+            "server.address": parts.hostname or "",
+        }
+    with tracing.span("GET", attributes, client=True) as span:
+        tracing.inject(headers)
+        yield span
 
 
 async def _read(response: httpcore.Response, limit: int) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from enlarger.server import request_id
 from enlarger.server.metrics import Metrics
 
 logger = logging.getLogger("enlarger.access")
@@ -81,8 +82,10 @@ class AccessLog:
 
 def _log(scope: Scope, state: dict[str, Any], elapsed: float) -> None:
     """The line ``json.dumps(..., separators=(",", ":"))`` would write, at a fraction of its cost."""
+    ids = request_id.fields()  # joins the line to its trace (issue 29)
     line = (
         f'{{"method":{_quote(scope["method"])},"path":{_quote(scope["path"])},"status":{state["status"]},'
-        f'"bytes":{state["bytes"]},"cache":{_quote(state["cache"])},"ms":{round(elapsed * 1000, 2)!r}}}'
+        f'"bytes":{state["bytes"]},"cache":{_quote(state["cache"])},"ms":{round(elapsed * 1000, 2)!r},'
+        f'"request_id":{_quote(ids["request_id"])},"trace_id":"{ids["trace_id"]}","span_id":"{ids["span_id"]}"}}'
     )
     logger.handle(logger.makeRecord(logger.name, logging.INFO, "(access log)", 0, line, (), None))

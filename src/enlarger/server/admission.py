@@ -8,6 +8,7 @@ libvips releases the GIL while it computes, so threads use every core.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -38,7 +39,8 @@ class Admission:
         self._admitted += 1
         self._publish()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+            context = contextvars.copy_context()  # the request's trace span and ids follow it onto the worker
+            return await asyncio.get_running_loop().run_in_executor(self._executor, context.run, fn)
         finally:
             self._admitted -= 1
             self._publish()

@@ -23,11 +23,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from enlarger import tracing
 from enlarger.binding.api import Images
 from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
+from enlarger.importing.metrics import ImportMetrics
 from enlarger.security.fetch import Fetcher, origin_matcher
 from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
@@ -37,6 +39,7 @@ from enlarger.server.hosting_service import HostingService
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.request_context import RequestContext
 from enlarger.server.workers import ALONE, Share
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
@@ -88,7 +91,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
-    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    body = await anyio.to_thread.run_sync(services.metrics.render)  # collectors may read the catalog
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @contextlib.asynccontextmanager
@@ -113,6 +117,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await hosting.fetcher.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
+        tracing.flush()
 
 
 _delivery = guarded(delivery.endpoint)
@@ -139,6 +144,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     it gets its part of the worker, queue and cache limits (:mod:`enlarger.server.workers`).
     """
     harden()
+    tracing.configure()  # OpenTelemetry, from the OTEL_* environment; off unless asked (issue 29)
     if settings.vips_concurrency:  # the workers run images side by side; threads within one only add hand-offs
         pyvips.concurrency_set(settings.vips_concurrency)
     prepare_directories(settings)
@@ -175,7 +181,8 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
+    metrics.registry.register(ImportMetrics(app.state.imports.jobs))  # jobs by state (issue 29)
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run, changes=service)
-        app.state.binding = AccessLog(binding.create_app(images), metrics)
-    return AccessLog(app, metrics)
+        app.state.binding = RequestContext(AccessLog(binding.create_app(images), metrics))
+    return RequestContext(AccessLog(app, metrics))  # request ids and the server span around the access log

@@ -15,6 +15,7 @@ import logging
 from starlette.responses import PlainTextResponse, Response
 
 from enlarger.errors import EnlargerError, OverloadedError
+from enlarger.server import request_id
 
 logger = logging.getLogger("enlarger.server")
 
@@ -29,6 +30,7 @@ def log_error(error: EnlargerError) -> None:
         "code": error.code,
         "message": error.message,
         "detail": error.detail,
+        **request_id.fields(),  # joins the line to the request's access line and trace (issue 29)
     }
     logger.log(logging.ERROR if error.report else logging.INFO, json.dumps(line, ensure_ascii=False))
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from enlarger import tracing
 from enlarger.cache import DiskCache, Entry, cache_key
 from enlarger.negotiate import Accept, depends_on_accept
 from enlarger.options import Options
@@ -68,7 +69,10 @@ class Services:
 
 async def transform_located(output: OutputRequest, accept: str | None, settings: Settings) -> Work:
     """The default producer: the located source's bytes through the engine with the options."""
-    data = await output.located.read()
+    with tracing.span("source read") as span:
+        data = await output.located.read()
+        if tracing.ENABLED:
+            span.set_attributes({"enlarger.source": output.located.identity, "enlarger.source.bytes": len(data)})
 
     def work() -> Entry:
         result = transform(data, output.options, accept=accept, settings=settings, timeout=settings.transform_timeout)
@@ -124,12 +128,15 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     }
     if vary:
         headers["Vary"] = ", ".join(vary)
+    if tracing.ENABLED and tracing.recording():  # the canonical options (or recipe) on the request's span
+        tracing.annotate({"enlarger.options": recipe, "enlarger.cache_key": key})
     if _matches(request.headers.get("if-none-match"), etag):
         # the same Vary as the 200 it revalidates; only an Accept-dependent answer needs the entry
         if token and (cached := services.cache.get(key)) is not None and cached.media_type == "image/svg+xml":
             _unvary_accept(headers)
         return Response(status_code=304, headers=headers)
-    entry = services.cache.get(key)
+    with tracing.span("cache read"):
+        entry = services.cache.get(key)
     if entry is not None:
         services.metrics.cache_hits.inc()
         headers[CACHE_HEADER] = "HIT"
@@ -137,6 +144,8 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
         services.metrics.cache_misses.inc()
         headers[CACHE_HEADER] = "MISS"
         entry = await _coalesced(services, key, output, accept)
+    if tracing.ENABLED and tracing.recording():
+        tracing.annotate(_described(entry))
     headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower()}"
     headers["X-Content-Type-Options"] = "nosniff"
     if entry.media_type == "image/svg+xml":
@@ -146,6 +155,16 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
         headers["Content-Length"] = str(len(entry.body))
         return Response(b"", headers=headers, media_type=entry.media_type)
     return Response(entry.body, headers=headers, media_type=entry.media_type)
+
+
+def _described(entry: Entry) -> tracing.Attributes:
+    """The output's span attributes: format, dimensions, size."""
+    return {
+        "enlarger.output.format": entry.format,
+        "enlarger.output.width": entry.width,
+        "enlarger.output.height": entry.height,
+        "enlarger.output.bytes": len(entry.body),
+    }
 
 
 def _unvary_accept(headers: dict[str, str]) -> None:
@@ -208,9 +227,13 @@ async def _produce(services: Services, key: str, output: OutputRequest, accept: 
 
     def admitted() -> Entry:
         started = time.perf_counter()
-        entry = work()
+        with tracing.span("transform") as span:
+            entry = work()
+            if tracing.ENABLED:
+                span.set_attributes(_described(entry))
         services.metrics.transform_seconds.observe(time.perf_counter() - started)
-        services.cache.put(key, entry)
+        with tracing.span("cache write"):
+            services.cache.put(key, entry)
         services.purge.record(output.tags, key)
         services.metrics.cache_bytes.set(services.cache.total_bytes)
         return entry

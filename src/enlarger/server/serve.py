@@ -56,7 +56,9 @@ def servers(main: ASGIApp, settings: Settings) -> list[uvicorn.Server]:
     """The main listener and, with ``binding_listen``, the binding's beside it (one process, one
     event loop: they share the admission control, fetcher and limits; the main app's lifespan runs both)."""
     found = [uvicorn.Server(uvicorn_config(main, settings))]
-    inner = getattr(main, "app", main)  # the Starlette app inside the access log
+    inner = main
+    while not hasattr(inner, "state") and hasattr(inner, "app"):
+        inner = inner.app  # the Starlette app inside the request context and the access log
     binding_app: ASGIApp | None = getattr(getattr(inner, "state", None), "binding", None)
     if settings.binding_listen and binding_app is not None:
         host, port = listen_address(settings.binding_listen)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from enlarger import tracing
 from enlarger.settings import Settings
 from enlarger.storage.base import Storage
 from enlarger.storage.local import LocalStorage
 from enlarger.storage.s3 import S3Storage
+from enlarger.storage.traced import TracedStorage
 
 
 def open_storage(settings: Settings) -> Storage:
+    """The backend, seen through trace spans when tracing is on (:mod:`enlarger.tracing`)."""
+    storage = _backend(settings)
+    return TracedStorage(storage) if tracing.ENABLED else storage
+
+
+def _backend(settings: Settings) -> Storage:
     if settings.storage == "s3":
         return S3Storage(
             settings.s3_bucket,
