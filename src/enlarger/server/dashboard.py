@@ -310,7 +310,9 @@ async def preview(request: Request) -> Response:
     )
     drawn = url_overlay.source(options)  # draw=<id> previews as it delivers: another image of the account
     tags = (image_tag(account.id, drawn),) if drawn else ()
-    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), tags)
+    output = await with_overlay(  # the signed-in owner sees private overlays, as a signed URL would
+        output, lambda overlay_id: hosted_overlay(service, account, overlay_id, signed=True), tags
+    )
     return await respond(request, services, output)
 
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from enlarger.binding import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
-from enlarger.errors import FlexibleVariantsDisabledError, NotFoundError
+from enlarger.errors import FlexibleVariantsDisabledError, NotFoundError, SignatureError
 from enlarger.options import Options, parse_options, parse_url_options
 from enlarger.security.signing import signed_expiry, verify
 from enlarger.server.hints import apply_hints
@@ -38,13 +38,22 @@ def _split(rest: str) -> tuple[str, str]:
     return image_id, variant
 
 
-def _options(account: Account, variant: Variant | None, name: str) -> Options:
-    """Variant options (delivered in the best format the browser takes), or flexible options."""
+def _options(account: Account, image: Image, variant: Variant | None, name: str) -> Options:
+    """Variant options (delivered in the best format the browser takes), or flexible options.
+
+    Flexible variants never serve an image that requires signed URLs, even with a valid
+    signature (enable-flexible-variants.mdx): its owner decides its sizes through named variants.
+    """
     if variant is not None:
         return parse_options({"format": "auto", **variant.options})
     if not account.flexible_variants:
         raise FlexibleVariantsDisabledError(
             f"no variant named {name!r}, and flexible variants (options in the URL) are not enabled for the account"
+        )
+    if image.require_signed:
+        raise FlexibleVariantsDisabledError(
+            "this image requires signed URLs, and flexible variants (options in the URL) cannot deliver it: "
+            "use a named variant"
         )
     options = parse_url_options(name)
     return options if options.format else options.replace(format="auto")
@@ -85,9 +94,10 @@ async def endpoint(request: Request) -> Response:
     found = await service.target(request.path_params["account_hash"], image_id, name)
     account, image, variant = found.account, found.image, found.variant
     query = request.scope["query_string"].decode("latin-1")
-    if image.require_signed and not (variant and variant.never_require_signed):
+    signed = image.require_signed and not (variant and variant.never_require_signed)
+    if signed:
         verify(_signed_paths(request, account.hash, image_id, name), query, found.keys)
-    hinted = apply_hints(_options(account, variant, name), request.headers)
+    hinted = apply_hints(_options(account, image, variant, name), request.headers)
 
     async def read() -> bytes:
         return await service.original(image)
@@ -105,7 +115,9 @@ async def endpoint(request: Request) -> Response:
     )
     drawn = url_overlay.source(hinted.options)  # draw=<id>: deleting that image purges these outputs too
     overlay_tags = (image_tag(account.id, drawn),) if drawn else ()
-    output = await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), overlay_tags)
+    output = await with_overlay(
+        output, lambda overlay_id: hosted_overlay(service, account, overlay_id, signed=signed), overlay_tags
+    )
     await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
     response = await respond(request, services, output)
     if not output.head:  # usage accounting (issue 17)
@@ -113,13 +125,21 @@ async def endpoint(request: Request) -> Response:
     return response
 
 
-async def hosted_overlay(service: HostingService, account: Account, image_id: str) -> Located:
-    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account."""
+async def hosted_overlay(service: HostingService, account: Account, image_id: str, *, signed: bool) -> Located:
+    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account.
+
+    An image that requires signed URLs is drawn only into an output whose own URL was signed
+    (``signed``: verified, or the signed-in owner's preview); otherwise it is refused like a
+    direct unsigned request for it (403/9425) — its id is in every signed URL ever handed out,
+    so naming it must not be enough to see it.
+    """
     catalog = service.hosting.catalog
     try:
         overlay = await run(lambda: catalog.image(account.id, image_id))
     except NotFoundError:
         raise NotFoundError(f"there is no hosted image {image_id!r} to draw") from None
+    if overlay.require_signed and not signed:
+        raise SignatureError(f"the image {image_id!r} requires signed URLs: it is drawn only into a signed URL")
 
     async def read() -> bytes:
         return await service.original(overlay)
