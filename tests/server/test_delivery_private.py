@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
+from enlarger.catalog.store import Catalog
 from enlarger.security.signing import sign_url
+from enlarger.server.outputs import CACHE_HEADER
 from tests.imaging import decode, near, pixel, save, solid
-from tests.server.conftest import Tenant
+from tests.server.conftest import Start, Tenant, open_tenant
 
 BLUE = save(solid(400, 300, (0, 0, 255)), "png")
 RED = save(solid(40, 30, (255, 0, 0)), "png")
@@ -90,3 +93,32 @@ def test_flexible_options_never_deliver_a_private_image(tenant: Tenant) -> None:
     named_url = sign_url(_key(tenant), f"/{tenant.account.hash}/{private}/public")
     named = tenant.http.get(named_url, headers={"Accept": "image/png"})
     assert named.status_code == 200 and near(pixel(decode(named.content), 2, 2), RED_PIXEL, 16)
+
+
+def test_accounts_do_not_share_outputs_of_the_same_bytes(start: Start, tmp_path: Path) -> None:
+    """Issue 24, finding 11: B's first delivery of bytes A delivered earlier is a miss with its own
+    ETag — a hit (or A's ETag) would tell B that another tenant holds those exact bytes."""
+    a = open_tenant(start, tmp_path / "data")
+    catalog = Catalog(a.catalog_url)
+    other = catalog.create_account("b")
+    _, token = catalog.create_token(other.id)
+    catalog.close()
+    same = save(solid(300, 200, (10, 200, 30)), "png")
+    for account_id, auth in ((a.account.id, a.auth()), (other.id, {"Authorization": f"Bearer {token}"})):
+        uploaded = a.http.post(
+            f"/client/v4/accounts/{account_id}/images/v1",
+            files={"file": ("same.png", same, "image/png")},
+            data={"id": "same"},
+            headers=auth,
+        )
+        assert uploaded.status_code == 200, uploaded.text
+    png = {"Accept": "image/png"}
+    first = a.http.get(f"/{a.account.hash}/same/public", headers=png)
+    assert first.status_code == 200 and first.headers[CACHE_HEADER] == "MISS"
+    assert a.http.get(f"/{a.account.hash}/same/public", headers=png).headers[CACHE_HEADER] == "HIT"
+    theirs = a.http.get(f"/{other.hash}/same/public", headers=png)
+    assert theirs.status_code == 200 and theirs.headers[CACHE_HEADER] == "MISS"
+    assert theirs.headers["etag"] != first.headers["etag"]
+    assert decode(theirs.content).width == decode(first.content).width == 300  # the same output, made twice
+    revalidated = a.http.get(f"/{other.hash}/same/public", headers={**png, "If-None-Match": first.headers["etag"]})
+    assert revalidated.status_code == 200  # A's ETag does not validate B's output

@@ -304,7 +304,7 @@ async def preview(request: Request) -> Response:
 
     output = OutputRequest(
         options,
-        Located(f"hosted:{image.content_hash}", read, None),
+        Located(f"hosted:{account.id}:{image.content_hash}", read, None),
         tags=(image_tag(account.id, image.id),),
         cache_control="private, max-age=300",
     )

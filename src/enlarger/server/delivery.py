@@ -3,8 +3,9 @@
 The catalog decides *whether* and *what*: the image exists and is not a draft, the variant (or,
 when the account allows them, flexible options) gives the transformation, and a signature is
 checked when the image requires one. The output then goes through the same serving core
-(:mod:`enlarger.server.outputs`) as transform-by-URL; the source identity is the original's
-content hash, so an unchanged original re-uses cached outputs across restarts.
+(:mod:`enlarger.server.outputs`) as transform-by-URL; the source identity is the account and the
+original's content hash, so an unchanged original re-uses cached outputs across restarts, and one
+account's deliveries never reveal (by a cache hit or a shared ETag) that another holds the same bytes.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ async def endpoint(request: Request) -> Response:
     tags = (image_tag(account.id, image.id),) + ((variant_tag(account.id, variant.id),) if variant else ())
     output = OutputRequest(
         hinted.options,
-        Located(f"hosted:{image.content_hash}", read, None),
+        Located(f"hosted:{account.id}:{image.content_hash}", read, None),
         hinted.vary,
         tags=tags,
         cache_control=_cache_control(
@@ -144,4 +145,4 @@ async def hosted_overlay(service: HostingService, account: Account, image_id: st
     async def read() -> bytes:
         return await service.original(overlay)
 
-    return Located(f"hosted:{overlay.content_hash}", read, None)
+    return Located(f"hosted:{account.id}:{overlay.content_hash}", read, None)
