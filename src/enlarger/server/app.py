@@ -36,6 +36,7 @@ from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
+from enlarger.server.limits import uvicorn_options
 from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
@@ -217,7 +218,9 @@ def run(settings: Settings) -> int:
         return Supervisor(settings).run()
     tune_memory()
     if settings.binding_listen:  # two listeners, one event loop
-        binding.serve(create_app(settings), settings, access_log=False, log_level="warning", http="httptools")
+        binding.serve(
+            create_app(settings), settings, access_log=False, log_level="warning", **uvicorn_options(settings)
+        )
         return 0
     uvicorn.run(
         create_app(settings),
@@ -225,7 +228,7 @@ def run(settings: Settings) -> int:
         port=settings.port,
         access_log=False,
         log_level="warning",
-        http="httptools",
+        **uvicorn_options(settings),  # httptools, with the request limits
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     )
     return 0

@@ -231,6 +231,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from enlarger.server.app import create_app, log_access_to_stderr
+    from enlarger.server.limits import uvicorn_options
     from enlarger.server.memory import tune_memory
 
     parser = argparse.ArgumentParser(prog="enlarger.server.workers")
@@ -251,7 +252,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         app,
         access_log=False,
         log_level="warning",
-        http="httptools",
+        **uvicorn_options(settings),  # httptools, with the request limits
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         timeout_graceful_shutdown=DRAIN_SECONDS,
     )
