@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -109,12 +109,31 @@ async def session(request: Request) -> tuple[Account, str]:
     if owner is None:
         raise AuthenticationError("your session has ended (the token was revoked); sign in again")
     if request.method not in ("GET", "HEAD"):
-        origin = request.headers.get("origin")
-        if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
-            raise PermissionDeniedError("cross-site request refused")
+        _same_origin(request)
         if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf_token(token)):
             raise PermissionDeniedError("missing or wrong X-CSRF-Token header; reload the page")
     return await run(catalog.account, owner), token
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a browser's request sent by a page of another origin (CSRF, login CSRF included).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site`` and ``Origin`` (sent on every
+    POST, PATCH and DELETE); a client that sends neither is no browser, so no page can be abusing
+    it. The origin may be the one this request came to or that of ``public_url`` (a proxy in front).
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        raise PermissionDeniedError(f"cross-site request refused (Sec-Fetch-Site: {site})")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    public = urlsplit(_hosting(request).hosting.settings.public_url)
+    allowed = {f"{request.url.scheme}://{request.url.netloc}"}
+    if public.netloc:
+        allowed.add(f"{public.scheme}://{public.netloc}")
+    if origin.rstrip("/") not in allowed:
+        raise PermissionDeniedError("cross-site request refused")
 
 
 def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -132,6 +151,9 @@ def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def sign_in(request: Request) -> Response:
     service = _hosting(request)
     catalog, settings = service.hosting.catalog, service.hosting.settings
+    _same_origin(request)  # login CSRF: another site's form must not sign the browser into its account
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError("send the sign-in as JSON (Content-Type: application/json)", status=415)
     body = await read_json(request)
     token = str(body.get("token", "")).strip()
     if not token:
