@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -91,7 +92,15 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """The Prometheus scrape; behind ``metrics_token`` when one is set (per-account series are opt-in)."""
     services: Services = request.app.state.services
+    token = services.settings.metrics_token
+    if token:
+        sent = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(sent, f"Bearer {token}".encode()):
+            return PlainTextResponse(
+                "send 'Authorization: Bearer <metrics_token>'\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
+            )
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -184,7 +193,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.services = services
     app.state.share = share
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
-    metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
+    metrics.registry.register(UsageMetrics(service.usage, per_account=settings.metrics_per_account))  # issue 17
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)
