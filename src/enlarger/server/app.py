@@ -20,6 +20,7 @@ import pyvips
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -36,12 +37,14 @@ from enlarger.server import api_images, api_imports, binding, dashboard, deliver
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
+from enlarger.server.guesses import Guesses
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.limits import uvicorn_options
 from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.raw_path import LiteralRoutes
 from enlarger.server.workers import ALONE, Share, Supervisor
 from enlarger.settings import Settings, SettingsError
 from enlarger.sources import Sources, ensure_directory, is_absolute
@@ -189,9 +192,10 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     )
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
     metrics.cache_bytes.set(cache.total_bytes)
-    app = Starlette(routes=ROUTES, lifespan=_lifespan)
+    app = Starlette(routes=ROUTES, lifespan=_lifespan, middleware=[Middleware(LiteralRoutes)])  # raw_path.py
     app.state.services = services
     app.state.share = share
+    app.state.guesses = Guesses.of(settings)  # failed sign-ins and token checks per client address
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage, per_account=settings.metrics_per_account))  # issue 17
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +40,7 @@ from enlarger.server.bodies import flag, read_json
 from enlarger.server.delivery import hosted_overlay
 from enlarger.server.envelope import envelope, enveloped, failure
 from enlarger.server.guard import guarded
+from enlarger.server.guesses import guesses
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
 from enlarger.server.outputs import OutputRequest, Services, respond
@@ -69,7 +71,8 @@ def csrf_token(token: str) -> str:
 
 
 class _Secured:
-    """Adds the security headers (CSP first) to every response under /dashboard."""
+    """Adds the security headers (CSP first) to every response under /dashboard — its 404s and
+    405s too, which the routers raise as exceptions and would otherwise be answered outside."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -82,7 +85,11 @@ class _Secured:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await self.app(scope, receive, add_headers)
+        try:
+            await self.app(scope, receive, add_headers)
+        except HTTPException as refused:  # no route, no file, wrong method: raised before any answer
+            answer = PlainTextResponse(f"{refused.detail}\n", refused.status_code, headers=refused.headers)
+            await answer(scope, receive, add_headers)
 
 
 Handler = Callable[[Request, Account, str], Awaitable[Response]]
@@ -105,8 +112,10 @@ async def session(request: Request) -> tuple[Account, str]:
     token = request.cookies.get(COOKIE, "")
     if not token:
         raise AuthenticationError("you are not signed in")
+    client = guesses(request).check(request)  # a cookie is one more place to guess tokens
     owner = await run(catalog.token_account, token)
     if owner is None:
+        guesses(request).failed(client)
         raise AuthenticationError("your session has ended (the token was revoked); sign in again")
     if request.method not in ("GET", "HEAD"):
         _same_origin(request)
@@ -158,8 +167,10 @@ async def sign_in(request: Request) -> Response:
     token = str(body.get("token", "")).strip()
     if not token:
         raise RequestError("enter an API token")
+    client = guesses(request).check(request)  # 429 while this address has failed too often
     owner = await run(catalog.token_account, token)
     if owner is None:
+        guesses(request).failed(client)
         raise PermissionDeniedError("this token is not valid (unknown or revoked)")
     account = await run(catalog.account, owner)
     response = envelope({"account": _account_json(service, account), "csrf": csrf_token(token)})
