@@ -197,7 +197,7 @@ def _stats(http: httpx.Client, account_id: str, token: str) -> dict[str, Any]:
 
 
 def test_deliveries_and_transformations_are_counted_exactly(start: Start, catalog_url: str, tmp_path: Path) -> None:
-    http, account_id, account_hash, token = _serve(start, catalog_url, tmp_path)
+    http, account_id, account_hash, token = _serve(start, catalog_url, tmp_path, metrics_per_account=True)
     one, two = save(gradient(320, 240), "jpeg", Q=90), save(gradient(200, 100), "jpeg", Q=80)
     _upload(http, account_id, token, "one", one)
     _upload(http, account_id, token, "two", two)
@@ -238,7 +238,8 @@ def test_deliveries_and_transformations_are_counted_exactly(start: Start, catalo
 
 
 def test_quota_answers_429_for_new_transformations_only(start: Start, catalog_url: str, tmp_path: Path) -> None:
-    http, account_id, account_hash, token = _serve(start, catalog_url, tmp_path, transformation_quota=2)
+    settings = {"transformation_quota": 2, "metrics_per_account": True}
+    http, account_id, account_hash, token = _serve(start, catalog_url, tmp_path, **settings)
     _upload(http, account_id, token, "one", save(gradient(320, 240), "jpeg", Q=90))
     assert http.get(f"/{account_hash}/one/public").status_code == 200
     assert http.get(f"/{account_hash}/one/w=50").status_code == 200

@@ -28,6 +28,8 @@ class EnlargerError(Exception):
     exit_code: int = 1
     #: log it as a bug (an unexpected or processing failure), not only as a refused request
     report: bool = False
+    #: seconds the client should wait before retrying (sent as ``Retry-After``), when it applies
+    retry_after: int | None = None
 
     def __init__(
         self, message: str, *, code: int | None = None, status: int | None = None, detail: str | None = None
@@ -211,6 +213,14 @@ class RequestError(EnlargerError):
     exit_code = 2
 
 
+class EscapedRouteError(RequestError):
+    """The part of a request path that picks its route was percent-encoded (``/%63dn-cgi/image/…``):
+    refused rather than routed, so a proxy rule on the literal prefix cannot be bypassed.
+    Cloudflare: 9424 with 400 ("missing or invalid HTTP request parameters")."""
+
+    code = 9424
+
+
 class AuthenticationError(EnlargerError):
     """No usable API token was presented (missing or malformed ``Authorization``)."""
 
@@ -225,6 +235,19 @@ class PermissionDeniedError(EnlargerError):
     status = 403
     code = 10000
     exit_code = 2
+
+
+class TooManyFailuresError(EnlargerError):
+    """This client address failed too many credential checks lately: it must wait (no token is
+    even checked meanwhile). Cloudflare's API answers rate limits with 429 and code 971."""
+
+    status = 429
+    code = 971
+    exit_code = 1
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SignatureError(EnlargerError):

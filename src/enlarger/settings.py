@@ -162,6 +162,64 @@ class Settings:
         ),
     )
 
+    # --- request limits, timeouts and guessing (docs/security.md#request-limits-and-timeouts)
+    max_header_bytes: int = field(
+        default=64 * 1024,
+        metadata=_doc(
+            "Largest request head (request line and headers) in bytes; a larger one gets 431 and the "
+            "connection is closed before the rest is read.",
+            (1024, None),
+        ),
+    )
+    max_header_count: int = field(
+        default=100,
+        metadata=_doc("Most header fields one request may carry; more get 431 and the connection closes.", (1, None)),
+    )
+    header_timeout: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds a client has to send a whole request head, from the connection (or the request's first "
+            "byte on a kept-alive one); past it: 408 and the connection is closed (slowloris).",
+            (0.1, None),
+        ),
+    )
+    body_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a request body may go without a byte arriving while the server waits for it; past it: "
+            "408 and the connection is closed (slow bodies).",
+            (0.1, None),
+        ),
+    )
+    keep_alive_timeout: float = field(
+        default=5.0,
+        metadata=_doc("Seconds an idle kept-alive connection stays open between requests.", (0.1, None)),
+    )
+    auth_failures_allowed: int = field(
+        default=10,
+        metadata=_doc(
+            "Failed sign-ins and API token checks one client address (IPv6: its /64) may make per "
+            "auth_failures_window; past it, 429 with Retry-After. Counted per server process. 0: no limit.",
+        ),
+    )
+    auth_failures_window: float = field(
+        default=60.0,
+        metadata=_doc("Seconds over which auth_failures_allowed counts a client's failures.", (1, None)),
+    )
+    metrics_token: str = field(
+        default="",
+        metadata=_doc(
+            "When set, /metrics answers only requests with 'Authorization: Bearer <metrics_token>' (401 otherwise)."
+        ),
+    )
+    metrics_per_account: bool = field(
+        default=False,
+        metadata=_doc(
+            "Export the per-account usage series (enlarger_usage_*, labelled with account ids) on /metrics. "
+            "Off: only totals, so /metrics names no tenant."
+        ),
+    )
+
     # --- hosting (images API, delivery, storage, catalog)
     database_url: str = field(
         default="",

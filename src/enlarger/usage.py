@@ -206,34 +206,45 @@ class Usage:
 
 
 class UsageMetrics(Collector):
-    """``/metrics``: this process's usage counters per account and the last totals it read (no query at scrape)."""
+    """``/metrics``: this process's usage counters and the last totals it read (no query at scrape).
 
-    def __init__(self, usage: Usage) -> None:
+    Per account (labelled with account ids) only when ``per_account``: otherwise one total per
+    series, so an unauthenticated scrape names no tenant and tells no tenant's size.
+    """
+
+    def __init__(self, usage: Usage, *, per_account: bool = False) -> None:
         self.usage = usage
+        self.per_account = per_account
+
+    def _labels(self) -> list[str]:
+        return ["account"] if self.per_account else []
+
+    def _add(self, family: CounterMetricFamily | GaugeMetricFamily, values: dict[str, int]) -> None:
+        if self.per_account:
+            for account, value in sorted(values.items()):
+                family.add_metric([account], value)
+        else:
+            family.add_metric([], sum(values.values()))
 
     def collect(self) -> Iterator[Metric]:
         u = self.usage
         counters = (
-            ("enlarger_usage_delivered_images", "Hosted deliveries (200/304 to GET) by account", u.delivered_images),
-            ("enlarger_usage_delivered_bytes", "Bytes of hosted deliveries by account", u.delivered_bytes),
+            ("enlarger_usage_delivered_images", "Hosted deliveries (200/304 to GET)", u.delivered_images),
+            ("enlarger_usage_delivered_bytes", "Bytes of hosted deliveries", u.delivered_bytes),
             ("enlarger_usage_new_transformations", "Transformations counted new for the day", u.new_transformations),
             ("enlarger_usage_refused_transformations", "New transformations refused by quota", u.refused),
         )
         for name, text, values in counters:
-            family = CounterMetricFamily(name, text, labels=["account"])
-            for account, value in sorted(values.items()):
-                family.add_metric([account], value)
-            yield family
-        unique = GaugeMetricFamily(
-            "enlarger_usage_unique_transformations", "Unique transformations in the 30-day window", labels=["account"]
-        )
-        for account, value in sorted(u.unique_30d.items()):
-            unique.add_metric([account], value)
+            counter = CounterMetricFamily(name, text, labels=self._labels())
+            self._add(counter, values)
+            yield counter
+        unique_text = "Unique transformations in the 30-day window"
+        unique = GaugeMetricFamily("enlarger_usage_unique_transformations", unique_text, labels=self._labels())
+        self._add(unique, u.unique_30d)
         yield unique
-        images = GaugeMetricFamily("enlarger_usage_stored_images", "Images stored (last read)", labels=["account"])
-        size = GaugeMetricFamily("enlarger_usage_stored_bytes", "Bytes stored (last read)", labels=["account"])
-        for account, (count, total) in sorted(u.stored.items()):
-            images.add_metric([account], count)
-            size.add_metric([account], total)
+        images = GaugeMetricFamily("enlarger_usage_stored_images", "Images stored (last read)", labels=self._labels())
+        size = GaugeMetricFamily("enlarger_usage_stored_bytes", "Bytes stored (last read)", labels=self._labels())
+        self._add(images, {account: count for account, (count, _) in u.stored.items()})
+        self._add(size, {account: total for account, (_, total) in u.stored.items()})
         yield images
         yield size

@@ -18,6 +18,7 @@ import pytest
 from enlarger.binding import Images
 from enlarger.server import binding
 from enlarger.server.binding import create_app
+from enlarger.server.limits import LimitedHttpTools
 from enlarger.server.serve import LOOP, servers
 from enlarger.settings import Settings, SettingsError
 from tests.imaging import decode, near, pixel, quadrants, save, solid
@@ -214,8 +215,10 @@ def test_binding_listen_opens_a_second_listener(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, port=main_port, binding_listen=f"127.0.0.1:{binding_port}")
     found = servers(create_main(settings), settings)
     assert [server.config.port for server in found] == [main_port, binding_port]
-    # one uvicorn configuration for every listener (the binding's ran without uvloop before)
-    assert [(server.config.loop, server.config.http) for server in found] == [(LOOP, "httptools")] * 2
+    # one uvicorn configuration for every listener (the binding's ran without uvloop before), with
+    # the request limits' httptools protocol (server/limits.py)
+    assert [server.config.loop for server in found] == [LOOP] * 2
+    assert all(issubclass(server.config.http, LimitedHttpTools) for server in found)  # type: ignore[arg-type]
 
     async def both() -> None:
         await asyncio.gather(*(server.serve() for server in found))

@@ -37,6 +37,15 @@ def route_of(path: str) -> str:
     return "delivery" if path.count("/") >= 3 else "other"
 
 
+UPLOAD_PREFIX = "/upload/"
+
+
+def loggable(path: str) -> str:
+    """``path`` as logs may keep it: a direct upload's one-time secret (its URL's last part,
+    the upload's whole authorisation until it is used) is never written down."""
+    return UPLOAD_PREFIX + "<secret>" if path.startswith(UPLOAD_PREFIX) else path
+
+
 class AccessLog:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -84,7 +93,7 @@ def _log(scope: Scope, state: dict[str, Any], elapsed: float) -> None:
     """The line ``json.dumps(..., separators=(",", ":"))`` would write, at a fraction of its cost."""
     ids = request_id.fields()  # joins the line to its trace (issue 29)
     line = (
-        f'{{"method":{_quote(scope["method"])},"path":{_quote(scope["path"])},"status":{state["status"]},'
+        f'{{"method":{_quote(scope["method"])},"path":{_quote(loggable(scope["path"]))},"status":{state["status"]},'
         f'"bytes":{state["bytes"]},"cache":{_quote(state["cache"])},"ms":{round(elapsed * 1000, 2)!r},'
         f'"request_id":{_quote(ids["request_id"])},"trace_id":"{ids["trace_id"]}","span_id":"{ids["span_id"]}"}}'
     )

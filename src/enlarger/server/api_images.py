@@ -39,6 +39,7 @@ from enlarger.records import timestamp
 from enlarger.server.bodies import file_bytes, file_name, flag, int_param, new_image, read_form, read_json
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
+from enlarger.server.guesses import guesses
 from enlarger.server.hosted_outputs import browser_ttl
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
@@ -78,8 +79,10 @@ def _bearer(request: Request) -> str:
 async def _authenticate(request: Request, service: HostingService) -> Account:
     secret = _bearer(request)
     account_id = request.path_params["account_id"]
+    client = guesses(request).check(request)  # 429 while this address has failed too often
     owner = await run(service.hosting.catalog.token_account, secret)
     if owner is None or owner != account_id:
+        guesses(request).failed(client)
         raise PermissionDeniedError("Authentication error: the token is not valid for this account")
     return await run(service.hosting.catalog.account, account_id)
 
@@ -91,8 +94,11 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 async def _authenticate_batch(request: Request, service: HostingService) -> Account:
     """Batch routes carry no account in the path: the (unexpired) batch token names it."""
-    owner = await run(service.hosting.catalog.batch_token_account, _bearer(request))
+    secret = _bearer(request)
+    client = guesses(request).check(request)
+    owner = await run(service.hosting.catalog.batch_token_account, secret)
     if owner is None:
+        guesses(request).failed(client)
         raise PermissionDeniedError("Authentication error: the batch token is unknown or expired; get a new one")
     return await run(service.hosting.catalog.account, owner)
 

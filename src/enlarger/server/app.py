@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pyvips
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -35,10 +37,12 @@ from enlarger.server import api_images, api_imports, binding, dashboard, deliver
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
+from enlarger.server.guesses import Guesses
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.metrics import Metrics
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.raw_path import LiteralRoutes
 from enlarger.server.request_context import RequestContext
 from enlarger.server.workers import ALONE, Share
 from enlarger.settings import Settings
@@ -90,7 +94,15 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """The Prometheus scrape; behind ``metrics_token`` when one is set (per-account series are opt-in)."""
     services: Services = request.app.state.services
+    token = services.settings.metrics_token
+    if token:
+        sent = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(sent, f"Bearer {token}".encode()):
+            return PlainTextResponse(
+                "send 'Authorization: Bearer <metrics_token>'\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
+            )
     body = await anyio.to_thread.run_sync(services.metrics.render)  # collectors may read the catalog
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -175,11 +187,12 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     )
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
     metrics.cache_bytes.set(cache.total_bytes)
-    app = Starlette(routes=ROUTES, lifespan=_lifespan)
+    app = Starlette(routes=ROUTES, lifespan=_lifespan, middleware=[Middleware(LiteralRoutes)])  # raw_path.py
     app.state.services = services
     app.state.share = share
+    app.state.guesses = Guesses.of(settings)  # failed sign-ins and token checks per client address
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
-    metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
+    metrics.registry.register(UsageMetrics(service.usage, per_account=settings.metrics_per_account))  # issue 17
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     metrics.registry.register(ImportMetrics(app.state.imports.jobs))  # jobs by state (issue 29)
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener

@@ -21,10 +21,11 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +38,7 @@ from enlarger.server import api_images
 from enlarger.server.bodies import flag, int_param, read_json
 from enlarger.server.envelope import envelope, enveloped, failure
 from enlarger.server.guard import guarded
+from enlarger.server.guesses import guesses
 from enlarger.server.hosted_outputs import auto_format, browser_ttl, hosted_output, variant_options
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
@@ -65,7 +67,8 @@ def csrf_token(token: str) -> str:
 
 
 class _Secured:
-    """Adds the security headers (CSP first) to every response under /dashboard."""
+    """Adds the security headers (CSP first) to every response under /dashboard — its 404s and
+    405s too, which the routers raise as exceptions and would otherwise be answered outside."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -78,7 +81,11 @@ class _Secured:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await self.app(scope, receive, add_headers)
+        try:
+            await self.app(scope, receive, add_headers)
+        except HTTPException as refused:  # no route, no file, wrong method: raised before any answer
+            answer = PlainTextResponse(f"{refused.detail}\n", refused.status_code, headers=refused.headers)
+            await answer(scope, receive, add_headers)
 
 
 Handler = Callable[[Request, Account, str], Awaitable[Response]]
@@ -101,16 +108,37 @@ async def session(request: Request) -> tuple[Account, str]:
     token = request.cookies.get(COOKIE, "")
     if not token:
         raise AuthenticationError("you are not signed in")
+    client = guesses(request).check(request)  # a cookie is one more place to guess tokens
     owner = await run(catalog.token_account, token)
     if owner is None:
+        guesses(request).failed(client)
         raise AuthenticationError("your session has ended (the token was revoked); sign in again")
     if request.method not in ("GET", "HEAD"):
-        origin = request.headers.get("origin")
-        if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
-            raise PermissionDeniedError("cross-site request refused")
+        _same_origin(request)
         if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf_token(token)):
             raise PermissionDeniedError("missing or wrong X-CSRF-Token header; reload the page")
     return await run(catalog.account, owner), token
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a browser's request sent by a page of another origin (CSRF, login CSRF included).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site`` and ``Origin`` (sent on every
+    POST, PATCH and DELETE); a client that sends neither is no browser, so no page can be abusing
+    it. The origin may be the one this request came to or that of ``public_url`` (a proxy in front).
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        raise PermissionDeniedError(f"cross-site request refused (Sec-Fetch-Site: {site})")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    public = urlsplit(_hosting(request).hosting.settings.public_url)
+    allowed = {f"{request.url.scheme}://{request.url.netloc}"}
+    if public.netloc:
+        allowed.add(f"{public.scheme}://{public.netloc}")
+    if origin.rstrip("/") not in allowed:
+        raise PermissionDeniedError("cross-site request refused")
 
 
 def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -128,12 +156,17 @@ def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def sign_in(request: Request) -> Response:
     service = _hosting(request)
     catalog, settings = service.hosting.catalog, service.hosting.settings
+    _same_origin(request)  # login CSRF: another site's form must not sign the browser into its account
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError("send the sign-in as JSON (Content-Type: application/json)", status=415)
     body = await read_json(request)
     token = str(body.get("token", "")).strip()
     if not token:
         raise RequestError("enter an API token")
+    client = guesses(request).check(request)  # 429 while this address has failed too often
     owner = await run(catalog.token_account, token)
     if owner is None:
+        guesses(request).failed(client)
         raise PermissionDeniedError("this token is not valid (unknown or revoked)")
     account = await run(catalog.account, owner)
     response = envelope({"account": _account_json(service, account), "csrf": csrf_token(token)})
@@ -294,8 +327,9 @@ async def preview(request: Request) -> Response:
     account, _ = await session(request)
     image = await run(service.hosting.catalog.image, account.id, request.query_params.get("id", ""))
     options = await _preview_options(service, account, request)
-    # made as delivery makes it (draw=<id> included), but private to the owner
-    output = await hosted_output(service, account, image, options, cache_control="private, max-age=300")
+    # made as delivery makes it (draw=<id> included), but private to the owner, who sees private
+    # overlays as a signed URL would
+    output = await hosted_output(service, account, image, options, cache_control="private, max-age=300", signed=True)
     return await respond(request, services, output)
 
 

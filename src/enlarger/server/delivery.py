@@ -3,8 +3,9 @@
 The catalog decides *whether* and *what*: the image exists and is not a draft, the variant (or,
 when the account allows them, flexible options) gives the transformation, and a signature is
 checked when the image requires one. The output then goes through the same serving core
-(:mod:`enlarger.server.outputs`) as transform-by-URL; the source identity is the original's
-content hash, so an unchanged original re-uses cached outputs across restarts.
+(:mod:`enlarger.server.outputs`) as transform-by-URL; the source identity is the account and the
+original's content hash, so an unchanged original re-uses cached outputs across restarts, and one
+account's deliveries never reveal (by a cache hit or a shared ETag) that another holds the same bytes.
 """
 
 from __future__ import annotations
@@ -36,13 +37,22 @@ def _split(rest: str) -> tuple[str, str]:
     return image_id, variant
 
 
-def _options(account: Account, variant: Variant | None, name: str) -> Options:
-    """Variant options (delivered in the best format the browser takes), or flexible options."""
+def _options(account: Account, image: Image, variant: Variant | None, name: str) -> Options:
+    """Variant options (delivered in the best format the browser takes), or flexible options.
+
+    Flexible variants never serve an image that requires signed URLs, even with a valid
+    signature (enable-flexible-variants.mdx): its owner decides its sizes through named variants.
+    """
     if variant is not None:
         return variant_options(variant)
     if not account.flexible_variants:
         raise FlexibleVariantsDisabledError(
             f"no variant named {name!r}, and flexible variants (options in the URL) are not enabled for the account"
+        )
+    if image.require_signed:
+        raise FlexibleVariantsDisabledError(
+            "this image requires signed URLs, and flexible variants (options in the URL) cannot deliver it: "
+            "use a named variant"
         )
     return auto_format(parse_url_options(name))
 
@@ -75,9 +85,10 @@ async def endpoint(request: Request) -> Response:
     found = await service.target(request.path_params["account_hash"], image_id, name)
     account, image, variant = found.account, found.image, found.variant
     query = request.scope["query_string"].decode("latin-1")
-    if image.require_signed and not (variant and variant.never_require_signed):
+    signed = image.require_signed and not (variant and variant.never_require_signed)
+    if signed:
         verify(_signed_paths(request, account.hash, image_id, name), query, found.keys)
-    hinted = apply_hints(_options(account, variant, name), request.headers)
+    hinted = apply_hints(_options(account, image, variant, name), request.headers)
     ttl = browser_ttl(account, variant, services.settings.cache_control_max_age)
     output = await hosted_output(
         service,
@@ -88,6 +99,7 @@ async def endpoint(request: Request) -> Response:
         vary=hinted.vary,
         tags=(variant_tag(account.id, variant.id),) if variant else (),
         head=request.method == "HEAD",
+        signed=signed,
     )
     await service.usage.transformation(account.id, image.id, hinted.options)  # usage accounting (issue 17)
     response = await respond(request, services, output)

@@ -14,7 +14,7 @@ import logging
 
 from starlette.responses import PlainTextResponse, Response
 
-from enlarger.errors import EnlargerError, OverloadedError
+from enlarger.errors import EnlargerError
 from enlarger.server import request_id
 
 logger = logging.getLogger("enlarger.server")
@@ -38,7 +38,7 @@ def log_error(error: EnlargerError) -> None:
 def error_response(error: EnlargerError, *, head: bool = False) -> Response:
     log_error(error)
     headers = {"Cf-Resized": f"err={error.code}", "Cache-Control": "no-store"}
-    if isinstance(error, OverloadedError):
+    if error.retry_after is not None:  # overload (503), too many failed sign-ins (429)
         headers["Retry-After"] = str(error.retry_after)
     body = f"{error.message}\n"
     if head:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from enlarger.errors import EnlargerError, ProcessingError
+from enlarger.server.access_log import loggable
 from enlarger.server.errors import error_response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -39,7 +40,7 @@ def guarded(endpoint: Endpoint, render: Render = plain) -> Endpoint:
         except EnlargerError as error:
             return render(error, request)
         except Exception:  # noqa: BLE001 — a bug, not the client's fault: logged once, with its traceback, by render
-            detail = f"{request.method} {request.url.path}\n{traceback.format_exc()}"
+            detail = f"{request.method} {loggable(request.url.path)}\n{traceback.format_exc()}"
             return render(ProcessingError("an internal error stopped this request", detail=detail), request)
 
     return wrapped

@@ -12,7 +12,7 @@ from typing import Any
 
 from enlarger import url_overlay
 from enlarger.catalog.store import Account, Image, Variant
-from enlarger.errors import NotFoundError
+from enlarger.errors import NotFoundError, SignatureError
 from enlarger.options import Options, parse_options
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
@@ -57,17 +57,20 @@ async def hosted_output(
     vary: tuple[str, ...] = (),
     tags: tuple[str, ...] = (),
     head: bool = False,
+    signed: bool = False,
 ) -> OutputRequest:
-    """The serving core's request for ``image`` made with ``options``: the original keyed by its
-    content hash, purged with the image (and ``tags``), and a ``draw=<id>`` overlay read from the
-    account's hosted images (deleting that image purges these outputs too)."""
+    """The serving core's request for ``image`` made with ``options``: the original keyed by the
+    account and its content hash (one tenant's first delivery of bytes another delivered is a miss,
+    never a hit that tells it so), purged with the image (and ``tags``), and a ``draw=<id>`` overlay
+    read from the account's hosted images (deleting that image purges these outputs too); a private
+    overlay only into a ``signed`` output (see :func:`hosted_overlay`)."""
 
     async def read() -> bytes:
         return await service.original(image)
 
     output = OutputRequest(
         options,
-        Located(f"hosted:{image.content_hash}", read, None),
+        Located(f"hosted:{account.id}:{image.content_hash}", read, None),
         vary,
         tags=(image_tag(account.id, image.id), *tags),
         cache_control=cache_control,
@@ -75,18 +78,28 @@ async def hosted_output(
     )
     drawn = url_overlay.source(options)
     overlay_tags = (image_tag(account.id, drawn),) if drawn else ()
-    return await with_overlay(output, lambda overlay_id: hosted_overlay(service, account, overlay_id), overlay_tags)
+    return await with_overlay(
+        output, lambda overlay_id: hosted_overlay(service, account, overlay_id, signed=signed), overlay_tags
+    )
 
 
-async def hosted_overlay(service: HostingService, account: Account, image_id: str) -> Located:
-    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account."""
+async def hosted_overlay(service: HostingService, account: Account, image_id: str, *, signed: bool) -> Located:
+    """A draw= overlay on delivery (and dashboard previews): a hosted image of the same account.
+
+    An image that requires signed URLs is drawn only into an output whose own URL was signed
+    (``signed``: verified, or the signed-in owner's preview); otherwise it is refused like a
+    direct unsigned request for it (403/9425) — its id is in every signed URL ever handed out,
+    so naming it must not be enough to see it.
+    """
     catalog = service.hosting.catalog
     try:
         overlay = await run(lambda: catalog.image(account.id, image_id))
     except NotFoundError:
         raise NotFoundError(f"there is no hosted image {image_id!r} to draw") from None
+    if overlay.require_signed and not signed:
+        raise SignatureError(f"the image {image_id!r} requires signed URLs: it is drawn only into a signed URL")
 
     async def read() -> bytes:
         return await service.original(overlay)
 
-    return Located(f"hosted:{overlay.content_hash}", read, None)
+    return Located(f"hosted:{account.id}:{overlay.content_hash}", read, None)

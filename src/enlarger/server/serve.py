@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from enlarger.server.app import create_app
 from enlarger.server.binding import listen_address
+from enlarger.server.limits import uvicorn_options
 from enlarger.server.memory import tune_memory
 from enlarger.server.workers import (
     DRAIN_SECONDS,
@@ -46,8 +47,8 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicor
         "port": settings.port,
         "access_log": False,
         "log_level": "warning",
-        "http": "httptools",
         "loop": LOOP,
+        **uvicorn_options(settings),  # httptools, with the request limits (server/limits.py)
     }
     return uvicorn.Config(app, **{**values, **overrides})
 
