@@ -22,6 +22,7 @@ from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
 from enlarger.pipeline import image_placeholders, readable_input
+from enlarger.security.nul import refuse_nul
 from enlarger.settings import Settings
 from enlarger.storage.base import BlobMissingError, Storage
 
@@ -108,9 +109,18 @@ def check_browser_ttl(value: object) -> int:
 def check_metadata(meta: object) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise RequestError("metadata must be a JSON object")
+    refuse_nul(meta, "metadata")
     if len(json.dumps(meta, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
         raise RequestError(f"metadata must not exceed {MAX_METADATA_BYTES} bytes")
     return meta
+
+
+def _check_text(new: NewImage, image_id: str) -> None:
+    """Every text of a new image is stored in the catalog: none may hold a NUL (security/nul.py)."""
+    refuse_nul(image_id, "the image id")
+    refuse_nul(new.filename, "the file name")
+    refuse_nul(new.creator, "creator")
+    refuse_nul(new.meta, "metadata")
 
 
 def direct_upload_expiry(requested: datetime | None) -> datetime:
@@ -136,6 +146,7 @@ class Hosting:
 
         Public because bulk import stores the blob and commits the row itself (under its lease).
         """
+        _check_text(new, image_id)
         if len(data) > self.settings.max_upload_bytes:
             raise InputTooLargeError(
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
@@ -178,6 +189,7 @@ class Hosting:
         """A draft image and the secret of its one-time upload URL."""
         check_signing(new.id, new.require_signed)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
+        _check_text(new, image_id)
         draft = Image(
             account_id=account_id,
             id=image_id,
@@ -213,7 +225,26 @@ class Hosting:
         except (ConflictError, NotFoundError, QuotaExceededError):
             self.storage.delete(image.blob_key)  # refused before the commit: nobody references it
             raise
-        # any other failure may have happened after the commit: the orphan sweep decides later
+        except Exception:
+            self._forget_unreferenced(image)
+            raise
+
+    def _forget_unreferenced(self, image: Image) -> None:
+        """After an unexpected failure to record ``image``: delete its blob unless the row made it.
+
+        The failure may have come after the commit (a lost acknowledgement), so the catalog is
+        asked; only a row that does not reference this blob proves nobody does (blob keys are
+        never reused). If the catalog cannot answer either, the orphan sweep decides later.
+        """
+        assert image.blob_key is not None
+        try:
+            stored = self.catalog.image(image.account_id, image.id, drafts=True).blob_key
+        except NotFoundError:
+            stored = None
+        except Exception:  # noqa: BLE001 — the catalog is down: keep the blob for the sweep
+            return
+        if stored != image.blob_key:
+            self.storage.delete(image.blob_key)
 
     def original(self, image: Image) -> bytes:
         assert image.blob_key is not None

@@ -33,6 +33,7 @@ from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
 from enlarger.importing.sources import PAGE, Named, parse_source
 from enlarger.importing.sources_urls import entry
 from enlarger.security.addresses import AddressGuard, parse_networks
+from enlarger.security.nul import refuse_nul
 from enlarger.server.api_images import Handler, authenticated
 from enlarger.server.bodies import bounded, flag
 from enlarger.server.envelope import envelope
@@ -188,6 +189,7 @@ async def _read_body(request: Request) -> dict[str, Any]:
         raise RequestError(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise RequestError("the body must be a JSON object")
+    refuse_nul(body, "the JSON body")
     return body
 
 
