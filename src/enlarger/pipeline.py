@@ -19,7 +19,7 @@ from enlarger import codecs, deadline, formats, placeholders, provenance, qualit
 from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
-from enlarger.formats import Output
+from enlarger.formats import Format, Output
 from enlarger.geometry import Plan, crops, plan, trim_rect
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
@@ -56,6 +56,11 @@ STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, 
 
 # libvips reports decode failures (found only when the lazy pipeline runs) in loader words
 _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
+# ... or in whatever words the decoder's library chose, on a line in a loader's name: "tiff2vips:
+# Not enough data at scanline 0", "tiff2vips: ZLib error" (issue 24). Any line a loader wrote
+# means the source failed to decode, whatever the words (the writers are vips2tiff, pngsave, …).
+_LOADER_FORMATS: dict[str, Format] = {"tiff": "tiff", "gif": "gif", "png": "png", "spng": "png", "jpeg": "jpeg"}
+_LOADER_LINE = re.compile(r"^\s*(tiff2vips|[a-z0-9_]*load[a-z0-9_]*):", re.I | re.M)
 
 
 @dataclass(frozen=True)
@@ -454,8 +459,12 @@ def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
     detail = codecs.vips_detail(exc)
     if "security limit" in detail.lower():
         return InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail)
-    if _DECODE_WORDS.search(detail):
-        return codecs.corrupt(codecs.sniff(data), exc)
+    loader = _LOADER_LINE.search(str(exc))
+    if loader is not None or _DECODE_WORDS.search(detail):
+        # the loader names the format that failed (an overlay's, perhaps), else the base is meant
+        named = loader.group(1).lower() if loader is not None else ""
+        fmt = next((f for f in _LOADER_FORMATS if named.startswith(f)), None)
+        return codecs.corrupt(_LOADER_FORMATS[fmt] if fmt else codecs.sniff(data), exc)
     return ProcessingError("the image could not be processed", detail=detail)
 
 
