@@ -373,7 +373,8 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
 
     Only when nothing would change: same format, size, frames and 8-bit sRGB pixels, no option
     that alters pixels, and no metadata the request would strip or convert (EXIF, XMP, IPTC, an
-    ICC profile). Never with bytes after the image's end (aCropalypse): those are re-encoded.
+    ICC profile, a GIF comment or application block). Never with bytes after the image's end
+    (aCropalypse): those are re-encoded.
     """
     header, plan_ = decision.header, decision.plan
     if decision.format != header.format or not formats.spec_of(header.format).passthrough:
@@ -391,6 +392,8 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
     if lazy.format != "uchar" or lazy.interpretation not in ("srgb", "b-w"):
         return False  # CMYK, 16-bit, Lab...: the output converts them
     if any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
+        return False
+    if header.format == "gif" and trailers.gif_metadata(data):  # comments: libvips shows no field for them
         return False
     return trailers.image_end(data) == len(data)  # a structure we cannot follow to its end is re-encoded
 
@@ -469,9 +472,13 @@ def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
 
 
 def _as_it_is(data: bytes, decision: Decision) -> Result:
-    """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served."""
+    """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served;
+    a GIF's comments and application blocks (a stranger's text) only with ``metadata=keep``."""
     end, header = trailers.image_end(data), decision.header
-    return Result(data[:end] if end else data, decision.format, header.width, header.height, header.frames)
+    output = data[:end] if end else data
+    if header.format == "gif" and decision.options.metadata != "keep":
+        output = trailers.gif_without_metadata(output)
+    return Result(output, decision.format, header.width, header.height, header.frames)
 
 
 def image_placeholders(

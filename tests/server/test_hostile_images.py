@@ -18,10 +18,11 @@ import pytest
 from enlarger.binding import Images
 from enlarger.server.binding import create_app as binding_app
 from enlarger.settings import Settings
-from tests.imaging import gradient, save
+from tests.imaging import animation, coloured_frames, gradient, save
 from tests.live import Origin, serve
 from tests.server.conftest import Start, Tenant, open_tenant
 from tests.server.test_binding_http import _failure, _post, _transforms
+from tests.test_passthrough import GIF_COMMENT, PHP, _with_gif_blocks
 
 WIDTH, HEIGHT = 64, 48
 PIXELS = bytes((x * 4) % 256 for x in range(WIDTH * HEIGHT))
@@ -134,3 +135,13 @@ def test_damaged_tiffs_are_415_on_binding_transform_and_draw(binding_url: str, n
         [("image", JPEG), ("draw_image", TIFFS[name]), _transforms({"drawImageIndex": 1, "targetImageIndex": 0}), png],
     )
     assert drawn.status_code == 415 and _failure(drawn)[0] == 9520, drawn.text
+
+
+def test_a_gif_comment_is_not_delivered_with_an_animation_passed_through(start: Start, origin_dir: Path) -> None:
+    """Issue 24: an animation over the pixel limit is delivered untransformed, but without its comments."""
+    looping = animation(coloured_frames(40, 30, [(255, 0, 0), (0, 0, 255), (0, 255, 0)]), "gif")
+    (origin_dir / "php.gif").write_bytes(_with_gif_blocks(looping, GIF_COMMENT))
+    client = start(max_animation_pixels=1000)
+    response = client.get("/cdn-cgi/image/width=20,metadata=none/php.gif")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/gif"
+    assert PHP not in response.content and response.content == looping
