@@ -22,6 +22,7 @@ from tests.imaging import animation, coloured_frames, gradient, save
 from tests.live import Origin, serve
 from tests.server.conftest import Start, Tenant, open_tenant
 from tests.server.test_binding_http import _failure, _post, _transforms
+from tests.test_codecs import _BOMBS, _gif_frames_declaring
 from tests.test_passthrough import GIF_COMMENT, PHP, _with_gif_blocks
 
 WIDTH, HEIGHT = 64, 48
@@ -145,3 +146,34 @@ def test_a_gif_comment_is_not_delivered_with_an_animation_passed_through(start: 
     response = client.get("/cdn-cgi/image/width=20,metadata=none/php.gif")
     assert response.status_code == 200 and response.headers["content-type"] == "image/gif"
     assert PHP not in response.content and response.content == looping
+
+
+def test_too_many_frames_are_refused_on_resize_and_upload(start: Start, origin_dir: Path, tmp_path: Path) -> None:
+    frames = _gif_frames_declaring(2, 2, 40_000)
+    (origin_dir / "frames.gif").write_bytes(frames)
+    tenant = open_tenant(start, tmp_path / "data")
+    resized = tenant.http.get("/cdn-cgi/image/width=1/frames.gif")
+    assert (resized.status_code, resized.headers["cf-resized"]) == (403, "err=9413")
+    assert "40,000 frames" in resized.text
+    first = tenant.http.get("/cdn-cgi/image/width=1,anim=false/frames.gif")
+    assert first.status_code == 200
+    uploaded = tenant.http.post(f"{tenant.api}/v1", headers=tenant.auth(), files={"file": ("f.gif", frames)})
+    assert uploaded.status_code == 403 and uploaded.json()["errors"][0]["code"] == 9413
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("name", [n for n in _BOMBS if n != "gif-3000-frames"])
+def test_binding_info_refuses_the_bombs_every_other_door_refuses(binding_url: str, name: str) -> None:
+    """Issue 24: /info answered sizes for decompression bombs that transform refuses."""
+    data = _BOMBS[name]()
+    response = _post(binding_url, "/info", [("image", data)])
+    assert response.status_code in (403, 415), response.text
+    transformed = _post(binding_url, "/transform", [("image", data), _transforms(), ("output_format", "image/png")])
+    assert (response.status_code, _failure(response)[0]) == (transformed.status_code, _failure(transformed)[0])
+
+
+def test_binding_info_still_describes_a_large_animation(binding_url: str) -> None:
+    data = _BOMBS["gif-3000-frames"]()  # over the animation limit: delivered untransformed, not refused
+    response = _post(binding_url, "/info", [("image", data)])
+    assert response.status_code == 200, response.text
+    assert (response.json()["width"], response.json()["height"]) == (200, 200)

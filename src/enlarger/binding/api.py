@@ -48,6 +48,8 @@ def info_of(data: bytes, settings: Settings) -> dict[str, Any]:
     header = codecs.probe(readable)
     if header.format == "svg":
         return {"format": header.media_type}
+    # the limits every other door applies (one frame: an animation over the total is still delivered)
+    codecs.check_limits(header, settings, all_frames=False)
     described: dict[str, Any] = {
         "format": header.media_type,
         "fileSize": len(data),
