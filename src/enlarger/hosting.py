@@ -52,6 +52,7 @@ class NewImage:
 
 def check_image_id(image_id: str) -> str:
     """Custom IDs may be path-like but must stay addressable in delivery URLs."""
+    refuse_nul(image_id, "the image id")
     parts = image_id.split("/")
     if not image_id or len(image_id) > MAX_ID_LENGTH:
         raise RequestError(f"image id must be 1–{MAX_ID_LENGTH} characters")
@@ -115,12 +116,20 @@ def check_metadata(meta: object) -> dict[str, Any]:
     return meta
 
 
-def _check_text(new: NewImage, image_id: str) -> None:
-    """Every text of a new image is stored in the catalog: none may hold a NUL (security/nul.py)."""
+def _check_new(new: NewImage, image_id: str) -> None:
+    """The rules for what a new image says about itself, whoever brings it (an upload, a direct
+    upload, a bulk import from a source that never checked them): no NUL in any text (it is
+    stored in the catalog: security/nul.py), a valid custom id that is not private, a printable
+    creator, metadata within its size."""
     refuse_nul(image_id, "the image id")
     refuse_nul(new.filename, "the file name")
     refuse_nul(new.creator, "creator")
     refuse_nul(new.meta, "metadata")
+    if is_custom_id(image_id):
+        check_image_id(image_id)
+    check_signing(image_id, new.require_signed)
+    check_creator(new.creator)
+    check_metadata(new.meta or {})
 
 
 def direct_upload_expiry(requested: datetime | None) -> datetime:
@@ -146,7 +155,7 @@ class Hosting:
 
         Public because bulk import stores the blob and commits the row itself (under its lease).
         """
-        _check_text(new, image_id)
+        _check_new(new, image_id)
         if len(data) > self.settings.max_upload_bytes:
             raise InputTooLargeError(
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
@@ -189,7 +198,7 @@ class Hosting:
         """A draft image and the secret of its one-time upload URL."""
         check_signing(new.id, new.require_signed)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        _check_text(new, image_id)
+        _check_new(new, image_id)
         draft = Image(
             account_id=account_id,
             id=image_id,
@@ -226,11 +235,12 @@ class Hosting:
             self.storage.delete(image.blob_key)  # refused before the commit: nobody references it
             raise
         except Exception:
-            self._forget_unreferenced(image)
+            self.forget_unreferenced(image)
             raise
 
-    def _forget_unreferenced(self, image: Image) -> None:
-        """After an unexpected failure to record ``image``: delete its blob unless the row made it.
+    def forget_unreferenced(self, image: Image) -> None:
+        """After an unexpected failure to record ``image``: delete its blob unless the row made it
+        (public for bulk import, which commits its rows itself).
 
         The failure may have come after the commit (a lost acknowledgement), so the catalog is
         asked; only a row that does not reference this blob proves nobody does (blob keys are
