@@ -189,10 +189,10 @@ def _refuse_filename_in_database(catalog: Catalog, filename: str) -> None:
                 f"CREATE TRIGGER refused BEFORE INSERT ON images FOR EACH ROW "
                 f"WHEN (NEW.filename = '{filename}') EXECUTE FUNCTION refuse()"
             )
-        else:  # a trigger writing to a table that does not exist fails when it runs
+        else:  # reading malformed JSON fails when the trigger runs (RAISE would be a constraint: a conflict)
             connection.exec_driver_sql(
                 f"CREATE TRIGGER refused BEFORE INSERT ON images WHEN NEW.filename = '{filename}' "
-                "BEGIN INSERT INTO refused_missing VALUES (1); END"
+                "BEGIN SELECT json('refused'); END"
             )
 
 
@@ -206,11 +206,13 @@ def test_a_database_failure_before_the_commit_removes_the_blob(
     kept = hosting.upload(account.id, photo_jpeg, NewImage(id="kept"))
     _refuse_filename_in_database(hosting.catalog, "refused.jpg")
     for attempt in range(3):
-        with pytest.raises(Exception, match="refused") as caught:
+        with pytest.raises(Exception, match=r"refused|malformed JSON") as caught:
             hosting.upload(account.id, photo_jpeg, NewImage(id=f"doomed{attempt}", filename="refused.jpg"))
         assert not isinstance(caught.value, EnlargerError)  # a real database error, not a validation
     assert _blobs(hosting) == [kept.blob_key]  # each refused upload took its blob with it
-    assert hosting.catalog.count_images(account.id) == 1
+    after = hosting.upload(account.id, photo_jpeg, NewImage(id="after"))  # the database refuses only those
+    assert set(_blobs(hosting)) == {kept.blob_key, after.blob_key}
+    assert hosting.catalog.count_images(account.id) == 2
 
 
 def test_a_nul_anywhere_in_a_new_image_is_refused_before_storing(hosting: Hosting, photo_jpeg: bytes) -> None:
