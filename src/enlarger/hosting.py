@@ -121,10 +121,9 @@ def _check_new(new: NewImage, image_id: str) -> None:
     upload, a bulk import from a source that never checked them): no NUL in any text (it is
     stored in the catalog: security/nul.py), a valid custom id that is not private, a printable
     creator, metadata within its size."""
-    refuse_nul(image_id, "the image id")
+    refuse_nul(image_id, "the image id")  # a source's UUID too, which is not checked as a custom id
     refuse_nul(new.filename, "the file name")
-    refuse_nul(new.creator, "creator")
-    refuse_nul(new.meta, "metadata")
+    refuse_nul(new.creator, "creator")  # said plainly, before check_creator's "printable text"
     if is_custom_id(image_id):
         check_image_id(image_id)
     check_signing(image_id, new.require_signed)

@@ -59,7 +59,7 @@ _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|b
 # ... or in whatever words the decoder's library chose, on a line in a loader's name: "tiff2vips:
 # Not enough data at scanline 0", "tiff2vips: ZLib error" (issue 24). Any line a loader wrote
 # means the source failed to decode, whatever the words (the writers are vips2tiff, pngsave, …).
-_LOADER_FORMATS: dict[str, Format] = {"tiff": "tiff", "gif": "gif", "png": "png", "spng": "png", "jpeg": "jpeg"}
+_LOADER_FORMATS: dict[str, Format] = {"tiff2vips": "tiff", "tiffload": "tiff", "gifload": "gif", "pngload": "png"}
 _LOADER_LINE = re.compile(r"^\s*(tiff2vips|[a-z0-9_]*load[a-z0-9_]*):", re.I | re.M)
 
 
@@ -464,10 +464,9 @@ def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
         return InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail)
     loader = _LOADER_LINE.search(str(exc))
     if loader is not None or _DECODE_WORDS.search(detail):
-        # the loader names the format that failed (an overlay's, perhaps), else the base is meant
-        named = loader.group(1).lower() if loader is not None else ""
-        fmt = next((f for f in _LOADER_FORMATS if named.startswith(f)), None)
-        return codecs.corrupt(_LOADER_FORMATS[fmt] if fmt else codecs.sniff(data), exc)
+        # the loader may name the format that failed (an overlay's, perhaps); else the base is meant
+        named = _LOADER_FORMATS.get(loader.group(1).lower()) if loader is not None else None
+        return codecs.corrupt(named or codecs.sniff(data), exc)
     return ProcessingError("the image could not be processed", detail=detail)
 
 
