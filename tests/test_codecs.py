@@ -1108,6 +1108,22 @@ def test_frame_bombs_count_frames_times_pixels(monkeypatch: pytest.MonkeyPatch) 
     assert transform(data, "width=10,anim=false").frames == 1
 
 
+def test_too_many_frames_are_refused_from_the_header_without_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: a 40,000-frame GIF of tiny frames is under the pixel limits, yet every frame costs work."""
+    data = _gif_frames_declaring(2, 2, 40_000)
+    assert codecs.probe(data).frames == 40_000
+    decoded = _decoder_calls(monkeypatch)
+    with pytest.raises(InputTooLargeError, match="40,000 frames; the limit is 3,000") as refused:
+        transform(data, "width=1")
+    assert (refused.value.status, refused.value.code) == (403, 9413)
+    assert decoded == []
+    assert transform(data, "width=1,anim=false").frames == 1  # the first frame alone is fine
+    few = Settings(max_animation_frames=10)
+    assert transform(_gif_frames_declaring(2, 2, 10), "width=1", settings=few).frames == 10
+    with pytest.raises(InputTooLargeError, match="11 frames; the limit is 10"):
+        transform(_gif_frames_declaring(2, 2, 11), "width=1", settings=few)
+
+
 # --- hostile inputs: damage refused as damage, frames checked before decoding -----------------
 
 

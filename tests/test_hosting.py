@@ -17,6 +17,7 @@ from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import (
     ConflictError,
     CorruptImageError,
+    EnlargerError,
     InputTooLargeError,
     NotFoundError,
     QuotaExceededError,
@@ -196,6 +197,61 @@ def test_a_failure_after_the_commit_keeps_the_blob(hosting: Hosting, photo_jpeg:
         hosting.upload(account.id, photo_jpeg, NewImage(id="ambiguous"))
     stored = hosting.catalog.image(account.id, "ambiguous")
     assert hosting.original(stored) == photo_jpeg  # the row that did commit still has its bytes
+
+
+def _refuse_filename_in_database(catalog: Catalog, filename: str) -> None:
+    """Make the database itself fail on rows with ``filename``: a real error inside the insert
+    that is neither a conflict nor a quota (on PostgreSQL what a NUL byte used to cause)."""
+    with catalog.engine.begin() as connection:
+        if catalog.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refused BEFORE INSERT ON images FOR EACH ROW "
+                f"WHEN (NEW.filename = '{filename}') EXECUTE FUNCTION refuse()"
+            )
+        else:  # reading malformed JSON fails when the trigger runs (RAISE would be a constraint: a conflict)
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refused BEFORE INSERT ON images WHEN NEW.filename = '{filename}' "
+                "BEGIN SELECT json('refused'); END"
+            )
+
+
+def test_a_database_failure_before_the_commit_removes_the_blob(
+    tmp_path: Path, photo_jpeg: bytes, catalog_url: str
+) -> None:
+    """Issue 24: an upload the database refused (on PostgreSQL e.g. a NUL byte) kept its blob until a sweep."""
+    settings = Settings(data_dir=tmp_path, database_url=catalog_url)
+    hosting = Hosting(Catalog(settings.catalog_url), LocalStorage(tmp_path / "originals"), settings)
+    account = hosting.catalog.create_account()
+    kept = hosting.upload(account.id, photo_jpeg, NewImage(id="kept"))
+    _refuse_filename_in_database(hosting.catalog, "refused.jpg")
+    for attempt in range(3):
+        with pytest.raises(Exception, match=r"refused|malformed JSON") as caught:
+            hosting.upload(account.id, photo_jpeg, NewImage(id=f"doomed{attempt}", filename="refused.jpg"))
+        assert not isinstance(caught.value, EnlargerError)  # a real database error, not a validation
+    assert _blobs(hosting) == [kept.blob_key]  # each refused upload took its blob with it
+    after = hosting.upload(account.id, photo_jpeg, NewImage(id="after"))  # the database refuses only those
+    assert set(_blobs(hosting)) == {kept.blob_key, after.blob_key}
+    assert hosting.catalog.count_images(account.id) == 2
+
+
+def test_a_nul_anywhere_in_a_new_image_is_refused_before_storing(hosting: Hosting, photo_jpeg: bytes) -> None:
+    account = hosting.catalog.create_account()
+    for new in (
+        NewImage(id="a\x00b"),
+        NewImage(filename="a\x00.jpg"),
+        NewImage(creator="ada\x00"),
+        NewImage(meta={"k": ["v", {"deep": "\x00"}]}),
+        NewImage(meta={"k\x00": 1}),
+    ):
+        with pytest.raises(RequestError, match="NUL"):
+            hosting.upload(account.id, photo_jpeg, new)
+        with pytest.raises(RequestError):
+            hosting.reserve(account_id=account.id, new=new, expires=now() + timedelta(minutes=5))
+    assert _blobs(hosting) == [] and hosting.catalog.count_images(account.id) == 0
 
 
 def test_orphan_sweep_touches_only_keys_it_could_have_written(hosting: Hosting) -> None:

@@ -15,6 +15,7 @@ from enlarger.errors import (
     FeatureUnavailableError,
     InputTooLargeError,
     OptionError,
+    ProcessingError,
     UnsupportedFormatError,
 )
 from enlarger.geometry import Plan, plan
@@ -601,3 +602,25 @@ def test_a_cut_out_too_large_for_avif_keeps_its_transparency() -> None:
     )
     assert max(decision.plan.output) > Settings().avif_max_side
     assert decision.format == "png"
+
+
+@pytest.mark.parametrize(
+    ("words", "label"),
+    [
+        ("tiff2vips: Inconsistent directory count between StripOffsets and StripByteCounts", "TIFF"),
+        ("tiff2vips: Not enough data at scanline 0 (short 2072 bytes)", "TIFF"),
+        ("gifload: no frames in GIF", "GIF"),
+    ],
+)
+def test_any_loader_error_is_a_damaged_image(words: str, label: str) -> None:
+    """Issue 24: libtiff's own words matched none of the decode words, so damage read as our bug (500/9523).
+
+    The words are libvips' (the first seen on hostile TIFFs that tests/server/test_hostile_images.py
+    builds; the other could not be built here), as it reports them when the lazy pipeline runs."""
+    failure = pyvips.Error("unable to call VipsForeignSavePngTarget", f"{words}\nvips2png: unable to write to target")
+    classified = pipeline._classified(failure, save(gradient(8, 8), "png"))
+    assert isinstance(classified, CorruptImageError) and (classified.status, classified.code) == (415, 9520)
+    assert classified.message == f"the {label} image is damaged or truncated and cannot be decoded"
+    assert classified.detail == words
+    encoder = pipeline._classified(pyvips.Error("unable to call", "vips2png: out of memory"), b"")
+    assert isinstance(encoder, ProcessingError) and encoder.status == 500  # not a loader: still our problem

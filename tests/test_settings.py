@@ -13,6 +13,7 @@ DEFAULTS = {
     "max_input_bytes": 100 * 1024 * 1024,
     "max_input_pixels": 100_000_000,
     "max_animation_pixels": 50_000_000,
+    "max_animation_frames": 3_000,
     "max_output_side": 12_000,
     "avif_effort": 2,
     "avif_max_side": 1200,  # Cloudflare's documented AVIF hard limits

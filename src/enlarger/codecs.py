@@ -265,6 +265,11 @@ def check_limits(header: Header, settings: Settings, *, all_frames: bool) -> Non
             f"the image is {header.width}×{header.height} = {pixels:,} pixels; "
             f"the limit is {settings.max_input_pixels:,} pixels"
         )
+    if all_frames and header.frames > settings.max_animation_frames:
+        raise InputTooLargeError(
+            f"the animation has {header.frames:,} frames; the limit is {settings.max_animation_frames:,} "
+            "(use anim=false for the first frame only)"
+        )
     total = pixels * header.frames
     if all_frames and header.frames > 1 and total > settings.max_animation_pixels:
         raise InputTooLargeError(

@@ -22,6 +22,7 @@ from enlarger import codecs
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
 from enlarger.pipeline import image_placeholders, readable_input
+from enlarger.security.nul import refuse_nul
 from enlarger.settings import Settings
 from enlarger.storage.base import BlobMissingError, Storage
 
@@ -52,6 +53,7 @@ class NewImage:
 def check_image_id(image_id: str) -> str:
     """Custom IDs may be path-like but must stay addressable in delivery URLs: ``?`` and ``#`` would
     end the path; ``%`` is allowed and travels as ``%25`` (Cloudflare, upload-custom-path.mdx)."""
+    refuse_nul(image_id, "the image id")
     parts = image_id.split("/")
     if not image_id or len(image_id) > MAX_ID_LENGTH:
         raise RequestError(f"image id must be 1–{MAX_ID_LENGTH} characters")
@@ -109,15 +111,24 @@ def check_browser_ttl(value: object) -> int:
 def check_metadata(meta: object) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise RequestError("metadata must be a JSON object")
+    refuse_nul(meta, "metadata")
     if len(json.dumps(meta, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
         raise RequestError(f"metadata must not exceed {MAX_METADATA_BYTES} bytes")
     return meta
 
 
-def check_new(new: NewImage) -> NewImage:
-    """What an upload or a reservation asks for, checked: whether it may be private, metadata, creator
-    (the id is checked where it is chosen)."""
-    check_signing(new.id, new.require_signed)
+def check_new(new: NewImage, image_id: str | None = None) -> NewImage:
+    """What a new image says about itself, checked, whoever brings it (an upload, a reservation, a
+    direct upload, a bulk import from a source that never checked it): no NUL in any text (it is
+    stored in the catalog: security/nul.py), a valid custom id (``image_id``, once chosen) that is
+    not private, a printable creator, metadata within its size."""
+    refuse_nul(new.filename, "the file name")
+    refuse_nul(new.creator, "creator")  # said plainly, before check_creator's "printable text"
+    if image_id is not None:
+        refuse_nul(image_id, "the image id")  # a source's UUID too, which is not checked as a custom id
+        if is_custom_id(image_id):
+            check_image_id(image_id)
+    check_signing(new.id if image_id is None else image_id, new.require_signed)
     meta = None if new.meta is None else check_metadata(new.meta)
     return replace(new, meta=meta, creator=check_creator(new.creator))
 
@@ -187,6 +198,7 @@ class Hosting:
 
         Public because bulk import stores the blob and commits the row itself (under its lease).
         """
+        new = check_new(new, image_id)
         if len(data) > self.settings.max_upload_bytes:
             raise InputTooLargeError(
                 f"the file is {len(data):,} bytes; uploads are limited to {self.settings.max_upload_bytes:,} bytes",
@@ -229,6 +241,7 @@ class Hosting:
         """A draft image and the secret of its one-time upload URL."""
         new = check_new(new)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
+        check_new(new, image_id)
         draft = Image(
             account_id=account_id,
             id=image_id,
@@ -264,7 +277,27 @@ class Hosting:
         except (ConflictError, NotFoundError, QuotaExceededError):
             self.storage.delete(image.blob_key)  # refused before the commit: nobody references it
             raise
-        # any other failure may have happened after the commit: the orphan sweep decides later
+        except Exception:
+            self.forget_unreferenced(image)
+            raise
+
+    def forget_unreferenced(self, image: Image) -> None:
+        """After an unexpected failure to record ``image``: delete its blob unless the row made it
+        (public for bulk import, which commits its rows itself).
+
+        The failure may have come after the commit (a lost acknowledgement), so the catalog is
+        asked; only a row that does not reference this blob proves nobody does (blob keys are
+        never reused). If the catalog cannot answer either, the orphan sweep decides later.
+        """
+        assert image.blob_key is not None
+        try:
+            stored = self.catalog.image(image.account_id, image.id, drafts=True).blob_key
+        except NotFoundError:
+            stored = None
+        except Exception:  # noqa: BLE001 — the catalog is down: keep the blob for the sweep
+            return
+        if stored != image.blob_key:
+            self.storage.delete(image.blob_key)
 
     def original(self, image: Image) -> bytes:
         assert image.blob_key is not None

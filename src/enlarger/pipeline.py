@@ -19,12 +19,13 @@ from enlarger import codecs, deadline, formats, placeholders, provenance, qualit
 from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
-from enlarger.formats import Output
+from enlarger.formats import Format, Output
 from enlarger.geometry import crops, plan, trim_rect
 from enlarger.job import Decision, Job, Overlay, Readable, Result
 from enlarger.models.segment import check_available
 from enlarger.negotiate import Accept, avif_fallback, avif_limit, choose_format
 from enlarger.options import NAMED_QUALITY, Options, parse_options
+from enlarger.security import trailers
 from enlarger.settings import Settings
 from enlarger.steps.adjust import adjust
 from enlarger.steps.border_trim import detect_border
@@ -56,6 +57,11 @@ STEPS: tuple[Step, ...] = (trim, rotate_flip, crop, pad, adjust, blur, sharpen, 
 
 # libvips reports decode failures (found only when the lazy pipeline runs) in loader words
 _DECODE_WORDS = re.compile(r"load|read|premature|truncat|corrupt|damag|invalid|bad ", re.I)
+# ... or in whatever words the decoder's library chose, on a line in a loader's name: "tiff2vips:
+# Not enough data at scanline 0", "tiff2vips: ZLib error" (issue 24). Any line a loader wrote
+# means the source failed to decode, whatever the words (the writers are vips2tiff, pngsave, …).
+_LOADER_FORMATS: dict[str, Format] = {"tiff2vips": "tiff", "tiffload": "tiff", "gifload": "gif", "pngload": "png"}
+_LOADER_LINE = re.compile(r"^\s*(tiff2vips|[a-z0-9_]*load[a-z0-9_]*):", re.I | re.M)
 
 
 def decide(
@@ -347,7 +353,8 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
 
     Only when nothing would change: same format, size, frames and 8-bit sRGB pixels, no option
     that alters pixels, and no metadata the request would strip or convert (EXIF, XMP, IPTC, an
-    ICC profile). Never with bytes after the image's end (aCropalypse): those are re-encoded.
+    ICC profile, a GIF comment or application block). Never with bytes after the image's end
+    (aCropalypse): those are re-encoded.
     """
     header, plan_ = decision.header, decision.plan
     if decision.format != header.format or not formats.spec_of(header.format).passthrough:
@@ -365,6 +372,8 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
     if lazy.format != "uchar" or lazy.interpretation not in ("srgb", "b-w"):
         return False  # CMYK, 16-bit, Lab...: the output converts them
     if any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
+        return False
+    if header.format == "gif" and trailers.gif_metadata(data):  # comments: libvips shows no field for them
         return False
     return formats.image_end(data) == len(data)  # a structure we cannot follow to its end is re-encoded
 
@@ -436,15 +445,22 @@ def _classified(exc: pyvips.Error, data: bytes) -> EnlargerError:
     detail = codecs.vips_detail(exc)
     if "security limit" in detail.lower():
         return InputTooLargeError("the image exceeds the decoder's safety limits", detail=detail)
-    if _DECODE_WORDS.search(detail):
-        return codecs.corrupt(codecs.sniff(data), exc)
+    loader = _LOADER_LINE.search(str(exc))
+    if loader is not None or _DECODE_WORDS.search(detail):
+        # the loader may name the format that failed (an overlay's, perhaps); else the base is meant
+        named = _LOADER_FORMATS.get(loader.group(1).lower()) if loader is not None else None
+        return codecs.corrupt(named or codecs.sniff(data), exc)
     return ProcessingError("the image could not be processed", detail=detail)
 
 
 def _as_it_is(data: bytes, decision: Decision) -> Result:
-    """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served."""
+    """The source as the output, cut at its end marker: bytes after it (aCropalypse) are never served;
+    a GIF's comments and application blocks (a stranger's text) only with ``metadata=keep``."""
     end, header = formats.image_end(data), decision.header
-    return Result(data[:end] if end else data, decision.format, header.width, header.height, header.frames)
+    output = data[:end] if end else data
+    if header.format == "gif" and decision.options.metadata != "keep":
+        output = trailers.gif_without_metadata(output)
+    return Result(output, decision.format, header.width, header.height, header.frames)
 
 
 def image_placeholders(

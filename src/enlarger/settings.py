@@ -43,6 +43,15 @@ class Settings:
         default=50_000_000,
         metadata=_doc("Largest animation in total pixels (frames × width × height) when all frames are kept."),
     )
+    max_animation_frames: int = field(
+        default=3_000,
+        metadata=_doc(
+            "Most frames of an animation whose frames are all kept, read from the header before decoding; "
+            "more is refused (403, 9413) unless anim=false asks for the first frame only. Each frame costs "
+            "work of its own however small it is: 3,000 is two minutes at 25 frames a second.",
+            (1, None),
+        ),
+    )
     max_output_side: int = field(
         default=12_000,
         metadata=_doc("Longest side of any output; larger requests are scaled down to fit, keeping the aspect ratio."),

@@ -62,7 +62,7 @@ def fill_bucket(endpoint: str, good: int, *, prefix: str = "photos/") -> Bucket:
         f"{prefix}notes.txt": (b"just some text, not an image\n" * 3, "failed"),
         f"{prefix}huge.png": (images[0] + bytes(MAX_UPLOAD), "failed"),
         f"{prefix}entities.svg": (ENTITY_SVG, "failed"),
-        f"{prefix}bad%name.png": (images[1], "failed"),  # not a valid custom id
+        f"{prefix}bad#name.png": (images[1], "failed"),  # not a valid custom id
         "elsewhere/a.png": (images[2], "done"),
         "elsewhere/b.png": (images[4], "done"),
     }

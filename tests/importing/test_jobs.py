@@ -94,14 +94,14 @@ def test_listing_rows_carry_problems_and_fixed_target_ids(store: JobStore) -> No
     entries = [
         Listed("ok.png", 10, "ok.png"),
         Listed("big.png", 5000, "big.png"),
-        Listed("bad%id.png", 10, "bad%id.png"),
+        Listed("bad?id.png", 10, "bad?id.png"),
         Listed("no-id", 10, None),
     ]
     store.add_listed(job, "lead", entries, cursor="4", last=True, max_bytes=1000)
     rows = {row.key: row for row in store.log(job.id)}
     assert rows["ok.png"].image_id == "in/ok.png" and rows["ok.png"].state == "pending"
     assert rows["big.png"].state == FAILED and "5,000 bytes" in (rows["big.png"].reason or "")
-    assert rows["bad%id.png"].state == FAILED and "invalid image id" in (rows["bad%id.png"].reason or "")
+    assert rows["bad?id.png"].state == FAILED and "invalid image id" in (rows["bad?id.png"].reason or "")
     assert uuid.UUID(rows["no-id"].image_id)  # no source id: a UUID fixed now, reused by every re-run
     listed = store.job(job.id)
     assert (listed.total, listed.total_bytes, listed.listed, listed.cursor) == (4, 5030, True, "4")

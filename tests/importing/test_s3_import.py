@@ -76,7 +76,7 @@ def test_a_bucket_of_thousands_imports_with_exact_counts(
     reasons = {row.key: row.reason or "" for row in JobStore(catalog).log(summary["id"]) if row.state == "failed"}
     assert set(reasons) == expected_failed
     assert "4,096 bytes" in reasons["photos/huge.png"]  # refused by its listed size, never downloaded
-    assert "invalid image id" in reasons["photos/bad%name.png"]
+    assert "invalid image id" in reasons["photos/bad#name.png"]
     assert all(reason for reason in reasons.values())
     catalog.close()
 

@@ -16,7 +16,7 @@ from enlarger.server.app import create_app
 from enlarger.settings import Settings
 from enlarger.storage.factory import open_storage
 from tests.importing.conftest import small_images
-from tests.live import serve
+from tests.live import Origin, serve
 
 
 def test_an_images_api_account_is_copied(
@@ -82,3 +82,47 @@ def test_a_missing_token_is_a_clear_error(capsys: pytest.CaptureFixture[str], da
                    "--data-dir", str(data_dir)])  # fmt: skip
     assert status == 2
     assert "ENLARGER_IMPORT_API_TOKEN" in capsys.readouterr().err
+
+
+def test_imported_objects_pass_the_upload_rules(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    account: Account,
+) -> None:
+    """Issue 24: an images-API source may send what no upload would be allowed: each such object
+    fails with the reason an upload would get, the others are imported."""
+    body = small_images(1)[0]
+    records: dict[str, dict[str, object]] = {
+        "good.png": {},
+        "big-meta.png": {"meta": {"k": "x" * 20_000}},
+        "escape-creator.png": {"creator": "ada\x1b[2J"},
+        "private-custom.png": {"requireSignedURLs": True},
+        "nul-meta.png": {"meta": {"k": "a\x00b"}},
+    }
+    origin = Origin()
+    root = "/client/v4/accounts/src/images"
+    listing = [{"id": key, "filename": key, **fields} for key, fields in records.items()]
+    origin.files[f"{root}/v2"] = json.dumps({"success": True, "result": {"images": listing}}).encode()
+    for key in records:
+        origin.files[f"{root}/v1/{key}/blob"] = body
+    with serve(origin.app()) as base:
+        monkeypatch.setenv("ENLARGER_IMPORT_API_TOKEN", "source-token")
+        main(["import", "--account", account.id, "--from", f"images-api:{base}/client/v4/src",
+              "--data-dir", str(data_dir), "--json"])  # fmt: skip
+        summary = json.loads(capsys.readouterr().out)
+    assert (summary["counts"]["done"], summary["counts"]["failed"]) == (1, 4), summary
+    assert main(["import", "--account", account.id, "--log", summary["id"], "--format", "jsonl",
+                 "--data-dir", str(data_dir)]) == 0  # fmt: skip
+    log = {row["key"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    reasons = {key: (row["state"], row["reason"]) for key, row in log.items()}
+    assert reasons["good.png"][0] == "done"
+    assert reasons["big-meta.png"] == ("failed", "metadata must not exceed 1024 bytes")
+    assert reasons["escape-creator.png"][0] == "failed" and "creator" in reasons["escape-creator.png"][1]
+    assert reasons["private-custom.png"][0] == "failed" and "signed" in reasons["private-custom.png"][1]
+    assert reasons["nul-meta.png"][0] == "failed" and "NUL" in reasons["nul-meta.png"][1]
+    catalog = Catalog(Settings(data_dir=data_dir).catalog_url)
+    assert [image.id for image in catalog.page(account.id, 1, 100).images] == ["good.png"]
+    catalog.close()
+    blobs = [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
+    assert len(blobs) == 1 and blobs[0].read_bytes() == body

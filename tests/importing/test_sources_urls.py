@@ -16,6 +16,7 @@ from enlarger.importing.sources_urls import read_entries
 from enlarger.settings import Settings
 from tests.importing.conftest import HOSTILE_SVG, small_images
 from tests.live import Origin, serve
+from tests.test_hosting import _refuse_filename_in_database
 
 
 def test_formats_are_told_by_the_first_line() -> None:
@@ -102,3 +103,23 @@ def test_an_unparseable_line_fails_alone_and_the_job_finishes(
     catalog.close()
     assert any("line 2" in r and "malformed" in r for r in reasons), reasons
     assert any("line 3" in r and "malformed" in r for r in reasons), reasons
+
+
+def test_an_object_the_database_refuses_leaves_no_blob(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, data_dir: Path, account: Account
+) -> None:
+    """Issue 24: a failure while committing an imported object's row (not a conflict, not the quota)
+    kept its blob outside the quota until an orphan sweep."""
+    origin = Origin()
+    origin.files["/kept.png"], origin.files["/refused.png"] = small_images(2)
+    catalog = Catalog(Settings(data_dir=data_dir).catalog_url)
+    _refuse_filename_in_database(catalog, "refused.png")
+    catalog.close()
+    with serve(origin.app(), host="127.0.0.2") as base:
+        monkeypatch.setenv("ENLARGER_FETCH_ALLOWED_NETWORKS", "127.0.0.2/32")
+        monkeypatch.setattr(sys, "stdin", io.StringIO(f"{base}/kept.png\n{base}/refused.png\n"))
+        main(["import", "--account", account.id, "--from", "urls:-", "--data-dir", str(data_dir), "--json"])
+        summary = json.loads(capsys.readouterr().out)
+    assert (summary["counts"]["done"], summary["counts"]["failed"]) == (1, 1), summary
+    blobs = [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in blobs] == [origin.files["/kept.png"]]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from enlarger import deadline
+from enlarger import codecs, deadline
 from enlarger.binding import fonts
 from enlarger.binding.errors import ImagesError, Operation, consumed
 from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_options, transform_options
@@ -46,6 +46,8 @@ def info_of(data: bytes, settings: Settings) -> dict[str, Any]:
     header = readable.header
     if header.format == "svg":
         return {"format": header.media_type}
+    # the limits every other door applies (one frame: an animation over the total is still delivered)
+    codecs.check_limits(header, settings, all_frames=False)
     described: dict[str, Any] = {
         "format": header.media_type,
         "fileSize": len(data),

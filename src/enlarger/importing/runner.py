@@ -271,6 +271,9 @@ class Runner:
         except (LeaseLostError, QuotaExceededError, ConflictError):
             storage.delete(image.blob_key)  # refused before the commit: nobody references it
             raise
+        except Exception:
+            self.hosting.forget_unreferenced(image)  # unless the commit happened after all
+            raise
         if state != DONE:
             storage.delete(image.blob_key)
         if replaced:

@@ -18,6 +18,10 @@ end marker also occurs inside EXIF thumbnails, ICC profiles and compressed data)
   the same walk lists every frame's descriptor, which codecs checks against the logical screen
   before anything is decoded.
 
+The GIF walk also finds the extension blocks that carry text rather than pictures (comments,
+application extensions other than the looping one): :func:`gif_without_metadata` drops them,
+so an original served as it is carries no stranger's text when metadata is not kept.
+
 Each parser is the ``end`` column of its row in :mod:`enlarger.formats`, which dispatches
 (``formats.image_end``, ``formats.trailer_offset``): this module is a leaf of pure parsers, imported
 by the registry and knowing nothing of it.
@@ -38,6 +42,8 @@ __all__ = [
     "GifFrame",
     "gif_end",
     "gif_frames",
+    "gif_metadata",
+    "gif_without_metadata",
     "jpeg_end",
     "png_bad_checksum",
     "png_end",
@@ -165,40 +171,69 @@ class GifFrame:
     height: int
 
 
-def _gif_walk(data: bytes) -> tuple[int | None, list[GifFrame]]:
-    """The end of a GIF (``None`` when the blocks cannot be followed) and its frames in order."""
-    frames: list[GifFrame] = []
+# application extensions that say how to play the frames (loop count, buffering), not metadata
+_GIF_PLAYBACK = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
+
+
+@dataclass(frozen=True)
+class _GifWalk:
+    end: int | None  # just past the trailer; None when the blocks cannot be followed
+    frames: list[GifFrame]
+    metadata: list[tuple[int, int]]  # [start, end) of each comment and non-playback application block
+
+
+def _gif_walk(data: bytes) -> _GifWalk:
+    """The end of a GIF, its frames in order and its metadata blocks."""
+    walk = _GifWalk(None, [], [])
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
-        return None, frames
+        return walk
     flags = data[10]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     size = len(data)
     while pos < size:
         block = data[pos]
         if block == 0x3B:
-            return pos + 1, frames
+            return _GifWalk(pos + 1, walk.frames, walk.metadata)
         if block == 0x21:  # extension: label, then sub-blocks
             end = _gif_skip_sub_blocks(data, pos + 2)
+            label = data[pos + 1] if pos + 1 < size else None
+            if end is not None and (label == 0xFE or (label == 0xFF and data[pos + 3 : pos + 14] not in _GIF_PLAYBACK)):
+                walk.metadata.append((pos, end))
         elif block == 0x2C:  # image descriptor, local colour table, LZW minimum code size, sub-blocks
             if pos + 10 > size:
-                return None, frames
-            frames.append(GifFrame(*struct.unpack_from("<4H", data, pos + 1)))
+                return walk
+            walk.frames.append(GifFrame(*struct.unpack_from("<4H", data, pos + 1)))
             local = data[pos + 9]
             pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
             end = _gif_skip_sub_blocks(data, pos + 1)
         else:
-            return None, frames
+            return walk
         if end is None:
-            return None, frames
+            return walk
         pos = end
-    return None, frames
+    return walk
 
 
 def gif_end(data: bytes) -> int | None:
-    return _gif_walk(data)[0]
+    return _gif_walk(data).end
 
 
 def gif_frames(data: bytes) -> list[GifFrame]:
     """The frames a GIF declares, read from its image descriptors without decoding any pixels
     (as many as can be followed when the structure breaks off)."""
-    return _gif_walk(data)[1]
+    return _gif_walk(data).frames
+
+
+def gif_metadata(data: bytes) -> list[tuple[int, int]]:
+    """Where a GIF carries text: its comment extensions and application extensions other than
+    the looping ones (XMP, ICC, any vendor's), as ``[start, end)`` byte ranges."""
+    return _gif_walk(data).metadata
+
+
+def gif_without_metadata(data: bytes) -> bytes:
+    """``data`` without the blocks :func:`gif_metadata` finds: the same frames, timing and looping."""
+    kept, pos = [], 0
+    for start, end in gif_metadata(data):
+        kept.append(data[pos:start])
+        pos = end
+    return b"".join(kept) + data[pos:]

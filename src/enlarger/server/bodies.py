@@ -21,6 +21,7 @@ from starlette.types import Message
 
 from enlarger.errors import EnlargerError, InputTooLargeError, RequestError
 from enlarger.hosting import NewImage, check_creator, check_metadata
+from enlarger.security.nul import refuse_nul
 
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FORM_SLACK = 64 * 1024  # room for the multipart framing and text fields around the file
@@ -54,11 +55,15 @@ async def read_form(request: Request, limit: int) -> FormData:
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise RequestError("send the upload as multipart/form-data")
     try:
-        return await bounded(request, limit).form(max_files=1, max_fields=200)
+        form = await bounded(request, limit).form(max_files=1, max_fields=200)
     except EnlargerError:
         raise
     except Exception as exc:  # the multipart parser's own errors: the body is malformed
         raise RequestError(f"could not read the form: {exc}") from exc
+    for name, value in form.multi_items():  # text fields and file names; a file's content is an image
+        refuse_nul(name, "a form field name")
+        refuse_nul(value if isinstance(value, str) else value.filename, f"the form field {name!r}")
+    return form
 
 
 async def read_json(request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
@@ -72,6 +77,7 @@ async def read_json(request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
         raise RequestError(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise RequestError("the body must be a JSON object")
+    refuse_nul(body, "the JSON body")
     return body
 
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import functools
 import traceback
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from enlarger.errors import EnlargerError, ProcessingError
+from enlarger.security.nul import refuse_nul
 from enlarger.server.access_log import loggable
+from enlarger.server.envelope import enveloped
 from enlarger.server.errors import error_response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -31,11 +34,16 @@ def plain(error: EnlargerError, request: Request) -> Response:
 
 
 def guarded(endpoint: Endpoint, render: Render = plain) -> Endpoint:
-    """``endpoint``, with every error it raises rendered by ``render``."""
+    """``endpoint``, with every error it raises rendered by ``render``; a NUL in the path or query is
+    refused before the endpoint runs (:mod:`enlarger.security.nul`)."""
+    # the API's bad-request code, else Cloudflare's "missing/invalid HTTP request parameters"
+    bad_request = 5400 if render is enveloped else 9424
 
     @functools.wraps(endpoint)
     async def wrapped(request: Request) -> Response:
         try:
+            refuse_nul(request.scope["path"], "the URL path", code=bad_request)
+            refuse_nul(unquote(request.scope["query_string"].decode("latin-1")), "the query string", code=bad_request)
             return await endpoint(request)
         except EnlargerError as error:
             return render(error, request)
