@@ -29,6 +29,7 @@ from enlarger.cache import DiskCache
 from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
+from enlarger.models.preload import Preload
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.fetch import Fetcher, origin_matcher
 from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
@@ -81,6 +82,9 @@ async def readyz(request: Request) -> Response:
     hosting: HostingService = request.app.state.hosting
     if not (services.settings.data_dir / "cache").is_dir():
         return PlainTextResponse("cache directory missing\n", 503)
+    models: Preload = request.app.state.models
+    if (reason := models.not_ready()) is not None:  # configured models load at start (models/preload.py)
+        return PlainTextResponse(reason + "\n", 503)
     try:
         await anyio.to_thread.run_sync(_ping, hosting.hosting.catalog)
     except SQLAlchemyError:  # any driver error means the catalog cannot serve
@@ -103,9 +107,14 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # listing every blob can take long: serve meanwhile
     sweep = asyncio.create_task(_sweep(hosting.hosting)) if first else None
     importer = asyncio.create_task(imports.worker.run()) if first else None
+    models: Preload = app.state.models
+    loading = asyncio.create_task(anyio.to_thread.run_sync(models.run, services.settings))
     try:
         yield
     finally:
+        loading.cancel()  # the load itself goes on on its thread; nothing waits for it
+        with contextlib.suppress(asyncio.CancelledError):
+            await loading
         if importer is not None:
             importer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,6 +190,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
+    app.state.models = Preload()  # the configured models, loaded by the lifespan before /readyz says ready
     app.state.share = share
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
