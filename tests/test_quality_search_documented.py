@@ -113,8 +113,12 @@ def _searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_the_memo_is_kept_per_format(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _searches(monkeypatch)
     source = save(gradient(160, 120), "png")
-    for fmt in ("jpeg", "webp", "jpeg", "webp"):
-        transform(source, f"format={fmt},quality=medium-high")
+    # format=auto: the same canonical options, a different format per browser
+    answers = [
+        transform(source, "format=auto,quality=medium-high", accept=accept).format
+        for accept in ("image/webp,*/*", "image/jpeg", "image/webp,*/*", "image/jpeg")
+    ]
+    assert answers == ["webp", "jpeg", "webp", "jpeg"]
     assert len(calls) == 2  # one search per format; the repeats are answered from the memo
 
 
