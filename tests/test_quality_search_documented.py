@@ -112,7 +112,7 @@ def _searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_the_memo_is_kept_per_format(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _searches(monkeypatch)
-    source = save(gradient(160, 120), "png")
+    source = save(gradient(160, 120), "jpeg")
     # format=auto: the same canonical options, a different format per browser
     answers = [
         transform(source, "format=auto,quality=medium-high", accept=accept).format
