@@ -46,10 +46,10 @@ def _checkerboard(side: int, cell: int) -> pyvips.Image:
     return pyvips.Image.new_from_array((cells * 255).astype(np.uint8).tolist()).cast("uchar")
 
 
-@pytest.mark.parametrize(("width", "height", "components"), [(300, 200, (4, 3)), (200, 200, (4, 3)), (200, 300, (3, 4))])
-def test_blurhash_has_4x3_components_and_3x4_for_portrait(
-    width: int, height: int, components: tuple[int, int]
-) -> None:
+@pytest.mark.parametrize(
+    ("width", "height", "components"), [(300, 200, (4, 3)), (200, 200, (4, 3)), (200, 300, (3, 4))]
+)
+def test_blurhash_has_4x3_components_and_3x4_for_portrait(width: int, height: int, components: tuple[int, int]) -> None:
     blurhash = str(_json(save(_checkerboard(max(width, height), 25).crop(0, 0, width, height), "png"))["blurhash"])
     assert _components(blurhash) == components
     assert len(blurhash) == 4 + 2 * components[0] * components[1]  # the format's length for that many terms

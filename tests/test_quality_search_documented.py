@@ -40,7 +40,7 @@ def _curve(monkeypatch: pytest.MonkeyPatch, score_of: Callable[[int], float]) ->
         def __init__(self, _rgb: Any) -> None:
             pass
 
-        def score(self, rgb: np.ndarray) -> float:  # type: ignore[type-arg]
+        def score(self, rgb: np.ndarray) -> float:
             quality = int(rgb[0, 0, 0])
             tried.append(quality)
             return score_of(quality)
