@@ -225,10 +225,10 @@ def mutants(source: str, functions: set[str]) -> list[tuple[Mutant, str]]:
     return sorted(found, key=lambda pair: (pair[0].line, pair[0].index))
 
 
-def _run(tests: list[str], pythonpath: Path, timeout: float) -> tuple[str, float]:
+def _run(tests: list[str], pythonpath: Path, timeout: float, select: str = "") -> tuple[str, float]:
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
-    command += [f"--timeout={int(timeout)}", *tests]
+    command += [f"--timeout={int(timeout)}", *(["-k", select] if select else []), *tests]
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("module", help="the module to mutate, e.g. src/enlarger/usage.py")
     parser.add_argument("--tests", nargs="+", help="test files to run (default: the module's mapping)")
+    parser.add_argument("--select", default="", help="only the tests matching this -k expression")
     parser.add_argument("--function", action="append", default=[], help="mutate only inside these defs")
     parser.add_argument("--sample", type=int, default=0, help="run a random sample of this many mutants")
     parser.add_argument("--seed", type=int, default=28)
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         copy_root = Path(scratch) / "src"
         shutil.copytree(ROOT / "src", copy_root, ignore=shutil.ignore_patterns("__pycache__"))
         target = copy_root / "enlarger" / relative
-        status, seconds = _run(tests, copy_root, args.timeout)
+        status, seconds = _run(tests, copy_root, args.timeout, args.select)
         if status != "survived":
             print(f"the tests fail on the unmutated module ({status}): {' '.join(tests)}", file=sys.stderr)
             return 2
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for mutant, text in chosen:
                 target.write_text(text, encoding="utf-8")
-                status, seconds = _run(tests, copy_root, args.timeout)
+                status, seconds = _run(tests, copy_root, args.timeout, args.select)
                 outcomes.append(Outcome(mutant, status, seconds))
                 print(f"  #{mutant.index:4d} line {mutant.line:4d} {status:8s} {mutant.change}", flush=True)
         finally:
