@@ -5,6 +5,7 @@ Enlarger is refused once and never sent again (a page of its own: the 4xx is the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, Request, expect
@@ -15,6 +16,7 @@ from tests.web.test_widget import host
 __all__ = ["host"]  # the example host application fixture of tests/web/test_widget.py
 
 
+@contextmanager
 def _page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context()
     try:
@@ -26,7 +28,7 @@ def _page(browser: Browser) -> Iterator[Page]:
 def test_a_refused_upload_is_not_retried(browser: Browser, site: Site, host: str, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.jpg"
     damaged.write_bytes(b"\xff\xd8\xff\xe0" + b"this is not really a jpeg" * 40)
-    for page in _page(browser):
+    with _page(browser) as page:
         page.set_default_timeout(15_000)
         uploads: list[str] = []
 
