@@ -112,7 +112,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        loading.cancel()  # the load itself goes on on its thread; nothing waits for it
+        loading.cancel()  # a load in progress cannot be interrupted: shutdown waits for it (seconds)
         with contextlib.suppress(asyncio.CancelledError):
             await loading
         if importer is not None:
