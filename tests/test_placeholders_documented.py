@@ -81,3 +81,9 @@ def test_format_placeholder_is_blurred() -> None:
     assert (placeholder.width, placeholder.height) == (sharp.width, sharp.height) == (32, 32)
     assert _max_step(sharp) > 200  # black next to white
     assert _max_step(placeholder) < 160  # softened: no hard edge survives a sigma-1 blur
+
+
+@pytest.mark.parametrize("colour", [(2, 5, 9), (0, 0, 0), (255, 255, 255), (200, 40, 3)])
+def test_the_blurhash_average_of_a_solid_colour_is_that_colour(colour: tuple[int, int, int]) -> None:
+    # the DC term is the sRGB of the mean linear colour: exact for one colour, dark ones included
+    assert _dc(str(_json(save(solid(40, 30, colour), "png"))["blurhash"])) == colour
