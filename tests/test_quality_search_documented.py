@@ -139,3 +139,11 @@ def test_a_webp_search_answers_lossy_webp() -> None:
     out = transform(source, "format=webp,quality=high").data
     assert out[12:16] == b"VP8 "  # the lossy bitstream, not VP8L
     assert decode(out).width == 200
+
+
+def test_between_two_neighbouring_qualities_the_one_reaching_the_target_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 80 scores 2 under the target, 81 scores 3 over it: nothing in between is left to try, and the
+    # answer must reach the level (a score within 1.5 points being impossible here)
+    tried = _curve(monkeypatch, lambda q: q - 2.0 if q <= 80 else q + 2.0)
+    assert _search(80.0, 80) == (81, 83.0)
+    assert 80 in tried and 81 in tried
