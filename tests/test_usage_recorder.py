@@ -116,3 +116,26 @@ def test_deliveries_left_in_memory_are_written_at_shutdown(catalog: Catalog, clo
         return _delivered(catalog, account)
 
     assert asyncio.run(scenario()) == (2, 42)
+
+
+def test_repeats_on_the_same_day_are_answered_without_the_catalog(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = catalog.create_account().id
+    recorder = Usage(catalog, Settings(), today=lambda: DAY)
+    calls: list[str] = []
+    real = catalog.record_transformation
+
+    def counted(*args: object) -> int | None:
+        calls.append(str(args[1]))
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog, "record_transformation", counted)
+
+    async def scenario() -> None:
+        for width in (100, 100, 100, 200, 100, 200):
+            await recorder.transformation(account, "photo", parse_options(f"width={width}"))
+        await _settle(recorder)
+
+    asyncio.run(scenario())
+    assert len(calls) == 2  # once per key and day: "every other request without a round trip"
