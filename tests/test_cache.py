@@ -291,7 +291,7 @@ def test_a_fresh_entry_replaces_a_stale_one_read_concurrently(tmp_path: Path, mo
 
     monkeypatch.setattr(cache, "_read", slow_read)
     results: list[Entry | None] = []
-    reader = threading.Thread(target=lambda: results.append(cache.get(key)))
+    reader = threading.Thread(target=lambda: results.append(cache.get(key)), daemon=True)
     reader.start()
     assert read_old.wait(10)
     cache.put(key, entry(100, 2))

@@ -97,7 +97,7 @@ def _tokens_list(args: argparse.Namespace) -> int:
 
 
 def _tokens_revoke(args: argparse.Namespace) -> int:
-    _catalog(args).revoke_token(args.token_id)
+    _catalog(args).revoke_token(args.token_id, None)  # the operator: any account
     _emit(args, {"id": args.token_id, "revoked": True}, f"token {args.token_id} revoked")
     return 0
 

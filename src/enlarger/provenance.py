@@ -426,7 +426,10 @@ def verify(data: bytes, settings: Settings, trust: bytes | None = None) -> dict[
         config = _config(settings)
         anchors = config.get("trust", {}).get("user_anchors", "") + "\n" + trust.decode()
         context = c2pa.Context.from_dict(config | {"trust": {"user_anchors": anchors}})
-    store = _parse(data, context)
+    try:
+        store = _parse(data, context)
+    except UNREADABLE as exc:  # a damaged store, or one only referenced by URL (never fetched: offline)
+        return {"present": True, "validation_state": "Unreadable", "failures": [str(exc)], "chain": []}
     if store is None:
         return {"present": False, "validation_state": None, "failures": [], "chain": []}
     return {

@@ -88,7 +88,7 @@ class Settings:
         default=200_000,
         metadata=_doc(
             "Largest SVG accepted, in elements drawn: each copy a <use> makes counts (the 'billion laughs' "
-            "of SVG). Larger documents are refused with 413.",
+            "of SVG). Larger documents are refused with 403 (Cf-Resized: err=9413).",
             (1, None),
         ),
     )
@@ -321,7 +321,7 @@ class Settings:
         default=8,
         metadata=_doc(
             "Most frames of an animation segment=foreground cuts out (the model runs once per frame); "
-            "longer ones are refused with 413 unless anim=false asks for the first frame only.",
+            "longer ones are refused with 403 (err=9413) unless anim=false asks for the first frame only.",
             (1, 10_000),
         ),
     )
@@ -351,7 +351,8 @@ class Settings:
         default=16_000_000,
         metadata=_doc(
             "Most pixels the super-resolution model may produce for one transformation (width × height, "
-            "every pass and frame counted); larger upscale=generate requests are refused with 413.",
+            "every pass and frame counted); larger upscale=generate requests are refused with 403 "
+            "(Cf-Resized: err=9413).",
             (1, None),
         ),
     )

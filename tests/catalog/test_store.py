@@ -58,10 +58,10 @@ def test_tokens_are_stored_hashed_and_revocable(catalog: Catalog) -> None:
     with catalog.engine.connect() as c:
         stored = [row.token_hash for row in c.exec_driver_sql("SELECT token_hash FROM api_tokens")]
     assert secret not in stored and hashlib.sha256(secret.encode()).hexdigest() in stored
-    catalog.revoke_token(token.id)
+    catalog.revoke_token(token.id, account.id)
     assert catalog.token_account(secret) is None
     with pytest.raises(NotFoundError):
-        catalog.revoke_token(token.id)
+        catalog.revoke_token(token.id, account.id)
 
 
 def test_images_unique_per_account_and_ordered_pages(catalog: Catalog) -> None:
@@ -313,3 +313,16 @@ def test_migration_from_0001_keeps_images_and_their_metadata(catalog_url: str) -
         command.downgrade(migrate.alembic_config(c), "0001")
         assert "batch_tokens" not in inspect(c).get_table_names()
     assert Catalog(catalog_url).image("a" * 32, "old").meta == {"k": {"n": 3}}
+
+
+def test_a_token_is_revoked_only_by_its_own_account(catalog: Catalog) -> None:
+    owner, other = catalog.create_account(), catalog.create_account()
+    token, secret = catalog.create_token(owner.id, "ci")
+    with pytest.raises(NotFoundError):
+        catalog.revoke_token(token.id, other.id)  # another account's session
+    assert catalog.token_account(secret) == owner.id  # still valid
+    catalog.revoke_token(token.id, owner.id)
+    assert catalog.token_account(secret) is None
+    second, second_secret = catalog.create_token(owner.id, "ops")
+    catalog.revoke_token(second.id, None)  # the operator's CLI: any account
+    assert catalog.token_account(second_secret) is None

@@ -43,16 +43,25 @@ def test_concurrent_claimers_never_share_an_object(store: JobStore, catalog_url:
     claimed: dict[str, list[int]] = {}
     replicas = [JobStore(Catalog(catalog_url)) for _ in range(4)]  # own engines and connections each
 
+    stop = threading.Event()
+
     def claimer(name: str, own: JobStore) -> None:
         mine = claimed.setdefault(name, [])
-        while batch := own.claim(job.id, name, LEASE, limit=7):
+        # bounded: a claim that kept handing out the same objects would otherwise loop for ever
+        while not stop.is_set() and len(mine) <= 300 and (batch := own.claim(job.id, name, LEASE, limit=7)):
             mine.extend(item.seq for item in batch)
 
-    threads = [threading.Thread(target=claimer, args=(f"r{n}", r)) for n, r in enumerate(replicas)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    # daemon threads, stopped in ``finally``: a failing claim fails this test instead of keeping
+    # the test process alive after it
+    threads = [threading.Thread(target=claimer, args=(f"r{n}", r), daemon=True) for n, r in enumerate(replicas)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads), "a claimer never ran out of work"
+    finally:
+        stop.set()
     every = [seq for seqs in claimed.values() for seq in seqs]
     assert len(every) == 300 and len(set(every)) == 300
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import pyvips
 
+from enlarger import deadline
 from enlarger.errors import FeatureUnavailableError, InputTooLargeError, TransformTimeoutError
-from enlarger.models import upscale
+from enlarger.models import runtime, upscale
 from enlarger.pipeline import transform
 from enlarger.settings import Settings
 from tests.imaging import decode
@@ -109,7 +112,26 @@ def test_a_model_without_a_scale_is_refused() -> None:
         upscale.models(Settings(upscale_model=str(require(U2NETP))))
 
 
-def test_the_deadline_stops_the_model_between_tiles() -> None:
+def test_the_deadline_stops_the_model_between_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first tile runs to its end inside the limit; the limit then passes before the second
+    tile starts, and no further tile runs: the check between tiles stopped the work."""
     small = bytes(_photo(100).pngsave_buffer())
+    monkeypatch.setattr(upscale, "TILE", 40)  # 3 × 3 tiles on the 100² source
+    started: list[int] = []
+    finished: list[int] = []
+    real_run = runtime.Session.run
+
+    def run_then_outlive_the_limit(session: runtime.Session, feed: Any) -> Any:
+        started.append(1)
+        result = real_run(session, feed)
+        finished.append(1)
+        limit = deadline.current()
+        assert limit is not None
+        while not limit.expired():  # after the tile, not inside it: only the check between tiles can stop it
+            time.sleep(0.01)
+        return result
+
+    monkeypatch.setattr(runtime.Session, "run", run_then_outlive_the_limit)
     with pytest.raises(TransformTimeoutError, match="longer than the limit"):
-        transform(small, "width=400,fit=contain,upscale=generate", settings=_settings(), timeout=1e-9)
+        transform(small, "width=400,fit=contain,upscale=generate", settings=_settings(), timeout=5)
+    assert (len(started), len(finished)) == (1, 1)  # one whole tile, then stopped before the second of nine

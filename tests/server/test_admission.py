@@ -61,16 +61,18 @@ def test_overload_is_refused_at_once_while_admitted_work_succeeds(start: Start, 
         return f"/cdn-cgi/image/width={width},format=png/photo.jpg"
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        running = pool.submit(client.get, url(20))
-        wait_for(lambda: gate.entered == [20])  # the only worker is taken
-        queued = pool.submit(client.get, url(21))
-        wait_for(lambda: _metric(client, "enlarger_queue_depth 1.0"))  # and the only queue slot
-        refused = [client.get(url(width)) for width in range(22, 26)]
-        # answered while both admitted requests are still held: nothing waited for a slot
-        assert not running.done() and not queued.done()
-        assert gate.entered == [20]
-        gate.release.set()
-        admitted = [running.result(), queued.result()]
+        try:
+            running = pool.submit(client.get, url(20))
+            wait_for(lambda: gate.entered == [20])  # the only worker is taken
+            queued = pool.submit(client.get, url(21))
+            wait_for(lambda: _metric(client, "enlarger_queue_depth 1.0"))  # and the only queue slot
+            refused = [client.get(url(width)) for width in range(22, 26)]
+            # answered while both admitted requests are still held: nothing waited for a slot
+            assert not running.done() and not queued.done()
+            assert gate.entered == [20]
+        finally:  # a failure above must not leave the pool's shutdown waiting on held requests
+            gate.release.set()
+        admitted = [running.result(timeout=60), queued.result(timeout=60)]
     for response in refused:
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
@@ -85,11 +87,13 @@ def test_overload_is_refused_at_once_while_admitted_work_succeeds(start: Start, 
 def test_identical_concurrent_misses_are_coalesced(client: httpx.Client, gate: Gate) -> None:
     url = "/cdn-cgi/image/width=77,format=png/photo.jpg"
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        pending = [pool.submit(client.get, url) for _ in range(8)]
-        wait_for(lambda: _metric(client, "enlarger_coalesced_total 7.0"))  # seven wait on the first
-        assert gate.entered == [77]
-        gate.release.set()
-        responses = [future.result() for future in pending]
+        try:
+            pending = [pool.submit(client.get, url) for _ in range(8)]
+            wait_for(lambda: _metric(client, "enlarger_coalesced_total 7.0"))  # seven wait on the first
+            assert gate.entered == [77]
+        finally:  # a failure above must not leave the pool's shutdown waiting on held requests
+            gate.release.set()
+        responses = [future.result(timeout=60) for future in pending]
     assert [r.status_code for r in responses] == [200] * 8
     assert len({r.content for r in responses}) == 1
     assert decode(responses[0].content).width == 77

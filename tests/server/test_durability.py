@@ -103,14 +103,22 @@ def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
                     acked[image_id] = hashlib.sha256(body).hexdigest()
 
     server = _start(data_dir, port)
-    workers = [threading.Thread(target=stream, args=(w,)) for w in range(3)]
-    for worker in workers:
-        worker.start()
-    _kill_mid_write(server, data_dir, lambda: len(acked) >= 12)
-    server.wait()
-    stop.set()
-    for worker in workers:
-        worker.join()
+    # daemon threads, stopped and the server killed in ``finally``: a failure here fails the test
+    # instead of leaving uploaders running that keep the test process alive
+    workers = [threading.Thread(target=stream, args=(w,), daemon=True) for w in range(3)]
+    try:
+        for worker in workers:
+            worker.start()
+        _kill_mid_write(server, data_dir, lambda: len(acked) >= 12)
+        server.wait(timeout=30)
+    finally:
+        stop.set()
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+        for worker in workers:
+            worker.join(timeout=60)
+    assert not any(worker.is_alive() for worker in workers)
 
     orphans_before = [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
     assert any(p.name.startswith(PARTIAL) for p in orphans_before), "the kill did not land mid-write"

@@ -308,9 +308,13 @@ class Catalog:
             Token(r.id, r.account_id, r.name, _aware(r.created), _aware(r.revoked) if r.revoked else None) for r in rows
         ]
 
-    def revoke_token(self, token_id: str) -> None:
+    def revoke_token(self, token_id: str, account_id: str | None) -> None:
+        """Revoke a token of ``account_id`` (a dashboard session: its own tokens only; another
+        account's token is "not found"), or of any account when ``None`` (the operator's CLI)."""
         with self.engine.begin() as c:
             active = (api_tokens.c.id == token_id) & api_tokens.c.revoked.is_(None)
+            if account_id is not None:
+                active &= api_tokens.c.account_id == account_id
             done = c.execute(update(api_tokens).where(active).values(revoked=now()))
         if done.rowcount == 0:
             raise NotFoundError(f"no active token with id {token_id!r}")

@@ -13,6 +13,7 @@ optimisation, the CPU memory arena on, and the memory-pattern planner off: with 
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 import time
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 _LOCK = threading.Lock()  # the tables below; held for moments only
 _LOAD_LOCK = threading.Lock()  # one model load at a time (seconds), without holding up runs or /metrics
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Session] = {}
+#: loads made for a request under a time limit, which waits for them only until its limit
+_LOADER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="enlarger-model-load")
 _SLOTS: dict[int, threading.BoundedSemaphore] = {}
 #: per model file: [runs, seconds spent in them]
 _RUNS: dict[str, list[float]] = {}
@@ -113,13 +116,33 @@ def providers(device: str) -> tuple[str, ...]:
 
 
 def session(path: Path, settings: Settings) -> Session:
-    """The process-wide session for the model at ``path`` (loaded on first use)."""
+    """The process-wide session for the model at ``path`` (loaded on first use).
+
+    A load (seconds for the larger models) cannot be interrupted, so under a transformation's time
+    limit it runs on a loader thread and the request waits only until its limit: past it the
+    request fails with the usual timeout while the load finishes for the requests after it.
+    The server loads the configured models at start (:mod:`enlarger.models.preload`), so a
+    request meets a load only when it asks for a model before that is done.
+    """
     chosen = providers(settings.inference_device)
     key = (str(path.resolve()), chosen, settings.inference_threads)
     with _LOCK:
         found = _SESSIONS.get(key)
     if found is not None:
         return found
+    limit = deadline.current()
+    if limit is None:
+        return _load(path, settings, key)
+    limit.check()
+    loading = _LOADER.submit(_load, path, settings, key)
+    try:
+        return loading.result(timeout=limit.remaining())
+    except concurrent.futures.TimeoutError:
+        raise limit.error() from None
+
+
+def _load(path: Path, settings: Settings, key: tuple[str, tuple[str, ...], int]) -> Session:
+    chosen = key[1]
     with _LOAD_LOCK:
         with _LOCK:
             found = _SESSIONS.get(key)

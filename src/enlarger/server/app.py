@@ -32,6 +32,7 @@ from enlarger.catalog.store import Catalog
 from enlarger.codecs import harden
 from enlarger.hosting import Hosting
 from enlarger.importing.metrics import ImportMetrics
+from enlarger.models.preload import Preload
 from enlarger.security.fetch import Fetcher, origin_matcher
 from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
 from enlarger.server.access_log import AccessLog
@@ -85,6 +86,9 @@ async def readyz(request: Request) -> Response:
     hosting: HostingService = request.app.state.hosting
     if not (services.settings.data_dir / "cache").is_dir():
         return PlainTextResponse("cache directory missing\n", 503)
+    models: Preload = request.app.state.models
+    if (reason := models.not_ready()) is not None:  # configured models load at start (models/preload.py)
+        return PlainTextResponse(reason + "\n", 503)
     try:
         await anyio.to_thread.run_sync(_ping, hosting.hosting.catalog)
     except SQLAlchemyError:  # any driver error means the catalog cannot serve
@@ -116,9 +120,14 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # listing every blob can take long: serve meanwhile
     sweep = asyncio.create_task(_sweep(hosting.hosting)) if first else None
     importer = asyncio.create_task(imports.worker.run()) if first else None
+    models: Preload = app.state.models
+    loading = asyncio.create_task(anyio.to_thread.run_sync(models.run, services.settings))
     try:
         yield
     finally:
+        loading.cancel()  # a load in progress cannot be interrupted: shutdown waits for it (seconds)
+        with contextlib.suppress(asyncio.CancelledError):
+            await loading
         if importer is not None:
             importer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,6 +198,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan, middleware=[Middleware(LiteralRoutes)])  # raw_path.py
     app.state.services = services
+    app.state.models = Preload()  # the configured models, loaded by the lifespan before /readyz says ready
     app.state.share = share
     app.state.guesses = Guesses.of(settings)  # failed sign-ins and token checks per client address
     app.state.hosting = service = HostingService(hosting, fetcher, purge)

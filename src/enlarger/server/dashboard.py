@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from enlarger.catalog.store import Account
-from enlarger.errors import AuthenticationError, EnlargerError, NotFoundError, PermissionDeniedError, RequestError
+from enlarger.errors import AuthenticationError, EnlargerError, PermissionDeniedError, RequestError
 from enlarger.options import Options, parse_options
 from enlarger.security.signing import sign_url
 from enlarger.server import api_images
@@ -276,10 +276,7 @@ async def token_create(request: Request, account: Account, _token: str) -> Respo
 async def token_revoke(request: Request, account: Account, _token: str) -> Response:
     catalog = _hosting(request).hosting.catalog
     token_id = request.path_params["token_id"]
-    owned = await run(catalog.tokens, account.id)
-    if not any(t.id == token_id for t in owned):
-        raise NotFoundError(f"no token with id {token_id!r}")
-    await run(catalog.revoke_token, token_id)
+    await run(catalog.revoke_token, token_id, account.id)  # its own tokens only: another's is not found
     return envelope({"id": token_id, "revoked": True})
 
 

@@ -1,0 +1,60 @@
+"""``transform_timeout`` between pipeline steps (docs/server.md: each transformation is stopped
+after its limit): a step that ran past the limit is not followed by another step."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import pyvips
+
+from enlarger import deadline, pipeline
+from enlarger.errors import TransformTimeoutError
+from tests.imaging import gradient, save
+
+
+def test_no_step_runs_after_one_that_outlived_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+
+    def outlives_the_limit(image: pyvips.Image, _options: Any, _ctx: Any) -> pyvips.Image:
+        ran.append("slow")
+        limit = deadline.current()
+        assert limit is not None
+        while not limit.expired():  # numpy or model work of its own, past the limit
+            time.sleep(0.01)
+        return image
+
+    def counted(name: str, step: Any) -> Any:
+        def run(image: pyvips.Image, options: Any, ctx: Any) -> pyvips.Image:
+            ran.append(name)
+            return step(image, options, ctx)
+
+        return run
+
+    first, *rest = pipeline.STEPS
+    steps = (counted("first", first), outlives_the_limit, *(counted(s.__name__, s) for s in rest))
+    monkeypatch.setattr(pipeline, "STEPS", steps)
+    with pytest.raises(TransformTimeoutError, match="longer than the limit of 3 s"):
+        pipeline.transform(save(gradient(64, 48), "png"), "width=32,format=png", timeout=3)
+    assert ran == ["first", "slow"]  # stopped between steps: none of the later steps was called
+    monkeypatch.undo()
+    assert pipeline.transform(save(gradient(64, 48), "png"), "width=32,format=png", timeout=3).width == 32
+
+
+def test_a_libvips_evaluation_past_the_limit_is_abandoned() -> None:
+    heavy = pyvips.Image.gaussnoise(1500, 1500).gaussblur(80)  # seconds of work when evaluated
+    with deadline.limit(0.05), pytest.raises(pyvips.Error):
+        deadline.watch(heavy).copy_memory()  # killed from libvips' own threads once the limit passes
+    small = pyvips.Image.black(8, 8)
+    assert deadline.watch(small) is small  # without a limit the image is left as it is
+    with deadline.limit(30):
+        assert deadline.watch(small).copy_memory().width == 8  # within the limit: evaluated normally
+
+
+def test_an_expired_limit_leaves_no_time_to_wait() -> None:
+    with deadline.limit(0) as limit:
+        assert limit is not None and limit.expired()
+        assert limit.remaining() == 0.0  # a slot wait under it gives up at once
+    with deadline.limit(60) as limit:
+        assert limit is not None and 0 < limit.remaining() <= 60
