@@ -122,6 +122,16 @@ class ProcessingError(EnlargerError):
     report = True
 
 
+class StorageOwnershipError(EnlargerError):
+    """The orphan sweep cannot prove the bucket belongs to the catalog it opened (a wrong or missing
+    ``database_url``): it deletes nothing rather than every original (issue 25)."""
+
+    status = 500
+    code = 9523
+    exit_code = 6
+    report = True
+
+
 class InvalidSourceError(EnlargerError):
     """The source is not a usable http(s) URL or path. As a transformation source (sources.py)
     Cloudflare's pairs apply: 403 with 9406 ("invalid URL") or 9419 ("not allowed"); elsewhere

@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from enlarger import codecs
+from enlarger.catalog.identity import catalog_id
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
 from enlarger.pipeline import image_placeholders, readable_input
 from enlarger.settings import Settings
+from enlarger.storage import ownership
 from enlarger.storage.base import BlobMissingError, Storage
 
 MAX_METADATA_BYTES = 1024
@@ -229,15 +231,22 @@ class Hosting:
         return image
 
     def collect_orphans(self) -> int:
-        """Delete blobs no row references that are older than the grace period (crash leftovers)."""
+        """Delete blobs no row references that are older than the grace period (crash leftovers).
+
+        Only from a storage proven to be this catalog's (:mod:`enlarger.storage.ownership`), and only
+        blobs of accounts the catalog knows: a wrong ``database_url`` must not delete every original.
+        """
         self.catalog.expire_slots()
         self.catalog.expire_batch_tokens()
         cutoff = now() - timedelta(seconds=self.settings.orphan_grace_seconds)
+        accounts = {account.id for account in self.catalog.accounts()}
         referenced = self.catalog.blob_keys()
+        blobs = [blob for blob in self.storage.list() if _BLOB_KEY.match(blob.key)]  # never what we did not write
+        ownership.confirm(self.storage, catalog_id(self.catalog.engine), accounts, blobs)
         removed = 0
-        for blob in list(self.storage.list()):
-            ours = _BLOB_KEY.match(blob.key)  # never touch what Enlarger did not write
-            if ours and blob.key not in referenced and blob.modified < cutoff:
+        for blob in blobs:
+            known = blob.key.split("/", 1)[0] in accounts
+            if known and blob.key not in referenced and blob.modified < cutoff:
                 self.storage.delete(blob.key)
                 removed += 1
         return removed
