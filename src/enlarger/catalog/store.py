@@ -218,8 +218,7 @@ class Catalog:
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
-        with self.engine.begin() as connection:
-            migrate.upgrade(connection)
+        migrate.upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
