@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -193,7 +194,7 @@ def test_orphan_sweep_on_s3_stays_under_its_prefix(
     after the fresh blob was written, which makes everything written before it an old orphan."""
     settings = Settings(data_dir=tmp_path, orphan_grace_seconds=60)
     bucket = make_bucket(s3_endpoint)
-    credentials = {"endpoint": s3_endpoint, "access_key_id": "test", "secret_access_key": "test"}
+    credentials: dict[str, Any] = {"endpoint": s3_endpoint, "access_key_id": "test", "secret_access_key": "test"}
     storage = S3Storage(bucket, prefix="originals/", **credentials)
     hosting = Hosting(Catalog(settings.catalog_url), storage, settings)
     account = hosting.catalog.create_account()
@@ -282,7 +283,7 @@ def test_a_sweep_with_the_wrong_catalog_deletes_nothing(
     deleted every original in the bucket. Two catalogs, one bucket: the wrong one deletes nothing,
     a fresh SQLite one (``database_url`` forgotten) neither, and the right one still sweeps its orphan."""
     bucket = make_bucket(s3_endpoint)
-    credentials = {"endpoint": s3_endpoint, "access_key_id": "test", "secret_access_key": "test"}
+    credentials: dict[str, Any] = {"endpoint": s3_endpoint, "access_key_id": "test", "secret_access_key": "test"}
     storage = S3Storage(bucket, prefix="originals/", **credentials)
     right = Settings(data_dir=tmp_path / "right", database_url=fresh_database(postgres), orphan_grace_seconds=60)
     owner = Hosting(Catalog(right.catalog_url), storage, right)

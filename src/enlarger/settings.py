@@ -185,6 +185,29 @@ class Settings:
     s3_region: str = field(default="us-east-1", metadata=_doc("Region of the bucket (storage=s3)."))
     s3_access_key_id: str = field(default="", metadata=_doc("Access key (storage=s3); empty: boto3's usual chain."))
     s3_secret_access_key: str = field(default="", metadata=_doc("Secret key that goes with s3_access_key_id."))
+    s3_connect_timeout: float = field(
+        default=3.0,
+        metadata=_doc("Seconds to open a connection to S3 before the attempt fails (storage=s3).", (0.1, None)),
+    )
+    s3_read_timeout: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds S3 may stay silent within one request before the attempt fails (storage=s3); bounds how "
+            "long a hung S3 holds a storage thread.",
+            (0.1, None),
+        ),
+    )
+    s3_max_attempts: int = field(
+        default=2, metadata=_doc("Attempts per S3 call, the first included (storage=s3); 1: no retries.", (1, 10))
+    )
+    storage_concurrency: int = field(
+        default=8,
+        metadata=_doc(
+            "Storage calls (uploads, original reads, deletions) running at once in this process, on threads of "
+            "their own: a hung storage holds at most these, never the threads catalog lookups and cache hits use.",
+            (1, 256),
+        ),
+    )
     public_url: str = field(
         default="",
         metadata=_doc(

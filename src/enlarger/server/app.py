@@ -184,6 +184,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.share = share
     app.state.hosting = service = HostingService(hosting, fetcher, purge)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
+    metrics.registry.register(service.storage)  # storage calls in flight (issue 25)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener
         images = Images(settings, fetcher=fetcher, hosting=hosting, run=services.admission.run)

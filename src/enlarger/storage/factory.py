@@ -5,7 +5,7 @@ from __future__ import annotations
 from enlarger.settings import Settings
 from enlarger.storage.base import Storage
 from enlarger.storage.local import LocalStorage
-from enlarger.storage.s3 import S3Storage
+from enlarger.storage.s3 import S3Storage, S3Timeouts
 
 
 def open_storage(settings: Settings) -> Storage:
@@ -17,5 +17,11 @@ def open_storage(settings: Settings) -> Storage:
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key,
+            timeouts=S3Timeouts(
+                settings.s3_connect_timeout,
+                settings.s3_read_timeout,
+                settings.s3_max_attempts,
+                settings.storage_concurrency,
+            ),
         )
     return LocalStorage(settings.data_dir / "originals")
