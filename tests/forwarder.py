@@ -1,8 +1,9 @@
-"""A TCP forwarder on loopback that the test can freeze: the stand-in for a hung S3 (or database).
+"""A TCP forwarder on loopback that the test can freeze or stop: a hung or stopped S3 (or database).
 
 While frozen, connections are accepted and bytes are read, but nothing is passed on in either
 direction; :attr:`Forwarder.held` counts the connections holding back bytes, so a test can wait
-for "these requests are now stuck on storage" by events instead of by sleeping.
+for "these requests are now stuck on storage" by events instead of by sleeping. While stopped,
+every open connection is cut and new ones are closed at once, as by a server that went away.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Forwarder:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._closed = False
+        self._stopped = False
+        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -40,6 +43,18 @@ class Forwarder:
     def thaw(self) -> None:
         self._open.set()
 
+    def stop(self) -> None:
+        """Cut every connection and refuse new ones until :meth:`resume`."""
+        self._stopped = True
+        with self._lock:
+            cut, self._connections = self._connections, set()
+        for connection in cut:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def resume(self) -> None:
+        self._stopped = False
+
     def start(self) -> None:
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -54,11 +69,16 @@ class Forwarder:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._stopped:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
                 client.close()
                 continue
+            with self._lock:
+                self._connections.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 

@@ -204,6 +204,19 @@ class OverloadedError(EnlargerError):
         self.retry_after = retry_after
 
 
+class OutageError(OverloadedError):
+    """A service this one depends on (the catalog database, the storage) cannot be reached right now:
+    nobody's fault here and nothing lost, so 503 with ``Retry-After`` tells clients and SDKs to
+    retry, and the log says outage rather than bug (issue 25)."""
+
+    retry_after_seconds = 5
+
+    def __init__(self, service: str, *, detail: str) -> None:
+        super().__init__(f"the {service} is unavailable right now; retry shortly", retry_after=self.retry_after_seconds)
+        self.detail = detail
+        self.service = service
+
+
 class TransformTimeoutError(ProcessingError):
     """One transformation ran past its time limit and was stopped (a limit doing its job, not a bug).
     Cloudflare: 9529 with 504 ("the image is too large to process or the service is too busy")."""

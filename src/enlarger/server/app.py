@@ -38,11 +38,13 @@ from enlarger.server.guard import guarded
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.memory import tune_memory
 from enlarger.server.metrics import Metrics
+from enlarger.server.outages import outage_of
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
 from enlarger.server.workers import ALONE, Share, Supervisor
 from enlarger.settings import Settings, SettingsError
 from enlarger.sources import Sources, ensure_directory, is_absolute
+from enlarger.storage import ownership
 from enlarger.storage.factory import open_storage
 from enlarger.usage import UsageMetrics
 
@@ -86,6 +88,11 @@ async def readyz(request: Request) -> Response:
     except SQLAlchemyError:  # any driver error means the catalog cannot serve
         logger.exception("readiness check: the catalog is unavailable")
         return PlainTextResponse("catalog unavailable\n", 503)
+    try:  # one small read of the storage (the ownership marker), on the storage threads
+        await hosting.storage.run(ownership.owner, hosting.hosting.storage)
+    except Exception as error:  # noqa: BLE001 — whatever the backend raises, this replica cannot store
+        logger.warning("readiness check: the image storage is unavailable: %s", outage_of(error) or repr(error))
+        return PlainTextResponse("storage unavailable\n", 503)
     return PlainTextResponse("ready\n")
 
 

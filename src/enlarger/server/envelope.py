@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from enlarger.errors import EnlargerError
+from enlarger.errors import EnlargerError, OverloadedError
 from enlarger.server.errors import log_error
 
 
@@ -25,7 +25,10 @@ def envelope(result: object, *, status: int = 200, result_info: dict[str, Any] |
 def failure(error: EnlargerError) -> JSONResponse:
     log_error(error)
     body = {"result": None, "success": False, "errors": [error.to_dict()], "messages": []}
-    return JSONResponse(body, status_code=error.status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(error, OverloadedError):  # busy, or a service we depend on is out: the client may retry
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def enveloped(error: EnlargerError, _request: Request) -> Response:

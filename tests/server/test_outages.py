@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,18 @@ from tests.server.conftest import Start, Tenant, open_tenant
 
 
 @pytest.fixture
-def frozen_s3(s3_endpoint: str) -> Any:
+def frozen_s3(s3_endpoint: str) -> Iterator[Forwarder]:
     with forwarding(s3_endpoint) as forwarder:
         yield forwarder
 
 
-def _s3_tenant(start: Start, tmp_path: Path, postgres: str, forwarder: Forwarder, **settings: Any) -> Tenant:
+def _s3_tenant(
+    start: Start, tmp_path: Path, postgres: str, forwarder: Forwarder, *, database: str = "", **settings: Any
+) -> Tenant:
     return open_tenant(
         start,
         tmp_path / "data",
-        database_url=fresh_database(postgres),
+        database_url=database or fresh_database(postgres),
         storage="s3",
         s3_endpoint=forwarder.url,
         s3_bucket=make_bucket(forwarder.url),
@@ -100,3 +103,43 @@ def test_cache_hits_answer_while_s3_is_frozen(
         frozen_s3.thaw()
     outcomes = [_status(connection) for connection in uploads]
     assert outcomes == [200] * 45  # nothing lost: every stuck upload finished once S3 came back
+
+
+def _outage(answer: httpx.Response) -> bool:
+    return answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+
+
+def test_outages_answer_503_with_retry_after(
+    start: Start, tmp_path: Path, postgres: str, frozen_s3: Forwarder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 25.4: a PostgreSQL restart and an S3 outage were answered 500 "internal error" and logged
+    as bugs. Now: 503 + Retry-After (clients and SDKs may retry), logged as an outage; /readyz says so."""
+    database = fresh_database(postgres)
+    host, rest = database.split("@", 1)[1].split(":", 1)
+    with forwarding(f"http://{host}:{rest.split('/', 1)[0]}") as catalog_link:
+        through = f"{database.split('@', 1)[0]}@127.0.0.1:{catalog_link.port}/{rest.split('/', 1)[1]}"
+        tenant = _s3_tenant(start, tmp_path, postgres, frozen_s3, database=through, catalog_cache_seconds=0)
+        data = save(gradient(64, 48), "jpeg", Q=90)
+        upload: dict[str, Any] = {"data": {"id": "kept"}, "files": {"file": data}, "headers": tenant.auth()}
+        assert tenant.http.post(f"{tenant.api}/v1", **upload).is_success
+        details, delivery = f"{tenant.api}/v1/kept", f"/{tenant.account.hash}/kept/public"
+
+        catalog_link.stop()  # PostgreSQL goes away
+        for answer in (tenant.http.get(details, headers=tenant.auth()), tenant.http.get(delivery)):
+            assert _outage(answer), (answer.status_code, answer.text)
+        api = tenant.http.get(details, headers=tenant.auth()).json()
+        assert api["success"] is False and "unavailable" in api["errors"][0]["message"]
+        assert tenant.http.get("/readyz").status_code == 503
+        catalog_link.resume()
+        assert tenant.http.get(details, headers=tenant.auth()).status_code == 200
+        assert tenant.http.get("/readyz").status_code == 200
+
+        frozen_s3.stop()  # S3 goes away
+        refused = tenant.http.post(f"{tenant.api}/v1", **{**upload, "data": {"id": "later"}})
+        assert _outage(refused), (refused.status_code, refused.text)
+        assert tenant.http.get("/readyz").status_code == 503
+        frozen_s3.resume()
+        assert tenant.http.get("/readyz").status_code == 200
+        assert tenant.http.post(f"{tenant.api}/v1", **{**upload, "data": {"id": "later"}}).is_success
+    logged = [r.getMessage() for r in caplog.records if "outage" in r.getMessage()]
+    assert logged and not [r for r in caplog.records if "internal error" in r.getMessage()]
