@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from enlarger.settings import Settings
 from enlarger.storage import ownership
 from enlarger.storage.base import BlobMissingError, Storage
 
+logger = logging.getLogger("enlarger.hosting")
 MAX_METADATA_BYTES = 1024
 MAX_ID_LENGTH = 1024
 MAX_CREATOR_LENGTH = 1024
@@ -225,9 +227,20 @@ class Hosting:
             raise NotFoundError(f"image {image.id!r} not found") from exc
 
     def delete(self, account_id: str, image_id: str) -> Image:
+        """Remove the row, then the blob. Once the row is gone the deletion is done: a storage that
+        fails now leaves an orphan for the sweep, and the caller is told of success, not failure."""
         image = self.catalog.delete_image(account_id, image_id)
         if image.blob_key:
-            self.storage.delete(image.blob_key)
+            try:
+                self.storage.delete(image.blob_key)
+            except Exception:  # any storage failure: the sweep removes the blob later
+                logger.warning(
+                    "image %s/%s deleted; its blob %s could not be removed now and is left for the orphan sweep",
+                    account_id,
+                    image_id,
+                    image.blob_key,
+                    exc_info=True,
+                )
         return image
 
     def collect_orphans(self) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from enlarger.catalog.store import Catalog, Image
 from tests.backends import fresh_database, make_bucket
 from tests.forwarder import Forwarder, forwarding
 from tests.imaging import gradient, save
@@ -143,3 +144,60 @@ def test_outages_answer_503_with_retry_after(
         assert tenant.http.post(f"{tenant.api}/v1", **{**upload, "data": {"id": "later"}}).is_success
     logged = [r.getMessage() for r in caplog.records if "outage" in r.getMessage()]
     assert logged and not [r for r in caplog.records if "internal error" in r.getMessage()]
+
+
+def _catalog_through(database: str, link: Forwarder) -> str:
+    """``database``'s URL, reached through ``link``."""
+    user, rest = database.split("@", 1)
+    return f"{user}@127.0.0.1:{link.port}/{rest.split('/', 1)[1]}"
+
+
+def _link_to(database: str) -> Any:
+    host_port = database.split("@", 1)[1].split("/", 1)[0]
+    return forwarding(f"http://{host_port}")
+
+
+def test_a_committed_upload_is_answered_from_its_committed_record(
+    start: Start, tmp_path: Path, postgres: str, frozen_s3: Forwarder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25.5: the catalog went away right after an upload's commit and the upload was answered
+    500 (the SDK's retry then got 409). The answer is now built from what was committed."""
+    database = fresh_database(postgres)
+    with _link_to(database) as catalog_link:
+        tenant = _s3_tenant(start, tmp_path, postgres, frozen_s3, database=_catalog_through(database, catalog_link))
+        committed = Catalog.add_image
+
+        def commit_then_lose_the_database(self: Catalog, image: Image, quota: int | None = None) -> Image:
+            row = committed(self, image, quota)
+            catalog_link.stop()  # PostgreSQL goes away the moment the row is committed
+            return row
+
+        monkeypatch.setattr(Catalog, "add_image", commit_then_lose_the_database)
+        data = save(gradient(64, 48), "jpeg", Q=90)
+        answer = tenant.http.post(f"{tenant.api}/v1", headers=tenant.auth(), data={"id": "made"}, files={"file": data})
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["result"]
+        assert result["id"] == "made" and result["variants"] == [
+            f"{str(tenant.http.base_url).rstrip('/')}/{tenant.account.hash}/made/public"
+        ]
+        monkeypatch.setattr(Catalog, "add_image", committed)
+        catalog_link.resume()
+        assert tenant.http.get(f"{tenant.api}/v1/made/blob", headers=tenant.auth()).content == data
+
+
+def test_a_delete_with_storage_down_succeeds_once_the_row_is_gone(
+    start: Start, tmp_path: Path, postgres: str, frozen_s3: Forwarder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 25.5: a DELETE with S3 down answered 500 although the image was gone. The row goes first,
+    so the deletion is done: it answers success, and the blob is left (and logged) for the orphan sweep."""
+    tenant = _s3_tenant(start, tmp_path, postgres, frozen_s3)
+    data = save(gradient(64, 48), "jpeg", Q=90)
+    assert tenant.http.post(
+        f"{tenant.api}/v1", headers=tenant.auth(), data={"id": "bye"}, files={"file": data}
+    ).is_success
+    frozen_s3.stop()
+    answer = tenant.http.delete(f"{tenant.api}/v1/bye", headers=tenant.auth())
+    assert answer.status_code == 200 and answer.json()["success"] is True, answer.text
+    assert tenant.http.get(f"{tenant.api}/v1/bye", headers=tenant.auth()).status_code == 404
+    assert tenant.http.get(f"/{tenant.account.hash}/bye/public").status_code == 404
+    assert any("left for the orphan sweep" in r.getMessage() for r in caplog.records)
