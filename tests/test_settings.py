@@ -78,6 +78,7 @@ DEFAULTS = {
     "import_lease_seconds": 30.0,
     "import_poll_seconds": 5.0,
     "transformation_quota": 0,
+    "usage_flush_seconds": 10.0,
     "dashboard_session_seconds": 28_800,
     "jpeg_shrink_margin": 1.5,
     "vips_concurrency": 1,

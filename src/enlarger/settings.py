@@ -398,6 +398,14 @@ class Settings:
             "`enlarger accounts quota ID --transformations N` overrides it per account."
         ),
     )
+    usage_flush_seconds: float = field(
+        default=10.0,
+        metadata=_doc(
+            "How often delivery counts summed in memory are written to the catalog, idle or not (and at "
+            "shutdown): the most a replica's counts lag, and what a kill -9 can lose.",
+            (0.1, None),
+        ),
+    )
     dashboard_session_seconds: int = field(
         default=8 * 3600,
         metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),

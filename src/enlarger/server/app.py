@@ -110,9 +110,13 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # listing every blob can take long: serve meanwhile
     sweep = asyncio.create_task(_sweep(hosting.hosting)) if first else None
     importer = asyncio.create_task(imports.worker.run()) if first else None
+    flusher = asyncio.create_task(hosting.usage.flush_periodically())  # usage counts, idle or not
     try:
         yield
     finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
         if importer is not None:
             importer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -53,7 +53,8 @@ class HostingService:
     storage: StoragePool = field(init=False)  # storage calls' own threads (issue 25)
 
     def __post_init__(self) -> None:
-        self.usage = Usage(self.hosting.catalog, self.hosting.settings)
+        settings = self.hosting.settings
+        self.usage = Usage(self.hosting.catalog, settings, flush_seconds=settings.usage_flush_seconds)
         self.storage = StoragePool(self.hosting.settings.storage_concurrency)
 
     def base_url(self, request: Request) -> str:
