@@ -208,6 +208,29 @@ class Settings:
             (1, 256),
         ),
     )
+    result_storage: str = field(
+        default="",
+        metadata=_doc(
+            "Shared result tier: s3 keeps every output produced in S3 (the s3_* connection settings) so a miss "
+            "on one replica is a hit from another's work; consulted after the local disk cache. Empty: off.",
+            choices=("", "s3"),
+        ),
+    )
+    result_s3_bucket: str = field(
+        default="", metadata=_doc("Bucket of the shared result tier; empty: s3_bucket (under result_s3_prefix).")
+    )
+    result_s3_prefix: str = field(
+        default="results/",
+        metadata=_doc("Key prefix of the shared result tier; must differ from s3_prefix and end in /."),
+    )
+    result_timeout: float = field(
+        default=1.0,
+        metadata=_doc(
+            "Seconds a read of the shared result tier may take before it counts as a miss (writes happen "
+            "after the answer); a slow or failing tier never fails a request.",
+            (0.05, None),
+        ),
+    )
     public_url: str = field(
         default="",
         metadata=_doc(
@@ -484,6 +507,8 @@ class Settings:
                 raise SettingsError(f"setting {f.name} must be one of {', '.join(choices)}, got {value!r}")
         if not self.s3_prefix.endswith("/"):
             raise SettingsError(f"setting s3_prefix must end in '/', got {self.s3_prefix!r}")
+        if self.result_storage and (not self.result_s3_prefix.endswith("/") or self.result_s3_prefix == self.s3_prefix):
+            raise SettingsError("setting result_s3_prefix must end in '/' and differ from s3_prefix")
         if bool(self.c2pa_sign_cert) != bool(self.c2pa_sign_key):
             raise SettingsError("settings c2pa_sign_cert and c2pa_sign_key go together: give both or neither")
         if self.c2pa_tsa_url and not self.c2pa_tsa_url.startswith(("http://", "https://")):

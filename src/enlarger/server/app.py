@@ -41,6 +41,7 @@ from enlarger.server.metrics import Metrics
 from enlarger.server.outages import outage_of
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.result_tier import ResultTier
 from enlarger.server.workers import ALONE, Share, Supervisor
 from enlarger.settings import Settings, SettingsError
 from enlarger.sources import Sources, ensure_directory, is_absolute
@@ -187,13 +188,14 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
         metrics=metrics,
         inflight={},
         purge=purge,
+        results=ResultTier(settings) if settings.result_storage == "s3" else None,
     )
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
     metrics.cache_bytes.set(cache.total_bytes)
     app = Starlette(routes=ROUTES, lifespan=_lifespan)
     app.state.services = services
     app.state.share = share
-    app.state.hosting = service = HostingService(hosting, fetcher, purge)
+    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results)
     metrics.registry.register(UsageMetrics(service.usage))  # usage accounting (issue 17)
     metrics.registry.register(service.storage)  # storage calls in flight (issue 25)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker

@@ -12,6 +12,7 @@ nothing is never remembered.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -26,10 +27,12 @@ from enlarger.security.fetch import Fetcher
 from enlarger.server.offload import run
 from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
 from enlarger.server.records import ImageRecords
+from enlarger.server.result_tier import ResultTier
 from enlarger.server.storage_pool import StoragePool
 from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
+logger = logging.getLogger("enlarger.server")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class HostingService:
     hosting: Hosting
     fetcher: Fetcher
     purge: PurgeIndex
+    results: ResultTier | None = None  # the shared result tier, purged with the disk cache (issue 25)
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
     usage: Usage = field(init=False)  # usage accounting (issue 17)
@@ -101,6 +105,16 @@ class HostingService:
         self._targets.clear()
         for tag in tags:
             await run(self.purge.purge, tag)
+            if self.results is not None:
+                await self.storage.run(self._purge_results, self.results, tag)
+
+    @staticmethod
+    def _purge_results(results: ResultTier, tag: str) -> None:
+        """A failing tier is logged: the change itself is done (its entries stay unreachable by key)."""
+        try:
+            results.purge(tag)
+        except Exception:
+            logger.warning("could not purge %s from the shared result tier", tag, exc_info=True)
 
     # --- creations
     async def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:

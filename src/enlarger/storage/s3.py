@@ -71,8 +71,9 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
-    def list(self) -> Iterator[BlobInfo]:
-        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+    def list(self, under: str = "") -> Iterator[BlobInfo]:
+        """Every blob, or those whose key starts with ``under``."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under)
         for page in pages:
             for item in page.get("Contents", []):
                 yield BlobInfo(item["Key"][len(self.prefix) :], item["Size"], item["LastModified"])
