@@ -56,12 +56,26 @@ def test_keys_rotate_and_sign(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_gc_reports_what_it_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
-    orphan = data / "originals" / ("a" * 32) / ("b" * 32)  # <account id>/<blob id>, as uploads write them
+    catalog = Catalog(Settings(data_dir=data).catalog_url)
+    account = catalog.create_account()
+    catalog.close()
+    orphan = data / "originals" / account.id / ("b" * 32)  # <account id>/<blob id>, as uploads write them
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"x")
     assert main(["--config", str(_config(tmp_path)), "gc", "--data-dir", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"removed": 1}
     assert not orphan.exists()
+
+
+def test_gc_refuses_a_storage_of_unknown_accounts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25.1: a catalog that cannot prove the storage is its own deletes nothing, and says why."""
+    data = tmp_path / "data"
+    original = data / "originals" / ("a" * 32) / ("b" * 32)
+    original.parent.mkdir(parents=True)
+    original.write_bytes(b"x")
+    assert main(["--config", str(_config(tmp_path)), "gc", "--data-dir", str(data)]) == 6
+    assert "check database_url; nothing was deleted" in capsys.readouterr().err
+    assert original.exists()
 
 
 def test_unknown_account_is_a_readable_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,8 +29,9 @@ from enlarger.options import parse_options
 from enlarger.server.app import create_app
 from enlarger.settings import Settings
 from enlarger.usage import transformation_key
+from tests.backends import fresh_database
 from tests.imaging import gradient, save
-from tests.live import serve
+from tests.live import serve, wait_for
 from tests.server.conftest import Start
 
 DAY0 = date(2026, 1, 1)
@@ -253,3 +254,21 @@ def test_quota_answers_429_for_new_transformations_only(start: Start, catalog_ur
     assert stats["transformations"]["unique_30d"] == 2
     assert stats["transformations"]["allowed"] == 2
     assert f'enlarger_usage_refused_transformations_total{{account="{account_id}"}} 1.0' in http.get("/metrics").text
+
+
+def test_an_idle_replica_flushes_its_delivery_counts_on_a_timer(start: Start, postgres: str, tmp_path: Path) -> None:
+    """Issue 25.6: an idle replica kept its delivery counts in memory indefinitely (flushes only rode on
+    later deliveries). Now a timer writes them every ``usage_flush_seconds``, with no request to carry it:
+    the test reads the catalog directly (the stats API would flush first) and sends nothing meanwhile."""
+    catalog_url = fresh_database(postgres)
+    http, account_id, account_hash, token = _serve(start, catalog_url, tmp_path, usage_flush_seconds=0.2)
+    _upload(http, account_id, token, "idle", save(gradient(64, 48), "jpeg", Q=90))
+    sizes = [len(http.get(f"/{account_hash}/idle/public").content) for _ in range(3)]
+    catalog = Catalog(catalog_url)
+
+    def written() -> tuple[int, int]:
+        day = UsageStore(catalog).usage(account_id, date.today() - timedelta(days=1), date.today() + timedelta(days=1))
+        return sum(d.delivered_images for d in day), sum(d.delivered_bytes for d in day)
+
+    wait_for(lambda: written() == (3, sum(sizes)), timeout=30)
+    catalog.close()

@@ -124,6 +124,16 @@ class ProcessingError(EnlargerError):
     report = True
 
 
+class StorageOwnershipError(EnlargerError):
+    """The orphan sweep cannot prove the bucket belongs to the catalog it opened (a wrong or missing
+    ``database_url``): it deletes nothing rather than every original (issue 25)."""
+
+    status = 500
+    code = 9523
+    exit_code = 6
+    report = True
+
+
 class InvalidSourceError(EnlargerError):
     """The source is not a usable http(s) URL or path. As a transformation source (sources.py)
     Cloudflare's pairs apply: 403 with 9406 ("invalid URL") or 9419 ("not allowed"); elsewhere
@@ -194,6 +204,19 @@ class OverloadedError(EnlargerError):
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class OutageError(OverloadedError):
+    """A service this one depends on (the catalog database, the storage) cannot be reached right now:
+    nobody's fault here and nothing lost, so 503 with ``Retry-After`` tells clients and SDKs to
+    retry, and the log says outage rather than bug (issue 25)."""
+
+    retry_after_seconds = 5
+
+    def __init__(self, service: str, *, detail: str) -> None:
+        super().__init__(f"the {service} is unavailable right now; retry shortly", retry_after=self.retry_after_seconds)
+        self.detail = detail
+        self.service = service
 
 
 class TransformTimeoutError(ProcessingError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,13 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from enlarger import codecs
+from enlarger.catalog.identity import catalog_id
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.errors import ConflictError, InputTooLargeError, NotFoundError, QuotaExceededError, RequestError
 from enlarger.pipeline import image_placeholders, readable_input
 from enlarger.security.nul import refuse_nul
 from enlarger.settings import Settings
+from enlarger.storage import ownership
 from enlarger.storage.base import BlobMissingError, Storage
 
+logger = logging.getLogger("enlarger.hosting")
 MAX_METADATA_BYTES = 1024
 MAX_ID_LENGTH = 1024
 MAX_CREATOR_LENGTH = 1024
@@ -311,21 +315,39 @@ class Hosting:
         return self.catalog.update_image(account_id, image_id, check_edit(image_id, changes))
 
     def delete(self, account_id: str, image_id: str) -> Image:
+        """Remove the row, then the blob. Once the row is gone the deletion is done: a storage that
+        fails now leaves an orphan for the sweep, and the caller is told of success, not failure."""
         image = self.catalog.delete_image(account_id, image_id)
         if image.blob_key:
-            self.storage.delete(image.blob_key)
+            try:
+                self.storage.delete(image.blob_key)
+            except Exception:  # any storage failure: the sweep removes the blob later
+                logger.warning(
+                    "image %s/%s deleted; its blob %s could not be removed now and is left for the orphan sweep",
+                    account_id,
+                    image_id,
+                    image.blob_key,
+                    exc_info=True,
+                )
         return image
 
     def collect_orphans(self) -> int:
-        """Delete blobs no row references that are older than the grace period (crash leftovers)."""
+        """Delete blobs no row references that are older than the grace period (crash leftovers).
+
+        Only from a storage proven to be this catalog's (:mod:`enlarger.storage.ownership`), and only
+        blobs of accounts the catalog knows: a wrong ``database_url`` must not delete every original.
+        """
         self.catalog.expire_slots()
         self.catalog.expire_batch_tokens()
         cutoff = now() - timedelta(seconds=self.settings.orphan_grace_seconds)
+        accounts = {account.id for account in self.catalog.accounts()}
         referenced = self.catalog.blob_keys()
+        blobs = [blob for blob in self.storage.list() if _BLOB_KEY.match(blob.key)]  # never what we did not write
+        ownership.confirm(self.storage, catalog_id(self.catalog.engine), accounts, blobs)
         removed = 0
-        for blob in list(self.storage.list()):
-            ours = _BLOB_KEY.match(blob.key)  # never touch what Enlarger did not write
-            if ours and blob.key not in referenced and blob.modified < cutoff:
+        for blob in blobs:
+            known = blob.key.split("/", 1)[0] in accounts
+            if known and blob.key not in referenced and blob.modified < cutoff:
                 self.storage.delete(blob.key)
                 removed += 1
         return removed

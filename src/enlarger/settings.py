@@ -252,6 +252,52 @@ class Settings:
     s3_region: str = field(default="us-east-1", metadata=_doc("Region of the bucket (storage=s3)."))
     s3_access_key_id: str = field(default="", metadata=_doc("Access key (storage=s3); empty: boto3's usual chain."))
     s3_secret_access_key: str = field(default="", metadata=_doc("Secret key that goes with s3_access_key_id."))
+    s3_connect_timeout: float = field(
+        default=3.0,
+        metadata=_doc("Seconds to open a connection to S3 before the attempt fails (storage=s3).", (0.1, None)),
+    )
+    s3_read_timeout: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds S3 may stay silent within one request before the attempt fails (storage=s3); bounds how "
+            "long a hung S3 holds a storage thread.",
+            (0.1, None),
+        ),
+    )
+    s3_max_attempts: int = field(
+        default=2, metadata=_doc("Attempts per S3 call, the first included (storage=s3); 1: no retries.", (1, 10))
+    )
+    storage_concurrency: int = field(
+        default=8,
+        metadata=_doc(
+            "Storage calls (uploads, original reads, deletions) running at once in this process, on threads of "
+            "their own: a hung storage holds at most these, never the threads catalog lookups and cache hits use.",
+            (1, 256),
+        ),
+    )
+    result_storage: str = field(
+        default="",
+        metadata=_doc(
+            "Shared result tier: s3 keeps every output produced in S3 (the s3_* connection settings) so a miss "
+            "on one replica is a hit from another's work; consulted after the local disk cache. Empty: off.",
+            choices=("", "s3"),
+        ),
+    )
+    result_s3_bucket: str = field(
+        default="", metadata=_doc("Bucket of the shared result tier; empty: s3_bucket (under result_s3_prefix).")
+    )
+    result_s3_prefix: str = field(
+        default="results/",
+        metadata=_doc("Key prefix of the shared result tier; must differ from s3_prefix and end in /."),
+    )
+    result_timeout: float = field(
+        default=1.0,
+        metadata=_doc(
+            "Seconds a read of the shared result tier may take before it counts as a miss (writes happen "
+            "after the answer); a slow or failing tier never fails a request.",
+            (0.05, None),
+        ),
+    )
     public_url: str = field(
         default="",
         metadata=_doc(
@@ -469,6 +515,14 @@ class Settings:
             "`enlarger accounts quota ID --transformations N` overrides it per account."
         ),
     )
+    usage_flush_seconds: float = field(
+        default=10.0,
+        metadata=_doc(
+            "How often delivery counts summed in memory are written to the catalog, idle or not (and at "
+            "shutdown): the most a replica's counts lag, and what a kill -9 can lose.",
+            (0.1, None),
+        ),
+    )
     dashboard_session_seconds: int = field(
         default=8 * 3600,
         metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),
@@ -547,6 +601,8 @@ class Settings:
                 raise SettingsError(f"setting {f.name} must be one of {', '.join(choices)}, got {value!r}")
         if not self.s3_prefix.endswith("/"):
             raise SettingsError(f"setting s3_prefix must end in '/', got {self.s3_prefix!r}")
+        if self.result_storage and (not self.result_s3_prefix.endswith("/") or self.result_s3_prefix == self.s3_prefix):
+            raise SettingsError("setting result_s3_prefix must end in '/' and differ from s3_prefix")
         if bool(self.c2pa_sign_cert) != bool(self.c2pa_sign_key):
             raise SettingsError("settings c2pa_sign_cert and c2pa_sign_key go together: give both or neither")
         if self.c2pa_tsa_url and not self.c2pa_tsa_url.startswith(("http://", "https://")):

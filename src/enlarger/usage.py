@@ -5,7 +5,8 @@ Delivery is the hot path, so it must not pay a database round trip per request:
 - a transformation (image + canonical options, the unit Cloudflare bills) reaches the catalog
   once per key per UTC day and process; later requests that day hit an in-memory memo;
 - deliveries are summed in memory and added to the catalog as increments every
-  ``FLUSH_SECONDS`` (and before any usage is read, and at shutdown), so replicas add up.
+  ``usage_flush_seconds`` (on a timer, idle or not; before any usage is read; at shutdown), so
+  replicas add up.
 
 The catalog side (per-day rows, the exact 30-day figure) is described in ``docs/usage.md``.
 """
@@ -153,6 +154,15 @@ class Usage:
             await anyio.to_thread.run_sync(self.store.prune_usage_keys, day)
         except Exception:
             logger.exception("could not forget transformation keys older than the window")
+
+    async def flush_periodically(self) -> None:
+        """Flush every ``flush_seconds`` even when no delivery comes to trigger it (an idle replica's
+        counts would otherwise wait in memory indefinitely); runs until cancelled at shutdown."""
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            if self._pending and self._flush_due:
+                self._flush_due = False
+                await self.flush()
 
     async def close(self) -> None:
         """At shutdown: let a running flush finish, then write what is left."""

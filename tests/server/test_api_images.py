@@ -20,6 +20,7 @@ from sqlalchemy import insert, update
 from enlarger.catalog.schema import batch_tokens, direct_uploads, images
 from enlarger.catalog.store import Catalog, Image, Variant, _columns, now
 from enlarger.formats import trailer_offset
+from enlarger.storage.ownership import MARKER_KEY
 from tests.imaging import gradient, quadrants, save
 from tests.server.conftest import Start, Tenant, open_tenant
 
@@ -167,7 +168,7 @@ def test_delete_removes_image_blob_and_cached_outputs(tenant: Hosted) -> None:
     tenant.sdk.images.v1.delete(image.id, account_id=tenant.account.id)
     assert tenant.http.get(url).status_code == 404
     assert _cache_files(tenant) == []
-    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY] == []
     with pytest.raises(APIStatusError) as caught:
         tenant.sdk.images.v1.get(image.id, account_id=tenant.account.id)
     assert caught.value.status_code == 404
@@ -233,7 +234,7 @@ def test_stats_count_and_quota(start: Start, tmp_path: Path, catalog_url: str) -
     with pytest.raises(APIStatusError) as caught:
         tenant.sdk.images.v1.create(account_id=tenant.account.id, file=("a.png", io.BytesIO(_png()), "image/png"))
     assert caught.value.status_code == 429
-    assert len([p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()]) == 2
+    assert len([p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY]) == 2
 
 
 def test_direct_upload_then_tokenless_upload_then_delivery(tenant: Hosted) -> None:
@@ -263,7 +264,7 @@ def test_direct_upload_rejects_invalid_file_and_keeps_slot(tenant: Hosted) -> No
     bad = httpx.post(slot.upload_url, files={"file": ("x.png", b"<html>not an image</html>", "image/png")})
     assert bad.status_code == 415
     assert "not" in bad.json()["errors"][0]["message"]
-    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY] == []
     good = httpx.post(slot.upload_url, files={"file": ("x.png", _png(), "image/png")})
     assert good.status_code == 200
 
@@ -333,7 +334,7 @@ def test_oversize_upload_is_refused_without_storing(tenant: Hosted) -> None:
         f"{tenant.api}/v1", headers=tenant.auth(), files={"file": ("big.png", big, "image/png")}
     )
     assert response.status_code == 413
-    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY] == []
 
 
 def _png() -> bytes:
@@ -381,7 +382,7 @@ def test_svg_with_entities_is_refused_at_upload(tenant: Hosted) -> None:
         f"{tenant.api}/v1", headers=tenant.auth(), files={"file": ("x.svg", laughs, "image/svg+xml")}
     )
     assert response.status_code == 415
-    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY] == []
 
 
 def test_upload_with_a_trailer_keeps_it_in_the_blob_but_never_delivers_it(tenant: Hosted) -> None:
@@ -417,7 +418,7 @@ def test_direct_upload_expired_or_oversize_leaves_nothing(start: Start, tmp_path
     big = save(gradient(400, 400), "png", compression=0)
     oversize = httpx.post(slot.upload_url, files={"file": ("big.png", big, "image/png")})
     assert oversize.status_code == 413
-    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()] == []
+    assert [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY] == []
 
 
 def test_editing_an_image_purges_its_cached_outputs(tenant: Hosted) -> None:

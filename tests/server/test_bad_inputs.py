@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from enlarger.formats import trailer_offset
+from enlarger.storage.ownership import MARKER_KEY
 from tests.imaging import animation, coloured_frames, decode, gradient, save
 from tests.server.conftest import Start, open_tenant
 from tests.test_codecs import _BOMBS, _png_chunk
@@ -162,7 +163,9 @@ def test_bad_uploads_are_refused_and_stored_images_stay_intact(start: Start, tmp
     good = save(gradient(320, 240), "jpeg")
     api, auth = f"{tenant.api}/v1", tenant.auth()
     assert tenant.http.post(api, headers=auth, data={"id": "keep"}, files={"file": ("k.jpg", good)}).status_code == 200
-    blobs_before = sorted(p.name for p in (tenant.data_dir / "originals").rglob("*") if p.is_file())
+    blobs_before = sorted(
+        p.name for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY
+    )
     for name, data in bad_inputs().items():
         response = tenant.http.post(api, headers=auth, files={"file": (name, data)})
         assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
@@ -170,5 +173,8 @@ def test_bad_uploads_are_refused_and_stored_images_stay_intact(start: Start, tmp
         assert body["success"] is False and body["errors"][0]["message"], name
     assert tenant.http.get(f"{api}/keep/blob", headers=auth).content == good
     assert tenant.http.get(f"{tenant.api}/v1/stats", headers=auth).json()["result"]["count"]["current"] == 1
-    assert sorted(p.name for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()) == blobs_before
+    assert (
+        sorted(p.name for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY)
+        == blobs_before
+    )
     assert tenant.http.get(f"/{tenant.account.hash}/keep/public").status_code == 200

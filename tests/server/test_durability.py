@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from enlarger.storage.ownership import MARKER_KEY
 from tests.imaging import gradient, save
 from tests.live import wait_for
 
@@ -120,7 +121,7 @@ def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
             worker.join(timeout=60)
     assert not any(worker.is_alive() for worker in workers)
 
-    orphans_before = [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
+    orphans_before = [p for p in (data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY]
     assert any(p.name.startswith(PARTIAL) for p in orphans_before), "the kill did not land mid-write"
     server = _start(data_dir, port)  # starts with an orphan sweep (grace 0 in this test)
     try:
@@ -137,7 +138,7 @@ def test_acknowledged_uploads_survive_kill_9(tmp_path: Path) -> None:
                 assert hashlib.sha256(blob.content).hexdigest() in {hashlib.sha256(b).hexdigest() for b in bodies}
 
         def stored() -> list[Path]:
-            return [p for p in (data_dir / "originals").rglob("*") if p.is_file()]
+            return [p for p in (data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY]
 
         wait_for(lambda: len(stored()) == len(listed))  # the start's sweep leaves no orphan and no temp file
         assert len(orphans_before) > len(listed)  # the interrupted write was among them

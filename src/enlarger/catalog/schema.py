@@ -213,3 +213,12 @@ batch_tokens = Table(
     Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("expires", DateTime(timezone=True), nullable=False, index=True),
 )
+
+#: facts about the catalog itself; ``catalog_id`` (written by migration 0006) names it in the
+#: storage's ownership marker, so a sweep can tell its own bucket from another catalog's
+catalog_meta = Table(
+    "catalog_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)

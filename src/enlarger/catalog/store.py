@@ -215,8 +215,7 @@ class Catalog:
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
-        with self.engine.begin() as connection:
-            migrate.upgrade(connection)
+        migrate.upgrade(self.engine)
         if tracing.ENABLED:  # one span per statement (issue 29); untraced, nothing is hooked
             traced.watch(self.engine)
 

@@ -128,8 +128,9 @@ async def upload(request: Request, service: HostingService, account: Account) ->
         data, filename = fetched.data, urlsplit(url).path.rsplit("/", 1)[-1]
     else:
         raise RequestError("'file' must be a file part and 'url' a text field")
+    records = await service.records(request, account)  # read before the commit: nothing after it can fail
     image = await service.upload(account.id, data, new_image(form, filename))
-    return envelope((await service.records(request, account)).record(image))
+    return envelope(records.record(image))
 
 
 async def list_v1(request: Request, service: HostingService, account: Account) -> Response:

@@ -41,13 +41,16 @@ from enlarger.server.guard import guarded
 from enlarger.server.guesses import Guesses
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.metrics import Metrics
+from enlarger.server.outages import outage_of
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
 from enlarger.server.raw_path import LiteralRoutes
 from enlarger.server.request_context import RequestContext
+from enlarger.server.result_tier import ResultTier
 from enlarger.server.workers import ALONE, Share
 from enlarger.settings import Settings
 from enlarger.sources import Sources, ensure_directory, is_absolute
+from enlarger.storage import ownership
 from enlarger.storage.factory import open_storage
 from enlarger.usage import UsageMetrics
 
@@ -94,6 +97,11 @@ async def readyz(request: Request) -> Response:
     except SQLAlchemyError:  # any driver error means the catalog cannot serve
         logger.exception("readiness check: the catalog is unavailable")
         return PlainTextResponse("catalog unavailable\n", 503)
+    try:  # one small read of the storage (the ownership marker), on the storage threads
+        await hosting.storage.run(ownership.owner, hosting.hosting.storage)
+    except Exception as error:  # noqa: BLE001 — whatever the backend raises, this replica cannot store
+        logger.warning("readiness check: the image storage is unavailable: %s", outage_of(error) or repr(error))
+        return PlainTextResponse("storage unavailable\n", 503)
     return PlainTextResponse("ready\n")
 
 
@@ -122,12 +130,15 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     importer = asyncio.create_task(imports.worker.run()) if first else None
     models: Preload = app.state.models
     loading = asyncio.create_task(anyio.to_thread.run_sync(models.run, services.settings))
+    flusher = asyncio.create_task(hosting.usage.flush_periodically())  # usage counts, idle or not
     try:
         yield
     finally:
+        flusher.cancel()
         loading.cancel()  # a load in progress cannot be interrupted: shutdown waits for it (seconds)
-        with contextlib.suppress(asyncio.CancelledError):
-            await loading
+        for task in (flusher, loading):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if importer is not None:
             importer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,6 +204,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
         metrics=metrics,
         inflight={},
         purge=purge,
+        results=ResultTier(settings) if settings.result_storage == "s3" else None,
     )
     hosting = Hosting(Catalog(settings.catalog_url), open_storage(settings), settings)
     metrics.cache_bytes.set(cache.total_bytes)
@@ -201,8 +213,9 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.models = Preload()  # the configured models, loaded by the lifespan before /readyz says ready
     app.state.share = share
     app.state.guesses = Guesses.of(settings)  # failed sign-ins and token checks per client address
-    app.state.hosting = service = HostingService(hosting, fetcher, purge)
+    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results)
     metrics.registry.register(UsageMetrics(service.usage, per_account=settings.metrics_per_account))  # issue 17
+    metrics.registry.register(service.storage)  # storage calls in flight (issue 25)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker
     metrics.registry.register(ImportMetrics(app.state.imports.jobs))  # jobs by state (issue 29)
     if settings.binding_listen:  # the Images binding's backend: run() serves it on its own listener

@@ -14,7 +14,7 @@ import logging
 
 from starlette.responses import PlainTextResponse, Response
 
-from enlarger.errors import EnlargerError
+from enlarger.errors import EnlargerError, OutageError
 from enlarger.server import request_id
 
 logger = logging.getLogger("enlarger.server")
@@ -24,6 +24,7 @@ def log_error(error: EnlargerError) -> None:
     """One JSON line for an error worth keeping: one with a ``detail``, or one to ``report`` as a bug."""
     if error.detail is None and not error.report:
         return
+    outage = isinstance(error, OutageError)
     line = {
         "error": type(error).__name__,
         "status": error.status,
@@ -31,8 +32,10 @@ def log_error(error: EnlargerError) -> None:
         "message": error.message,
         "detail": error.detail,
         **request_id.fields(),  # joins the line to the request's access line and trace (issue 29)
+        **({"outage": True} if outage else {}),
     }
-    logger.log(logging.ERROR if error.report else logging.INFO, json.dumps(line, ensure_ascii=False))
+    level = logging.WARNING if outage else logging.ERROR if error.report else logging.INFO
+    logger.log(level, json.dumps(line, ensure_ascii=False))
 
 
 def error_response(error: EnlargerError, *, head: bool = False) -> Response:

@@ -4,7 +4,8 @@ A typed :class:`~enlarger.errors.EnlargerError` is the client's (or the origin's
 rendered in the family's own form — plain text with ``Cf-Resized`` for image outputs, the v4
 envelope for the API (both log it through :func:`~enlarger.server.errors.log_error`). Anything
 else is a bug: it becomes a reportable 500 whose logged detail is the traceback, answered in
-the same form, and the process keeps serving.
+the same form, and the process keeps serving. An outage of the catalog or the storage
+(:mod:`enlarger.server.outages`) is neither: it is answered 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from enlarger.security.nul import refuse_nul
 from enlarger.server.access_log import loggable
 from enlarger.server.envelope import enveloped
 from enlarger.server.errors import error_response
+from enlarger.server.outages import outage_of
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 #: How a route family writes an error as a response.
@@ -47,7 +49,11 @@ def guarded(endpoint: Endpoint, render: Render = plain) -> Endpoint:
             return await endpoint(request)
         except EnlargerError as error:
             return render(error, request)
-        except Exception:  # noqa: BLE001 — a bug, not the client's fault: logged once, with its traceback, by render
+        except Exception as error:  # noqa: BLE001 — an outage is answered 503, anything else is a bug
+            outage = outage_of(error)
+            if outage is not None:
+                return render(outage, request)
+            # a bug, not the client's fault: logged once, with its traceback, by render
             detail = f"{request.method} {loggable(request.url.path)}\n{traceback.format_exc()}"
             return render(ProcessingError("an internal error stopped this request", detail=detail), request)
 

@@ -12,6 +12,7 @@ nothing is never remembered.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -27,9 +28,12 @@ from enlarger.records import ImageRecords
 from enlarger.security.fetch import Fetcher
 from enlarger.server.offload import run
 from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
+from enlarger.server.result_tier import ResultTier
+from enlarger.server.storage_pool import StoragePool
 from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
+logger = logging.getLogger("enlarger.server")
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,16 @@ class HostingService:
     hosting: Hosting
     fetcher: Fetcher
     purge: PurgeIndex
+    results: ResultTier | None = None  # the shared result tier, purged with the disk cache (issue 25)
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
     usage: Usage = field(init=False)  # usage accounting (issue 17)
+    storage: StoragePool = field(init=False)  # storage calls' own threads (issue 25)
 
     def __post_init__(self) -> None:
-        self.usage = Usage(self.hosting.catalog, self.hosting.settings)
+        settings = self.hosting.settings
+        self.usage = Usage(self.hosting.catalog, settings, flush_seconds=settings.usage_flush_seconds)
+        self.storage = StoragePool(self.hosting.settings.storage_concurrency)
 
     def base_url(self, request: Request) -> str:
         """Where clients reach us: the configured public URL, else this request's scheme and host."""
@@ -65,7 +73,7 @@ class HostingService:
         return ImageRecords(self.base_url(request), account.hash, tuple(v.id for v in variants))
 
     async def original(self, image: Image) -> bytes:
-        return await run(self.hosting.original, image)
+        return await self.storage.run(self.hosting.original, image)
 
     # --- delivery lookups
     async def target(self, account_hash: str, image_id: str, name: str) -> Target:
@@ -98,16 +106,26 @@ class HostingService:
         self._targets.clear()
         for tag in tags:
             await run(self.purge.purge, tag)
+            if self.results is not None:
+                await self.storage.run(self._purge_results, self.results, tag)
+
+    @staticmethod
+    def _purge_results(results: ResultTier, tag: str) -> None:
+        """A failing tier is logged: the change itself is done (its entries stay unreachable by key)."""
+        try:
+            results.purge(tag)
+        except Exception:
+            logger.warning("could not purge %s from the shared result tier", tag, exc_info=True)
 
     # --- creations
     async def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
-        return await run(self.hosting.upload, account_id, data, new)
+        return await self.storage.run(self.hosting.upload, account_id, data, new)
 
     async def reserve(self, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
         return await run(lambda: self.hosting.reserve(account_id=account_id, new=new, expires=expires))
 
     async def redeem(self, secret: str, data: bytes, filename: str) -> Image:
-        return await run(self.hosting.redeem, secret, data, filename)
+        return await self.storage.run(self.hosting.redeem, secret, data, filename)
 
     async def add_variant(self, account_id: str, variant: Variant) -> None:
         await run(self.hosting.catalog.add_variant, account_id, variant)
@@ -126,7 +144,7 @@ class HostingService:
         return image
 
     async def delete_image(self, account_id: str, image_id: str) -> None:
-        await run(self.hosting.delete, account_id, image_id)
+        await self.storage.run(self.hosting.delete, account_id, image_id)
         await self._changed(image_tag(account_id, image_id))
 
     async def image_replaced(self, account_id: str, image_id: str) -> None:

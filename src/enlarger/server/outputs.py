@@ -7,7 +7,8 @@ labelled (``Vary``, ``Cache-Control``, purge tags). :func:`respond` does the res
 1. the cache key and strong ETag from (source identity, recipe, Accept class when the format
    depends on it) — known before any source byte is read;
 2. ``If-None-Match`` → 304;
-3. a cache hit (memory, then disk) → the stored bytes, nothing decoded;
+3. a cache hit (memory, then disk, then the shared result tier when configured) → the stored
+   bytes, nothing decoded;
 4. a miss → one production per key at a time (identical concurrent misses wait for it, in this
    process through a shared future, across processes through :meth:`DiskCache.claim`), its CPU
    part admitted to the bounded worker pool, the result cached and recorded under its tags.
@@ -38,6 +39,7 @@ from enlarger.server.admission import Admission
 from enlarger.server.hints import ACCEPT_CH
 from enlarger.server.metrics import Metrics
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.result_tier import ResultTier
 from enlarger.settings import Settings
 from enlarger.sources import Located, Sources
 
@@ -65,6 +67,7 @@ class Services:
     metrics: Metrics
     inflight: dict[str, asyncio.Future[Entry]]
     purge: PurgeIndex
+    results: ResultTier | None = None  # the shared result tier (issue 25), when configured
 
 
 async def transform_located(output: OutputRequest, accept: str | None, settings: Settings) -> Work:
@@ -137,7 +140,13 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
         return Response(status_code=304, headers=headers)
     with tracing.span("cache read"):
         entry = services.cache.get(key)
-    if entry is not None:
+    shared = await services.results.get(key) if entry is None and services.results is not None else None
+    if shared is not None:  # another replica's work: kept on this disk too
+        entry = shared
+        await services.admission.run(lambda: _keep(services, key, shared, output.tags))
+        services.metrics.cache_hits.inc()
+        headers[CACHE_HEADER] = "HIT-SHARED"
+    elif entry is not None:
         services.metrics.cache_hits.inc()
         headers[CACHE_HEADER] = "HIT"
     else:
@@ -146,7 +155,7 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
         entry = await _coalesced(services, key, output, accept)
     if tracing.ENABLED and tracing.recording():
         tracing.annotate(_described(entry))
-    headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower()}"
+    headers["Cf-Resized"] = f"internal=ok/{headers[CACHE_HEADER].lower().removesuffix('-shared')}"
     headers["X-Content-Type-Options"] = "nosniff"
     if entry.media_type == "image/svg+xml":
         headers["Content-Security-Policy"] = SVG_CSP
@@ -232,10 +241,18 @@ async def _produce(services: Services, key: str, output: OutputRequest, accept: 
             if tracing.ENABLED:
                 span.set_attributes(_described(entry))
         services.metrics.transform_seconds.observe(time.perf_counter() - started)
-        with tracing.span("cache write"):
-            services.cache.put(key, entry)
-        services.purge.record(output.tags, key)
-        services.metrics.cache_bytes.set(services.cache.total_bytes)
+        _keep(services, key, entry, output.tags)
         return entry
 
-    return await services.admission.run(admitted)
+    entry = await services.admission.run(admitted)
+    if services.results is not None:
+        services.results.put_later(key, entry, output.tags)
+    return entry
+
+
+def _keep(services: Services, key: str, entry: Entry, tags: tuple[str, ...]) -> None:
+    """Cache ``entry`` on this replica's disk, recorded under its purge tags."""
+    with tracing.span("cache write"):
+        services.cache.put(key, entry)
+    services.purge.record(tags, key)
+    services.metrics.cache_bytes.set(services.cache.total_bytes)

@@ -30,9 +30,10 @@ async def _redeem(request: Request) -> Response:
     if not isinstance(file, UploadFile):
         raise RequestError("send the image as a multipart file part named 'file'")
     data = await file_bytes(file, limit)
-    image = await service.redeem(secret, data, file_name(file))
     account = await run(catalog.account, slot.account_id)
-    return envelope((await service.records(request, account)).record(image))
+    records = await service.records(request, account)  # read before the commit: nothing after it can fail
+    image = await service.redeem(secret, data, file_name(file))
+    return envelope(records.record(image))
 
 
 _guarded_redeem = guarded(_redeem, enveloped)

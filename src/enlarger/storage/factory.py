@@ -6,7 +6,7 @@ from enlarger import tracing
 from enlarger.settings import Settings
 from enlarger.storage.base import Storage
 from enlarger.storage.local import LocalStorage
-from enlarger.storage.s3 import S3Storage
+from enlarger.storage.s3 import S3Storage, S3Timeouts
 from enlarger.storage.traced import TracedStorage
 
 
@@ -25,5 +25,11 @@ def _backend(settings: Settings) -> Storage:
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key,
+            timeouts=S3Timeouts(
+                settings.s3_connect_timeout,
+                settings.s3_read_timeout,
+                settings.s3_max_attempts,
+                settings.storage_concurrency,
+            ),
         )
     return LocalStorage(settings.data_dir / "originals")

@@ -7,9 +7,21 @@ exactly the contract of :class:`~enlarger.storage.base.Storage`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from enlarger.storage.base import BlobInfo, BlobMissingError
+
+
+@dataclass(frozen=True)
+class S3Timeouts:
+    """How long one S3 call may take: botocore's defaults (60 s reads, retried) let a hung S3 hold a
+    thread for minutes; these are short, and the connection pool matches the storage threads."""
+
+    connect: float = 3.0
+    read: float = 10.0
+    attempts: int = 2
+    connections: int = 8
 
 
 class S3Storage:
@@ -24,8 +36,10 @@ class S3Storage:
         region: str = "us-east-1",
         access_key_id: str = "",
         secret_access_key: str = "",
+        timeouts: S3Timeouts = S3Timeouts(),
     ) -> None:
         import boto3  # optional dependency: only S3 deployments need it
+        from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix
@@ -35,6 +49,12 @@ class S3Storage:
             region_name=region,
             aws_access_key_id=access_key_id or None,
             aws_secret_access_key=secret_access_key or None,
+            config=Config(
+                connect_timeout=timeouts.connect,
+                read_timeout=timeouts.read,
+                retries={"max_attempts": timeouts.attempts, "mode": "standard"},
+                max_pool_connections=timeouts.connections,
+            ),
         )
         self._missing = self._client.exceptions.NoSuchKey
 
@@ -51,8 +71,9 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
-    def list(self) -> Iterator[BlobInfo]:
-        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+    def list(self, under: str = "") -> Iterator[BlobInfo]:
+        """Every blob, or those whose key starts with ``under``."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under)
         for page in pages:
             for item in page.get("Contents", []):
                 yield BlobInfo(item["Key"][len(self.prefix) :], item["Size"], item["LastModified"])
