@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,10 @@ class Doors:
 def doors(tmp_path: Path) -> Iterator[Doors]:
     settings = Settings(data_dir=tmp_path / "data", origin=str(tmp_path))
     app = create_app(settings)
-    service: HostingService = app.app.state.hosting  # type: ignore[attr-defined]  # inside the access log
+    inner: Any = app
+    while not hasattr(inner, "state"):  # the Starlette app inside the request context and the access log
+        inner = inner.app
+    service: HostingService = inner.state.hosting
     account = service.hosting.catalog.create_account("tests")
     _, token = service.hosting.catalog.create_token(account.id)
     with serve(app) as base, httpx.Client(base_url=base, timeout=30) as http:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from enlarger.storage.ownership import MARKER_KEY
 from tests.imaging import quadrants, save
 from tests.server.conftest import Start
 from tests.server.test_api_images import Hosted, _open
@@ -27,7 +28,8 @@ def _png() -> bytes:
 
 
 def _blobs(tenant: Hosted) -> list[Path]:
-    return [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file()]
+    """The stored originals (the storage's catalog marker is not one)."""
+    return [p for p in (tenant.data_dir / "originals").rglob("*") if p.is_file() and p.name != MARKER_KEY]
 
 
 def _refused(response: object, code: int = 5400) -> None:
