@@ -23,6 +23,8 @@ DEFAULTS = {
     "svg_max_nodes": 200_000,
     "host": "127.0.0.1",
     "port": 8080,
+    "tls_cert": "",
+    "tls_key": "",
     "data_dir": Path("enlarger-data"),
     "origin": "",
     "allowed_hosts": (),

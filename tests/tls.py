@@ -32,8 +32,9 @@ class Authority:
         return str(self.cert_file), str(self.key_file)
 
 
-def make_authority(folder: Path, name: str = "Enlarger test CA") -> Authority:
-    """A CA called ``name`` and a server certificate for the loopback names, written under ``folder``."""
+def make_authority(folder: Path, name: str = "Enlarger test CA", hosts: tuple[str, ...] = ()) -> Authority:
+    """A CA called ``name`` and a server certificate for the loopback names (and ``hosts``), written
+    under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -56,6 +57,7 @@ def make_authority(folder: Path, name: str = "Enlarger test CA") -> Authority:
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address("127.0.0.2")),
+        *(x509.DNSName(host) for host in hosts),
     ]
     cert = (
         x509.CertificateBuilder()

@@ -95,12 +95,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from enlarger.server.app import prepare_directories
     from enlarger.server.serve import log_access_to_stderr, run
 
-    overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "origin": args.origin}
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data_dir,
+        "origin": args.origin,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+    }
     settings = load_settings(args.config, **overrides, processes=args.processes)
     prepare_directories(settings)
     origin = settings.origin_location
     example = "photo.jpg" if is_absolute(origin) else _example_source(Path(origin))
-    base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = f"{scheme}://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
     print(f"Enlarger listening on {base} (data: {settings.data_dir}, origin: {origin})", file=sys.stderr)
     print(f"Try: {base}/cdn-cgi/image/width=400,format=auto/{example}", file=sys.stderr)
     if settings.process_count > 1:
@@ -179,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="cache and data directory (default ./enlarger-data)")
     p.add_argument("--origin", help="directory or http(s) base URL of relative sources (default <data-dir>/origin)")
     p.add_argument("--processes", type=int, help="server processes sharing the port; 0: one per core (default 1)")
+    p.add_argument("--tls-cert", metavar="PEM", help="certificate chain: serve HTTPS (with --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     p.set_defaults(run=_cmd_serve)
 
     add_commands(commands)

@@ -96,6 +96,14 @@ class Settings:
     # --- serving (enlarger serve)
     host: str = field(default="127.0.0.1", metadata=_doc("Address the server listens on."))
     port: int = field(default=8080, metadata=_doc("TCP port the server listens on.", (1, 65535)))
+    tls_cert: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file with the certificate chain to serve HTTPS on host:port (with tls_key); empty: plain HTTP. "
+            "For clients that only speak to https:// hosts (docs/integrations.md); behind a proxy, let it do TLS."
+        ),
+    )
+    tls_key: str = field(default="", metadata=_doc("PEM file with the private key of tls_cert."))
     data_dir: Path = field(
         default=Path("enlarger-data"),
         metadata=_doc("Directory for the output cache (and, later, stored images); created if missing."),
@@ -603,6 +611,8 @@ class Settings:
             raise SettingsError(f"setting s3_prefix must end in '/', got {self.s3_prefix!r}")
         if self.result_storage and (not self.result_s3_prefix.endswith("/") or self.result_s3_prefix == self.s3_prefix):
             raise SettingsError("setting result_s3_prefix must end in '/' and differ from s3_prefix")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("settings tls_cert and tls_key go together: give both or neither")
         if bool(self.c2pa_sign_cert) != bool(self.c2pa_sign_key):
             raise SettingsError("settings c2pa_sign_cert and c2pa_sign_key go together: give both or neither")
         if self.c2pa_tsa_url and not self.c2pa_tsa_url.startswith(("http://", "https://")):

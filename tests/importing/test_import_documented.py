@@ -21,8 +21,8 @@ from enlarger.catalog.store import Catalog
 from enlarger.errors import OriginError
 from enlarger.hosting import Hosting, NewImage
 from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore, Listed
+from enlarger.importing.listing import ListingPage
 from enlarger.importing.runner import Runner
-from enlarger.importing.sources import ListingPage
 from enlarger.settings import Settings
 from enlarger.storage.factory import open_storage
 from tests.imaging import gradient, save

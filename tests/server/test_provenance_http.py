@@ -161,3 +161,38 @@ def test_hosted_original_keeps_its_credentials_and_deliveries_are_signed(
     camera_label = read_back(photo, "image/jpeg", authority.pem)["active_manifest"]
     found = _check_chain(delivered.content, "image/webp", authority, camera_label)
     assert "c2pa.converted" in found
+
+
+def test_the_account_config_switches_content_credentials_for_hosted_images(
+    start: Start, tmp_path: Path, authority: Authority, cdn: Identity, photo: bytes
+) -> None:
+    """Cloudflare, hosted-images/preserve-content-credentials.mdx: ``PATCH /images/v1/config
+    {"preserve_content_credentials": true}`` keeps them account-wide, each variant's ``metadata``
+    deciding (copyright keeps C2PA). The server's own switch is off here: the account's decides."""
+    tenant = open_tenant(start, tmp_path / "hosted", **{**_signing(tmp_path, authority, cdn), "c2pa_preserve": False})
+    config = f"{tenant.api}/v1/config"
+    with tenant.sdk:
+        tenant.sdk.images.v1.create(
+            account_id=tenant.account.id, id="shot", file=("shot.jpg", io.BytesIO(photo), "image/jpeg")
+        )
+        tenant.sdk.images.v1.variants.create(
+            account_id=tenant.account.id,
+            id="credited",
+            options={"fit": "scale-down", "width": 320, "height": 320, "metadata": "copyright"},
+        )
+    accept = {"Accept": "image/webp,*/*"}
+    assert tenant.http.get(config, headers=tenant.auth()).json()["result"]["preserve_content_credentials"] is False
+    before = tenant.http.get(f"/{tenant.account.hash}/shot/credited", headers=accept)
+    assert before.status_code == 200 and not has_manifest(before.content, "image/webp")
+    switched = tenant.http.patch(config, headers=tenant.auth(), json={"preserve_content_credentials": True})
+    assert switched.status_code == 200 and switched.json()["result"]["preserve_content_credentials"] is True
+    after = tenant.http.get(f"/{tenant.account.hash}/shot/credited", headers=accept)
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]  # not the old entry
+    camera_label = read_back(photo, "image/jpeg", authority.pem)["active_manifest"]
+    assert "c2pa.converted" in _check_chain(after.content, "image/webp", authority, camera_label)
+    public = tenant.http.get(f"/{tenant.account.hash}/shot/public", headers=accept)
+    assert not has_manifest(public.content, "image/webp")  # the public variant's metadata=none
+    refused = tenant.http.patch(config, headers=tenant.auth(), json={"preserve_content_credentials": "yes"})
+    assert refused.status_code == 400
+    back = tenant.http.patch(config, headers=tenant.auth(), json={"preserve_content_credentials": None})
+    assert back.json()["result"]["preserve_content_credentials"] is False  # the server's setting again

@@ -45,6 +45,8 @@ accounts = Table(
     Column("flexible_variants", Boolean, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("browser_ttl", Integer, nullable=True),  # seconds; None: the server's cache_control_max_age
+    # hosted images keep C2PA through transformations (PATCH /v1/config); None: the server's c2pa_preserve
+    Column("preserve_content_credentials", Boolean, nullable=True),
 )
 
 api_tokens = Table(

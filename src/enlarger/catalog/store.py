@@ -87,6 +87,7 @@ class Account:
     flexible_variants: bool
     created: datetime
     browser_ttl: int | None = None  # seconds; None: the server's default
+    preserve_content_credentials: bool | None = None  # None: the server's c2pa_preserve
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ class Catalog:
         return self.update_account(account_id, {"flexible_variants": enabled})
 
     def update_account(self, account_id: str, changes: Mapping[str, Any]) -> Account:
-        """Change an account's settings (``flexible_variants``, ``browser_ttl``)."""
+        """Change an account's settings (``flexible_variants``, ``browser_ttl``, ``preserve_content_credentials``)."""
         self.account(account_id)
         if changes:
             with self.engine.begin() as c:

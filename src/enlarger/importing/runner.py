@@ -22,7 +22,7 @@ from enlarger.catalog.store import Variant
 from enlarger.errors import ConflictError, EnlargerError, OptionError, OriginError, QuotaExceededError
 from enlarger.hosting import Hosting, NewImage
 from enlarger.importing.jobs import DONE, FAILED, SKIPPED, ImportJob, Item, JobStore, LeaseLostError
-from enlarger.importing.sources import Source
+from enlarger.importing.listing import Source
 from enlarger.options import parse_options
 
 logger = logging.getLogger("enlarger.import")

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from enlarger.hosting import Hosting
 from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore
+from enlarger.importing.listing import Source
 from enlarger.importing.runner import Runner
-from enlarger.importing.sources import Named, Source
+from enlarger.importing.sources import Named
 from enlarger.security.fetch import Fetcher
 from enlarger.settings import Settings
 

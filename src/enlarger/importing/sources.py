@@ -1,44 +1,28 @@
-"""What every import source provides, how ``--from`` names one, and opening it for a job.
+"""How ``--from`` names an import source, and opening one for a job (the kinds: ``sources_s3``,
+``sources_urls``, ``sources_api``, each a :class:`~enlarger.importing.listing.Source`).
 
-A source lists its objects in pages (each page with the cursor to continue after it, so a
-listing interrupted by a crash resumes where its last recorded page ended) and reads one
-object's bytes at a time. The job keeps the source's description and configuration, never its
+The job keeps the source's description and configuration, never its
 credentials: those come from the settings or the environment of the process that runs the job.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from enlarger.errors import InvalidSourceError, RequestError
-from enlarger.importing.jobs import ImportJob, Item, Listed
+from enlarger.importing.jobs import ImportJob
+from enlarger.importing.listing import Source
+from enlarger.importing.sources_api import ApiSource
+from enlarger.importing.sources_s3 import S3Source
+from enlarger.importing.sources_urls import UrlSource
 from enlarger.security.credentials import belongs_to
 from enlarger.security.fetch import Fetcher, checked_url
 from enlarger.settings import Settings
 
-PAGE = 1000  # objects listed (and inserted) per batch
 _FORMS = "s3://BUCKET/PREFIX, urls:FILE (urls:- for stdin) or images-api:BASE_URL/ACCOUNT_ID"
-
-
-@dataclass(frozen=True)
-class ListingPage:
-    entries: list[Listed]
-    cursor: str | None  # where the listing continues after this page
-    last: bool
-
-
-class Source(Protocol):
-    def pages(self, cursor: str | None) -> AsyncIterator[ListingPage]:
-        """The listing from ``cursor`` on (None: from the start), a page at a time."""
-
-    async def read(self, item: Item) -> bytes:
-        """One object's bytes, at most the upload limit (larger: InputTooLargeError)."""
-
-    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -125,16 +109,10 @@ def open_source(job: ImportJob, settings: Settings, fetcher: Fetcher, stdin: Tex
     kind = config.get("kind")
     tenant = job.runner == "server"
     if kind == "s3":
-        from enlarger.importing.sources_s3 import S3Source
-
         return S3Source(config, settings, job.options.concurrency, tenant=tenant)
     if kind in ("urls", "urls-inline"):
-        from enlarger.importing.sources_urls import UrlSource
-
         return UrlSource(config.get("path"), fetcher, settings.max_upload_bytes, stdin)
     if kind == "images-api":
-        from enlarger.importing.sources_api import ApiSource
-
         if tenant and not belongs_to(config["base"], settings.import_api_token_urls):
             raise token_refused(config["base"])
         return ApiSource(config, settings.import_api_token, fetcher, settings.max_upload_bytes)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from enlarger.errors import OriginError, RequestError
 from enlarger.importing.jobs import Item, Listed
-from enlarger.importing.sources import PAGE, ListingPage
+from enlarger.importing.listing import PAGE, ListingPage
 from enlarger.security.fetch import Fetcher
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)

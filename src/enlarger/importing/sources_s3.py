@@ -21,7 +21,7 @@ import anyio
 
 from enlarger.errors import EnlargerError, InputTooLargeError, OriginError, RequestError, SourceNotFoundError
 from enlarger.importing.jobs import Item, Listed
-from enlarger.importing.sources import PAGE, ListingPage
+from enlarger.importing.listing import PAGE, ListingPage
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.credentials import belongs_to
 from enlarger.settings import Settings

@@ -23,7 +23,7 @@ import anyio
 from enlarger.errors import EnlargerError, RequestError
 from enlarger.hosting import check_metadata
 from enlarger.importing.jobs import Item, Listed
-from enlarger.importing.sources import PAGE, ListingPage
+from enlarger.importing.listing import PAGE, ListingPage
 from enlarger.security.fetch import Fetcher, checked_url
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")

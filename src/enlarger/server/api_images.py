@@ -40,7 +40,7 @@ from enlarger.server.bodies import file_bytes, file_name, flag, int_param, new_i
 from enlarger.server.envelope import envelope, enveloped
 from enlarger.server.guard import guarded
 from enlarger.server.guesses import guesses
-from enlarger.server.hosted_outputs import browser_ttl
+from enlarger.server.hosted_outputs import browser_ttl, preserves_credentials
 from enlarger.server.hosting_service import HostingService
 from enlarger.server.offload import run
 
@@ -211,8 +211,13 @@ async def batch_token(_request: Request, service: HostingService, account: Accou
 
 
 def _config_json(account: Account, service: HostingService) -> dict[str, Any]:
-    ttl = browser_ttl(account, None, service.hosting.settings.cache_control_max_age)
-    return {"flexible_variants": account.flexible_variants, "browser_ttl": ttl}
+    settings = service.hosting.settings
+    ttl = browser_ttl(account, None, settings.cache_control_max_age)
+    return {
+        "flexible_variants": account.flexible_variants,
+        "browser_ttl": ttl,
+        "preserve_content_credentials": preserves_credentials(account, settings),
+    }
 
 
 async def config_get(_request: Request, service: HostingService, account: Account) -> Response:
@@ -220,17 +225,24 @@ async def config_get(_request: Request, service: HostingService, account: Accoun
 
 
 async def config_edit(request: Request, service: HostingService, account: Account) -> Response:
-    """``PATCH /v1/config``: ``flexible_variants`` (enable-flexible-variants.mdx) and the account's
-    ``browser_ttl`` (browser-ttl.mdx; ``null`` goes back to the server's default)."""
+    """``PATCH /v1/config``: ``flexible_variants`` (enable-flexible-variants.mdx), the account's
+    ``browser_ttl`` (browser-ttl.mdx) and ``preserve_content_credentials`` (hosted-images/
+    preserve-content-credentials.mdx); ``null`` goes back to the server's default."""
     body = await read_json(request)
-    unknown = set(body) - {"flexible_variants", "browser_ttl"}
+    fields = ("flexible_variants", "browser_ttl", "preserve_content_credentials")
+    unknown = set(body) - set(fields)
     if unknown:
-        raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}; use flexible_variants, browser_ttl")
+        raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}; use {', '.join(fields)}")
     changes: dict[str, Any] = {}
     if "flexible_variants" in body:
         changes["flexible_variants"] = flag(body["flexible_variants"], "flexible_variants")
     if "browser_ttl" in body:
         changes["browser_ttl"] = None if body["browser_ttl"] is None else check_browser_ttl(body["browser_ttl"])
+    if "preserve_content_credentials" in body:
+        value = body["preserve_content_credentials"]
+        if value is not None and not isinstance(value, bool):
+            raise RequestError(f"preserve_content_credentials must be true, false or null, got {value!r}")
+        changes["preserve_content_credentials"] = value
     return envelope(_config_json(await service.update_account(account.id, changes), service))
 
 

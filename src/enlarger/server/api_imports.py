@@ -29,8 +29,9 @@ from enlarger.catalog.store import Account, digest
 from enlarger.errors import EnlargerError, RequestError, SourceForbiddenError
 from enlarger.importing.background import ImportWorker
 from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore, Listed
+from enlarger.importing.listing import PAGE
 from enlarger.importing.report import LOG_FORMATS, job_json, log_lines
-from enlarger.importing.sources import PAGE, Named, parse_source, token_refused
+from enlarger.importing.sources import Named, parse_source, token_refused
 from enlarger.importing.sources_urls import entry
 from enlarger.security.addresses import AddressGuard, parse_networks
 from enlarger.security.credentials import belongs_to

@@ -7,6 +7,7 @@ than delivery sends, nor preview a variant otherwise than delivery makes it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -19,6 +20,7 @@ from enlarger.server.offload import run
 from enlarger.server.outputs import OutputRequest
 from enlarger.server.overlays import with_overlay
 from enlarger.server.purge import image_tag
+from enlarger.settings import Settings
 from enlarger.sources import Located
 
 
@@ -27,6 +29,33 @@ def browser_ttl(account: Account, variant: Variant | None, default: int) -> int:
     if variant is not None and variant.browser_ttl is not None:
         return variant.browser_ttl
     return account.browser_ttl if account.browser_ttl is not None else default
+
+
+def preserves_credentials(account: Account, settings: Settings) -> bool:
+    """Whether the account's hosted images keep Content Credentials through transformations: its
+    ``preserve_content_credentials`` (PATCH /images/v1/config), else the server's ``c2pa_preserve``.
+    Each variant's ``metadata`` still decides per output (copyright and keep keep them)."""
+    chosen = account.preserve_content_credentials
+    return settings.c2pa_preserve if chosen is None else chosen
+
+
+_ACCOUNT_SETTINGS: dict[tuple[int, bool], tuple[Settings, Settings]] = {}
+
+
+def account_settings(account: Account, settings: Settings) -> Settings | None:
+    """The settings an account's outputs are made under when its choice differs from the server's
+    (None: the server's): one object per (settings, choice), so C2PA's per-settings memos and the
+    cache key's credentials token stay as cheap as for the server's own."""
+    wanted = preserves_credentials(account, settings)
+    if wanted == settings.c2pa_preserve:
+        return None
+    found = _ACCOUNT_SETTINGS.get((id(settings), wanted))
+    if found is None or found[0] is not settings:  # holding settings keeps its id unique
+        found = (settings, dataclasses.replace(settings, c2pa_preserve=wanted))
+        if len(_ACCOUNT_SETTINGS) > 64:  # tests build many settings; a server builds one
+            _ACCOUNT_SETTINGS.clear()
+        _ACCOUNT_SETTINGS[(id(settings), wanted)] = found
+    return found[1]
 
 
 def variant_options(variant: Variant) -> Options:
@@ -75,6 +104,7 @@ async def hosted_output(
         tags=(image_tag(account.id, image.id), *tags),
         cache_control=cache_control,
         head=head,
+        settings=account_settings(account, service.hosting.settings),
     )
     drawn = url_overlay.source(options)
     overlay_tags = (image_tag(account.id, drawn),) if drawn else ()

@@ -96,6 +96,7 @@ class OutputRequest:
     head: bool = False
     produce: Producer = transform_located
     recipe: str | None = None  # what ``produce`` makes, for the key; None: the options' canonical text
+    settings: Settings | None = None  # what it is made under when not the server's (an account's C2PA choice)
 
 
 def _accept_token(options: Options, accept: str | None, settings: Settings) -> str:
@@ -120,9 +121,10 @@ def _matches(header: str | None, etag: str) -> bool:
 async def respond(request: Request, services: Services, output: OutputRequest) -> Response:
     """Answer with ``output``: 304, cache hit, or one coalesced production."""
     accept = request.headers.get("accept")
-    token = _accept_token(output.options, accept, services.settings)
+    settings = output.settings or services.settings
+    token = _accept_token(output.options, accept, settings)
     recipe = output.recipe if output.recipe is not None else output.options.canonical()
-    key, etag = _key_and_etag(output.located.identity, recipe, token + cache_token(services.settings))  # C2PA
+    key, etag = _key_and_etag(output.located.identity, recipe, token + cache_token(settings))  # C2PA
     vary = (("Accept",) if token else ()) + output.vary
     headers = {
         "ETag": etag,
@@ -232,7 +234,7 @@ async def _claimed(services: Services, key: str, output: OutputRequest, accept: 
 
 
 async def _produce(services: Services, key: str, output: OutputRequest, accept: str | None) -> Entry:
-    work = await output.produce(output, accept, services.settings)
+    work = await output.produce(output, accept, output.settings or services.settings)
 
     def admitted() -> Entry:
         started = time.perf_counter()

@@ -49,6 +49,9 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicor
         "log_level": "warning",
         "loop": LOOP,
         **uvicorn_options(settings),  # httptools, with the request limits (server/limits.py)
+        # HTTPS on the main listener (and each worker's) when tls_cert/tls_key are set
+        "ssl_certfile": settings.tls_cert or None,
+        "ssl_keyfile": settings.tls_key or None,
     }
     return uvicorn.Config(app, **{**values, **overrides})
 
@@ -63,7 +66,13 @@ def servers(main: ASGIApp, settings: Settings) -> list[uvicorn.Server]:
     binding_app: ASGIApp | None = getattr(getattr(inner, "state", None), "binding", None)
     if settings.binding_listen and binding_app is not None:
         host, port = listen_address(settings.binding_listen)
-        found.append(uvicorn.Server(uvicorn_config(binding_app, settings, host=host, port=port, lifespan="off")))
+        found.append(
+            uvicorn.Server(
+                uvicorn_config(
+                    binding_app, settings, host=host, port=port, lifespan="off", ssl_certfile=None, ssl_keyfile=None
+                )
+            )
+        )
     return found
 
 
