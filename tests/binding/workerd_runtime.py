@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.live import free_port, stop
+
 HERE = Path(__file__).resolve().parent / "workerd"
 TESTS = Path(__file__).resolve().parents[1]
 #: Where ``.ci/run`` installs each tested release: the current one, and the oldest that has the
@@ -51,13 +53,6 @@ def compatibility_date(binary: str) -> str:
     return min(COMPATIBILITY_DATE, "-".join(released.groups()))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -75,7 +70,7 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float) -> No
 def run_worker(enlarger_url: str, directory: Path, release: str = "current") -> Iterator[str]:
     """Run the test Worker with ``env.IMAGES`` fetching from ``enlarger_url``; yields the Worker's URL."""
     binary = workerd_binary(release)
-    worker_port = _free_port()
+    worker_port = free_port()
     shutil.copy(HERE / "worker.js", directory / "worker.js")
     config = (HERE / "config.capnp.template").read_text()
     config = config.replace("@ENLARGER_PORT@", enlarger_url.rsplit(":", 1)[1])
@@ -88,10 +83,5 @@ def run_worker(enlarger_url: str, directory: Path, release: str = "current") -> 
         _wait_for(worker_port, process, 60)
         yield f"http://127.0.0.1:{worker_port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 10)
         log.close()

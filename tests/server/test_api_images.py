@@ -606,13 +606,17 @@ def test_config_patch_sets_flexible_variants_and_browser_ttl(tenant: Hosted) -> 
     path = f"/accounts/{tenant.account.id}/images/v1/config"
     enabled = tenant.sdk.patch(path, body={"flexible_variants": True}, cast_to=object)
     assert enabled == {
-        "result": {"flexible_variants": True, "browser_ttl": 172800},
+        "result": {"flexible_variants": True, "browser_ttl": 172800, "preserve_content_credentials": False},
         "success": True,
         "errors": [],
         "messages": [],
     }
     year = tenant.sdk.patch(path, body={"browser_ttl": 31536000}, cast_to=object)
-    assert year["result"] == {"flexible_variants": True, "browser_ttl": 31536000}  # type: ignore[index]
+    assert year["result"] == {  # type: ignore[index]
+        "flexible_variants": True,
+        "browser_ttl": 31536000,
+        "preserve_content_credentials": False,
+    }
     assert _get(tenant, "/v1/config").json()["result"]["browser_ttl"] == 31536000
     for bad, message in [
         ({"browser_ttl": 60}, "between 3600 (one hour) and 31536000 (one year)"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import socket
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from enlarger.server.binding import create_app
 from enlarger.server.serve import servers as serve_servers
 from enlarger.settings import Settings
 from tests.imaging import decode, gradient, save
-from tests.live import serve, wait_for
+from tests.live import free_port, serve, wait_for
 
 PHOTO = save(gradient(320, 240), "png")
 
@@ -87,13 +86,6 @@ def test_binding_work_is_stopped_by_transform_timeout(tmp_path: Path) -> None:
         assert quick.status_code == 200  # the worker is free again
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """URL transformations wait on this event (so the test holds the only worker with one)."""
@@ -113,7 +105,7 @@ def test_post_transform_goes_through_admission_control(tmp_path: Path, held: thr
     origin = tmp_path / "origin"
     origin.mkdir()
     (origin / "photo.png").write_bytes(PHOTO)
-    main_port, binding_port = _free_port(), _free_port()
+    main_port, binding_port = free_port(), free_port()
     settings = Settings(
         data_dir=tmp_path / "data",
         origin=str(origin),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import uuid
@@ -22,7 +21,7 @@ from enlarger.server.limits import LimitedHttpTools
 from enlarger.server.serve import LOOP, servers
 from enlarger.settings import Settings, SettingsError
 from tests.imaging import decode, near, pixel, quadrants, save, solid
-from tests.live import serve
+from tests.live import free_port, serve
 
 BLUE = save(solid(200, 100, (0, 0, 255)), "png")
 RED = save(solid(20, 10, (255, 0, 0)), "png")
@@ -211,7 +210,7 @@ def test_not_on_the_main_listener(tmp_path: Path) -> None:
 def test_binding_listen_opens_a_second_listener(tmp_path: Path) -> None:
     from enlarger.server.app import create_app as create_main
 
-    main_port, binding_port = _free_port(), _free_port()
+    main_port, binding_port = free_port(), free_port()
     settings = Settings(data_dir=tmp_path, port=main_port, binding_listen=f"127.0.0.1:{binding_port}")
     found = servers(create_main(settings), settings)
     assert [server.config.port for server in found] == [main_port, binding_port]
@@ -248,13 +247,6 @@ def test_binding_listen_must_be_host_and_port(text: str) -> None:
 
 def test_binding_listen_takes_ipv6() -> None:
     assert binding.listen_address("[::1]:8081") == ("::1", 8081)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_a_bug_is_500_with_code_9523_and_the_server_keeps_serving(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ import pytest
 from enlarger.catalog.store import Catalog
 from enlarger.settings import Settings, SettingsError
 from tests.imaging import decode, gradient, save
-from tests.live import wait_for
+from tests.live import free_port, stop, wait_for
 from tests.tls import make_authority
 
 API_HOST, DELIVERY_HOST = "api.cloudflare.com", "imagedelivery.net"
@@ -64,13 +64,6 @@ class _Resolved(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     authority = make_authority(tmp_path / "ca", "Store private CA", hosts=(API_HOST, DELIVERY_HOST))
@@ -79,7 +72,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     account = catalog.create_account("store")
     _, token = catalog.create_token(account.id)
     catalog.close()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ENLARGER_PUBLIC_URL": f"https://{DELIVERY_HOST}"}
     command = [sys.executable, "-m", "enlarger.cli", "serve", "--port", str(port), "--data-dir", str(data)]
     command += ["--tls-cert", str(authority.cert_file), "--tls-key", str(authority.key_file)]
@@ -99,12 +92,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
         assert process.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
         yield opened
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _dotnet_multipart(fields: dict[str, str], file: tuple[str, bytes]) -> tuple[bytes, str]:

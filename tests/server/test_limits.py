@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import wait_for
+from tests.live import free_port, stop, wait_for
 
 #: small limits, so the tests are quick; the defaults are documented in docs/settings.md
 LIMITS = {"header_timeout": 0.5, "body_timeout": 0.5, "keep_alive_timeout": 0.5, "max_header_count": 40}
 WAIT = 20.0  # a socket timeout far above every configured limit: reaching it fails the test
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _answers(port: int) -> bool:
@@ -43,7 +36,7 @@ def server(tmp_path: Path) -> Iterator[Callable[..., int]]:
     running: list[subprocess.Popen[bytes]] = []
 
     def start(processes: int = 1, **settings: object) -> int:
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, **{f"ENLARGER_{k.upper()}": str(v) for k, v in {**LIMITS, **settings}.items()}}
         command = [sys.executable, "-m", "enlarger.cli", "serve", "--port", str(port), "--processes", str(processes)]
         command += ["--data-dir", str(tmp_path / "data")]
@@ -56,12 +49,7 @@ def server(tmp_path: Path) -> Iterator[Callable[..., int]]:
 
     yield start
     for process in running:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _connect(port: int) -> socket.socket:
