@@ -82,12 +82,16 @@ class Usage:
     # --- recording (the serving path)
     async def transformation(self, account_id: str, image_id: str, options: Options) -> None:
         """Count a request for (image, options); raises TransformationQuotaError for a new one past the quota."""
+        await self.unique(account_id, transformation_key(image_id, options))
+
+    async def unique(self, account_id: str, key: str) -> None:
+        """Count one use of the transformation ``key`` (a digest of what it makes: the unit billed);
+        raises TransformationQuotaError for a new one past the quota."""
         day = self.today()
         if day != self._seen_day:
             self._seen.clear()
             self._seen_day = day
             self._spawn(self._prune(day))
-        key = transformation_key(image_id, options)
         if (account_id, key) in self._seen:
             return
         try:

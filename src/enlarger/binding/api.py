@@ -10,6 +10,7 @@ pixels are made on a worker thread (or through the server's admission control).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ import anyio.to_thread
 from enlarger import codecs, deadline
 from enlarger.binding import fonts
 from enlarger.binding.errors import ImagesError, Operation, consumed
-from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_options, transform_options
+from enlarger.binding.graph import Draw, Node, Transform, draw_options, output_options, recipe, transform_options
 from enlarger.binding.hosted import HostedImages, Offload
 from enlarger.binding.render import Env, Rendered, render
 from enlarger.binding.text import TextSource, text_source
@@ -33,6 +34,7 @@ from enlarger.hosting import Hosting, ImageChanges
 from enlarger.pipeline import image_placeholders, readable_input
 from enlarger.security.fetch import Fetched, Fetcher, origin_matcher
 from enlarger.settings import Settings
+from enlarger.usage import Usage
 
 T = TypeVar("T")
 
@@ -76,6 +78,8 @@ class Images:
     built from the settings (close it with :meth:`aclose`). URL sources must be on ``allowed_hosts``.
     ``changes`` is the hosted images' mutation path: the server passes its ``HostingService`` (which
     forgets lookups and purges cached outputs); without it ``hosting`` is changed directly.
+    With ``usage`` and an account, each output counts as a unique transformation of that account
+    (the same sources and parameters once; ``info`` is free), as Cloudflare bills the binding.
     """
 
     def __init__(
@@ -88,12 +92,14 @@ class Images:
         base_url: str = "",
         run: Offload | None = None,
         changes: ImageChanges | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._own_fetcher = fetcher is None
         self._fetcher = fetcher
         self._hosting = hosting
         self._changes = changes
+        self._usage = usage
         self._account_id = account_id
         self._base_url = base_url or self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
         self._run: Offload = run or _in_thread
@@ -147,6 +153,9 @@ class Images:
                 return render(node, output, Env(self.settings, fonts_needed))
 
         try:
+            if self._usage is not None and self._account_id is not None:
+                key = hashlib.sha256(recipe(node, output).encode()).hexdigest()
+                await self._usage.unique(self._account_id, key)  # past the quota: 429/9422
             return await self._run(work)
         except EnlargerError as exc:
             raise ImagesError.wrap(exc, "TRANSFORM") from exc

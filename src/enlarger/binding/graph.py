@@ -8,6 +8,7 @@ accept exactly the same options with the same errors; :mod:`enlarger.binding.ren
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,3 +135,21 @@ def output_options(format: object, quality: object = None, background: object = 
         background=parsed("background", background, color, "a CSS colour", None),
         anim=parsed("anim", anim, boolean, "true | false", True),
     )
+
+
+def recipe(node: Node, output: Output) -> str:
+    """What a binding call makes, as text: the sources (by digest) and every parameter in order.
+    Cloudflare bills the binding per unique transformation (the same sources and parameters count
+    once a month; ``info()`` is free), and usage accounting counts it the same way."""
+    return f"{_node_recipe(node)}\n{output!r}"
+
+
+def _node_recipe(node: Node) -> str:
+    source = node.source
+    parts = [hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else repr(source)]
+    for step in node.steps:
+        if isinstance(step, Transform):
+            parts.append(f"t:{step.options.canonical()}")
+        else:
+            parts.append(f"d:{step.place!r}:{sorted(step.own.items())!r}:({_node_recipe(step.child)})")
+    return " ".join(parts)
