@@ -98,6 +98,8 @@ DEFAULTS = {
     "import_poll_seconds": 5.0,
     "transformation_quota": 0,
     "usage_flush_seconds": 10.0,
+    "purge_poll_seconds": 1.0,
+    "purge_log_retention_seconds": 7 * 86400,
     "dashboard_session_seconds": 28_800,
     "jpeg_shrink_margin": 1.5,
     "vips_concurrency": 1,

@@ -531,6 +531,22 @@ class Settings:
             (0.1, None),
         ),
     )
+    purge_poll_seconds: float = field(
+        default=1.0,
+        metadata=_doc(
+            "How often each replica reads the catalog's purge log and purges its own disk cache of what other "
+            "replicas deleted or changed: the most a purge lags on another replica (docs/server.md).",
+            (0.05, None),
+        ),
+    )
+    purge_log_retention_seconds: int = field(
+        default=7 * 86400,
+        metadata=_doc(
+            "How long purge log entries are kept: a replica down for longer than this misses older purges "
+            "(clear its cache directory before starting it again).",
+            (60, None),
+        ),
+    )
     dashboard_session_seconds: int = field(
         default=8 * 3600,
         metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),

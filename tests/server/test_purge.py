@@ -4,16 +4,20 @@ read by every replica, and the operator's purge webhook."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
+import pytest
+
 from tests.imaging import quadrants, save
-from tests.server.conftest import Start, Tenant, open_tenant
+from tests.live import wait_for
+from tests.server.conftest import OUTSIDE_NET, Start, Tenant, open_tenant
 
 ODD_ID = "a b/c%d é"  # everything a header value must not hold raw
 
 
-def _upload(tenant: Tenant, image_id: str) -> None:
-    png = save(quadrants(40, 20), "png")
+def _upload(tenant: Tenant, image_id: str, width: int = 40) -> None:
+    png = save(quadrants(width, 20), "png")
     files: dict[str, tuple[str | None, bytes | str] | tuple[str, bytes, str]] = {
         "file": ("a.png", png, "image/png"),
         "id": (None, image_id),
@@ -39,3 +43,33 @@ def test_deliveries_and_their_304s_name_the_image_and_the_account(start: Start, 
     assert again.status_code == 304
     assert again.headers["Cache-Tag"] == answer.headers["Cache-Tag"]
     assert again.headers["Surrogate-Key"] == answer.headers["Surrogate-Key"]
+
+
+def _outputs(data_dir: Path) -> list[Path]:
+    """The outputs on this replica's disk cache."""
+    return [path for path in (data_dir / "cache").glob("??/*") if path.is_file()]
+
+
+def test_a_delete_through_one_replica_purges_the_others_disk(
+    start: Start, tmp_path: Path, catalog_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two replicas on one catalog, each with its own disk: a delete through A empties B's cache of
+    the image within B's purge poll (the delay is printed, not asserted: speed goes in bench/)."""
+    a = open_tenant(start, tmp_path / "a", database_url=catalog_url)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "originals").symlink_to(tmp_path / "a" / "originals")  # one storage (as S3 would be)
+    b = start(data_dir=tmp_path / "b", database_url=catalog_url, fetch_allowed_networks=(OUTSIDE_NET,))
+    _upload(a, ODD_ID)
+    _upload(a, "kept", width=60)
+    url = f"/{a.account.hash}/{ODD_ID.replace('%', '%25')}/public"
+    first = b.get(url)
+    assert first.headers.get("X-Enlarger-Cache") == "MISS", (first.status_code, first.text)
+    assert b.get(url).headers["X-Enlarger-Cache"] == "HIT"
+    assert b.get(f"/{a.account.hash}/kept/public").headers["X-Enlarger-Cache"] == "MISS"
+    assert len(_outputs(tmp_path / "b")) == 2
+    assert a.http.delete(f"{a.api}/v1/{ODD_ID.replace('%', '%25').replace('/', '%2F')}", headers=a.auth()).is_success
+    deleted = time.monotonic()
+    wait_for(lambda: len(_outputs(tmp_path / "b")) == 1)
+    with capsys.disabled():
+        print(f"\npurge reached replica B {time.monotonic() - deleted:.3f} s after the DELETE answered")
+    assert b.get(f"/{a.account.hash}/kept/public").headers["X-Enlarger-Cache"] == "HIT"  # only the image went

@@ -108,6 +108,15 @@ class HostingService:
             await run(self.purge.purge, tag)
             if self.results is not None:
                 await self.storage.run(self._purge_results, self.results, tag)
+        if tags:
+            await run(self._log_purge, tags)
+
+    def _log_purge(self, tags: tuple[str, ...]) -> None:
+        """For the other replicas (server/purge_log.py); a failing catalog is logged: the change is done."""
+        try:
+            self.hosting.catalog.log_purge(tags)
+        except Exception:
+            logger.warning("could not log the purge of %s for the other replicas", tags, exc_info=True)
 
     @staticmethod
     def _purge_results(results: ResultTier, tag: str) -> None:
