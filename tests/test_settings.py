@@ -100,6 +100,8 @@ DEFAULTS = {
     "usage_flush_seconds": 10.0,
     "purge_poll_seconds": 1.0,
     "purge_log_retention_seconds": 7 * 86400,
+    "purge_webhook_url": "",
+    "purge_webhook_secret": "",
     "dashboard_session_seconds": 28_800,
     "jpeg_shrink_margin": 1.5,
     "vips_concurrency": 1,

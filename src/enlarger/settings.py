@@ -547,6 +547,17 @@ class Settings:
             (60, None),
         ),
     )
+    purge_webhook_url: str = field(
+        default="",
+        metadata=_doc(
+            "Where every purge is also POSTed as JSON (tags, account, reason, time), e.g. a relay that purges "
+            "a CDN by tag; signed in X-Enlarger-Signature (docs/server.md); reached like the trusted origin, "
+            "without following redirects. Empty: no webhook."
+        ),
+    )
+    purge_webhook_secret: str = field(
+        default="", metadata=_doc("The HMAC-SHA256 key of the purge webhook's X-Enlarger-Signature header.")
+    )
     dashboard_session_seconds: int = field(
         default=8 * 3600,
         metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),

@@ -45,6 +45,7 @@ from enlarger.server.outages import outage_of
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
 from enlarger.server.purge_log import PurgeFollower
+from enlarger.server.purge_webhook import PurgeWebhook
 from enlarger.server.raw_path import LiteralRoutes
 from enlarger.server.request_context import RequestContext
 from enlarger.server.result_tier import ResultTier
@@ -151,6 +152,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await sweep  # it uses the catalog: let it finish before closing it
         await hosting.usage.close()  # usage accounting: write the last delivery counts
         await hosting.fetcher.aclose()
+        if hosting.webhook is not None:
+            await hosting.webhook.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
         tracing.flush()
@@ -217,7 +220,10 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.models = Preload()  # the configured models, loaded by the lifespan before /readyz says ready
     app.state.share = share
     app.state.guesses = Guesses.of(settings)  # failed sign-ins and token checks per client address
-    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results)
+    webhook = (
+        PurgeWebhook(settings.purge_webhook_url, settings.purge_webhook_secret) if settings.purge_webhook_url else None
+    )
+    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results, webhook)
     app.state.purges = PurgeFollower(  # issue 25: purges made by other replicas
         hosting.catalog,
         purge,

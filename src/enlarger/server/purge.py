@@ -37,13 +37,14 @@ def _token(value: str) -> str:
     return value if _SAFE.fullmatch(value) else hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def cdn_tags(tags: Iterable[str]) -> list[str]:
+def cdn_tags(tags: Iterable[str], *, accounts: bool = True) -> list[str]:
     """The ``Cache-Tag``/``Surrogate-Key`` names of internal ``tags``, each followed by its account's.
 
     ``image:<account>:<id>`` becomes ``img-<account>-<digest>`` (the first 16 hex digits of the
     SHA-256 of the image id: ids may hold anything, header tokens may not), ``variant:...`` becomes
     ``var-<account>-<digest>``, and every account adds ``acct-<account>``; a CDN purges by these.
-    Other tags (a front door's own) are not named.
+    Other tags (a front door's own) are not named; ``accounts=False`` leaves out the ``acct-`` names
+    (a purge names what changed, never the whole account).
     """
     named: list[str] = []
     for tag in tags:
@@ -53,7 +54,7 @@ def cdn_tags(tags: Iterable[str]) -> list[str]:
         kind, account_id, item = parts
         account = _token(account_id)
         digest = hashlib.sha256(item.encode()).hexdigest()[:16]
-        for name in (f"{_CDN_KINDS[kind]}-{account}-{digest}", f"acct-{account}"):
+        for name in (f"{_CDN_KINDS[kind]}-{account}-{digest}", *((f"acct-{account}",) if accounts else ())):
             if name not in named:
                 named.append(name)
     return named
