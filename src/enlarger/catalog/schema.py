@@ -234,4 +234,5 @@ purge_log = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("tags", JSON, nullable=False),  # the internal tags (server/purge.py), a list of strings
     Column("at", DateTime(timezone=True), nullable=False, index=True),
+    sqlite_autoincrement=True,  # ids never reused after a prune: replicas remember the last one they applied
 )

@@ -597,16 +597,16 @@ class Catalog:
             done = c.execute(insert(purge_log).values(tags=list(tags), at=now()).returning(purge_log.c.id))
             return int(done.scalar_one())
 
-    def purges_after(self, last: int, limit: int = 1000) -> list[tuple[int, tuple[str, ...]]]:
-        """The purges logged after id ``last``, oldest first."""
+    def purges_after(self, last: int, limit: int = 1000) -> list[tuple[int, tuple[str, ...], datetime]]:
+        """The purges logged after id ``last``, oldest first, with when each was logged."""
         with self.engine.connect() as c:
             rows = c.execute(
-                select(purge_log.c.id, purge_log.c.tags)
+                select(purge_log.c.id, purge_log.c.tags, purge_log.c.at)
                 .where(purge_log.c.id > last)
                 .order_by(purge_log.c.id)
                 .limit(limit)
             ).all()
-        return [(r.id, tuple(r.tags)) for r in rows]
+        return [(r.id, tuple(r.tags), r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)) for r in rows]
 
     def last_purge(self) -> int:
         """The newest purge's id (0 for none): where a replica with an empty history starts."""

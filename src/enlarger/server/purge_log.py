@@ -5,7 +5,8 @@ The writer purges its own disk (and the shared result tier) at once; the others 
 ``purge_poll_seconds``. The id of the last entry applied is kept beside the cache (it survives
 restarts like the cache does), so a replica that was down applies what it missed, as long as the
 entries are younger than ``purge_log_retention_seconds``. A replica without that file starts at the
-newest entry. One process per data directory follows (they share the disk cache).
+newest entry. One process per data directory follows (they share the disk cache). Ids are taken in
+insert order but become visible in commit order: a gap is waited for up to ``_GAP_WAIT``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from enlarger.server.purge import PurgeIndex
 
 logger = logging.getLogger("enlarger.server")
 _PRUNE_EVERY = 3600.0  # seconds between prunes of old entries
+#: ids are taken at insert and seen at commit, so a gap younger than this is waited for; an older
+#: gap is a rolled-back transaction (or a pruned entry) and is skipped
+_GAP_WAIT = timedelta(seconds=10)
 
 
 class PurgeFollower:
@@ -55,14 +59,17 @@ class PurgeFollower:
         if time.monotonic() - self._pruned >= _PRUNE_EVERY:
             self._catalog.prune_purges(datetime.now(UTC) - timedelta(seconds=self._retention))
             self._pruned = time.monotonic()
-        entries = self._catalog.purges_after(self._last)
-        for entry_id, tags in entries:
+        applied = 0
+        for entry_id, tags, at in self._catalog.purges_after(self._last):
+            if entry_id != self._last + 1 and datetime.now(UTC) - at < _GAP_WAIT:
+                break  # an earlier id may still be committing (PostgreSQL): read again at the next poll
             for tag in tags:
                 self._index.purge(tag)
             self._last = entry_id
-        if entries:
+            applied += 1
+        if applied:
             self._save(self._last)
-        return len(entries)
+        return applied
 
     async def run(self) -> None:
         """Follow the log until cancelled; a catalog outage is logged and retried at the next poll."""

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("tags", sa.JSON, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,  # ids never reused after a prune: replicas remember the last one applied
     )
     op.create_index("ix_purge_log_at", "purge_log", ["at"])
 
