@@ -531,6 +531,33 @@ class Settings:
             (0.1, None),
         ),
     )
+    purge_poll_seconds: float = field(
+        default=1.0,
+        metadata=_doc(
+            "How often each replica reads the catalog's purge log and purges its own disk cache of what other "
+            "replicas deleted or changed: the most a purge lags on another replica (docs/server.md).",
+            (0.05, None),
+        ),
+    )
+    purge_log_retention_seconds: int = field(
+        default=7 * 86400,
+        metadata=_doc(
+            "How long purge log entries are kept: a replica down for longer than this misses older purges "
+            "(clear its cache directory before starting it again).",
+            (60, None),
+        ),
+    )
+    purge_webhook_url: str = field(
+        default="",
+        metadata=_doc(
+            "Where every purge is also POSTed as JSON (tags, account, reason, time), e.g. a relay that purges "
+            "a CDN by tag; signed in X-Enlarger-Signature (docs/server.md); reached like the trusted origin, "
+            "without following redirects. Empty: no webhook."
+        ),
+    )
+    purge_webhook_secret: str = field(
+        default="", metadata=_doc("The HMAC-SHA256 key of the purge webhook's X-Enlarger-Signature header.")
+    )
     dashboard_session_seconds: int = field(
         default=8 * 3600,
         metadata=_doc("How long a dashboard sign-in lasts before the token must be entered again.", (60, None)),

@@ -224,3 +224,15 @@ catalog_meta = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(256), nullable=False),
 )
+
+#: every purge a hosting change made (migration 0008): each replica reads the entries after the last
+#: one it applied and purges its own disk cache by their tags (docs/server.md "Several machines");
+#: entries older than ``purge_log_retention_seconds`` are pruned
+purge_log = Table(
+    "purge_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tags", JSON, nullable=False),  # the internal tags (server/purge.py), a list of strings
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    sqlite_autoincrement=True,  # ids never reused after a prune: replicas remember the last one they applied
+)

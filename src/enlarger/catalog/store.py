@@ -47,6 +47,7 @@ from enlarger.catalog.schema import (
     batch_tokens,
     direct_uploads,
     images,
+    purge_log,
     signing_keys,
     usage_stored,
     variants,
@@ -588,6 +589,34 @@ class Catalog:
         c.execute(
             insert(signing_keys).values(account_id=account_id, name=name, value=secrets.token_hex(32), created=now())
         )
+
+    # --- the purge log (docs/server.md "Several machines"): what every replica purges from its disk
+    def log_purge(self, tags: tuple[str, ...]) -> int:
+        """Record a purge of ``tags``; returns its sequence id."""
+        with self.engine.begin() as c:
+            done = c.execute(insert(purge_log).values(tags=list(tags), at=now()).returning(purge_log.c.id))
+            return int(done.scalar_one())
+
+    def purges_after(self, last: int, limit: int = 1000) -> list[tuple[int, tuple[str, ...], datetime]]:
+        """The purges logged after id ``last``, oldest first, with when each was logged."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(purge_log.c.id, purge_log.c.tags, purge_log.c.at)
+                .where(purge_log.c.id > last)
+                .order_by(purge_log.c.id)
+                .limit(limit)
+            ).all()
+        return [(r.id, tuple(r.tags), r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)) for r in rows]
+
+    def last_purge(self) -> int:
+        """The newest purge's id (0 for none): where a replica with an empty history starts."""
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.coalesce(func.max(purge_log.c.id), 0))).scalar_one())
+
+    def prune_purges(self, before: datetime) -> int:
+        """Forget purges logged before ``before``; returns how many."""
+        with self.engine.begin() as c:
+            return c.execute(delete(purge_log).where(purge_log.c.at < before)).rowcount
 
     # --- for modules that commit their own rows with an image's, in one transaction (bulk imports)
     def account_transaction(self, account_id: str) -> AbstractContextManager[Connection]:

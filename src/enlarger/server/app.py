@@ -44,6 +44,8 @@ from enlarger.server.metrics import Metrics
 from enlarger.server.outages import outage_of
 from enlarger.server.outputs import Services
 from enlarger.server.purge import PurgeIndex
+from enlarger.server.purge_log import PurgeFollower
+from enlarger.server.purge_webhook import PurgeWebhook
 from enlarger.server.raw_path import LiteralRoutes
 from enlarger.server.request_context import RequestContext
 from enlarger.server.result_tier import ResultTier
@@ -131,12 +133,15 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     models: Preload = app.state.models
     loading = asyncio.create_task(anyio.to_thread.run_sync(models.run, services.settings))
     flusher = asyncio.create_task(hosting.usage.flush_periodically())  # usage counts, idle or not
+    follower = asyncio.create_task(app.state.purges.run()) if first else None  # other replicas' purges
     try:
         yield
     finally:
         flusher.cancel()
         loading.cancel()  # a load in progress cannot be interrupted: shutdown waits for it (seconds)
-        for task in (flusher, loading):
+        if follower is not None:
+            follower.cancel()
+        for task in (flusher, loading, *((follower,) if follower is not None else ())):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if importer is not None:
@@ -147,6 +152,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await sweep  # it uses the catalog: let it finish before closing it
         await hosting.usage.close()  # usage accounting: write the last delivery counts
         await hosting.fetcher.aclose()
+        if hosting.webhook is not None:
+            await hosting.webhook.aclose()
         services.admission.shutdown()
         hosting.hosting.catalog.close()
         tracing.flush()
@@ -213,7 +220,17 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     app.state.models = Preload()  # the configured models, loaded by the lifespan before /readyz says ready
     app.state.share = share
     app.state.guesses = Guesses.of(settings)  # failed sign-ins and token checks per client address
-    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results)
+    webhook = (
+        PurgeWebhook(settings.purge_webhook_url, settings.purge_webhook_secret) if settings.purge_webhook_url else None
+    )
+    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results, webhook)
+    app.state.purges = PurgeFollower(  # issue 25: purges made by other replicas
+        hosting.catalog,
+        purge,
+        settings.data_dir / "cache-tags.applied",
+        settings.purge_poll_seconds,
+        settings.purge_log_retention_seconds,
+    )
     metrics.registry.register(UsageMetrics(service.usage, per_account=settings.metrics_per_account))  # issue 17
     metrics.registry.register(service.storage)  # storage calls in flight (issue 25)
     app.state.imports = api_imports.ImportApi(service)  # bulk import jobs and their worker

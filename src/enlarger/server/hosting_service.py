@@ -28,6 +28,7 @@ from enlarger.records import ImageRecords
 from enlarger.security.fetch import Fetcher
 from enlarger.server.offload import run
 from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
+from enlarger.server.purge_webhook import PurgeWebhook
 from enlarger.server.result_tier import ResultTier
 from enlarger.server.storage_pool import StoragePool
 from enlarger.usage import Usage
@@ -52,6 +53,7 @@ class HostingService:
     fetcher: Fetcher
     purge: PurgeIndex
     results: ResultTier | None = None  # the shared result tier, purged with the disk cache (issue 25)
+    webhook: PurgeWebhook | None = None  # the operator's purge webhook (purge_webhook_url)
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
     usage: Usage = field(init=False)  # usage accounting (issue 17)
@@ -100,14 +102,26 @@ class HostingService:
         keys = tuple(k.value for k in catalog.keys(account.id)) if image.require_signed else ()
         return Target(account, image, variant, keys)
 
-    async def _changed(self, *tags: str) -> None:
-        """Something changed: look everything up afresh and drop the outputs made under ``tags``."""
+    async def _changed(self, *tags: str, reason: str = "") -> None:
+        """Something changed: look everything up afresh and drop the outputs made under ``tags``,
+        here, on the other replicas (the purge log) and at the CDN (the webhook, told ``reason``)."""
         self._generation += 1
         self._targets.clear()
         for tag in tags:
             await run(self.purge.purge, tag)
             if self.results is not None:
                 await self.storage.run(self._purge_results, self.results, tag)
+        if tags:
+            await run(self._log_purge, tags)
+            if self.webhook is not None:
+                self.webhook.notify(tags, reason)
+
+    def _log_purge(self, tags: tuple[str, ...]) -> None:
+        """For the other replicas (server/purge_log.py); a failing catalog is logged: the change is done."""
+        try:
+            self.hosting.catalog.log_purge(tags)
+        except Exception:
+            logger.warning("could not log the purge of %s for the other replicas", tags, exc_info=True)
 
     @staticmethod
     def _purge_results(results: ResultTier, tag: str) -> None:
@@ -140,24 +154,24 @@ class HostingService:
     async def edit_image(self, account_id: str, image_id: str, changes: Mapping[str, object]) -> Image:
         """Checked by :meth:`Hosting.edit_image` (the rules every door shares)."""
         image = await run(self.hosting.edit_image, account_id, image_id, changes)
-        await self._changed(image_tag(account_id, image_id))
+        await self._changed(image_tag(account_id, image_id), reason="image-changed")
         return image
 
     async def delete_image(self, account_id: str, image_id: str) -> None:
         await self.storage.run(self.hosting.delete, account_id, image_id)
-        await self._changed(image_tag(account_id, image_id))
+        await self._changed(image_tag(account_id, image_id), reason="image-deleted")
 
     async def image_replaced(self, account_id: str, image_id: str) -> None:
         """Another writer of this process (a bulk import) replaced the image: forget and purge it."""
-        await self._changed(image_tag(account_id, image_id))
+        await self._changed(image_tag(account_id, image_id), reason="image-replaced")
 
     async def edit_variant(self, account_id: str, variant: Variant) -> None:
         await run(self.hosting.catalog.update_variant, account_id, variant)
-        await self._changed(variant_tag(account_id, variant.id))
+        await self._changed(variant_tag(account_id, variant.id), reason="variant-changed")
 
     async def delete_variant(self, account_id: str, variant_id: str) -> None:
         await run(self.hosting.catalog.delete_variant, account_id, variant_id)
-        await self._changed(variant_tag(account_id, variant_id))
+        await self._changed(variant_tag(account_id, variant_id), reason="variant-deleted")
 
     async def set_flexible_variants(self, account_id: str, enabled: bool) -> Account:
         """Flexible variants on or off: deliveries remembered with the old setting must look again."""

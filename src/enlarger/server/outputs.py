@@ -38,7 +38,7 @@ from enlarger.provenance import cache_token
 from enlarger.server.admission import Admission
 from enlarger.server.hints import ACCEPT_CH
 from enlarger.server.metrics import Metrics
-from enlarger.server.purge import PurgeIndex
+from enlarger.server.purge import PurgeIndex, cdn_tags
 from enlarger.server.result_tier import ResultTier
 from enlarger.settings import Settings
 from enlarger.sources import Located, Sources
@@ -133,6 +133,9 @@ async def respond(request: Request, services: Services, output: OutputRequest) -
     }
     if vary:
         headers["Vary"] = ", ".join(vary)
+    if named := cdn_tags(output.tags):  # a CDN in front purges by these (docs/server.md "Several machines")
+        headers["Cache-Tag"] = ",".join(named)  # Cloudflare's form
+        headers["Surrogate-Key"] = " ".join(named)  # Fastly's form
     if tracing.ENABLED and tracing.recording():  # the canonical options (or recipe) on the request's span
         tracing.annotate({"enlarger.options": recipe, "enlarger.cache_key": key})
     if _matches(request.headers.get("if-none-match"), etag):
