@@ -236,16 +236,14 @@ class Hosting:
 
     def upload(self, account_id: str, data: bytes, new: NewImage) -> Image:
         """Store a new image; returns its committed row (the acknowledgement)."""
-        new = check_new(new)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        image = self.validated(account_id, data, new, image_id)
+        image = self.validated(account_id, data, new, image_id)  # check_new there
         return self._commit(image, data, lambda: self.catalog.add_image(image, self.settings.image_quota))
 
     def reserve(self, *, account_id: str, new: NewImage, expires: datetime) -> tuple[Image, str]:
         """A draft image and the secret of its one-time upload URL."""
-        new = check_new(new)
         image_id = check_image_id(new.id) if new.id else str(uuid.uuid4())
-        check_new(new, image_id)
+        new = check_new(new, image_id)
         draft = Image(
             account_id=account_id,
             id=image_id,
