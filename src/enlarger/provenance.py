@@ -29,8 +29,7 @@ import hashlib
 import io
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from enlarger import formats
 from enlarger.codecs import sniff
 from enlarger.errors import FeatureUnavailableError, UnsupportedFormatError
 from enlarger.job import Decision
-from enlarger.settings import Settings
+from enlarger.settings import PerSettings, Settings
 
 logger = logging.getLogger("enlarger.provenance")
 
@@ -100,26 +99,6 @@ def claim_generator(manifest: dict[str, Any]) -> str:
 # --- the c2pa-rs configuration, built once per settings object
 
 
-class _PerSettings:
-    """A value computed once per (immutable) settings object; hits compare identity, not 50 fields."""
-
-    def __init__(self, build: Callable[[Settings], Any]) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._entries: dict[int, tuple[Settings, Any]] = {}
-
-    def __call__(self, settings: Settings) -> Any:
-        entry = self._entries.get(id(settings))
-        if entry is not None and entry[0] is settings:
-            return entry[1]
-        with self._lock:
-            value = self._build(settings)
-            if len(self._entries) > 64:  # tests build many settings; a server builds one
-                self._entries.clear()
-            self._entries[id(settings)] = (settings, value)  # holding settings keeps its id unique
-            return value
-
-
 def _read_pem(setting: str, path: str) -> bytes:
     try:
         data = Path(path).expanduser().read_bytes()
@@ -147,7 +126,7 @@ def _build_context(settings: Settings) -> c2pa.Context:
     return c2pa.Context.from_dict(_config(settings))
 
 
-_context = _PerSettings(_build_context)
+_context = PerSettings(_build_context)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +152,7 @@ def _build_identity(settings: Settings) -> _Identity | None:
     return _Identity(certs, key, settings.c2pa_sign_alg, settings.c2pa_tsa_url or None)
 
 
-_identity = _PerSettings(_build_identity)
+_identity = PerSettings(_build_identity)
 
 
 def _build_token(settings: Settings) -> str:
@@ -188,7 +167,7 @@ def _build_token(settings: Settings) -> str:
     return f",c2pa={digest.hexdigest()[:16]}"
 
 
-_tokens = _PerSettings(_build_token)
+_tokens = PerSettings(_build_token)
 
 
 def cache_token(settings: Settings) -> str:

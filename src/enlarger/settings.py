@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Generic, TypeVar, get_type_hints
 
 ENV_PREFIX = "ENLARGER_"
 
@@ -698,3 +699,30 @@ def load_settings(
     values.update({k: v for k, v in overrides.items() if v is not None})
     converted: dict[str, Any] = {name: _convert(name, hints[name], raw) for name, raw in values.items()}
     return Settings(**converted)
+
+
+T = TypeVar("T")
+
+
+class PerSettings(Generic[T]):
+    """A value computed once per (immutable) settings object; hits compare identity, not 100 fields.
+
+    For what is derived from settings on a hot path (C2PA identities, cache-key tokens, an
+    account's variant of the settings): a server builds one settings object, tests build many.
+    """
+
+    def __init__(self, build: Callable[[Settings], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[Settings, T]] = {}
+
+    def __call__(self, settings: Settings) -> T:
+        entry = self._entries.get(id(settings))
+        if entry is not None and entry[0] is settings:
+            return entry[1]
+        with self._lock:
+            value = self._build(settings)
+            if len(self._entries) > 64:  # tests build many settings; a server builds one
+                self._entries.clear()
+            self._entries[id(settings)] = (settings, value)  # holding settings keeps its id unique
+            return value

@@ -20,7 +20,7 @@ from enlarger.server.offload import run
 from enlarger.server.outputs import OutputRequest
 from enlarger.server.overlays import with_overlay
 from enlarger.server.purge import image_tag
-from enlarger.settings import Settings
+from enlarger.settings import PerSettings, Settings
 from enlarger.sources import Located
 
 
@@ -39,23 +39,20 @@ def preserves_credentials(account: Account, settings: Settings) -> bool:
     return settings.c2pa_preserve if chosen is None else chosen
 
 
-_ACCOUNT_SETTINGS: dict[tuple[int, bool], tuple[Settings, Settings]] = {}
+#: the server's settings with C2PA preservation on, and off: an account whose choice differs from
+#: the server's gets one of these objects (the same one every time, so C2PA's per-settings memos and
+#: the cache key's credentials token stay as cheap as for the server's own)
+_PRESERVING = PerSettings(lambda settings: dataclasses.replace(settings, c2pa_preserve=True))
+_NOT_PRESERVING = PerSettings(lambda settings: dataclasses.replace(settings, c2pa_preserve=False))
 
 
 def account_settings(account: Account, settings: Settings) -> Settings | None:
     """The settings an account's outputs are made under when its choice differs from the server's
-    (None: the server's): one object per (settings, choice), so C2PA's per-settings memos and the
-    cache key's credentials token stay as cheap as for the server's own."""
+    (None: the server's)."""
     wanted = preserves_credentials(account, settings)
     if wanted == settings.c2pa_preserve:
         return None
-    found = _ACCOUNT_SETTINGS.get((id(settings), wanted))
-    if found is None or found[0] is not settings:  # holding settings keeps its id unique
-        found = (settings, dataclasses.replace(settings, c2pa_preserve=wanted))
-        if len(_ACCOUNT_SETTINGS) > 64:  # tests build many settings; a server builds one
-            _ACCOUNT_SETTINGS.clear()
-        _ACCOUNT_SETTINGS[(id(settings), wanted)] = found
-    return found[1]
+    return _PRESERVING(settings) if wanted else _NOT_PRESERVING(settings)
 
 
 def variant_options(variant: Variant) -> Options:
