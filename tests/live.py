@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -111,3 +112,17 @@ def stop(process: subprocess.Popen[bytes], grace: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def binding_form(parts: list[tuple[str, bytes | str]]) -> tuple[bytes, str]:
+    """A multipart body with ``parts`` in this order, as workerd's images binding writes them (files
+    for bytes, text fields for str), and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, value in parts:
+        if isinstance(value, bytes):
+            head = f'Content-Disposition: form-data; name="{name}"; filename="blob"\r\nContent-Type: image/*'
+            body += f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n"
+        else:
+            body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"

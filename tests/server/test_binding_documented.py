@@ -12,7 +12,6 @@ import concurrent.futures
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,22 +27,13 @@ from enlarger.server.binding import create_app
 from enlarger.server.serve import servers as serve_servers
 from enlarger.settings import Settings
 from tests.imaging import decode, gradient, save
-from tests.live import free_port, serve, wait_for
+from tests.live import binding_form, free_port, serve, wait_for
 
 PHOTO = save(gradient(320, 240), "png")
 
 
 def _post(base: str, parts: list[tuple[str, bytes | str]]) -> httpx.Response:
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, value in parts:
-        if isinstance(value, bytes):
-            head = f'Content-Disposition: form-data; name="{name}"; filename="blob"\r\nContent-Type: image/*'
-            body += f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n"
-        else:
-            body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    body += f"--{boundary}--\r\n".encode()
-    content_type = f"multipart/form-data; boundary={boundary}"
+    body, content_type = binding_form(parts)
     return httpx.post(f"{base}/transform", content=body, headers={"content-type": content_type}, timeout=60)
 
 

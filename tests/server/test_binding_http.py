@@ -6,7 +6,6 @@ import asyncio
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from enlarger.server.limits import LimitedHttpTools
 from enlarger.server.serve import LOOP, servers
 from enlarger.settings import Settings, SettingsError
 from tests.imaging import decode, near, pixel, quadrants, save, solid
-from tests.live import free_port, serve
+from tests.live import binding_form, free_port, serve
 
 BLUE = save(solid(200, 100, (0, 0, 255)), "png")
 RED = save(solid(20, 10, (255, 0, 0)), "png")
@@ -36,21 +35,8 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-def _form(parts: list[Part]) -> tuple[bytes, str]:
-    """A multipart body with the parts in this order (files for bytes, text fields for str)."""
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, value in parts:
-        if isinstance(value, bytes):
-            head = f'Content-Disposition: form-data; name="{name}"; filename="blob"\r\nContent-Type: image/*'
-            body += f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n"
-        else:
-            body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
 def _post(url: str, path: str, parts: list[Part], *, chunked: bool = False, follow: bool = False) -> httpx.Response:
-    body, content_type = _form(parts)
+    body, content_type = binding_form(parts)
     if chunked:  # as workerd streams it: no Content-Length, Transfer-Encoding: chunked
         pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)]
         return httpx.post(url + path, content=iter(pieces), headers={"content-type": content_type}, timeout=30)
