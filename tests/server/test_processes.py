@@ -254,7 +254,8 @@ def test_a_killed_worker_is_replaced_and_its_counts_survive(cluster: Callable[..
     assert set(by_pid) == set(after)  # the replacement accepts connections
     for connections in by_pid.values():
         assert ask(connections[0], f"/cdn-cgi/image/width=50/{PHOTO}")[0] == 200
-    assert server.metric("enlarger_requests_total", transformed) == 5  # 3 + 2: the dead worker's counts stay
+    # 3 + 2: the dead worker's counts stay (the new two are counted after their bodies are sent)
+    wait_for(lambda: server.metric("enlarger_requests_total", transformed) == 5)
 
 
 def test_overload_answers_503_in_every_process(cluster: Callable[..., Cluster]) -> None:
