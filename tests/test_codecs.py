@@ -1254,3 +1254,25 @@ def test_the_loader_block_is_what_refuses_foreign_formats() -> None:
         pyvips.operation_block_set("VipsForeignLoadMatrix", True)
     with pytest.raises(pyvips.Error):
         load()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+def test_a_lazy_decode_holds_its_bytes_until_the_image_is_gone(fmt: str) -> None:
+    # libvips reads the bytes in place (codecs.from_memory) and decodes lazily: the image itself,
+    # not the caller, must hold them until its pixels are computed, and let them go with the image
+    import gc
+
+    original = gradient(300, 200)
+    data = save(original, fmt, **({"Q": 95} if fmt != "png" else {}))
+    header = codecs.probe(data)
+    gc.collect()
+    unheld = sys.getrefcount(data)
+    image = codecs.load(data, header, (150, 100), all_frames=False)
+    gc.collect()
+    assert sys.getrefcount(data) > unheld  # the lazy image refers to the bytes
+    pixels = np.frombuffer(image.write_to_memory(), np.uint8).reshape(100, 150, image.bands)
+    expected = np.frombuffer(original.resize(0.5).write_to_memory(), np.uint8).reshape(100, 150, 3)
+    assert np.abs(pixels[..., :3].astype(int) - expected.astype(int)).mean() < 3
+    del image
+    gc.collect()
+    assert sys.getrefcount(data) == unheld  # and nothing keeps a source's bytes after it

@@ -29,8 +29,8 @@ Status = Literal["ok", "warn", "fail"]
 #: the libvips the project is built and tested against (pyvips-binary's pin in pyproject.toml)
 MIN_LIBVIPS = (8, 16)
 #: libvips operations the engine calls, by what they are for
-LOADERS = ("jpegload_buffer", "pngload_buffer", "gifload_buffer", "webpload_buffer", "heifload_buffer",
-           "tiffload_buffer", "svgload_buffer")  # fmt: skip
+LOADERS = ("jpegload_source", "pngload_source", "gifload_source", "webpload_source", "heifload_source",
+           "tiffload_source", "svgload_source", "thumbnail_source")  # fmt: skip
 SAVERS = ("jpegsave_buffer", "pngsave_buffer", "gifsave_buffer", "webpsave_buffer", "heifsave_buffer")
 _S3_TIMEOUT = 5.0  # seconds: a doctor must answer quickly even when the endpoint is a black hole
 
@@ -74,7 +74,7 @@ def check_operations(name: str, operations: tuple[str, ...]) -> Check:
     missing = _missing(operations)
     if missing:
         return _fail(name, f"this libvips lacks {', '.join(missing)}; use the pyvips-binary wheel's libvips")
-    return _ok(name, ", ".join(op.removesuffix("_buffer") for op in operations))
+    return _ok(name, ", ".join(op.removesuffix("_buffer").removesuffix("_source") for op in operations))
 
 
 def check_avif() -> Check:

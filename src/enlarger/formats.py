@@ -68,7 +68,7 @@ class FormatSpec:
     label: str  # as people write it, for messages
     media_type: str
     magic: Callable[[bytes], bool]  # does ``data`` start like this format? (content, never names)
-    #: libvips buffer loader used for headers and decoding; ``None``: decoded through Pillow (see codecs)
+    #: libvips source loader for headers and decoding (``codecs.from_memory``); ``None``: decoded by Pillow
     vips_loader: str | None
     #: the libvips loader class :func:`enlarger.codecs.harden` leaves unblocked for this format
     vips_class: str | None
@@ -97,7 +97,7 @@ class FormatSpec:
 REGISTRY: tuple[FormatSpec, ...] = (
     FormatSpec(
         "avif", label="AVIF", media_type="image/avif", magic=_is_avif,
-        vips_loader="heifload_buffer", vips_class="VipsForeignLoadHeif",
+        vips_loader="heifload_source", vips_class="VipsForeignLoadHeif",
         writable=True, alpha=True, metadata=True,
         requested_as=("avif",), suffixes=(".avif",),
     ),
@@ -110,25 +110,25 @@ REGISTRY: tuple[FormatSpec, ...] = (
     ),
     FormatSpec(
         "webp", label="WebP", media_type="image/webp", magic=lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP",
-        vips_loader="webpload_buffer", vips_class="VipsForeignLoadWebp",
+        vips_loader="webpload_source", vips_class="VipsForeignLoadWebp",
         writable=True, alpha=True, animation=True, embeddable=True, end=trailers.webp_end,
         requested_as=("webp",), suffixes=(".webp",),
     ),
     FormatSpec(
         "jpeg", label="JPEG", media_type="image/jpeg", magic=lambda d: d.startswith(b"\xff\xd8\xff"),
-        vips_loader="jpegload_buffer", vips_class="VipsForeignLoadJpeg",
+        vips_loader="jpegload_source", vips_class="VipsForeignLoadJpeg",
         writable=True, metadata=True, progressive=True, embeddable=True, end=trailers.jpeg_end,
         requested_as=("jpeg", "baseline-jpeg"), suffixes=(".jpg", ".jpeg"),
     ),
     FormatSpec(
         "png", label="PNG", media_type="image/png", magic=lambda d: d.startswith(trailers.PNG_SIGNATURE),
-        vips_loader="pngload_buffer", vips_class="VipsForeignLoadPng",
+        vips_loader="pngload_source", vips_class="VipsForeignLoadPng",
         writable=True, alpha=True, embeddable=True, end=trailers.png_end,
         requested_as=("png",), suffixes=(".png",),
     ),
     FormatSpec(
         "gif", label="GIF", media_type="image/gif", magic=lambda d: d[:6] in (b"GIF87a", b"GIF89a"),
-        vips_loader="gifload_buffer", vips_class="VipsForeignLoadNsgif",
+        vips_loader="gifload_source", vips_class="VipsForeignLoadNsgif",
         writable=True, alpha=True, animation=True, embeddable=True, end=trailers.gif_end,
         requested_as=("gif",), suffixes=(".gif",),
     ),
@@ -139,7 +139,7 @@ REGISTRY: tuple[FormatSpec, ...] = (
     ),
     FormatSpec(
         "tiff", label="TIFF", media_type="image/tiff", magic=lambda d: d[:4] in (b"II*\x00", b"MM\x00*"),
-        vips_loader="tiffload_buffer", vips_class="VipsForeignLoadTiff",
+        vips_loader="tiffload_source", vips_class="VipsForeignLoadTiff",
     ),
     # libvips' wheel has no BMP loader: BMP is decoded through Pillow (see codecs)
     FormatSpec(
@@ -149,7 +149,7 @@ REGISTRY: tuple[FormatSpec, ...] = (
     # svgload (librsvg) only ever reads our sanitized documents (see codecs.sanitize_svg)
     FormatSpec(
         "svg", label="SVG", media_type="image/svg+xml", magic=svg.looks_like_svg,
-        vips_loader="svgload_buffer", vips_class="VipsForeignLoadSvg", vector=True,
+        vips_loader="svgload_source", vips_class="VipsForeignLoadSvg", vector=True,
     ),
 )  # fmt: skip
 

@@ -368,7 +368,11 @@ def _original_suffices(data: bytes, decision: Decision) -> bool:
     defaults = Options()
     if any(getattr(decision.options, name) != getattr(defaults, name) for name in _CHANGING):
         return False
-    lazy = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    loader = formats.spec_of(header.format).vips_loader
+    if loader is None:
+        lazy = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    else:
+        lazy = codecs.from_memory(loader, data, access="sequential")
     if lazy.format != "uchar" or lazy.interpretation not in ("srgb", "b-w"):
         return False  # CMYK, 16-bit, Lab...: the output converts them
     if any(field in lazy.get_fields() for field in _STRIPPED_FIELDS):
