@@ -39,7 +39,6 @@ from starlette.routing import Route
 
 from enlarger.catalog.store import Account, Catalog
 from enlarger.catalog.usage_store import UsageStore
-from enlarger.cli import main
 from tests.backends import PostgresServer, fresh_database, make_bucket, running_postgres, s3_server
 from tests.forwarder import Forwarder, forwarding
 from tests.imaging import decode, gradient, save
@@ -50,6 +49,7 @@ SECRET = "fleet webhook secret"
 JPEG = {"Accept": "image/jpeg"}  # the same on every node, so one output has one key everywhere
 START = 120  # seconds three servers may take to start on a loaded 2-core machine
 SETTLE = 30  # bound of every other wait: generous, never asserted as a speed
+POLL = 0.05  # between questions that cost the servers work (readiness, deliveries, catalog reads)
 
 # Each server dies with the test process, even when pytest-timeout ends it with os._exit (no
 # ``finally`` runs then): PR_SET_PDEATHSIG is set before exec'ing the server, and kept by exec.
@@ -194,13 +194,13 @@ def _outage(answer: httpx.Response) -> bool:
     return answer.status_code == 503 and int(answer.headers.get("Retry-After", "0")) > 0
 
 
-def _print(capsys: pytest.CaptureFixture[str], text: str) -> None:
-    with capsys.disabled():
-        print(f"\nreplicas: {text}")
+def _print(text: str) -> None:
+    """A measurement, in the test's captured output: shown with ``-rP`` or ``-s``, and beside any failure."""
+    print(f"replicas: {text}")
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Fleet]:
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
     with ExitStack() as stack:
         postgres = stack.enter_context(running_postgres())
         s3_endpoint = stack.enter_context(s3_server())
@@ -228,12 +228,10 @@ def fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Fleet]
         started = time.monotonic()
         nodes = stack.enter_context(_servers(tmp_path, config))
         # all three migrate the fresh database at once (issue 25.2): each must become ready
-        wait_for(lambda: all(n.ready() or n.process.poll() is not None for n in nodes.values()), timeout=START)
+        wait_for(lambda: all(n.ready() or n.process.poll() is not None for n in nodes.values()), START, POLL)
         for node in nodes.values():
             assert node.process.poll() is None, node.tail()
-        _print(
-            capsys, f"3 replicas started together on a fresh database: all ready in {time.monotonic() - started:.1f} s"
-        )
+        _print(f"3 replicas started together on a fresh database: all ready in {time.monotonic() - started:.1f} s")
 
         catalog = Catalog(database)
         account = catalog.create_account("fleet")
@@ -300,18 +298,14 @@ def _purge(fleet: Fleet, key: str, tag: str, reason: str, change: Callable[[], o
 def _answer_everywhere(fleet: Fleet, path: str, expected: Callable[[httpx.Response], bool]) -> None:
     """Each node answers ``path`` as ``expected`` once its remembered lookups expired (catalog_cache_seconds)."""
     for node in fleet.nodes.values():
-        wait_for(lambda node=node: expected(node.http.get(path, headers=JPEG)), timeout=SETTLE)  # type: ignore[misc]
+        wait_for(lambda node=node: expected(node.http.get(path, headers=JPEG)), SETTLE, POLL)  # type: ignore[misc]
 
 
-def _delivered(fleet: Fleet, account_id: str) -> tuple[int, int]:
+def _delivered(usage: UsageStore, account_id: str) -> tuple[int, int]:
     """Deliveries (images, bytes) the catalog holds for ``account_id`` around today (UTC)."""
-    catalog = Catalog(fleet.database)
-    try:
-        today = datetime.now(UTC).date()
-        days = UsageStore(catalog).usage(account_id, today - timedelta(days=1), today + timedelta(days=1))
-        return sum(d.delivered_images for d in days), sum(d.delivered_bytes for d in days)
-    finally:
-        catalog.close()
+    today = datetime.now(UTC).date()
+    days = usage.usage(account_id, today - timedelta(days=1), today + timedelta(days=1))
+    return sum(d.delivered_images for d in days), sum(d.delivered_bytes for d in days)
 
 
 def _image(width: int) -> bytes:
@@ -341,7 +335,7 @@ def _a_miss_on_a_is_a_hit_on_b(fleet: Fleet) -> tuple[str, str, bytes]:
     made = a.http.get(thumb, headers=JPEG)
     assert made.headers["X-Enlarger-Cache"] == "MISS"
     [key] = a.outputs() - before
-    wait_for(lambda: fleet.objects(f"results/entries/{key}") != [], timeout=SETTLE)  # written after answering
+    wait_for(lambda: fleet.objects(f"results/entries/{key}") != [], SETTLE, POLL)  # written after answering
     transformed = b.metric("enlarger_transform_seconds_count")
     shared = b.http.get(thumb, headers=JPEG)
     assert shared.status_code == 200 and shared.headers["X-Enlarger-Cache"] == "HIT-SHARED"
@@ -351,14 +345,15 @@ def _a_miss_on_a_is_a_hit_on_b(fleet: Fleet) -> tuple[str, str, bytes]:
     return thumb, key, made.content
 
 
-def _s3_outage(fleet: Fleet, thumb: str, thumb_bytes: bytes) -> str:
+def _s3_outage(fleet: Fleet, thumb: str, thumb_key: str, thumb_bytes: bytes) -> str:
     """S3 cut: B's disk hit is served, C's miss and an upload answer 503 + Retry-After, /readyz 503."""
     a, b, c = (fleet.nodes[name] for name in NODES)
     later = _image(240)
     fleet.s3.stop()
     hit = b.http.get(thumb, headers=JPEG)
     assert hit.status_code == 200 and hit.headers["X-Enlarger-Cache"] == "HIT" and hit.content == thumb_bytes
-    miss = c.http.get(thumb, headers=JPEG)  # C never made it: the tier and the original are out of reach
+    assert thumb_key not in c.outputs()  # C never made it: the tier and the original are out of reach
+    miss = c.http.get(thumb, headers=JPEG)
     assert _outage(miss) and "unavailable" in miss.text, (miss.status_code, miss.headers, miss.text)
     refused = a.http.post(f"{fleet.api}/v1", headers=fleet.auth(), data={"id": "later"}, files={"file": later})
     assert _outage(refused), (refused.status_code, refused.text)
@@ -367,7 +362,7 @@ def _s3_outage(fleet: Fleet, thumb: str, thumb_bytes: bytes) -> str:
         ready = node.http.get("/readyz")
         assert ready.status_code == 503 and "storage" in ready.text, (node.name, ready.text)
     fleet.s3.resume()
-    wait_for(lambda: all(node.ready() for node in fleet.nodes.values()), timeout=SETTLE)
+    wait_for(lambda: all(node.ready() for node in fleet.nodes.values()), SETTLE, POLL)
     again = c.http.get(thumb, headers=JPEG)
     assert again.status_code == 200 and again.content == thumb_bytes
     _upload(fleet, "later", later)
@@ -383,10 +378,10 @@ def _postgres_crash(fleet: Fleet) -> str:
         answer = node.http.get(details, headers=fleet.auth())
         assert _outage(answer), (node.name, answer.status_code, answer.text)
         assert "catalog database is unavailable" in answer.json()["errors"][0]["message"]
-        wait_for(lambda node=node: _outage(node.http.get(fleet.url("photo"), headers=JPEG)), timeout=SETTLE)  # type: ignore[misc]
+        wait_for(lambda node=node: _outage(node.http.get(fleet.url("photo"), headers=JPEG)), SETTLE, POLL)  # type: ignore[misc]
         assert node.http.get("/readyz").status_code == 503
     fleet.postgres.start()
-    wait_for(lambda: all(node.ready() for node in fleet.nodes.values()), timeout=SETTLE)
+    wait_for(lambda: all(node.ready() for node in fleet.nodes.values()), SETTLE, POLL)
     for node in fleet.nodes.values():
         assert node.http.get(details, headers=fleet.auth()).status_code == 200
         assert node.http.get(fleet.url("photo"), headers=JPEG).status_code == 200
@@ -399,25 +394,37 @@ def _usage_flush(fleet: Fleet) -> str:
     """Deliveries on C (then idle) reach the catalog by its timed flush; another account keeps the count exact."""
     a, c = fleet.nodes["a"], fleet.nodes["c"]
     catalog = Catalog(fleet.database)
-    other = catalog.create_account("usage")
-    _, token = catalog.create_token(other.id)
-    catalog.close()
-    uploaded = a.http.post(
-        f"/client/v4/accounts/{other.id}/images/v1",
-        headers={"Authorization": f"Bearer {token}"},
-        data={"id": "counted"},
-        files={"file": _image(200)},
-    )
-    assert uploaded.status_code == 200, uploaded.text
-    sent = [c.http.get(f"/{other.hash}/counted/public", headers=JPEG) for _ in range(3)]
-    assert [answer.status_code for answer in sent] == [200] * 3
-    last = time.monotonic()
-    expected = (3, sum(len(answer.content) for answer in sent))
-    wait_for(lambda: _delivered(fleet, other.id) == expected, timeout=SETTLE)  # nothing more is asked of C
+    try:
+        other = catalog.create_account("usage")
+        _, token = catalog.create_token(other.id)
+        uploaded = a.http.post(
+            f"/client/v4/accounts/{other.id}/images/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            data={"id": "counted"},
+            files={"file": _image(200)},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        sent = [c.http.get(f"/{other.hash}/counted/public", headers=JPEG) for _ in range(3)]
+        assert [answer.status_code for answer in sent] == [200] * 3
+        last = time.monotonic()
+        expected = (3, sum(len(answer.content) for answer in sent))
+        usage = UsageStore(catalog)
+        wait_for(lambda: _delivered(usage, other.id) == expected, SETTLE, POLL)  # nothing more is asked of C
+    finally:
+        catalog.close()
     return f"3 deliveries on idle C in the catalog {time.monotonic() - last:.2f} s after the last (flush: 1 s)"
 
 
-def _gc_refuses_a_wrong_catalog(fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+def _gc(tmp_path: Path, label: str, settings: dict[str, Any]) -> subprocess.Popen[str]:
+    """``enlarger gc`` as an operator runs it, with ``settings`` in its own file (started, not waited for)."""
+    config = _settings_file(tmp_path / f"gc-{label}.toml", settings)
+    command = [sys.executable, "-m", "enlarger.cli", "--config", str(config), "gc", "--json"]
+    command += ["--data-dir", str(tmp_path / f"gc-{label}")]  # where a missing database_url puts SQLite
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENLARGER_")}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _gc_refuses_a_wrong_catalog(fleet: Fleet, tmp_path: Path) -> str:
     """``enlarger gc`` with the bucket's settings but a missing or wrong ``database_url`` deletes nothing."""
     originals = fleet.objects("originals/")
     assert len(originals) == 5  # photo, hidden, later, counted (gone's went with it) and the ownership marker
@@ -430,27 +437,27 @@ def _gc_refuses_a_wrong_catalog(fleet: Fleet, tmp_path: Path, capsys: pytest.Cap
         "orphan_grace_seconds": 0,  # every unreferenced blob is old enough: only the ownership check stands
     }
     wrong = {**bucket_only, "database_url": fresh_database(fleet.postgres.url)}
-    for label, settings in (("missing", bucket_only), ("wrong", wrong)):
-        config = _settings_file(tmp_path / f"gc-{label}.toml", settings)
-        assert main(["--config", str(config), "gc", "--data-dir", str(tmp_path / f"gc-{label}")]) == 6, label
-        assert "check database_url; nothing was deleted" in capsys.readouterr().err
-        assert fleet.objects("originals/") == originals, label
-    right = _settings_file(tmp_path / "gc-right.toml", {**bucket_only, "database_url": fleet.database})
-    assert main(["--config", str(right), "gc", "--data-dir", str(tmp_path / "gc-right"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"removed": 0}
+    refusals = {
+        label: _gc(tmp_path, label, settings) for label, settings in (("missing", bucket_only), ("wrong", wrong))
+    }
+    for label, process in refusals.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 6, (label, process.returncode, out, err)
+        assert "check database_url; nothing was deleted" in err, (label, err)
+    assert fleet.objects("originals/") == originals
+    right = _gc(tmp_path, "right", {**bucket_only, "database_url": fleet.database})
+    out, err = right.communicate(timeout=120)
+    assert right.returncode == 0 and json.loads(out) == {"removed": 0}, (out, err)
     assert fleet.objects("originals/") == originals
     return "gc with a missing or a wrong database_url refused (exit 6), the 4 originals kept; the right one removed 0"
 
 
-def test_three_replicas_behave_as_one_service(fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def report(line: str) -> None:
-        _print(capsys, line)
-
+def test_three_replicas_behave_as_one_service(fleet: Fleet, tmp_path: Path) -> None:
     account = fleet.account.id
     images = fleet.sdk.images.v1
-    report(_upload_on_a_delivered_by_b_and_c(fleet))
+    _print(_upload_on_a_delivered_by_b_and_c(fleet))
     thumb, thumb_key, thumb_bytes = _a_miss_on_a_is_a_hit_on_b(fleet)
-    report("A's miss answered on B from the shared tier (HIT-SHARED, no transformation on B)")
+    _print("A's miss answered on B from the shared tier (HIT-SHARED, no transformation on B)")
 
     _upload(fleet, "gone", _image(400))
     hidden = _upload(fleet, None, _image(320))  # generated ids only may require signed URLs
@@ -459,8 +466,8 @@ def test_three_replicas_behave_as_one_service(fleet: Fleet, tmp_path: Path, caps
     purges = [_purge(fleet, gone_key, _tag("img", fleet, "gone"), "image-deleted", delete)]
     _answer_everywhere(fleet, fleet.url("gone"), lambda answer: answer.status_code == 404)
 
-    report(_s3_outage(fleet, thumb, thumb_bytes))
-    report(_postgres_crash(fleet))
+    _print(_s3_outage(fleet, thumb, thumb_key, thumb_bytes))
+    _print(_postgres_crash(fleet))
 
     # purges logged after the crash (PostgreSQL's sequences jump ahead then) reach everyone too
     private = partial(images.edit, hidden, account_id=account, require_signed_urls=True)
@@ -472,9 +479,9 @@ def test_three_replicas_behave_as_one_service(fleet: Fleet, tmp_path: Path, caps
     purges.append(_purge(fleet, thumb_key, _tag("var", fleet, "thumb"), "variant-changed", variant))
     _answer_everywhere(fleet, thumb, lambda answer: answer.status_code == 200 and decode(answer.content).width == 60)
     assert fleet.hook.bad_signatures == 0
-    report("purge delays after the change answered on A — " + "; ".join(purges))
+    _print("purge delays after the change answered on A — " + "; ".join(purges))
 
-    report(_usage_flush(fleet))
-    report(_gc_refuses_a_wrong_catalog(fleet, tmp_path, capsys))
+    _print(_usage_flush(fleet))
+    _print(_gc_refuses_a_wrong_catalog(fleet, tmp_path))
     for node in fleet.nodes.values():
         assert node.process.poll() is None, node.tail()  # every outage was answered, none ended a replica
