@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -41,34 +41,62 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
+class PostgresServer:
+    """A private PostgreSQL cluster on a fixed loopback port, which a test may stop and start again
+    (a database outage: clients see connections cut and refused, then the same server back)."""
+
+    def __init__(self, binaries: Path) -> None:
+        self._binaries = binaries
+        self.root = Path(tempfile.mkdtemp(prefix="enlarger-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self.port = _free_port()
+        self._run("initdb", "-D", str(self.root / "data"), "-A", "trust", "-U", "postgres")
+
+    @property
+    def url(self) -> str:
+        """The admin URL (no database)."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+
+    def _run(self, program: str, *arguments: str) -> None:
+        command = _as_server_user([str(self._binaries / program), *arguments])
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-o", options, "-w", "-l", str(self.root / "log"), "start")
+
+    def stop(self) -> None:
+        """Stop at once, as a crash would: connections are cut, nothing is shut down politely."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a private PostgreSQL cluster on a free loopback port; yields its admin URL."""
+def running_postgres() -> Iterator[PostgresServer]:
+    """Start a private PostgreSQL cluster on a free loopback port; stopped and removed at the end."""
     binaries = _postgres_bin()
     if binaries is None:
         if os.environ.get("ENLARGER_REQUIRE_POSTGRES") == "1":
             raise RuntimeError("PostgreSQL server binaries not found but ENLARGER_REQUIRE_POSTGRES=1")
         pytest.skip("PostgreSQL server binaries not installed")
-    root = Path(tempfile.mkdtemp(prefix="enlarger-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    data, port = root / "data", _free_port()
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
-    subprocess.run(
-        _as_server_user([str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]), **quiet
-    )  # type: ignore[call-overload]
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_server_user(
-            [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(root / "log"), "start"]
-        ),
-        **quiet,  # type: ignore[call-overload]
-    )
+    server = PostgresServer(binaries)
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        server.start()
+        yield server
     finally:
-        subprocess.run(_as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), **quiet)  # type: ignore[call-overload]
-        shutil.rmtree(root, ignore_errors=True)
+        with suppress(subprocess.CalledProcessError):  # already stopped by the test
+            server.stop()
+        server.remove()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a private PostgreSQL cluster on a free loopback port; yields its admin URL."""
+    with running_postgres() as server:
+        yield server.url
 
 
 def fresh_database(server_url: str) -> str:

@@ -88,12 +88,13 @@ class Origin:
         return sum(1 for p, _ in self.requests if p == path)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 10, interval: float = 0.01) -> None:
+    """Until ``condition()`` holds, asking every ``interval`` seconds (longer for a costly question)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
+        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -5,8 +5,13 @@ The writer purges its own disk (and the shared result tier) at once; the others 
 ``purge_poll_seconds``. The id of the last entry applied is kept beside the cache (it survives
 restarts like the cache does), so a replica that was down applies what it missed, as long as the
 entries are younger than ``purge_log_retention_seconds``. A replica without that file starts at the
-newest entry. One process per data directory follows (they share the disk cache). Ids are taken in
-insert order but become visible in commit order: a gap is waited for up to ``_GAP_WAIT``.
+newest entry. One process per data directory follows (they share the disk cache).
+
+Ids are taken in insert order but become visible in commit order, and PostgreSQL's sequences jump
+ahead after a crash or failover: a gap in ids may still fill (a commit in flight) or never will.
+Purges are idempotent and their order does not matter, so every entry is applied as soon as it is
+seen; only the saved position waits at a gap, up to ``_GAP_WAIT``, so that an entry committed into
+it later is applied too.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from enlarger.server.purge import PurgeIndex
 
 logger = logging.getLogger("enlarger.server")
 _PRUNE_EVERY = 3600.0  # seconds between prunes of old entries
-#: ids are taken at insert and seen at commit, so a gap younger than this is waited for; an older
-#: gap is a rolled-back transaction (or a pruned entry) and is skipped
+#: ids are taken at insert and seen at commit, so the position stays before a gap younger than this
+#: (entries past it are applied meanwhile); an older gap is a rolled-back transaction, a sequence that
+#: jumped (a PostgreSQL crash) or a pruned entry, and the position moves past it
 _GAP_WAIT = timedelta(seconds=10)
 
 
@@ -37,7 +43,8 @@ class PurgeFollower:
         self._state = state
         self._poll = poll
         self._retention = retention
-        self._last: int | None = None
+        self._last: int | None = None  # every entry up to this id is applied (the saved position)
+        self._ahead: set[int] = set()  # entries past a gap the position waits at, applied already
         self._pruned = float("-inf")
 
     def _load(self) -> int:
@@ -59,15 +66,19 @@ class PurgeFollower:
         if time.monotonic() - self._pruned >= _PRUNE_EVERY:
             self._catalog.prune_purges(datetime.now(UTC) - timedelta(seconds=self._retention))
             self._pruned = time.monotonic()
-        applied = 0
+        applied, waiting, before = 0, False, self._last
         for entry_id, tags, at in self._catalog.purges_after(self._last):
-            if entry_id != self._last + 1 and datetime.now(UTC) - at < _GAP_WAIT:
-                break  # an earlier id may still be committing (PostgreSQL): read again at the next poll
-            for tag in tags:
-                self._index.purge(tag)
-            self._last = entry_id
-            applied += 1
-        if applied:
+            if entry_id not in self._ahead:
+                for tag in tags:
+                    self._index.purge(tag)
+                self._ahead.add(entry_id)
+                applied += 1
+            if not waiting and (entry_id == self._last + 1 or datetime.now(UTC) - at >= _GAP_WAIT):
+                self._last = entry_id
+            else:
+                waiting = True  # an earlier id may still be committing (PostgreSQL): keep the position
+        self._ahead = {entry_id for entry_id in self._ahead if entry_id > self._last}
+        if self._last != before:
             self._save(self._last)
         return applied
 
