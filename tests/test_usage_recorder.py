@@ -1,6 +1,7 @@
-"""The usage recorder's documented timing rules (docs/usage.md), on a real SQLite catalog:
-the "seen today" memo is cleared at midnight UTC, deliveries reach the catalog every 10 seconds
-and at shutdown. Days and the clock are supplied by the test, so nothing waits for real time."""
+"""The usage recorder's documented rules (docs/usage.md), on a real SQLite catalog: the "seen
+today" memo is cleared at midnight UTC and past 200,000 entries, deliveries reach the catalog
+every 10 seconds and at shutdown and survive a failed write, and /metrics shows the documented
+series. Days and the clock are supplied by the test, so nothing waits for real time."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import asyncio
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy.exc import OperationalError
 
 from enlarger import usage
-from enlarger.catalog.store import Catalog
+from enlarger.catalog.store import Catalog, Image, now
 from enlarger.catalog.usage_store import UsageStore
 from enlarger.options import parse_options
 from enlarger.settings import Settings
-from enlarger.usage import Usage
+from enlarger.usage import Usage, UsageMetrics
 
 DAY = date(2026, 3, 1)
 FLUSH_EVERY = 10.0  # docs/usage.md: "added as increments … every 10 seconds"
@@ -140,3 +144,121 @@ def test_repeats_on_the_same_day_are_answered_without_the_catalog(
 
     asyncio.run(scenario())
     assert len(calls) == 2  # once per key and day: "every other request without a round trip"
+
+
+def test_the_memo_starts_again_when_it_passes_200000_entries(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/usage.md: the memo is "cleared at midnight UTC, and when it passes 200,000 entries"
+    account = catalog.create_account().id
+    recorder = Usage(catalog, Settings(), today=lambda: DAY)
+    calls: list[str] = []
+    real = recorder.store.record_transformation
+
+    def counted(account_id: str, key_hash: str, day: date, default_quota: int) -> int | None:
+        calls.append(key_hash)
+        return real(account_id, key_hash, day, default_quota)
+
+    monkeypatch.setattr(recorder.store, "record_transformation", counted)
+
+    async def scenario() -> list[int]:
+        await recorder.unique(account, "first")
+        # 199,998 other keys remembered today (as if requested: 200,000 round trips would take minutes)
+        recorder._seen.update((account, f"filler-{n}") for n in range(199_998))
+        rounds = []
+        await recorder.unique(account, "entry-200000")  # the memo now holds exactly 200,000
+        await recorder.unique(account, "first")
+        rounds.append(len(calls))
+        await recorder.unique(account, "entry-200001")  # past 200,000: the memo starts again
+        await recorder.unique(account, "first")
+        rounds.append(len(calls))
+        await _settle(recorder)
+        return rounds
+
+    # 200,000 entries: "first" still answered from memory; past it, "first" reaches the catalog again
+    assert asyncio.run(scenario()) == [2, 4]
+
+
+def test_deliveries_are_kept_when_a_flush_fails(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # usage.md: if the catalog cannot be reached at a flush, the counts stay in memory for the next one
+    account = catalog.create_account().id
+    recorder = Usage(catalog, Settings(), today=lambda: DAY)
+    real = recorder.store.add_deliveries
+    failures = [1]
+
+    def database_away(counts: Any) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise OperationalError("INSERT", {}, Exception("could not connect to server"))
+        real(counts)
+
+    monkeypatch.setattr(recorder.store, "add_deliveries", database_away)
+
+    async def scenario() -> list[tuple[int, int]]:
+        recorder.delivered(account, 200, 40)
+        recorder.delivered(account, 304, 2)
+        await recorder.flush()  # fails: nothing written, nothing lost
+        seen = [_delivered(catalog, account)]
+        recorder.delivered(account, 200, 5)
+        await recorder.close()
+        seen.append(_delivered(catalog, account))
+        return seen
+
+    assert asyncio.run(scenario()) == [(0, 0), (3, 47)]
+
+
+def _image(account_id: str, image_id: str, size: int) -> Image:
+    return Image(
+        account_id, image_id, "f.jpg", None, now(), False, {}, False, size, "image/jpeg", 1, 1, "h",
+        f"{account_id}/{image_id}",
+    )  # fmt: skip
+
+
+def test_metrics_show_the_documented_series(catalog: Catalog) -> None:
+    # docs/usage.md "Where it shows": totals over all accounts, or per account with an account label
+    one, two = catalog.create_account().id, catalog.create_account().id
+    catalog.add_image(_image(one, "a", 1000))
+    catalog.add_image(_image(one, "b", 250))
+    catalog.add_image(_image(two, "c", 7))
+    recorder = Usage(catalog, Settings(), today=lambda: now().date())
+
+    async def scenario() -> None:
+        await recorder.transformation(one, "a", parse_options("width=10"))
+        await recorder.transformation(one, "a", parse_options("width=20"))
+        await recorder.transformation(two, "c", parse_options("width=10"))
+        recorder.delivered(one, 200, 300)
+        recorder.delivered(one, 304, 0)
+        recorder.delivered(two, 200, 20)
+        await recorder.close()  # the flush reads the stored totals /metrics shows
+
+    asyncio.run(scenario())
+
+    def scrape(per_account: bool) -> str:
+        registry = CollectorRegistry()
+        registry.register(UsageMetrics(recorder, per_account=per_account))
+        return generate_latest(registry).decode()
+
+    totals = scrape(False)
+    for line in (
+        "enlarger_usage_delivered_images_total 3.0",
+        "enlarger_usage_delivered_bytes_total 320.0",
+        "enlarger_usage_new_transformations_total 3.0",
+        "enlarger_usage_refused_transformations_total 0.0",
+        "enlarger_usage_unique_transformations 3.0",
+        "enlarger_usage_stored_images 3.0",
+        "enlarger_usage_stored_bytes 1257.0",
+    ):
+        assert line in totals.splitlines(), line
+    assert one not in totals and two not in totals  # no tenant named
+    labelled = scrape(True)
+    for account, images, size, unique, stored, stored_bytes in ((one, 2, 300, 2, 2, 1250), (two, 1, 20, 1, 1, 7)):
+        label = f'{{account="{account}"}}'
+        for line in (
+            f"enlarger_usage_delivered_images_total{label} {images}.0",
+            f"enlarger_usage_delivered_bytes_total{label} {size}.0",
+            f"enlarger_usage_new_transformations_total{label} {unique}.0",
+            f"enlarger_usage_unique_transformations{label} {unique}.0",
+            f"enlarger_usage_stored_images{label} {stored}.0",
+            f"enlarger_usage_stored_bytes{label} {stored_bytes}.0",
+        ):
+            assert line in labelled.splitlines(), line
