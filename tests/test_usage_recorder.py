@@ -6,6 +6,7 @@ series. Days and the clock are supplied by the test, so nothing waits for real t
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,11 +14,14 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from enlarger import usage
+from enlarger.catalog.schema import usage_keys
 from enlarger.catalog.store import Catalog, Image, now
 from enlarger.catalog.usage_store import UsageStore
+from enlarger.errors import TransformationQuotaError
 from enlarger.options import parse_options
 from enlarger.settings import Settings
 from enlarger.usage import Usage, UsageMetrics
@@ -101,9 +105,13 @@ def test_deliveries_reach_the_catalog_every_ten_seconds(catalog: Catalog, clock:
         recorder.delivered(account, 200, 7)
         await _settle(recorder)
         seen.append(_delivered(catalog, account))  # the clock restarted at that flush
+        clock.now += FLUSH_EVERY
+        recorder.delivered(account, 200, 3)  # another 10 s: the next flush
+        await _settle(recorder)
+        seen.append(_delivered(catalog, account))
         return seen
 
-    assert asyncio.run(scenario()) == [(0, 0), (3, 110), (3, 110)]
+    assert asyncio.run(scenario()) == [(0, 0), (3, 110), (3, 110), (5, 120)]
 
 
 def test_deliveries_left_in_memory_are_written_at_shutdown(catalog: Catalog, clock: Clock) -> None:
@@ -121,6 +129,35 @@ def test_deliveries_left_in_memory_are_written_at_shutdown(catalog: Catalog, clo
         return _delivered(catalog, account)
 
     assert asyncio.run(scenario()) == (2, 42)
+
+
+def test_shutdown_waits_for_a_flush_in_flight(catalog: Catalog, clock: Clock) -> None:
+    # usage.md: deliveries are flushed at shutdown, the ones a running flush is writing included
+    account = catalog.create_account().id
+    recorder = Usage(catalog, Settings(), today=lambda: DAY)
+    real = recorder.store.add_deliveries
+    writing = threading.Event()
+    release = threading.Event()
+
+    def slow(counts: Any) -> None:
+        writing.set()
+        release.wait(timeout=60)
+        real(counts)
+
+    recorder.store.add_deliveries = slow  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[int, int]:
+        recorder.delivered(account, 200, 40)
+        clock.now += FLUSH_EVERY
+        recorder.delivered(account, 200, 2)  # starts a flush, held in the catalog write
+        while not writing.is_set():
+            await asyncio.sleep(0.01)
+        recorder.delivered(account, 200, 1)  # counted while the flush is writing
+        release.set()
+        await recorder.close()
+        return _delivered(catalog, account)
+
+    assert asyncio.run(scenario()) == (3, 43)
 
 
 def test_repeats_on_the_same_day_are_answered_without_the_catalog(
@@ -146,9 +183,7 @@ def test_repeats_on_the_same_day_are_answered_without_the_catalog(
     assert len(calls) == 2  # once per key and day: "every other request without a round trip"
 
 
-def test_the_memo_starts_again_when_it_passes_200000_entries(
-    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_memo_starts_again_when_it_passes_200000_entries(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     # docs/usage.md: the memo is "cleared at midnight UTC, and when it passes 200,000 entries"
     account = catalog.create_account().id
     recorder = Usage(catalog, Settings(), today=lambda: DAY)
@@ -185,10 +220,14 @@ def test_deliveries_are_kept_when_a_flush_fails(catalog: Catalog, monkeypatch: p
     recorder = Usage(catalog, Settings(), today=lambda: DAY)
     real = recorder.store.add_deliveries
     failures = [1]
+    writing = threading.Event()
+    release = threading.Event()
 
     def database_away(counts: Any) -> None:
         if failures[0]:
             failures[0] -= 1
+            writing.set()
+            release.wait(timeout=60)
             raise OperationalError("INSERT", {}, Exception("could not connect to server"))
         real(counts)
 
@@ -197,14 +236,19 @@ def test_deliveries_are_kept_when_a_flush_fails(catalog: Catalog, monkeypatch: p
     async def scenario() -> list[tuple[int, int]]:
         recorder.delivered(account, 200, 40)
         recorder.delivered(account, 304, 2)
-        await recorder.flush()  # fails: nothing written, nothing lost
+        failing = asyncio.create_task(recorder.flush())  # fails: nothing written, nothing lost
+        while not writing.is_set():
+            await asyncio.sleep(0.01)
+        recorder.delivered(account, 200, 5)  # counted while the failing write is in flight
+        release.set()
+        await failing
         seen = [_delivered(catalog, account)]
-        recorder.delivered(account, 200, 5)
+        recorder.delivered(account, 200, 1)
         await recorder.close()
         seen.append(_delivered(catalog, account))
         return seen
 
-    assert asyncio.run(scenario()) == [(0, 0), (3, 47)]
+    assert asyncio.run(scenario()) == [(0, 0), (4, 48)]
 
 
 def _image(account_id: str, image_id: str, size: int) -> Image:
@@ -220,12 +264,15 @@ def test_metrics_show_the_documented_series(catalog: Catalog) -> None:
     catalog.add_image(_image(one, "a", 1000))
     catalog.add_image(_image(one, "b", 250))
     catalog.add_image(_image(two, "c", 7))
-    recorder = Usage(catalog, Settings(), today=lambda: now().date())
+    recorder = Usage(catalog, Settings(transformation_quota=2), today=lambda: now().date())
 
     async def scenario() -> None:
         await recorder.transformation(one, "a", parse_options("width=10"))
         await recorder.transformation(one, "a", parse_options("width=20"))
         await recorder.transformation(two, "c", parse_options("width=10"))
+        for _ in range(2):  # a third new one for account one: over the quota, refused each time
+            with pytest.raises(TransformationQuotaError):
+                await recorder.transformation(one, "a", parse_options("width=30"))
         recorder.delivered(one, 200, 300)
         recorder.delivered(one, 304, 0)
         recorder.delivered(two, 200, 20)
@@ -243,7 +290,7 @@ def test_metrics_show_the_documented_series(catalog: Catalog) -> None:
         "enlarger_usage_delivered_images_total 3.0",
         "enlarger_usage_delivered_bytes_total 320.0",
         "enlarger_usage_new_transformations_total 3.0",
-        "enlarger_usage_refused_transformations_total 0.0",
+        "enlarger_usage_refused_transformations_total 2.0",
         "enlarger_usage_unique_transformations 3.0",
         "enlarger_usage_stored_images 3.0",
         "enlarger_usage_stored_bytes 1257.0",
@@ -251,8 +298,13 @@ def test_metrics_show_the_documented_series(catalog: Catalog) -> None:
         assert line in totals.splitlines(), line
     assert one not in totals and two not in totals  # no tenant named
     labelled = scrape(True)
-    for account, images, size, unique, stored, stored_bytes in ((one, 2, 300, 2, 2, 1250), (two, 1, 20, 1, 1, 7)):
+    rows = ((one, 2, 300, 2, 2, 1250, 2), (two, 1, 20, 1, 1, 7, 0))
+    for account, images, size, unique, stored, stored_bytes, refused in rows:
         label = f'{{account="{account}"}}'
+        refusals = f"enlarger_usage_refused_transformations_total{label}"
+        assert [line for line in labelled.splitlines() if line.startswith(refusals)] == (
+            [f"{refusals} {refused}.0"] if refused else []  # a series once the account has a refusal
+        )
         for line in (
             f"enlarger_usage_delivered_images_total{label} {images}.0",
             f"enlarger_usage_delivered_bytes_total{label} {size}.0",
@@ -262,3 +314,27 @@ def test_metrics_show_the_documented_series(catalog: Catalog) -> None:
             f"enlarger_usage_stored_bytes{label} {stored_bytes}.0",
         ):
             assert line in labelled.splitlines(), line
+
+
+def test_keys_older_than_the_window_are_forgotten_on_the_first_request_of_a_day(catalog: Catalog) -> None:
+    # docs/usage.md: "Keys last requested before the window are deleted once a day" (window: 30 days)
+    account = catalog.create_account().id
+    days = [DAY]
+    recorder = Usage(catalog, Settings(), today=lambda: days[0])
+
+    def kept() -> set[str]:
+        with catalog.engine.connect() as c:
+            return set(c.execute(select(usage_keys.c.key_hash).where(usage_keys.c.account_id == account)).scalars())
+
+    async def scenario() -> list[int]:
+        sizes = []
+        for day, key in ((DAY, "old"), (DAY + timedelta(days=5), "recent"), (DAY + timedelta(days=30), "today")):
+            days[0] = day
+            await recorder.unique(account, key)
+            await _settle(recorder)
+            sizes.append(len(kept()))
+        return sizes
+
+    # on day 30 the window is days 1-30: "old" (day 0) is outside it and deleted, "recent" stays
+    assert asyncio.run(scenario()) == [1, 2, 2]
+    assert kept() == {"recent", "today"}

@@ -150,18 +150,20 @@ def test_search_pages_follow_the_continuation_token(tenant: Tenant) -> None:
         assert seen == expected, order  # every image once, in order: no page repeated, none skipped
 
 
+def _stored(account_id: str, image_id: str) -> Image:
+    return Image(
+        account_id, image_id, "f.jpg", None, now(), False, {}, False, 10, "image/jpeg", 1, 1, "h",
+        f"{account_id}/{image_id}",
+    )  # fmt: skip
+
+
 def test_search_pages_hold_50_by_default_and_read_200_characters_of_q(tenant: Tenant) -> None:
     # docs/dashboard.md: per_page 1-100, 50 when left out; q up to 200 characters (the rest ignored)
     _sign_in(tenant.http, tenant.token)
     catalog = Catalog(tenant.catalog_url)
     long_id = "a" * 200 + "c"
     for image_id in [f"many/{n:02d}" for n in range(50)] + [long_id]:
-        catalog.add_image(
-            Image(
-                tenant.account.id, image_id, "f.jpg", None, now(), False, {}, False, 10, "image/jpeg", 1, 1, "h",
-                f"{tenant.account.id}/{image_id}",
-            )  # fmt: skip
-        )
+        catalog.add_image(_stored(tenant.account.id, image_id))
     catalog.close()
     first = _search(tenant)
     assert len(first["images"]) == 50 and first["continuation_token"] is not None
