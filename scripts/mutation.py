@@ -54,7 +54,11 @@ MAPPING: dict[str, list[str]] = {
     "models/preload.py": ["tests/server/test_model_preload.py"],
     "importing/jobs.py": ["tests/importing/test_jobs.py"],
     "importing/runner.py": ["tests/importing/test_s3_import.py", "tests/importing/test_import_documented.py"],
-    "binding/api.py": ["tests/binding/test_api.py", "tests/server/test_binding_http.py"],
+    "binding/api.py": [
+        "tests/binding/test_api.py",
+        "tests/server/test_binding_http.py",
+        "tests/server/test_binding_documented.py",
+    ],
 }
 
 _FLIPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
