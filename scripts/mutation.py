@@ -49,7 +49,11 @@ MAPPING: dict[str, list[str]] = {
     "placeholders.py": ["tests/test_placeholders.py", "tests/test_placeholders_documented.py"],
     "quality_search.py": ["tests/test_quality_search.py", "tests/test_quality_search_documented.py"],
     "provenance.py": ["tests/test_provenance.py", "tests/server/test_provenance_http.py", "tests/test_c2pa_network.py"],
-    "server/dashboard.py": ["tests/server/test_dashboard.py", "tests/server/test_dashboard_documented.py"],
+    "server/dashboard.py": [
+        "tests/server/test_dashboard.py",
+        "tests/server/test_dashboard_documented.py",
+        "tests/server/test_dashboard_csrf.py",
+    ],
     "catalog/store.py": ["tests/catalog/test_store.py"],
     "models/preload.py": ["tests/server/test_model_preload.py"],
     "importing/jobs.py": ["tests/importing/test_jobs.py"],

@@ -203,3 +203,22 @@ def test_a_signed_url_lasts_at_most_a_year(tenant: Tenant) -> None:
     assert int(before) + 3600 <= default["expires"] <= int(time.time()) + 3600  # an hour when left out
     missing = {"image_id": "no-such-image", "variant": "public", "expires_in": 60}
     assert tenant.http.post("/dashboard/api/sign", json=missing, headers={"X-CSRF-Token": csrf}).status_code == 404
+
+
+def test_a_token_created_on_the_dashboard_works_until_revoked(tenant: Tenant) -> None:
+    # docs/dashboard.md: tokens created (the secret shown once) and revoked on the Account page
+    csrf = _sign_in(tenant.http, tenant.token).json()["result"]["csrf"]
+    created = tenant.http.post("/dashboard/api/tokens", json={"name": "deploy"}, headers={"X-CSRF-Token": csrf})
+    assert created.status_code == 200, created.text
+    made = created.json()["result"]
+    assert made["name"] == "deploy" and made["token"] != tenant.token
+    listing = str(tenant.http.base_url).rstrip("/") + f"{tenant.api}/v1"
+    assert httpx.get(listing, headers={"Authorization": f"Bearer {made['token']}"}).status_code == 200
+    listed = {t["id"]: t for t in tenant.http.get("/dashboard/api/tokens").json()["result"]}
+    assert listed[made["id"]]["name"] == "deploy" and listed[made["id"]]["revoked"] is None
+    assert "token" not in listed[made["id"]]  # the secret is shown once, at creation
+    revoked = tenant.http.delete(f"/dashboard/api/tokens/{made['id']}", headers={"X-CSRF-Token": csrf})
+    assert revoked.status_code == 200
+    assert httpx.get(listing, headers={"Authorization": f"Bearer {made['token']}"}).status_code == 403  # hosting.md
+    listed = {t["id"]: t for t in tenant.http.get("/dashboard/api/tokens").json()["result"]}
+    assert listed[made["id"]]["revoked"] is not None
