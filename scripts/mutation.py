@@ -60,6 +60,9 @@ MAPPING: dict[str, list[str]] = {
     "importing/runner.py": ["tests/importing/test_s3_import.py", "tests/importing/test_import_documented.py"],
     "binding/api.py": [
         "tests/binding/test_api.py",
+        "tests/binding/test_fonts.py",
+        "tests/binding/test_hosted.py",
+        "tests/binding/test_usage.py",
         "tests/server/test_binding_http.py",
         "tests/server/test_binding_documented.py",
     ],
