@@ -57,7 +57,11 @@ MAPPING: dict[str, list[str]] = {
     "catalog/store.py": ["tests/catalog/test_store.py"],
     "models/preload.py": ["tests/server/test_model_preload.py"],
     "importing/jobs.py": ["tests/importing/test_jobs.py"],
-    "importing/runner.py": ["tests/importing/test_s3_import.py", "tests/importing/test_import_documented.py"],
+    "importing/runner.py": [
+        "tests/importing/test_s3_import.py",
+        "tests/importing/test_import_documented.py",
+        "tests/importing/test_sources_api.py",
+    ],
     "binding/api.py": [
         "tests/binding/test_api.py",
         "tests/binding/test_fonts.py",
