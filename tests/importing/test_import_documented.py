@@ -124,10 +124,11 @@ def test_an_existing_id_is_skipped_before_downloading(setup: tuple[JobStore, Hos
     jobs, hosting, account = setup
     hosting.upload(account, BODY, NewImage("k001.png", "", None, {}, False))
     source = Recording(pages_=1, per_page=3)
-    _run(jobs, hosting, job := _job(jobs, account), source)
+    _, progress = _run_bounded(jobs, hosting, job := _job(jobs, account), source)
     assert sorted(source.reads) == ["k000.png", "k002.png"]  # k001.png was never asked for
     counts = jobs.counts(job.id)
     assert (counts.done, counts.skipped) == (2, 1)
+    assert (progress.done, progress.skipped, progress.failed) == (2, 1, 0)  # what the progress line shows
 
 
 def test_a_4xx_from_the_source_is_final(setup: tuple[JobStore, Hosting, str]) -> None:
