@@ -49,12 +49,27 @@ MAPPING: dict[str, list[str]] = {
     "placeholders.py": ["tests/test_placeholders.py", "tests/test_placeholders_documented.py"],
     "quality_search.py": ["tests/test_quality_search.py", "tests/test_quality_search_documented.py"],
     "provenance.py": ["tests/test_provenance.py", "tests/server/test_provenance_http.py", "tests/test_c2pa_network.py"],
-    "server/dashboard.py": ["tests/server/test_dashboard.py", "tests/server/test_dashboard_documented.py"],
+    "server/dashboard.py": [
+        "tests/server/test_dashboard.py",
+        "tests/server/test_dashboard_documented.py",
+        "tests/server/test_dashboard_csrf.py",
+    ],
     "catalog/store.py": ["tests/catalog/test_store.py"],
     "models/preload.py": ["tests/server/test_model_preload.py"],
     "importing/jobs.py": ["tests/importing/test_jobs.py"],
-    "importing/runner.py": ["tests/importing/test_s3_import.py", "tests/importing/test_import_documented.py"],
-    "binding/api.py": ["tests/binding/test_api.py", "tests/server/test_binding_http.py"],
+    "importing/runner.py": [
+        "tests/importing/test_s3_import.py",
+        "tests/importing/test_import_documented.py",
+        "tests/importing/test_sources_api.py",
+    ],
+    "binding/api.py": [
+        "tests/binding/test_api.py",
+        "tests/binding/test_fonts.py",
+        "tests/binding/test_hosted.py",
+        "tests/binding/test_usage.py",
+        "tests/server/test_binding_http.py",
+        "tests/server/test_binding_documented.py",
+    ],
 }
 
 _FLIPS: dict[type[ast.cmpop], type[ast.cmpop]] = {

@@ -17,7 +17,7 @@ from enlarger.errors import FeatureUnavailableError
 from enlarger.pipeline import STEPS, transform
 from enlarger.settings import Settings, SettingsError, load_settings
 from tests.credentials import Authority, Identity, actions_of, active, capture, has_manifest, read_back
-from tests.imaging import gradient, save
+from tests.imaging import decode, gradient, save
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,17 @@ def test_huge_manifest_is_dropped(pki: Pki, caplog: pytest.LogCaptureFixture) ->
         result = transform(bloated, "width=100", settings=pki.settings())
     assert len(result.data) < 100_000 and not has_manifest(result.data, "image/jpeg")
     assert "would add" in caplog.text
+
+
+def test_an_output_c2pa_cannot_sign_is_served_without_credentials(
+    pki: Pki, photo: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # provenance.md: credentials c2pa-rs cannot embed in the output (a bare JPEG XL codestream) are
+    # dropped with a log line; the transformation succeeds
+    with caplog.at_level(logging.WARNING, logger="enlarger.provenance"):
+        result = transform(photo, "width=100,format=jxl", settings=pki.settings())
+    assert result.data[:2] == b"\xff\x0a" and decode(result.data).width == 100  # a JPEG XL codestream
+    assert "Content Credentials of the source dropped" in caplog.text
 
 
 def test_cyclic_parents_end_the_chain() -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import pyvips
 
 from enlarger.binding import Images, ImagesError, Rendered
 from enlarger.pipeline import image_placeholders
+from enlarger.security.fetch import Fetcher
 from enlarger.settings import Settings
 from tests.binding.aio import run
 from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save, solid
+from tests.live import Origin, serve
 
 BLUE_200x100 = save(solid(200, 100, (0, 0, 255)), "png")
 RED_20x10 = save(solid(20, 10, (255, 0, 0)), "png")
@@ -235,3 +240,57 @@ def test_url_overlay_outside_allowed_hosts_is_refused(images: Images) -> None:
     with pytest.raises(ImagesError) as caught:
         run(images.input(BLUE_200x100).draw("http://127.0.0.1:9/x.png").output("image/png"))
     assert caught.value.code == 9401 and caught.value.status == 403  # Cloudflare: not in allowed origins
+
+
+@pytest.fixture
+def overlay_origin() -> Iterator[str]:
+    origin = Origin()
+    origin.files["/red.png"] = RED_20x10
+    with serve(origin.app(), host="127.0.0.2") as base:
+        yield base
+
+
+def _outside(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, allowed_hosts=("127.0.0.2",), fetch_allowed_networks=("127.0.0.2/32",))
+
+
+def test_a_url_overlay_on_an_allowed_host_is_fetched_and_drawn(overlay_origin: str, tmp_path: Path) -> None:
+    images = Images(_outside(tmp_path))  # no fetcher given: the binding makes its own (and closes it)
+
+    async def drawn() -> tuple[Rendered, int, int]:
+        try:
+            made = await images.input(BLUE_200x100).draw(f"{overlay_origin}/red.png", top=0, left=0).output("image/png")
+            kept = _connections_to(overlay_origin)
+        finally:
+            await images.aclose()
+        return made, kept, _connections_to(overlay_origin)
+
+    made, kept, left = run(drawn())
+    image = out(made)
+    assert near(pixel(image, 5, 5), (255, 0, 0)) and near(pixel(image, 100, 50), (0, 0, 255))
+    assert (kept, left) == (1, 0)  # its own fetcher's kept-alive connection is closed with it (not left to GC)
+
+
+def _connections_to(base: str) -> int:
+    """TCP connections to ``base`` that this side has not closed: ESTABLISHED, or CLOSE_WAIT when the
+    server's keep-alive ended first (Linux's /proc/net/tcp: little-endian hex address:port, hex state)."""
+    where = urlsplit(base)
+    assert where.hostname is not None and where.port is not None
+    remote = f"{ipaddress.ip_address(where.hostname).packed[::-1].hex().upper()}:{where.port:04X}"
+    rows = [row.split() for row in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[2] == remote and row[3] in ("01", "08"))
+
+
+def test_a_fetcher_given_to_the_binding_stays_open_after_it_closes(overlay_origin: str, tmp_path: Path) -> None:
+    settings = _outside(tmp_path)
+
+    async def scenario() -> bytes:
+        fetcher = Fetcher.from_settings(settings)
+        try:
+            await Images(settings, fetcher=fetcher).aclose()  # the caller's fetcher: not the binding's to close
+            await Images(settings).aclose()  # a binding that never fetched has nothing to close
+            return (await fetcher.fetch(f"{overlay_origin}/red.png")).data
+        finally:
+            await fetcher.aclose()
+
+    assert run(scenario()) == RED_20x10

@@ -326,3 +326,34 @@ def test_a_token_is_revoked_only_by_its_own_account(catalog: Catalog) -> None:
     second, second_secret = catalog.create_token(owner.id, "ops")
     catalog.revoke_token(second.id, None)  # the operator's CLI: any account
     assert catalog.token_account(second_secret) is None
+
+
+def test_accounts_and_tokens_are_listed_oldest_first_and_only_their_own(catalog: Catalog) -> None:
+    first, second = catalog.create_account("first"), catalog.create_account("second")
+    assert [a.id for a in catalog.accounts()][-2:] == [first.id, second.id]
+    assert catalog.account(second.id) == second and catalog.account_by_hash(first.hash) == first
+    # hosting.md: the `public` variant a new account starts with does not bypass signed URLs
+    assert catalog.variant(first.id, "public").never_require_signed is False
+    ci, _ = catalog.create_token(first.id, "ci")
+    ops, ops_secret = catalog.create_token(first.id, "ops")
+    theirs, _ = catalog.create_token(second.id, "theirs")
+    assert [(t.id, t.name, t.revoked) for t in catalog.tokens(first.id)] == [(ci.id, "ci", None), (ops.id, "ops", None)]
+    assert [t.id for t in catalog.tokens(second.id)] == [theirs.id]
+    catalog.revoke_token(ops.id, first.id)
+    listed = catalog.tokens(first.id)
+    assert [t.id for t in listed] == [ci.id, ops.id]  # a revoked token stays listed, with when
+    assert listed[0].revoked is None and listed[1].revoked is not None
+    assert catalog.token_account(ops_secret) is None
+
+
+def test_unknown_accounts_are_not_found(catalog: Catalog) -> None:
+    catalog.create_account()
+    for call in (
+        lambda: catalog.account("0" * 32),
+        lambda: catalog.account_by_hash("no-such-hash"),
+        lambda: catalog.create_token("0" * 32, "orphan"),
+        lambda: catalog.update_account("0" * 32, {"flexible_variants": True}),
+    ):
+        with pytest.raises(NotFoundError):
+            call()
+    assert catalog.tokens("0" * 32) == []

@@ -4,13 +4,15 @@ external boundary: a bucket, an API, a URL list) and the real job store, hosting
 - a restarted listing continues after the last recorded page and repeats none;
 - ``--rate`` caps the objects per second asked of the source;
 - an id that exists is skipped before downloading;
-- 4xx source failures are final (transient ones are retried).
+- 4xx source failures are final (transient ones are retried);
+- a cancelled job ends its runner, the object in flight settled and the rest pending, while a
+  running one keeps going across heartbeats; an id created during its download is skipped.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from enlarger.errors import OriginError
 from enlarger.hosting import Hosting, NewImage
 from enlarger.importing.jobs import ImportJob, ImportOptions, JobStore, Listed
 from enlarger.importing.listing import ListingPage
-from enlarger.importing.runner import Runner
+from enlarger.importing.runner import Progress, Runner
 from enlarger.settings import Settings
 from enlarger.storage.factory import open_storage
 from tests.imaging import gradient, save
@@ -122,10 +124,11 @@ def test_an_existing_id_is_skipped_before_downloading(setup: tuple[JobStore, Hos
     jobs, hosting, account = setup
     hosting.upload(account, BODY, NewImage("k001.png", "", None, {}, False))
     source = Recording(pages_=1, per_page=3)
-    _run(jobs, hosting, job := _job(jobs, account), source)
+    _, progress = _run_bounded(jobs, hosting, job := _job(jobs, account), source)
     assert sorted(source.reads) == ["k000.png", "k002.png"]  # k001.png was never asked for
     counts = jobs.counts(job.id)
     assert (counts.done, counts.skipped) == (2, 1)
+    assert (progress.done, progress.skipped, progress.failed) == (2, 1, 0)  # what the progress line shows
 
 
 def test_a_4xx_from_the_source_is_final(setup: tuple[JobStore, Hosting, str]) -> None:
@@ -135,3 +138,102 @@ def test_a_4xx_from_the_source_is_final(setup: tuple[JobStore, Hosting, str]) ->
     assert source.reads.count("k001.png") == 1  # not retried
     counts = jobs.counts(job.id)
     assert (counts.done, counts.failed, counts.pending) == (2, 1, 0)
+
+
+@dataclass
+class Hooked(Recording):
+    """A recording source that runs ``on_read`` (async) before answering each read."""
+
+    on_read: Callable[[str], Awaitable[None]] | None = None
+
+    async def read(self, item: object) -> bytes:
+        if self.on_read is not None:
+            await self.on_read(getattr(item, "key", ""))
+        return await super().read(item)
+
+
+class Heartbeats:
+    """Counts the job states the runner's heartbeats read (a spy around the real job store's method)."""
+
+    def __init__(self, jobs: JobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.states: list[str] = []
+        real = jobs.heartbeat
+
+        def counted(job_id: str, owner: str, lead: bool, lease: float) -> tuple[str, bool]:
+            state, kept = real(job_id, owner, lead, lease)
+            self.states.append(state)
+            return state, kept
+
+        monkeypatch.setattr(jobs, "heartbeat", counted)
+
+    async def wait(self, count: int, state: str) -> None:
+        """Until ``count`` heartbeats have read ``state`` (each one ``lease / 3`` after the last)."""
+        while self.states.count(state) < count:
+            await anyio.sleep(0.02)
+
+
+def _run_bounded(jobs: JobStore, hosting: Hosting, job: ImportJob, source: Recording) -> tuple[ImportJob, Progress]:
+    """Run with a 3 s lease (a heartbeat each second); a runner that never ends fails the test."""
+    runner = Runner(jobs, hosting, job, source, owner="lead", lead=True, lease=3)
+
+    async def bounded() -> ImportJob:
+        with anyio.fail_after(120):
+            return await runner.run()
+
+    return anyio.run(bounded), runner.progress
+
+
+def test_a_cancelled_job_ends_its_runner_and_leaves_the_rest_pending(
+    setup: tuple[JobStore, Hosting, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # import.md: cancel "stops it; objects in flight settle, the rest stay pending"
+    jobs, hosting, account = setup
+    job = _job(jobs, account, concurrency=1)
+    heartbeats = Heartbeats(jobs, monkeypatch)
+
+    async def cancel_during_the_first(key: str) -> None:
+        if key == "k000.png":
+            await anyio.to_thread.run_sync(jobs.cancel, job.id, account)
+            await heartbeats.wait(1, "cancelled")  # the runner has seen it while this object is in flight
+
+    source = Hooked(pages_=1, per_page=5, on_read=cancel_during_the_first)
+    ended, _ = _run_bounded(jobs, hosting, job, source)
+    assert ended.state == "cancelled"
+    assert source.reads == ["k000.png"]
+    counts = jobs.counts(job.id)
+    assert (counts.done, counts.pending) == (1, 4)  # the one in flight settled; the rest wait
+
+
+def test_a_running_job_outlives_its_heartbeats(
+    setup: tuple[JobStore, Hosting, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs, hosting, account = setup
+    job = _job(jobs, account, concurrency=1)
+    heartbeats = Heartbeats(jobs, monkeypatch)
+
+    async def slow_first(key: str) -> None:
+        if key == "k000.png":
+            await heartbeats.wait(2, "running")  # the job keeps its lead across heartbeats
+
+    source = Hooked(pages_=1, per_page=3, on_read=slow_first)
+    ended, _ = _run_bounded(jobs, hosting, job, source)
+    assert ended.state == "done" and sorted(source.reads) == source.keys()
+    assert jobs.counts(job.id).done == 3
+
+
+def test_an_id_created_while_its_object_downloads_is_skipped(setup: tuple[JobStore, Hosting, str]) -> None:
+    # import.md: an existing id is skipped (not overwritten), also when it appears after the check
+    jobs, hosting, account = setup
+    job = _job(jobs, account)
+    theirs = save(gradient(8, 8), "png")
+
+    async def upload_meanwhile(key: str) -> None:
+        if key == "k001.png":
+            await anyio.to_thread.run_sync(lambda: hosting.upload(account, theirs, NewImage(key, "", None, {}, False)))
+
+    ended, progress = _run_bounded(jobs, hosting, job, Hooked(pages_=1, per_page=3, on_read=upload_meanwhile))
+    assert ended.state == "done"
+    counts = jobs.counts(job.id)
+    assert (counts.done, counts.skipped, counts.pending) == (2, 1, 0)
+    assert (progress.done, progress.skipped, progress.failed) == (2, 1, 0)  # what the progress line shows
+    assert hosting.catalog.image(account, "k001.png").size == len(theirs)  # theirs, not overwritten

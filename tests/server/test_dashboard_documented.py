@@ -8,12 +8,13 @@ import hashlib
 import hmac
 import io
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from enlarger.catalog.store import Catalog
+from enlarger.catalog.store import Catalog, Image, now
 from tests.imaging import gradient, save
 from tests.server.conftest import Start, Tenant, open_tenant
 
@@ -111,3 +112,113 @@ def test_dashboard_previews_are_not_counted_as_usage(tenant: Tenant) -> None:
     after = _usage(tenant)  # the same image delivered for real is counted: the count above could move
     assert after["delivered_today"] == {"images": 1, "bytes": len(delivered.content)}
     assert after["transformations"]["unique_30d"] == 1
+
+
+def _upload(tenant: Tenant, image_id: str) -> None:
+    tenant.sdk.images.v1.create(
+        account_id=tenant.account.id,
+        id=image_id,
+        file=(f"{image_id}.jpg", io.BytesIO(save(gradient(32, 24), "jpeg")), "image/jpeg"),
+    )
+
+
+def _search(tenant: Tenant, **params: str) -> dict[str, Any]:
+    response = tenant.http.get("/dashboard/api/search", params=params)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()["result"]
+    return page
+
+
+def test_search_pages_follow_the_continuation_token(tenant: Tenant) -> None:
+    # docs/dashboard.md: keyset pages in upload order (newest first unless sort_order=asc); each
+    # continuation_token fetches the next page, null after the last
+    _sign_in(tenant.http, tenant.token)
+    names = [f"page/{n}" for n in range(5)]
+    for name in names:
+        _upload(tenant, name)
+    for order, expected in (({}, names[::-1]), ({"sort_order": "desc"}, names[::-1]), ({"sort_order": "asc"}, names)):
+        seen: list[str] = []
+        token: str | None = None
+        for _ in range(len(names)):
+            page = _search(tenant, q="page/", per_page="2", **order, **({"continuation_token": token} if token else {}))
+            assert len(page["images"]) <= 2
+            seen += [image["id"] for image in page["images"]]
+            token = page["continuation_token"]
+            if token is None:
+                break
+        assert token is None  # the last page says so
+        assert seen == expected, order  # every image once, in order: no page repeated, none skipped
+
+
+def _stored(account_id: str, image_id: str) -> Image:
+    return Image(
+        account_id, image_id, "f.jpg", None, now(), False, {}, False, 10, "image/jpeg", 1, 1, "h",
+        f"{account_id}/{image_id}",
+    )  # fmt: skip
+
+
+def test_search_pages_hold_50_by_default_and_read_200_characters_of_q(tenant: Tenant) -> None:
+    # docs/dashboard.md: per_page 1-100, 50 when left out; q up to 200 characters (the rest ignored)
+    _sign_in(tenant.http, tenant.token)
+    catalog = Catalog(tenant.catalog_url)
+    long_id = "a" * 200 + "c"
+    for image_id in [f"many/{n:02d}" for n in range(50)] + [long_id]:
+        catalog.add_image(_stored(tenant.account.id, image_id))
+    catalog.close()
+    first = _search(tenant)
+    assert len(first["images"]) == 50 and first["continuation_token"] is not None
+    rest = _search(tenant, continuation_token=first["continuation_token"])
+    assert len(rest["images"]) == 1 and rest["continuation_token"] is None
+    assert [i["id"] for i in _search(tenant, q="a" * 200 + "b")["images"]] == [long_id]
+
+
+def test_a_signed_url_lasts_at_most_a_year(tenant: Tenant) -> None:
+    # docs/dashboard.md: expires_in in whole seconds, at most 31,536,000 (a year), 0 = never expires
+    csrf = _sign_in(tenant.http, tenant.token).json()["result"]["csrf"]
+    _upload(tenant, "s")
+
+    def sign(expires_in: object) -> httpx.Response:
+        body = {"image_id": "s", "variant": "public", "expires_in": expires_in}
+        return tenant.http.post("/dashboard/api/sign", json=body, headers={"X-CSRF-Token": csrf})
+
+    year = 365 * 24 * 3600
+    before = time.time()
+    longest = sign(year)
+    after = time.time()
+    assert longest.status_code == 200, longest.text
+    expires = longest.json()["result"]["expires"]
+    assert int(before) + year <= expires <= int(after) + year
+    assert f"exp={expires}" in longest.json()["result"]["url"]
+    assert httpx.get(longest.json()["result"]["url"]).status_code == 200
+    for refused in (year + 1, -1, 1.5, True):
+        answer = sign(refused)
+        assert answer.status_code == 400, refused
+        assert "31536000" in answer.text
+    never = sign(0).json()["result"]
+    assert never["expires"] is None and "exp=" not in never["url"]
+    before = time.time()
+    default = tenant.http.post(
+        "/dashboard/api/sign", json={"image_id": "s", "variant": "public"}, headers={"X-CSRF-Token": csrf}
+    ).json()["result"]
+    assert int(before) + 3600 <= default["expires"] <= int(time.time()) + 3600  # an hour when left out
+    missing = {"image_id": "no-such-image", "variant": "public", "expires_in": 60}
+    assert tenant.http.post("/dashboard/api/sign", json=missing, headers={"X-CSRF-Token": csrf}).status_code == 404
+
+
+def test_a_token_created_on_the_dashboard_works_until_revoked(tenant: Tenant) -> None:
+    # docs/dashboard.md: tokens created (the secret shown once) and revoked on the Account page
+    csrf = _sign_in(tenant.http, tenant.token).json()["result"]["csrf"]
+    created = tenant.http.post("/dashboard/api/tokens", json={"name": "deploy"}, headers={"X-CSRF-Token": csrf})
+    assert created.status_code == 200, created.text
+    made = created.json()["result"]
+    assert made["name"] == "deploy" and made["token"] != tenant.token
+    listing = str(tenant.http.base_url).rstrip("/") + f"{tenant.api}/v1"
+    assert httpx.get(listing, headers={"Authorization": f"Bearer {made['token']}"}).status_code == 200
+    listed = {t["id"]: t for t in tenant.http.get("/dashboard/api/tokens").json()["result"]}
+    assert listed[made["id"]]["name"] == "deploy" and listed[made["id"]]["revoked"] is None
+    assert "token" not in listed[made["id"]]  # the secret is shown once, at creation
+    revoked = tenant.http.delete(f"/dashboard/api/tokens/{made['id']}", headers={"X-CSRF-Token": csrf})
+    assert revoked.status_code == 200
+    assert httpx.get(listing, headers={"Authorization": f"Bearer {made['token']}"}).status_code == 403  # hosting.md
+    listed = {t["id"]: t for t in tenant.http.get("/dashboard/api/tokens").json()["result"]}
+    assert listed[made["id"]]["revoked"] is not None

@@ -89,6 +89,17 @@ def test_a_configured_model_that_cannot_load_keeps_the_service_not_ready(start: 
     assert refused.status_code == 501 and "missing.onnx" in refused.text
 
 
+@pytest.mark.parametrize("setting", ["upscale_model", "face_model"])
+def test_every_configured_model_is_loaded_at_start(start: Start, tmp_path: Path, setting: str) -> None:
+    # server.md: the models the settings name (segment_model, upscale_model, face_model) are loaded
+    # before /readyz says ready: a missing file is seen at start, not by the first request using it
+    client = start(**{setting: str(tmp_path / f"{setting}.onnx")})
+    wait_for(lambda: client.get("/readyz").text != "models loading\n")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.text.startswith("model unavailable:") and f"{setting}.onnx" in response.text
+
+
 def test_without_configured_models_the_service_is_ready(start: Start) -> None:
     client = start()
     wait_for(lambda: client.get("/readyz").status_code == 200)
