@@ -51,6 +51,7 @@ from enlarger.server.request_context import RequestContext
 from enlarger.server.result_tier import ResultTier
 from enlarger.server.workers import ALONE, Share
 from enlarger.settings import Settings
+from enlarger.source_cache import SourceCache
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage import ownership
 from enlarger.storage.factory import open_storage
@@ -176,6 +177,18 @@ ROUTES = [
 ]
 
 
+def _source_cache(settings: Settings, share: Share, metrics: Metrics) -> SourceCache | None:
+    """The on-disk cache of remote originals (issue 26); None when it is off (``source_cache_bytes`` 0)."""
+    if not settings.source_cache_bytes:
+        return None
+    return SourceCache(
+        settings.data_dir / "sources",
+        share.part(settings.source_cache_bytes),
+        tally=metrics.source_cache,
+        shard=(share.index, share.count),
+    )
+
+
 def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     """Build the service for ``settings``; directories are created, the cache index loaded.
 
@@ -205,6 +218,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
             allow_url=origin_matcher(settings.allowed_hosts),
             max_bytes=settings.max_input_bytes,
             revalidate_seconds=settings.origin_revalidate_seconds,
+            cache=_source_cache(settings, share, metrics),
         ),
         cache=cache,
         admission=Admission(share.part(settings.workers, at_least=1), share.part(settings.queue_size), metrics),
