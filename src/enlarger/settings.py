@@ -159,9 +159,9 @@ class Settings:
     source_cache_bytes: int = field(
         default=1024**3,
         metadata=_doc(
-            "Size bound of the on-disk cache of remote sources' original bytes (an HTTP origin, allowed_hosts "
-            "URLs): each original is downloaded once and revalidated with its ETag/Last-Modified instead of "
-            "downloaded again for every output; least recently used go first; 0 turns it off."
+            "Size bound of the on-disk cache of remote originals (an HTTP origin, allowed_hosts URLs, hosted "
+            "images on S3 storage): each is downloaded once (a remote source revalidated with its "
+            "ETag/Last-Modified) instead of for every output; least recently used go first; 0 turns it off."
         ),
     )
     cache_control_max_age: int = field(

@@ -5,6 +5,7 @@ A real origin on loopback counts the bodies it sent; the figures are what a CDN 
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from enlarger.storage.s3 import S3Storage
+from tests.backends import make_bucket
 from tests.imaging import decode, gradient, save
 from tests.live import Origin, serve
-from tests.server.conftest import OUTSIDE_NET, Start
+from tests.server.conftest import OUTSIDE_NET, Start, open_tenant
 
 PHOTO = "/img/photo.jpg"
 WIDTHS = range(40, 140, 10)  # ten outputs of one source, each a cache miss
@@ -131,3 +134,41 @@ def test_a_cached_source_over_a_lowered_size_limit_is_refused(start: Start, orig
     response = smaller.get(f"/cdn-cgi/image/width=60,format=png{PHOTO}")  # the origin answers 304
     assert response.status_code == 413
     assert response.headers["cf-resized"] == "err=9402"
+
+
+def test_hosted_originals_on_s3_are_read_from_storage_once(
+    start: Start, tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real_get = S3Storage.get
+
+    def counted(self: S3Storage, key: str) -> bytes:
+        reads.append(key)
+        return real_get(self, key)
+
+    monkeypatch.setattr(S3Storage, "get", counted)
+    tenant = open_tenant(
+        start,
+        tmp_path / "data",
+        storage="s3",
+        s3_endpoint=s3_endpoint,
+        s3_bucket=make_bucket(s3_endpoint),
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+    )
+    with tenant.sdk:
+        patched = tenant.http.patch(f"{tenant.api}/v1/config", headers=tenant.auth(), json={"flexible_variants": True})
+        assert patched.status_code == 200, patched.text
+        data = save(gradient(800, 600), "jpeg", Q=90)
+        tenant.sdk.images.v1.create(account_id=tenant.account.id, id="photo", file=("p.jpg", io.BytesIO(data)))
+        for width in WIDTHS:
+            response = tenant.http.get(f"/{tenant.account.hash}/photo/w={width},format=png")
+            assert response.status_code == 200, response.text
+            assert decode(response.content).width == width
+        originals = [key for key in reads if not key.startswith(".")]  # not the storage's ownership marker
+        assert len(originals) == 1  # before: one storage GET per miss
+        assert metric(tenant.http, "enlarger_source_cache_hits_total") == len(WIDTHS) - 1
+        stored = list((tmp_path / "data" / "sources").rglob("*"))
+        assert any(path.is_file() for path in stored)
+        tenant.sdk.images.v1.delete("photo", account_id=tenant.account.id)  # its original leaves the disk too
+        assert not any(path.is_file() for path in (tmp_path / "data" / "sources").rglob("*"))
