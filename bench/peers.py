@@ -561,7 +561,7 @@ def report(
     header = f"{'work':20s} {'server':16s} {'conns':>5s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s}"
     header += f" {'CPU ms/req':>10s} {'cores':>5s} {'KiB':>6s} {'ssimu2':>7s} {'errors':>6s}"
     if any(r.origin for r in runs):
-        header += f" {'origin req':>10s} {'origin MiB':>10s} {'× ideal':>7s}"
+        header += f" {'origin req':>10s} {'304s':>5s} {'origin MiB':>10s} {'× ideal':>7s}"
     print(header)
     for label in labels:
         for r in (r for r in runs if r.label == label):
@@ -574,7 +574,8 @@ def report(
             )
             if r.origin is not None:
                 times = r.origin["bytes"] / ideal[label] if ideal.get(label) else float("nan")
-                line += f" {r.origin['requests']:10d} {r.origin['bytes'] / 2**20:10.2f} {times:7.2f}"
+                line += f" {r.origin['requests']:10d} {r.origin['not_modified']:5d} {r.origin['bytes'] / 2**20:10.2f}"
+                line += f" {times:7.2f}"
             print(line)
     if ideal:
         for label, nbytes in ideal.items():
