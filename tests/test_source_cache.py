@@ -122,3 +122,11 @@ def test_the_tally_counts_hits_and_bytes(tmp_path: Path) -> None:
     assert stored.value == cache.total_bytes > len(BODY)
     cache.discard("url:a")
     assert stored.value == 0
+
+
+def test_a_failing_disk_stores_nothing_and_raises_nothing(tmp_path: Path) -> None:
+    cache = SourceCache(tmp_path, 10 * ENTRY)
+    entry_file(tmp_path, "url:a").parent.write_bytes(b"a file where the entry's folder goes")
+    cache.put("url:a", head_of(BODY), BODY)  # the fetch that produced BODY still serves it
+    assert cache.head("url:a") is None and cache.get("url:a", "url:x:etag:v1") is None
+    assert cache.total_bytes == 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -36,6 +37,7 @@ from typing import Protocol
 from enlarger.cache import TOUCH_SECONDS, abandoned, cache_key, shard_of
 
 _HEAD = 4  # bytes of big-endian head length
+logger = logging.getLogger("enlarger.source_cache")
 
 
 class Counter(Protocol):
@@ -124,7 +126,7 @@ class SourceCache:
         try:
             with self._path(cache_key(key)).open("rb") as handle:
                 return _head(handle.read(int.from_bytes(handle.read(_HEAD), "big")))
-        except FileNotFoundError:
+        except OSError:  # absent, or unreadable: the origin is asked as if it were absent
             return None
 
     def get(self, key: str, identity: str) -> bytes | None:
@@ -134,6 +136,9 @@ class SourceCache:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
+            return None
+        except OSError:  # a failing disk makes a miss, not a failed request
+            logger.warning("the source cache could not read %s", path, exc_info=True)
             return None
         head_len = int.from_bytes(raw[:_HEAD], "big")
         head = _head(raw[_HEAD : _HEAD + head_len])
@@ -160,6 +165,21 @@ class SourceCache:
             return
         name = cache_key(key)
         path = self._path(name)
+        try:
+            self._write(path, encoded, body)
+        except OSError:  # a full or failing disk: the source was fetched all the same, serve it
+            logger.warning("the source cache could not store %s", path, exc_info=True)
+            return
+        with self._lock:
+            self._forget(name)
+            self._index[name] = _Slot(size, self._clock())
+            self._total += size
+            self._evict()
+            self.tally.stored_bytes.set(self._total)
+
+    @staticmethod
+    def _write(path: Path, encoded: bytes, body: bytes) -> None:
+        """Head and body to a temp file beside ``path``, then renamed over it (atomic)."""
         path.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{os.getpid()}.")
         try:
@@ -169,14 +189,9 @@ class SourceCache:
                 handle.write(body)
             os.replace(tmp, path)
         except BaseException:
-            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
-        with self._lock:
-            self._forget(name)
-            self._index[name] = _Slot(size, self._clock())
-            self._total += size
-            self._evict()
-            self.tally.stored_bytes.set(self._total)
 
     def discard(self, key: str) -> None:
         """Remove ``key``'s entry (unknown keys are ignored)."""
