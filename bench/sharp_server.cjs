@@ -1,11 +1,12 @@
 // A minimal image server on sharp, the Node peer in bench/peers.py: the part of Cloudflare's
 // transformation URL the benchmark uses, /cdn-cgi/image/width=W,format=F,quality=Q/<path>, with
-// <path> read from --origin. It resizes to width W (aspect kept, never enlarged, EXIF orientation
+// <path> read from --origin (a folder, or an http:// URL fetched for every request: a minimal server
+// keeps no originals). It resizes to width W (aspect kept, never enlarged, EXIF orientation
 // applied, colour converted to sRGB when there is a profile: sharp's defaults), strips metadata
 // (sharp's default) and encodes with the encoder settings given on the command line, so they can be
 // matched with the other servers'. GET /healthz answers "ok". Run by bench/peers.py with NODE_PATH
 // pointing at bench/.peers/sharp/node_modules:
-//   node bench/sharp_server.cjs --port 8081 --origin DIR [--jpeg-progressive 1] [--webp-effort 4] [--avif-effort 2]
+//   node bench/sharp_server.cjs --port 8081 --origin DIR|URL [--jpeg-progressive 1] [--webp-effort 4] [--avif-effort 2]
 "use strict";
 
 const fs = require("fs/promises");
@@ -23,7 +24,8 @@ function args(argv) {
 }
 
 const config = args(process.argv);
-const origin = path.resolve(config.origin);
+const remote = /^https?:\/\//.test(config.origin) ? config.origin.replace(/\/+$/, "") : null;
+const origin = remote ? null : path.resolve(config.origin);
 
 function options(text) {
   const parsed = {};
@@ -34,10 +36,21 @@ function options(text) {
   return parsed;
 }
 
-async function transform(file, opts) {
+async function read(source) {
+  if (remote) {
+    const response = await fetch(`${remote}/${source}`);
+    if (!response.ok) throw new Error(`origin answered ${response.status}`);
+    return Buffer.from(await response.arrayBuffer());
+  }
+  const file = path.resolve(origin, decodeURIComponent(source));
+  if (!file.startsWith(origin + path.sep)) throw new Error("bad path");
+  return fs.readFile(file);
+}
+
+async function transform(source, opts) {
   const width = Number(opts.width);
   const quality = Number(opts.quality || 85);
-  let pipeline = sharp(await fs.readFile(file)).rotate().resize({ width, withoutEnlargement: true });
+  let pipeline = sharp(await read(source)).rotate().resize({ width, withoutEnlargement: true });
   switch (opts.format) {
     case "webp":
       pipeline = pipeline.webp({ quality, effort: config.webpEffort });
@@ -66,13 +79,8 @@ const server = http.createServer(async (req, res) => {
     send(res, 404, "text/plain", Buffer.from("not found"));
     return;
   }
-  const file = path.resolve(origin, decodeURIComponent(match[2]));
-  if (!file.startsWith(origin + path.sep)) {
-    send(res, 400, "text/plain", Buffer.from("bad path"));
-    return;
-  }
   try {
-    const [type, body] = await transform(file, options(match[1]));
+    const [type, body] = await transform(match[2], options(match[1]));
     send(res, 200, type, body);
   } catch (error) {
     send(res, 500, "text/plain", Buffer.from(String(error)));

@@ -63,6 +63,7 @@ class Origin:
         self.etags: dict[str, str] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.queries: list[str] = []  # the query string of each request, in order
+        self.bodies: list[tuple[str, int]] = []  # (path, length) of each file body sent, in order
 
     def app(self) -> Starlette:
         async def any_path(request: Request) -> Response:
@@ -80,12 +81,17 @@ class Origin:
             etag = self.etags.get(path)
             if etag and request.headers.get("if-none-match") == etag:
                 return Response(status_code=304, headers={"ETag": etag})
+            self.bodies.append((path, len(self.files[path])))
             return Response(self.files[path], headers={"ETag": etag} if etag else {}, media_type="image/jpeg")
 
         return Starlette(routes=[Route("/{path:path}", any_path)])
 
     def hits(self, path: str) -> int:
         return sum(1 for p, _ in self.requests if p == path)
+
+    def bytes_sent(self, path: str) -> int:
+        """Bytes of ``path``'s file bodies this origin sent (304s and failures send none)."""
+        return sum(length for p, length in self.bodies if p == path)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10, interval: float = 0.01) -> None:

@@ -35,6 +35,7 @@ DEFAULTS = {
     "origin_revalidate_seconds": 60,
     "cache_max_bytes": 1024**3,
     "cache_memory_bytes": 128 * 1024**2,
+    "source_cache_bytes": 1024**3,
     "cache_control_max_age": 172_800,
     "concurrency": 0,
     "queue_size": 32,

@@ -60,7 +60,7 @@ def shard_of(key: str, count: int) -> int:
     return int(key[:8], 16) % count
 
 
-def _abandoned(name: str) -> bool:
+def abandoned(name: str) -> bool:
     """Whether a temp file (``.<pid>.<random>``) belongs to no running writer: a crash leftover.
 
     Another live process may be writing its own temp file right now; only the dead's are removed.
@@ -167,7 +167,7 @@ class DiskCache:
         index, count = self._shard
         for path in self._root.glob("??/*"):
             if path.name.startswith("."):
-                if _abandoned(path.name):
+                if abandoned(path.name):
                     path.unlink(missing_ok=True)  # a temp file left by a crash mid-write
                 continue
             if count > 1 and shard_of(path.name, count) != index:

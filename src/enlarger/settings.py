@@ -156,6 +156,14 @@ class Settings:
             "0 turns the memory layer off."
         ),
     )
+    source_cache_bytes: int = field(
+        default=1024**3,
+        metadata=_doc(
+            "Size bound of the on-disk cache of remote originals (an HTTP origin, allowed_hosts URLs, hosted "
+            "images on S3 storage): each is downloaded once (a remote source revalidated with its "
+            "ETag/Last-Modified) instead of for every output; least recently used go first; 0 turns it off."
+        ),
+    )
     cache_control_max_age: int = field(
         default=172_800,
         metadata=_doc("max-age (seconds) in Cache-Control of transformed responses (Cloudflare's 2-day browser TTL)."),
@@ -174,8 +182,8 @@ class Settings:
         default=1,
         metadata=_doc(
             "Server processes sharing the port (SO_REUSEPORT), each with its own event loop; 0 means one per "
-            "CPU core. concurrency, queue_size, cache_max_bytes and cache_memory_bytes are totals split "
-            "between them.",
+            "CPU core. concurrency, queue_size, cache_max_bytes, cache_memory_bytes and source_cache_bytes are "
+            "totals split between them.",
             (0, 256),
         ),
     )

@@ -4,10 +4,20 @@ A source is first *located*: its identity (what the output cache keys on) is fou
 as possible — a ``stat`` for files (itself remembered for about a second), a remembered validator
 for remote sources — and its bytes are only read when a transformation actually needs them, so
 cache hits touch no source.
+
+A remote source's bytes are kept in the :class:`~enlarger.source_cache.SourceCache` when one is
+given (issue 26): a later miss reads them from disk while the identity is fresh, and after a
+conditional request the origin answered 304; concurrent fetches of one URL in this process are
+one fetch. Nothing is served from that cache for a source this process has not located — allowed,
+and fetched or revalidated through the fetcher's address policy, timeouts and byte limit —
+itself. Processes sharing the cache directory each fetch a source they miss at the same moment
+(no lock across processes); a process finding another's entry revalidates it (304, no body).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import os
 import stat
@@ -16,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urljoin
 
 import anyio
@@ -28,6 +39,9 @@ from enlarger.errors import (
     SourceNotFoundError,
 )
 from enlarger.security.fetch import Fetched, Fetcher
+from enlarger.source_cache import Head, SourceCache
+
+T = TypeVar("T")
 
 _KNOWN_LIMIT = 100_000  # remembered remote identities (about 200 bytes each)
 FILE_IDENTITY_SECONDS = 1.0  # how long a local file's stat is trusted: a change is seen within it
@@ -89,6 +103,7 @@ class Sources:
         revalidate_seconds: float,
         file_identity_seconds: float = FILE_IDENTITY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        cache: SourceCache | None = None,
     ) -> None:
         self._remote_origin = origin if is_absolute(origin) else None
         self._root = None if self._remote_origin else Path(origin).resolve()
@@ -100,6 +115,8 @@ class Sources:
         self._file_seconds = file_identity_seconds
         self._clock = clock
         self._files: dict[str, tuple[float, Located]] = {}  # source → (expiry, located), oldest first
+        self._cache = cache  # remote sources' original bytes (issue 26); None: fetched for every miss
+        self._flights: dict[tuple[str, str], asyncio.Future[Any]] = {}  # fetches in progress, shared
 
     def with_query(self, source: str, query: str) -> str:
         """``source`` with the request's query string where it names something: for a URL (an
@@ -179,9 +196,26 @@ class Sources:
 
     async def _locate_url(self, url: str) -> Located:
         known = self._known.get(url)
+        if known is not None and self._clock() - known.checked < self._revalidate:
+            return Located(known.identity, functools.partial(self._body, url, known.identity), url)
+        found, data = await self._single(("locate", url), lambda: self._refresh(url))
+        if data is None:
+            return Located(found.identity, functools.partial(self._body, url, found.identity), url)
+
+        async def ready() -> bytes:
+            return data
+
+        return Located(found.identity, ready, url)
+
+    async def _refresh(self, url: str) -> tuple[_Known, bytes | None]:
+        """Ask the origin (conditionally when validators are known, from memory or from the source
+        cache); the body when it sent one (already stored), None when it answered 304."""
         now = self._clock()
-        if known is not None and now - known.checked < self._revalidate:
-            return Located(known.identity, lambda: self._fetch_body(url), url)
+        known = self._known.get(url)
+        if known is None and self._cache is not None:
+            head = await anyio.to_thread.run_sync(self._cache.head, _cache_key(url))
+            if head is not None:
+                known = _Known(head.identity, head.etag, head.last_modified, now)
         fetched = await self._fetcher.fetch(
             url,
             etag=known.etag if known else None,
@@ -189,18 +223,65 @@ class Sources:
         )
         if fetched.not_modified and known is not None:
             known.checked = now
-            return Located(known.identity, lambda: self._fetch_body(url), url)
-        self._known[url] = _Known(_identity_of(fetched), fetched.etag, fetched.last_modified, now)
+            self._remember(url, known)
+            if self._cache is not None:
+                self._cache.tally.revalidations.inc()
+            return known, None
+        return await self._fetched(url, fetched, now), fetched.data
+
+    async def _fetched(self, url: str, fetched: Fetched, now: float) -> _Known:
+        """Remember what ``url`` now is, and keep its bytes in the source cache."""
+        known = _Known(_identity_of(fetched), fetched.etag, fetched.last_modified, now)
+        self._remember(url, known)
+        if self._cache is not None:
+            head = Head(known.identity, known.etag, known.last_modified, len(fetched.data))
+            self._cache.tally.misses.inc()
+            await anyio.to_thread.run_sync(self._cache.put, _cache_key(url), head, fetched.data)
+        return known
+
+    def _remember(self, url: str, known: _Known) -> None:
+        self._known[url] = known
+        self._known.move_to_end(url)
         if len(self._known) > _KNOWN_LIMIT:
             self._known.popitem(last=False)
 
-        async def ready() -> bytes:
+    async def _body(self, url: str, identity: str) -> bytes:
+        """The bytes of a located source: from the source cache, else fetched (once for all who ask)."""
+        if self._cache is not None:
+            data = await anyio.to_thread.run_sync(self._cache.get, _cache_key(url), identity)
+            if data is not None and len(data) <= self._max_bytes:  # the limit may have been lowered since
+                return data
+
+        async def download() -> bytes:
+            fetched = await self._fetcher.fetch(url)
+            await self._fetched(url, fetched, self._clock())
             return fetched.data
 
-        return Located(self._known[url].identity, ready, url)
+        return await self._single(("body", url), download)
 
-    async def _fetch_body(self, url: str) -> bytes:
-        return (await self._fetcher.fetch(url)).data
+    async def _single(self, key: tuple[str, str], work: Callable[[], Awaitable[T]]) -> T:
+        """``work``'s result, shared by every caller asking for ``key`` while it runs (single flight).
+
+        It runs as its own task, so a caller that goes away (a client that hung up) does not
+        cancel it for the others waiting on it.
+        """
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(work())
+            self._flights[key] = flight
+            flight.add_done_callback(functools.partial(self._landed, key))
+        return cast(T, await asyncio.shield(flight))
+
+    def _landed(self, key: tuple[str, str], flight: asyncio.Future[Any]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here, so a failure nobody awaited any more is not logged as lost
+
+
+def _cache_key(url: str) -> str:
+    """The source cache's key of a remote source: its URL (the same bytes for every tenant asking)."""
+    return "url:" + url
 
 
 def _relative(source: str) -> str:

@@ -207,15 +207,20 @@ def test_the_query_string_of_a_relative_source_is_passed_to_the_origin(
     assert origin.queries[-1] == "v=3"  # another query is another source URL, asked for again
 
 
-def test_a_miss_inside_the_revalidation_window_fetches_the_body_once_more(
-    start: Start, origin: Origin, origin_url: str
+@pytest.mark.parametrize("source_cache_bytes", [0, 1024**3])
+def test_a_miss_inside_the_revalidation_window_needs_the_body(
+    start: Start, origin: Origin, origin_url: str, source_cache_bytes: int
 ) -> None:
-    client = start(origin=origin_url, origin_revalidate_seconds=3600)
+    """Without the source cache (0) the body is fetched once more; with it, read from disk."""
+    client = start(origin=origin_url, origin_revalidate_seconds=3600, source_cache_bytes=source_cache_bytes)
     assert decode(client.get("/cdn-cgi/image/width=100,format=png/img/photo.jpg").content).width == 100
     before = origin.hits("/img/photo.jpg")
     other = client.get("/cdn-cgi/image/width=60,format=png/img/photo.jpg")  # known source, new output
     assert other.headers["x-enlarger-cache"] == "MISS"
     assert decode(other.content).width == 60
+    if source_cache_bytes:
+        assert origin.hits("/img/photo.jpg") == before
+        return
     assert origin.hits("/img/photo.jpg") == before + 1
     assert "if-none-match" not in origin.requests[-1][1]  # the bytes themselves are needed
 

@@ -51,6 +51,7 @@ from enlarger.server.request_context import RequestContext
 from enlarger.server.result_tier import ResultTier
 from enlarger.server.workers import ALONE, Share
 from enlarger.settings import Settings
+from enlarger.source_cache import SourceCache
 from enlarger.sources import Sources, ensure_directory, is_absolute
 from enlarger.storage import ownership
 from enlarger.storage.factory import open_storage
@@ -176,6 +177,19 @@ ROUTES = [
 ]
 
 
+def _source_cache(settings: Settings, share: Share, metrics: Metrics) -> SourceCache | None:
+    """The on-disk cache of remote originals (issue 26): remote sources' and, with S3 storage, hosted
+    images'; None when it is off (``source_cache_bytes`` 0)."""
+    if not settings.source_cache_bytes:
+        return None
+    return SourceCache(
+        settings.data_dir / "sources",
+        share.part(settings.source_cache_bytes),
+        tally=metrics.source_cache,
+        shard=(share.index, share.count),
+    )
+
+
 def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     """Build the service for ``settings``; directories are created, the cache index loaded.
 
@@ -197,6 +211,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
         shard=(share.index, share.count),
     )
     purge = PurgeIndex(settings.data_dir / "cache-tags", cache)
+    originals = _source_cache(settings, share, metrics)
     services = Services(
         settings=settings,
         sources=Sources(
@@ -205,6 +220,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
             allow_url=origin_matcher(settings.allowed_hosts),
             max_bytes=settings.max_input_bytes,
             revalidate_seconds=settings.origin_revalidate_seconds,
+            cache=originals,
         ),
         cache=cache,
         admission=Admission(share.part(settings.workers, at_least=1), share.part(settings.queue_size), metrics),
@@ -223,7 +239,9 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     webhook = (
         PurgeWebhook(settings.purge_webhook_url, settings.purge_webhook_secret) if settings.purge_webhook_url else None
     )
-    app.state.hosting = service = HostingService(hosting, fetcher, purge, services.results, webhook)
+    app.state.hosting = service = HostingService(
+        hosting, fetcher, purge, services.results, webhook, originals if settings.storage == "s3" else None
+    )
     app.state.purges = PurgeFollower(  # issue 25: purges made by other replicas
         hosting.catalog,
         purge,

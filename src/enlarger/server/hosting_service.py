@@ -31,6 +31,7 @@ from enlarger.server.purge import PurgeIndex, image_tag, variant_tag
 from enlarger.server.purge_webhook import PurgeWebhook
 from enlarger.server.result_tier import ResultTier
 from enlarger.server.storage_pool import StoragePool
+from enlarger.source_cache import Head, SourceCache
 from enlarger.usage import Usage
 
 _REMEMBERED = 10_000
@@ -54,6 +55,7 @@ class HostingService:
     purge: PurgeIndex
     results: ResultTier | None = None  # the shared result tier, purged with the disk cache (issue 25)
     webhook: PurgeWebhook | None = None  # the operator's purge webhook (purge_webhook_url)
+    originals: SourceCache | None = None  # S3-stored originals kept on local disk (issue 26); None: read every miss
     _targets: OrderedDict[tuple[str, str, str], tuple[float, Target]] = field(default_factory=OrderedDict)
     _generation: int = 0  # bumped by _changed(): lookups started before it are not remembered
     usage: Usage = field(init=False)  # usage accounting (issue 17)
@@ -75,7 +77,19 @@ class HostingService:
         return ImageRecords(self.base_url(request), account.hash, tuple(v.id for v in variants))
 
     async def original(self, image: Image) -> bytes:
-        return await self.storage.run(self.hosting.original, image)
+        """The image's original bytes: from the source cache when the storage is remote (S3) and
+        it holds them (keyed by account and image, checked against the content hash), else from
+        the storage (then kept there)."""
+        cache = self.originals
+        if cache is None or not image.content_hash:
+            return await self.storage.run(self.hosting.original, image)
+        key = _original_key(image.account_id, image.id)
+        data = await run(cache.get, key, image.content_hash)
+        if data is None:
+            data = await self.storage.run(self.hosting.original, image)
+            cache.tally.misses.inc()
+            await run(cache.put, key, Head(image.content_hash, None, None, len(data)), data)
+        return data
 
     # --- delivery lookups
     async def target(self, account_hash: str, image_id: str, name: str) -> Target:
@@ -159,6 +173,8 @@ class HostingService:
 
     async def delete_image(self, account_id: str, image_id: str) -> None:
         await self.storage.run(self.hosting.delete, account_id, image_id)
+        if self.originals is not None:  # another replica's copy goes by LRU (its lookups fail first)
+            await run(self.originals.discard, _original_key(account_id, image_id))
         await self._changed(image_tag(account_id, image_id), reason="image-deleted")
 
     async def image_replaced(self, account_id: str, image_id: str) -> None:
@@ -188,3 +204,8 @@ class HostingService:
         keys = await run(self.hosting.catalog.delete_key, account_id, name)
         await self._changed()
         return keys
+
+
+def _original_key(account_id: str, image_id: str) -> str:
+    """The source cache's key of a hosted original: one entry per image of an account (tenants apart)."""
+    return f"hosted:{account_id}:{image_id}"

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from enlarger.models import runtime
+from enlarger.source_cache import Tally
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is first imported
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -81,6 +82,19 @@ class Metrics:
         )
         self.coalesced = Counter(
             "enlarger_coalesced", "Requests that waited for an identical in-flight transformation", registry=r
+        )
+        self.source_cache = Tally(  # issue 26: remote originals kept on disk (enlarger.source_cache)
+            hits=Counter("enlarger_source_cache_hits", "Source reads served from the source cache", registry=r),
+            misses=Counter(
+                "enlarger_source_cache_misses", "Source bodies downloaded from the origin (and cached)", registry=r
+            ),
+            revalidations=Counter(
+                "enlarger_source_cache_revalidations", "Source revalidations the origin answered 304", registry=r
+            ),
+            evictions=Counter("enlarger_source_cache_evictions", "Sources evicted to stay in the bound", registry=r),
+            stored_bytes=Gauge(
+                "enlarger_source_cache_bytes", "Bytes held by the source cache", registry=r, multiprocess_mode="livesum"
+            ),
         )
         r.register(_Inference())
         self._shared = os.environ.get(MULTIPROCESS_DIR)
