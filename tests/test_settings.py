@@ -35,6 +35,7 @@ DEFAULTS = {
     "origin_revalidate_seconds": 60,
     "cache_max_bytes": 1024**3,
     "cache_memory_bytes": 128 * 1024**2,
+    "decode_cache_bytes": 256 * 1024**2,  # decoded source copies (issue 26)
     "cache_control_max_age": 172_800,
     "concurrency": 0,
     "queue_size": 32,

@@ -11,12 +11,14 @@ memory, models) are the answering process's own.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from enlarger import decode_cache
 from enlarger.models import runtime
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is first imported
@@ -82,10 +84,40 @@ class Metrics:
         self.coalesced = Counter(
             "enlarger_coalesced", "Requests that waited for an identical in-flight transformation", registry=r
         )
+        self.decode_hits = Counter(
+            "enlarger_decode_cache_hits", "Outputs made from a decoded copy of their source in memory", registry=r
+        )
+        self.decode_misses = Counter(
+            "enlarger_decode_cache_misses",
+            "Outputs a decoded copy could have served that decoded their source (directly or into a new copy)",
+            registry=r,
+        )
+        self.decode_copies = Counter("enlarger_decode_cache_copies", "Decoded copies of sources made", registry=r)
+        self.decode_bytes = Gauge(
+            "enlarger_decode_cache_bytes",
+            "Bytes of decoded source copies held in memory",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self._decode_counted = decode_cache.Stats(0, 0, 0, 0, 0)
+        self._decode_lock = threading.Lock()
         r.register(_Inference())
         self._shared = os.environ.get(MULTIPROCESS_DIR)
 
+    def count_decodes(self) -> None:
+        """Bring the decoded-copy cache's series up to date with the process's cache
+        (:data:`enlarger.decode_cache.CACHE`, which the engine counts in): called after each
+        transformation and before each scrape, so the counts add up over processes like the others."""
+        now = decode_cache.CACHE.stats()
+        with self._decode_lock:
+            before, self._decode_counted = self._decode_counted, now
+        self.decode_hits.inc(max(0, now.hits - before.hits))
+        self.decode_misses.inc(max(0, now.misses - before.misses))
+        self.decode_copies.inc(max(0, now.copies - before.copies))
+        self.decode_bytes.set(now.bytes)
+
     def render(self) -> bytes:
+        self.count_decodes()
         if self._shared is None:
             return generate_latest(self.registry)
         combined = CollectorRegistry()

@@ -253,6 +253,7 @@ async def _produce(services: Services, key: str, output: OutputRequest, accept: 
             if tracing.ENABLED:
                 span.set_attributes(_described(entry))
         services.metrics.transform_seconds.observe(time.perf_counter() - started)
+        services.metrics.count_decodes()
         _keep(services, key, entry, output.tags)
         return entry
 
