@@ -117,11 +117,11 @@ class DecodeCache:
                 self._largest.clear()
 
     def clear(self) -> None:
-        """Forget every copy and every source seen (the counts stay)."""
+        """Start again: no copy, no source seen, counts at zero."""
         with self._lock:
             self._copies.clear()
             self._largest.clear()
-            self._bytes = 0
+            self._bytes = self._hits = self._misses = self._built = 0
 
     def stats(self) -> Stats:
         with self._lock:

@@ -99,7 +99,7 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        self._decode_counted = decode_cache.Stats(0, 0, 0, 0, 0)
+        self._decode_counted = decode_cache.CACHE.stats()  # what the process counted before this server
         self._decode_lock = threading.Lock()
         r.register(_Inference())
         self._shared = os.environ.get(MULTIPROCESS_DIR)
@@ -111,9 +111,12 @@ class Metrics:
         now = decode_cache.CACHE.stats()
         with self._decode_lock:
             before, self._decode_counted = self._decode_counted, now
-        self.decode_hits.inc(max(0, now.hits - before.hits))
-        self.decode_misses.inc(max(0, now.misses - before.misses))
-        self.decode_copies.inc(max(0, now.copies - before.copies))
+        restarted = now.hits < before.hits or now.misses < before.misses or now.copies < before.copies  # cleared
+        if restarted:
+            before = decode_cache.Stats(0, 0, 0, 0, 0)
+        self.decode_hits.inc(now.hits - before.hits)
+        self.decode_misses.inc(now.misses - before.misses)
+        self.decode_copies.inc(now.copies - before.copies)
         self.decode_bytes.set(now.bytes)
 
     def render(self) -> bytes:
