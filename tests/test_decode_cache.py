@@ -19,7 +19,7 @@ from enlarger.geometry import Size
 from enlarger.perceptual import Reference
 from enlarger.pipeline import transform
 from enlarger.settings import Settings
-from tests.imaging import animation, coloured_frames, decode, quadrants, save, with_orientation
+from tests.imaging import animation, coloured_frames, decode, near, pixel, quadrants, save, with_orientation
 
 SAMPLE = pyvips.Image.new_from_file(str(Path(enlarger.__file__).parent / "assets" / "sample.jpg"))
 ON = Settings()
@@ -285,3 +285,14 @@ def test_a_damaged_source_fails_as_it_does_without_the_copy() -> None:
         errors.append((type(caught.value), caught.value.status))
     assert errors[0] == errors[1] == errors[2]
     assert decode_cache.CACHE.stats().entries == 0
+
+
+@pytest.mark.parametrize("fmt", ["gif", "png", "webp"])
+def test_a_copy_made_under_a_time_limit_serves_later_requests(fmt: str) -> None:
+    """The limit's libvips signal handler belongs to one request: a copy outliving it must not carry
+    it (once it did, and the third request aborted the process)."""
+    data = save(quadrants(200, 100), "png")  # small: the copy is the full image, decoded to memory
+    for width in (100, 90, 80):
+        out = decode(transform(data, f"width={width},format={fmt}", settings=ON, timeout=30).data)
+        assert out.width == width and near(pixel(out, 5, 5), (255, 0, 0))
+    assert CACHE.stats().hits == 1

@@ -235,6 +235,7 @@ def load(data: bytes, decision: Decision, settings: Settings, source_id: str | N
     CACHE.bound(settings.decode_cache_bytes)
     if not usable(decision, settings):
         return None
+    _operation_cache_off()
     key = f"id:{source_id}" if source_id is not None else "sha256:" + hashlib.sha256(data).hexdigest()
     header, need = decision.header, decision.plan.load_size
     bands = 4 if header.has_alpha else 3
@@ -243,12 +244,32 @@ def load(data: bytes, decision: Decision, settings: Settings, source_id: str | N
     )
     if copy is None:
         return None
-    if (copy.width, copy.height) == need:
-        return copy
+    if (copy.width, copy.height) == need:  # a node of this request's own: the copy itself is shared, and
+        return copy.copy()  # the steps and the time limit attach to what they are handed (see _decoded)
     return copy.thumbnail_image(need[0], height=need[1], size="force", no_rotate=True)
 
 
+_OPERATION_CACHE_OFF = False
+
+
+def _operation_cache_off() -> None:
+    """Turn libvips' operation cache off (for the process, as the server always does) before a copy
+    is used: it would hand two requests the *same* output image of an operation on the shared copy,
+    and with it the first request's time-limit signal handler, called after that request is gone
+    (which aborted the process)."""
+    global _OPERATION_CACHE_OFF
+    if not _OPERATION_CACHE_OFF:
+        pyvips.cache_set_max(0)
+        _OPERATION_CACHE_OFF = True
+
+
 def _decoded(data: bytes, header: codecs.Header, size: Size) -> pyvips.Image:
-    """The copy: ``data`` decoded at ``size`` (JPEG by DCT scaling to exactly that power of two), in memory."""
-    image = codecs.load(data, header, size, all_frames=False, shrink_margin=1.0)
-    return deadline.watch(image).copy_memory()
+    """The copy: ``data`` decoded at ``size`` (JPEG by DCT scaling to exactly that power of two), in memory.
+
+    Not watched by the time limit while it decodes (one decode, bounded by ``max_input_pixels``;
+    the limit is checked when it is done): libvips hands an image's progress signal down to every
+    image made from it, so a shared copy made under a watch would call that request's handler, long
+    gone, from every later request (which aborted the process)."""
+    image = codecs.load(data, header, size, all_frames=False, shrink_margin=1.0).copy_memory()
+    deadline.check()
+    return image
