@@ -29,7 +29,8 @@ Keys: the caller's source identity when it has one (the output cache's: a file's
 origin's strong ETag or content hash, a hosted image's account and content hash, so tenants never
 share an entry), else the SHA-256 of the bytes. Either way a changed source has another key and
 is decoded anew. One cache per process (the server's processes each have their own, with their
-share of the bound); thread-safe. A copy evicted while an output is being made from it stays
+share of the bound); thread-safe. A copy is shared between requests, so it carries no request's
+libvips signal handler (see :func:`_decoded`, :func:`_operation_cache_off`). A copy evicted while an output is being made from it stays
 alive until that output is done (libvips reference counts it), so memory can exceed the bound by
 the copies in use, at most one per running transformation.
 """
