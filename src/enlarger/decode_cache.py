@@ -30,9 +30,9 @@ origin's strong ETag or content hash, a hosted image's account and content hash,
 share an entry), else the SHA-256 of the bytes. Either way a changed source has another key and
 is decoded anew. One cache per process (the server's processes each have their own, with their
 share of the bound); thread-safe. A copy is shared between requests, so it carries no request's
-libvips signal handler (see :func:`_decoded`, :func:`_operation_cache_off`). A copy evicted while an output is being made from it stays
-alive until that output is done (libvips reference counts it), so memory can exceed the bound by
-the copies in use, at most one per running transformation.
+libvips signal handler (see :func:`_decoded`, :func:`_operation_cache_off`). A copy evicted while
+an output is being made from it stays alive until that output is done (libvips reference counts
+it), so memory can exceed the bound by the copies in use, at most one per running transformation.
 """
 
 from __future__ import annotations
