@@ -36,6 +36,7 @@ DEFAULTS = {
     "cache_max_bytes": 1024**3,
     "cache_memory_bytes": 128 * 1024**2,
     "source_cache_bytes": 1024**3,
+    "decode_cache_bytes": 256 * 1024**2,  # decoded source copies (issue 26)
     "cache_control_max_age": 172_800,
     "concurrency": 0,
     "queue_size": 32,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import pyvips
 
-from enlarger import codecs, deadline, formats, placeholders, provenance, quality_search, tracing
+from enlarger import codecs, deadline, decode_cache, formats, placeholders, provenance, quality_search, tracing
 from enlarger.codecs import Header
 from enlarger.encode import encode
 from enlarger.errors import EnlargerError, InputTooLargeError, ProcessingError
@@ -188,10 +188,13 @@ def reduced(decision: Decision, side: int) -> Options:
     )
 
 
-def placeholder_image(source: Readable, decision: Decision, settings: Settings, side: int) -> pyvips.Image:
-    """The transformed image of ``decision``, at most ``side`` pixels a side, one frame (evaluated)."""
+def placeholder_image(
+    source: Readable, decision: Decision, settings: Settings, side: int, source_id: str | None = None
+) -> pyvips.Image:
+    """The transformed image of ``decision``, at most ``side`` pixels a side, one frame (evaluated).
+    ``source_id``: see :func:`transform`."""
     small = decide(source, reduced(decision, side), settings=settings)
-    image = deadline.watch(_pixels(source.data, small, settings, ()))
+    image = deadline.watch(_pixels(source.data, small, settings, (), source_id))
     if max(image.width, image.height) > side:  # rounding of the scaled box
         image = image.thumbnail_image(side, height=side)
     return image.copy_memory()
@@ -203,7 +206,7 @@ PLACEHOLDER_BLUR = 1.0  # Gaussian sigma in placeholder pixels: softens blocks w
 PLACEHOLDER_QUALITY = 40
 
 
-def placeholder(source: Readable, options: Options, settings: Settings) -> Result:
+def placeholder(source: Readable, options: Options, settings: Settings, source_id: str | None = None) -> Result:
     """The ``format=placeholder`` answer: the transformed image at most :data:`PLACEHOLDER_SIDE`
     pixels a side, blurred, as a WebP without metadata (typically 100–400 bytes: a data: URL).
 
@@ -213,13 +216,15 @@ def placeholder(source: Readable, options: Options, settings: Settings) -> Resul
     stretches it over the space the real image will take.
     """
     decision = decide(source, options.replace(format="png"), settings=settings)
-    image = placeholder_image(source, decision, settings, PLACEHOLDER_SIDE).gaussblur(PLACEHOLDER_BLUR)
+    image = placeholder_image(source, decision, settings, PLACEHOLDER_SIDE, source_id).gaussblur(PLACEHOLDER_BLUR)
     image = image.cast("uchar")
     saved = encode(image, "webp", Options(quality=PLACEHOLDER_QUALITY, metadata="none"), settings)
     return Result(saved, "webp", image.width, image.height)
 
 
-def _json_placeholders(source: Readable, decision: Decision, settings: Settings) -> placeholders.Placeholders | None:
+def _json_placeholders(
+    source: Readable, decision: Decision, settings: Settings, source_id: str | None
+) -> placeholders.Placeholders | None:
     """The placeholders of the output a ``format=json`` answer describes, or ``None`` when they
     are switched off or the pixels cannot be made (damaged pixel data, a model not configured):
     the answer's geometry comes from the header and stays useful (the image itself answers the
@@ -227,18 +232,24 @@ def _json_placeholders(source: Readable, decision: Decision, settings: Settings)
     if not settings.json_placeholders:
         return None
     try:
-        return placeholders.compute(placeholder_image(source, decision, settings, placeholders.SIDE))
+        return placeholders.compute(placeholder_image(source, decision, settings, placeholders.SIDE, source_id))
     except (pyvips.Error, EnlargerError):
         deadline.check()  # past the limit the whole answer is the timeout, not one without placeholders
         return None
 
 
-def _render(data: bytes, decision: Decision, settings: Settings, overlays: tuple[Overlay, ...] = ()) -> Result:
+def _render(
+    data: bytes,
+    decision: Decision,
+    settings: Settings,
+    overlays: tuple[Overlay, ...] = (),
+    source_id: str | None = None,
+) -> Result:
     top, right, bottom, left = decision.plan.border
     width, height = decision.plan.output
     overlays = tuple(overlay.sized((width - left - right, height - top - bottom)) for overlay in overlays)
     layers = tuple(_layer(overlay, settings) for overlay in overlays)
-    image = _pixels(data, decision, settings, layers)
+    image = _pixels(data, decision, settings, layers, source_id)
     page = frame_height(image)
     deadline.watch(image)
     if not formats.is_writable(decision.format):  # transform answers json and svg without rendering
@@ -287,8 +298,13 @@ def _decoded(data: bytes) -> pyvips.Image:
     return codecs.load(data, header, (header.width, header.height), all_frames=False)
 
 
-def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...]) -> pyvips.Image:
-    """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated)."""
+def _pixels(
+    data: bytes, decision: Decision, settings: Settings, layers: tuple[Layer, ...], source_id: str | None = None
+) -> pyvips.Image:
+    """The decoded source run through :data:`STEPS` (a lazy libvips pipeline, not yet evaluated).
+
+    The source is made from a decoded copy in memory when one serves (:mod:`enlarger.decode_cache`),
+    else decoded straight to the load size."""
     options, header = decision.options, decision.header
     if options.segment:
         check_available(settings)  # before decoding: a missing model is a 501, whatever the image
@@ -297,13 +313,15 @@ def _pixels(data: bytes, decision: Decision, settings: Settings, layers: tuple[L
         image, ctx = enlarged_load(data, ctx)
     else:
         with tracing.span("decode", _decode_attributes(decision) if tracing.ENABLED else None):
-            image = codecs.load(
-                data,
-                header,
-                decision.plan.load_size,
-                all_frames=decision.all_frames,
-                shrink_margin=settings.jpeg_shrink_margin,
-            )
+            image = decode_cache.load(data, decision, settings, source_id)
+            if image is None:
+                image = codecs.load(
+                    data,
+                    header,
+                    decision.plan.load_size,
+                    all_frames=decision.all_frames,
+                    shrink_margin=settings.jpeg_shrink_margin,
+                )
     for step in STEPS:
         deadline.check()  # a step that ran long (a model, numpy work) is not followed by another
         image = _traced_step(step, image, options, ctx) if tracing.ENABLED else step(image, options, ctx)
@@ -389,15 +407,20 @@ def transform(
     accept: str | None = None,
     settings: Settings | None = None,
     timeout: float | None = None,
+    source_id: str | None = None,
 ) -> Result:
     """Transform ``data`` (any supported image, identified by its bytes) according to ``options``.
 
     ``accept`` is the client's ``Accept`` header, used by ``format=auto``. ``timeout`` (seconds)
-    stops the work when it runs longer: every step, model runs included. Raises
+    stops the work when it runs longer: every step, model runs included. ``source_id`` names
+    ``data`` for the decoded-copy cache (:mod:`enlarger.decode_cache`): a server passes the identity
+    its output cache keys on (other bytes must never come under the same name); without it the
+    bytes are hashed when a copy could serve. Raises
     :class:`~enlarger.errors.EnlargerError` subclasses for every problem the input can cause. The
     one-image shortcut of :func:`transform_job`.
     """
-    return transform_job(Job(data, parse_options(options)), accept=accept, settings=settings, timeout=timeout)
+    job = Job(data, parse_options(options))
+    return transform_job(job, accept=accept, settings=settings, timeout=timeout, source_id=source_id)
 
 
 def transform_job(
@@ -406,13 +429,15 @@ def transform_job(
     accept: str | None = None,
     settings: Settings | None = None,
     timeout: float | None = None,
+    source_id: str | None = None,
 ) -> Result:
     """Make one output from ``job``: its base transformed by its options, with its overlays drawn on it.
 
     Overlays are decoded, transformed by their own options and checked against the same limits as
     the base; their relative sizes are resolved from the base's plan (the job's one ``decide``). The
     output has the base's size and frames. Arguments and errors as :func:`transform`; ``timeout``
-    nests in a limit the caller has opened (the earlier one wins, :func:`enlarger.deadline.start`).
+    nests in a limit the caller has opened (the earlier one wins, :func:`enlarger.deadline.start`);
+    ``source_id`` names the base's bytes (see :func:`transform`).
     """
     settings = settings or Settings()
     data, parsed = job.base, job.options
@@ -421,10 +446,10 @@ def transform_job(
         source = readable_input(data, settings)
         data = source.data
         if parsed.format == "placeholder":
-            return placeholder(source, parsed, settings)
+            return placeholder(source, parsed, settings, source_id)
         decision = decide(source, parsed, accept=accept, settings=settings)
         if decision.format == "json":
-            body = describe(decision, _json_placeholders(source, decision, settings))
+            body = describe(decision, _json_placeholders(source, decision, settings, source_id))
             return Result(provenance.with_report(body, data, settings), "json", *decision.plan.output)
         if decision.untransformed:
             return _as_it_is(data, decision)
@@ -432,7 +457,7 @@ def transform_job(
             decision = decide(source, parsed.replace(format="png"), accept=accept, settings=settings)
         if decision.format == "svg":  # variants of an SVG are the sanitized SVG itself
             return Result(data, "svg", decision.header.width, decision.header.height)
-        return _render(data, decision, settings, job.overlays)
+        return _render(data, decision, settings, job.overlays, source_id)
     except pyvips.Error as exc:  # raised lazily, wherever pixels are first computed
         raise _classified(exc, data) from exc
     finally:

@@ -164,6 +164,14 @@ class Settings:
             "ETag/Last-Modified) instead of for every output; least recently used go first; 0 turns it off."
         ),
     )
+    decode_cache_bytes: int = field(
+        default=256 * 1024**2,
+        metadata=_doc(
+            "Bytes of decoded sources kept in memory (reduced, oriented, sRGB copies held by libvips), so a "
+            "burst of outputs of one source (srcset widths, format=auto) decodes it once, not once per output "
+            "(docs/performance.md, the decoded-copy cache); 0 turns it off."
+        ),
+    )
     cache_control_max_age: int = field(
         default=172_800,
         metadata=_doc("max-age (seconds) in Cache-Control of transformed responses (Cloudflare's 2-day browser TTL)."),
@@ -182,8 +190,8 @@ class Settings:
         default=1,
         metadata=_doc(
             "Server processes sharing the port (SO_REUSEPORT), each with its own event loop; 0 means one per "
-            "CPU core. concurrency, queue_size, cache_max_bytes, cache_memory_bytes and source_cache_bytes are "
-            "totals split between them.",
+            "CPU core. concurrency, queue_size, cache_max_bytes, cache_memory_bytes, source_cache_bytes and "
+            "decode_cache_bytes are totals split between them.",
             (0, 256),
         ),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -197,6 +198,8 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     it gets its part of the worker, queue and cache limits (:mod:`enlarger.server.workers`).
     """
     harden()
+    if share.count > 1:  # each process keeps its own decoded copies, within its part of the bound
+        settings = dataclasses.replace(settings, decode_cache_bytes=share.part(settings.decode_cache_bytes))
     tracing.configure()  # OpenTelemetry, from the OTEL_* environment; off unless asked (issue 29)
     if settings.vips_concurrency:  # the workers run images side by side; threads within one only add hand-offs
         pyvips.concurrency_set(settings.vips_concurrency)

@@ -11,12 +11,14 @@ memory, models) are the answering process's own.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from enlarger import decode_cache
 from enlarger.models import runtime
 from enlarger.source_cache import Tally
 
@@ -96,10 +98,43 @@ class Metrics:
                 "enlarger_source_cache_bytes", "Bytes held by the source cache", registry=r, multiprocess_mode="livesum"
             ),
         )
+        self.decode_hits = Counter(
+            "enlarger_decode_cache_hits", "Outputs made from a decoded copy of their source in memory", registry=r
+        )
+        self.decode_misses = Counter(
+            "enlarger_decode_cache_misses",
+            "Outputs a decoded copy could have served that decoded their source (directly or into a new copy)",
+            registry=r,
+        )
+        self.decode_copies = Counter("enlarger_decode_cache_copies", "Decoded copies of sources made", registry=r)
+        self.decode_bytes = Gauge(
+            "enlarger_decode_cache_bytes",
+            "Bytes of decoded source copies held in memory",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self._decode_counted = decode_cache.CACHE.stats()  # what the process counted before this server
+        self._decode_lock = threading.Lock()
         r.register(_Inference())
         self._shared = os.environ.get(MULTIPROCESS_DIR)
 
+    def count_decodes(self) -> None:
+        """Bring the decoded-copy cache's series up to date with the process's cache
+        (:data:`enlarger.decode_cache.CACHE`, which the engine counts in): called after each
+        transformation and before each scrape, so the counts add up over processes like the others."""
+        now = decode_cache.CACHE.stats()
+        with self._decode_lock:
+            before, self._decode_counted = self._decode_counted, now
+        restarted = now.hits < before.hits or now.misses < before.misses or now.copies < before.copies  # cleared
+        if restarted:
+            before = decode_cache.Stats(0, 0, 0, 0, 0)
+        self.decode_hits.inc(now.hits - before.hits)
+        self.decode_misses.inc(now.misses - before.misses)
+        self.decode_copies.inc(now.copies - before.copies)
+        self.decode_bytes.set(now.bytes)
+
     def render(self) -> bytes:
+        self.count_decodes()
         if self._shared is None:
             return generate_latest(self.registry)
         combined = CollectorRegistry()

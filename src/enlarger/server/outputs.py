@@ -78,7 +78,14 @@ async def transform_located(output: OutputRequest, accept: str | None, settings:
             span.set_attributes({"enlarger.source": output.located.identity, "enlarger.source.bytes": len(data)})
 
     def work() -> Entry:
-        result = transform(data, output.options, accept=accept, settings=settings, timeout=settings.transform_timeout)
+        result = transform(
+            data,
+            output.options,
+            accept=accept,
+            settings=settings,
+            timeout=settings.transform_timeout,
+            source_id=output.located.identity,
+        )
         return Entry(result.data, result.media_type, result.format, result.width, result.height)
 
     return work
@@ -246,6 +253,7 @@ async def _produce(services: Services, key: str, output: OutputRequest, accept: 
             if tracing.ENABLED:
                 span.set_attributes(_described(entry))
         services.metrics.transform_seconds.observe(time.perf_counter() - started)
+        services.metrics.count_decodes()
         _keep(services, key, entry, output.tags)
         return entry
 

@@ -26,7 +26,13 @@ def _producer(overlay: Located) -> Producer:
 
         def work() -> Entry:
             job = url_overlay.job(base, output.options, mark)
-            result = transform_job(job, accept=accept, settings=settings, timeout=settings.transform_timeout)
+            result = transform_job(
+                job,
+                accept=accept,
+                settings=settings,
+                timeout=settings.transform_timeout,
+                source_id=output.located.identity,
+            )
             return Entry(result.data, result.media_type, result.format, result.width, result.height)
 
         return work
