@@ -77,6 +77,27 @@ def abandoned(name: str) -> bool:
     return False
 
 
+def stored_entries(root: Path, shard: tuple[int, int]) -> list[tuple[float, str, int]]:
+    """The entries (mtime, name, size) under ``root``'s two-character shards that this process
+    bounds, oldest first, so an LRU index rebuilt at start keeps the order it had; temp files a
+    crashed writer left are removed on the way."""
+    found: list[tuple[float, str, int]] = []
+    index, count = shard
+    for path in root.glob("??/*"):
+        if path.name.startswith("."):
+            if abandoned(path.name):
+                path.unlink(missing_ok=True)  # a temp file left by a crash mid-write
+            continue
+        if count > 1 and shard_of(path.name, count) != index:
+            continue  # another process's to bound
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # evicted by another process meanwhile
+            continue
+        found.append((stat.st_mtime, path.name, stat.st_size))
+    return sorted(found)
+
+
 class Claim:
     """The exclusive right, across processes, to produce one key: an ``flock`` on its lock file.
 
@@ -163,21 +184,7 @@ class DiskCache:
         return self._root / key[:2] / key
 
     def _load_index(self) -> None:
-        found: list[tuple[float, str, int]] = []
-        index, count = self._shard
-        for path in self._root.glob("??/*"):
-            if path.name.startswith("."):
-                if abandoned(path.name):
-                    path.unlink(missing_ok=True)  # a temp file left by a crash mid-write
-                continue
-            if count > 1 and shard_of(path.name, count) != index:
-                continue  # another process's to bound
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # evicted by another process meanwhile
-                continue
-            found.append((stat.st_mtime, path.name, stat.st_size))
-        for mtime, key, size in sorted(found):
+        for mtime, key, size in stored_entries(self._root, self._shard):
             self._index[key] = _Slot(size, mtime)
             self._total += size
         self._evict()

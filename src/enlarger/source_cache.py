@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from enlarger.cache import TOUCH_SECONDS, abandoned, cache_key, shard_of
+from enlarger.cache import TOUCH_SECONDS, cache_key, stored_entries
 
 _HEAD = 4  # bytes of big-endian head length
 logger = logging.getLogger("enlarger.source_cache")
@@ -207,21 +207,7 @@ class SourceCache:
         return self._root / name[:2] / name
 
     def _load_index(self) -> None:
-        found: list[tuple[float, str, int]] = []
-        index, count = self._shard
-        for path in self._root.glob("??/*"):
-            if path.name.startswith("."):
-                if abandoned(path.name):
-                    path.unlink(missing_ok=True)  # a temp file left by a crash mid-write
-                continue
-            if count > 1 and shard_of(path.name, count) != index:
-                continue  # another process's to bound
-            try:
-                info = path.stat()
-            except FileNotFoundError:  # evicted by another process meanwhile
-                continue
-            found.append((info.st_mtime, path.name, info.st_size))
-        for mtime, name, size in sorted(found):
+        for mtime, name, size in stored_entries(self._root, self._shard):
             self._index[name] = _Slot(size, mtime)
             self._total += size
         self._evict()
