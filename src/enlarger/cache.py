@@ -134,11 +134,24 @@ class Claim:
 
 
 @dataclass
-class _Slot:
-    """What the index knows of one entry file."""
+class Slot:
+    """What an on-disk LRU index knows of one entry file."""
 
     size: int
     touched: float  # when its mtime was last set, in the cache clock's seconds
+
+
+def used(index: OrderedDict[str, Slot], key: str, now: float) -> bool:
+    """Mark ``key`` most recent in ``index``; True when its file's mtime is due for a refresh, so
+    the order survives a restart (the caller holds the index's lock)."""
+    slot = index.get(key)
+    if slot is None:
+        return False
+    index.move_to_end(key)
+    if now - slot.touched < TOUCH_SECONDS:
+        return False
+    slot.touched = now
+    return True
 
 
 class DiskCache:
@@ -163,7 +176,7 @@ class DiskCache:
         self._memory_max = memory_bytes
         self._clock = clock  # wall-clock seconds, like the mtimes it is compared with
         self._lock = threading.Lock()
-        self._index: OrderedDict[str, _Slot] = OrderedDict()
+        self._index: OrderedDict[str, Slot] = OrderedDict()
         self._total = 0
         self._memory: OrderedDict[str, Entry] = OrderedDict()
         self._memory_total = 0
@@ -185,7 +198,7 @@ class DiskCache:
 
     def _load_index(self) -> None:
         for mtime, key, size in stored_entries(self._root, self._shard):
-            self._index[key] = _Slot(size, mtime)
+            self._index[key] = Slot(size, mtime)
             self._total += size
         self._evict()
 
@@ -195,7 +208,7 @@ class DiskCache:
             entry = self._memory.get(key)
             if entry is not None:
                 self._memory.move_to_end(key)
-            touch = self._used(key)
+            touch = used(self._index, key, self._clock())
             discards = self._discards
         try:
             if entry is None:
@@ -223,7 +236,7 @@ class DiskCache:
         os.replace(tmp, path)
         with self._lock:
             self._forget(key)
-            self._index[key] = _Slot(len(blob), self._clock())
+            self._index[key] = Slot(len(blob), self._clock())
             self._total += len(blob)
             self._evict()
         self._keep_hot(key, entry, fresh=True)  # just made because it was asked for: likely asked for again
@@ -248,18 +261,6 @@ class DiskCache:
         head_len = int.from_bytes(raw[:_HEAD], "big")
         head = json.loads(raw[_HEAD : _HEAD + head_len])
         return Entry(body=raw[_HEAD + head_len :], **head)
-
-    def _used(self, key: str) -> bool:
-        """Mark ``key`` most recent; True when its file's mtime is due for a refresh (lock held)."""
-        slot = self._index.get(key)
-        if slot is None:
-            return False
-        self._index.move_to_end(key)
-        now = self._clock()
-        if now - slot.touched < TOUCH_SECONDS:
-            return False
-        slot.touched = now
-        return True
 
     def _keep_hot(self, key: str, entry: Entry, *, fresh: bool = False, discards: int | None = None) -> None:
         """Hold ``entry`` in memory if it fits and has not left the disk through this process meanwhile.

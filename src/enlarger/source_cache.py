@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from enlarger.cache import TOUCH_SECONDS, cache_key, stored_entries
+from enlarger.cache import Slot, cache_key, stored_entries, used
 
 _HEAD = 4  # bytes of big-endian head length
 logger = logging.getLogger("enlarger.source_cache")
@@ -80,12 +80,6 @@ class Head:
     size: int  # the body's length: a body of another length is damaged and never served
 
 
-@dataclass
-class _Slot:
-    size: int  # the whole file's
-    touched: float  # when its mtime was last set, in the cache clock's seconds
-
-
 class SourceCache:
     """Original bytes by key, evicted least-recently-used past ``max_bytes`` (of whole files).
 
@@ -108,7 +102,7 @@ class SourceCache:
         self.tally = tally or Tally()
         self._clock = clock  # wall-clock seconds, like the mtimes it is compared with
         self._lock = threading.Lock()
-        self._index: OrderedDict[str, _Slot] = OrderedDict()
+        self._index: OrderedDict[str, Slot] = OrderedDict()
         self._total = 0
         self._shard = shard
         root.mkdir(parents=True, exist_ok=True)
@@ -149,7 +143,7 @@ class SourceCache:
         if head.identity != identity:
             return None
         with self._lock:
-            touch = self._used(name)
+            touch = used(self._index, name, self._clock())
         if touch:
             with contextlib.suppress(FileNotFoundError):  # evicted meanwhile elsewhere: the bytes read are whole
                 os.utime(path)
@@ -172,7 +166,7 @@ class SourceCache:
             return
         with self._lock:
             self._forget(name)
-            self._index[name] = _Slot(size, self._clock())
+            self._index[name] = Slot(size, self._clock())
             self._total += size
             self._evict()
             self.tally.stored_bytes.set(self._total)
@@ -208,22 +202,10 @@ class SourceCache:
 
     def _load_index(self) -> None:
         for mtime, name, size in stored_entries(self._root, self._shard):
-            self._index[name] = _Slot(size, mtime)
+            self._index[name] = Slot(size, mtime)
             self._total += size
         self._evict()
         self.tally.stored_bytes.set(self._total)
-
-    def _used(self, name: str) -> bool:
-        """Mark ``name`` most recent; True when its file's mtime is due for a refresh (lock held)."""
-        slot = self._index.get(name)
-        if slot is None:
-            return False
-        self._index.move_to_end(name)
-        now = self._clock()
-        if now - slot.touched < TOUCH_SECONDS:
-            return False
-        slot.touched = now
-        return True
 
     def _forget(self, name: str) -> None:
         slot = self._index.pop(name, None)
