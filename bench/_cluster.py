@@ -81,7 +81,7 @@ class Group:
 
 @contextlib.contextmanager
 def running(
-    origin: Path,
+    origin: Path | str,
     work: Path,
     label: str,
     *,

@@ -49,7 +49,9 @@ Build the corpus first (``bench/corpus.py``). A full ``bursts`` run took 3 minut
 cores, ``--quick`` 2 (fewer requests, connections 1 and 8, 3 outputs scored); the peers' first
 install adds a minute:
 ``.venv/bin/python bench/peers.py [--workload bursts|srcset|distinct|origin] [--quick] [--formats jpeg,webp,avif]
-[--connections 1,2,8] [--servers enlarger,thumbor,sharp] [--enlarger LABEL=SRC[:setting=value]]``
+[--connections 1,2,8] [--servers enlarger,thumbor,sharp] [--enlarger LABEL=SRC[:setting=value]]
+[--background N]``; ``--background N`` runs N busy processes at nice 19 beside the servers (a machine
+shared with background jobs: who gets the cores then).
 """
 
 from __future__ import annotations
@@ -618,6 +620,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=None, help="outputs scored per server and run (default 5)")
     parser.add_argument("--no-score", action="store_true")
     parser.add_argument(
+        "--background",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy processes at nice 19 during the runs: a machine shared with background jobs",
+    )
+    parser.add_argument(
         "--enlarger",
         type=enlarger_variant,
         action="append",
@@ -644,38 +653,67 @@ def main(argv: list[str] | None = None) -> int:
     if args.workload == "distinct" and not heic:
         unable = ", ".join(p.name for p in servers if not p.reads_heic)
         print(f"note: HEIC originals left out: {unable} cannot read HEIC (HEVC)")
-    runs: list[Run] = []
     quality: dict[tuple[str, str], float] = {}
     sizes: dict[tuple[str, str], float] = {}
     ideal: dict[str, int] = {}
     work = Path(tempfile.mkdtemp(prefix="peers-"))
+    if args.background:
+        print(f"background: {args.background} busy processes at nice 19 during the runs")
     try:
-        for group in groups(args, photos, heic):
-            if group.http:
-                ideal[group.label] = sum((group.folder / s).stat().st_size for s in {j.source for j in group.jobs})
-            for step, c in enumerate(connections):
-                order = servers[step % len(servers) :] + servers[: step % len(servers)]
-                for peer in order:
-                    run = measure(peer, group, c, work)
-                    runs.append(run)
-                    sizes[(peer.name, group.label)] = run.measured.nbytes / max(1, len(run.measured.latencies)) / 1024
-                    served = f", origin {run.origin['bytes'] / 2**20:.1f} MiB" if run.origin else ""
-                    print(
-                        f"  {group.label} c={c} {peer.name:9s} {run.rps:6.2f} req/s {run.cpu_ms:6.1f} ms CPU/req"
-                        f"{served}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-            if not args.no_score:
-                readable = [job for job in group.jobs if not job.source.endswith(".heic")]  # the scorer uses libvips
-                sample = readable[: args.sample or (3 if args.quick else 5)]
-                for peer in servers:
-                    pairs = sample_outputs(peer, group, sample, work)
-                    quality[(peer.name, group.label)] = statistics.mean(scores(pairs))
+        with niced_load(args.background):
+            runs = run_all(args, servers, connections, groups(args, photos, heic), work, quality, sizes, ideal)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(runs, quality, sizes, ideal)
     return 0
+
+
+@contextlib.contextmanager
+def niced_load(count: int) -> Iterator[None]:
+    """``count`` processes spinning at nice 19 (the "machine shared with niced background load" of issue 26)."""
+    spinning = [subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for process in spinning:
+            process.kill()
+            process.wait()
+
+
+def run_all(
+    args: argparse.Namespace,
+    servers: list[Peer],
+    connections: Sequence[int],
+    work_groups: Sequence[Group],
+    work: Path,
+    quality: dict[tuple[str, str], float],
+    sizes: dict[tuple[str, str], float],
+    ideal: dict[str, int],
+) -> list[Run]:
+    """Every server on every group at every connection count (servers in rotating order), then the scores."""
+    runs: list[Run] = []
+    for group in work_groups:
+        if group.http:
+            ideal[group.label] = sum((group.folder / s).stat().st_size for s in {j.source for j in group.jobs})
+        for step, c in enumerate(connections):
+            order = servers[step % len(servers) :] + servers[: step % len(servers)]
+            for peer in order:
+                run = measure(peer, group, c, work)
+                runs.append(run)
+                sizes[(peer.name, group.label)] = run.measured.nbytes / max(1, len(run.measured.latencies)) / 1024
+                served = f", origin {run.origin['bytes'] / 2**20:.1f} MiB" if run.origin else ""
+                print(
+                    f"  {group.label} c={c} {peer.name:9s} {run.rps:6.2f} req/s {run.cpu_ms:6.1f} ms CPU/req{served}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if not args.no_score:
+            readable = [job for job in group.jobs if not job.source.endswith(".heic")]  # the scorer uses libvips
+            sample = readable[: args.sample or (3 if args.quick else 5)]
+            for peer in servers:
+                pairs = sample_outputs(peer, group, sample, work)
+                quality[(peer.name, group.label)] = statistics.mean(scores(pairs))
+    return runs
 
 
 if __name__ == "__main__":

@@ -35,8 +35,12 @@ when any of these holds:
 - any 5xx answer (or any answer other than the kind's expected status);
 - p99 drifts upward: the p99 of the last third of the answers is more than 1.5 × that of the first third.
 
+Each window also records the bytes held by the decoded-copy cache and the source cache (from
+``/metrics``); with ``--http-origin`` the originals come from a local HTTP origin
+(``bench/_origin.py``), so the source cache fills as well (local originals are never copied).
+
 Build the corpus first (``bench/corpus.py``). Run:
-``.venv/bin/python bench/soak.py [--minutes 10] [--processes 1] [--chart docs/soak.png]``.
+``.venv/bin/python bench/soak.py [--minutes 10] [--processes 1] [--http-origin] [--chart docs/soak.png]``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -72,6 +77,7 @@ from _cluster import Group, running
 from _load import percentile
 from enlarger.catalog.store import Catalog
 from enlarger.settings import Settings
+from peers import http_origin
 
 PHOTOS = BENCH / "corpus" / "photos"
 LARGE = BENCH / "corpus" / "generated" / "photo-6000x4000.jpg"
@@ -103,6 +109,8 @@ class Window:
     p99_ms: float
     errors_5xx: int
     unexpected: int
+    decode_cache_mb: float  # decoded copies held (summed over processes, from /metrics)
+    source_cache_mb: float  # remote originals on disk (only with --http-origin: local originals are not cached)
 
 
 @dataclass
@@ -243,13 +251,15 @@ async def soak_run(soak: Soak, group: Group, rate: float, seconds: float, interv
                         percentile(lat, 99) * 1000 if lat else 0.0,
                         sum(1 for a in fresh if a[2] >= 500),
                         sum(1 for a in fresh if a[2] < 0),
+                        *(await cache_sizes(client)),
                     )
                 )
                 w = windows[-1]
                 print(
                     f"  t={w.t:4.0f}s rss {w.rss_floor_mb:5.0f}/{w.rss_mb:5.0f}/{w.rss_max_mb:5.0f} MB "
                     f"load {w.load:4.1f} req={w.requests:4d} "
-                    f"p50={w.p50_ms:7.1f} ms p99={w.p99_ms:8.1f} ms 5xx={w.errors_5xx} unexpected={w.unexpected}",
+                    f"p50={w.p50_ms:7.1f} ms p99={w.p99_ms:8.1f} ms 5xx={w.errors_5xx} unexpected={w.unexpected} "
+                    f"caches: decoded {w.decode_cache_mb:.0f} MB, sources {w.source_cache_mb:.0f} MB",
                     flush=True,
                 )
                 samples = []
@@ -268,6 +278,17 @@ async def soak_run(soak: Soak, group: Group, rate: float, seconds: float, interv
     for line, count in sorted(Counter(unexpected).items())[:20]:
         print(f"  not as expected: {line} × {count}")
     return windows
+
+
+async def cache_sizes(client: httpx.AsyncClient) -> tuple[float, float]:
+    """MB held by the decoded-copy cache and the source cache now, from the server's ``/metrics``."""
+    text = (await client.get("/metrics")).text
+    held = {"enlarger_decode_cache_bytes": 0.0, "enlarger_source_cache_bytes": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.split("{")[0] in held:
+            held[name.split("{")[0]] += float(value)
+    return held["enlarger_decode_cache_bytes"] / 2**20, held["enlarger_source_cache_bytes"] / 2**20
 
 
 def verdict(windows: list[Window], answers: list[tuple[float, float, int, str]]) -> tuple[dict[str, float], list[str]]:
@@ -291,6 +312,8 @@ def verdict(windows: list[Window], answers: list[tuple[float, float, int, str]])
         "p99_ms": percentile(all_lat, 99) * 1000,
         "p99_first_third_ms": first_p99,
         "p99_last_third_ms": last_p99,
+        "decode_cache_peak_mb": max(w.decode_cache_mb for w in windows),
+        "source_cache_peak_mb": max(w.source_cache_mb for w in windows),
         "errors_5xx": sum(w.errors_5xx for w in windows),
         "unexpected": sum(w.unexpected for w in windows),
     }
@@ -390,6 +413,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=10.0, help="seconds per recorded window (default 10)")
     parser.add_argument("--chart", type=Path, default=Path("soak.png"), help="PNG chart to write")
     parser.add_argument("--json", type=Path, help="also write the windows and figures as JSON")
+    parser.add_argument(
+        "--http-origin",
+        action="store_true",
+        help="serve the originals through a local HTTP origin (bench/_origin.py), so the source cache fills too",
+    )
     args = parser.parse_args(argv)
     if not PHOTOS.is_dir() or not LARGE.exists():
         sys.exit("no corpus: run bench/corpus.py first")
@@ -401,8 +429,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir.mkdir()
         account_id, account_hash, token = _account(data_dir)
         soak = Soak(photos, account_id, account_hash, token)
-        server = running(work / "origin", work, "soak", processes=args.processes, settings=settings, data_dir=data_dir)
-        with server as group:
+        with contextlib.ExitStack() as stack:
+            origin: Path | str = work / "origin"
+            if args.http_origin:
+                origin = f"http://127.0.0.1:{stack.enter_context(http_origin(work / 'origin', work))}"
+            group = stack.enter_context(
+                running(origin, work, "soak", processes=args.processes, settings=settings, data_dir=data_dir)
+            )
             asyncio.run(_setup(soak, group.port))
             if args.rate:
                 rate = args.rate

@@ -52,6 +52,34 @@ def test_a_libvips_evaluation_past_the_limit_is_abandoned() -> None:
         assert deadline.watch(small).copy_memory().width == 8  # within the limit: evaluated normally
 
 
+def test_an_evaluation_begun_after_the_limit_passed_is_abandoned_too() -> None:
+    heavy = pyvips.Image.gaussnoise(1500, 1500).gaussblur(80)
+    with deadline.limit(0.05):
+        watched = deadline.watch(heavy)
+        time.sleep(0.3)  # the alarm has set the kill flag, and sets it again while the limit is open
+        for _ in range(2):  # libvips clears the flag when it acts on it: the next evaluation stops too
+            with pytest.raises(pyvips.Error):
+                watched.copy_memory()
+
+
+def test_a_limit_lets_go_of_its_images_when_it_ends_and_an_outer_one_keeps_them() -> None:
+    image = pyvips.Image.black(8, 8)
+    with deadline.limit(30) as outer:
+        assert outer is not None
+        with deadline.limit(60) as inner:  # the earlier outer limit is the one in force
+            assert inner is outer
+            deadline.watch(image)
+        assert outer.watched == [image]  # the inner level opened nothing of its own
+        with deadline.limit(10) as own:
+            assert own is not None and own is not outer
+            deadline.watch(image)
+            assert own.watched == [image]
+        assert own.watched == []  # ended: the alarm thread holds no image past its transformation
+    assert outer.watched == []
+    with deadline.limit(30):  # after its end the image is evaluated normally, however long
+        assert deadline.watch(image).copy_memory().avg() == 0
+
+
 def test_an_expired_limit_leaves_no_time_to_wait() -> None:
     with deadline.limit(0) as limit:
         assert limit is not None and limit.expired()

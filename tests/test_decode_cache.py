@@ -15,6 +15,7 @@ import pyvips
 import enlarger
 from enlarger import decode_cache
 from enlarger.decode_cache import CACHE, DecodeCache, Stats, level
+from enlarger.errors import TransformTimeoutError
 from enlarger.geometry import Size
 from enlarger.perceptual import Reference
 from enlarger.pipeline import transform
@@ -296,3 +297,13 @@ def test_a_copy_made_under_a_time_limit_serves_later_requests(fmt: str) -> None:
         out = decode(transform(data, f"width={width},format={fmt}", settings=ON, timeout=30).data)
         assert out.width == width and near(pixel(out, 5, 5), (255, 0, 0))
     assert CACHE.stats().hits == 1
+
+
+def test_a_copy_decoded_past_the_limit_times_out_and_is_not_kept() -> None:
+    data = save(pyvips.Image.gaussnoise(3000, 2000).cast("uchar").colourspace("srgb"), "png")
+    transform(data, "width=300,format=png", settings=ON, timeout=30)  # remembered: the next decodes a copy
+    with pytest.raises(TransformTimeoutError):
+        transform(data, "width=300,format=png", settings=ON, timeout=0.05)  # killed while decoding the copy
+    assert CACHE.stats().entries == 0 and CACHE.stats().copies == 0
+    out = decode(transform(data, "width=200,format=png", settings=ON, timeout=30).data)  # decodes it again
+    assert out.width == 200 and CACHE.stats().copies == 1 and CACHE.stats().entries == 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 import pyvips
-from PIL import Image
+from PIL import Image, ImageFile
 
 from enlarger import codecs
 from enlarger.encode import encode
@@ -526,3 +526,26 @@ def test_metadata_through_the_engine_with_exif_orientation() -> None:
     stripped = transform(source, "width=100,metadata=none")
     assert COPYRIGHT.encode() not in stripped.data
     assert "orientation" not in fields(stripped.data) or fields(stripped.data)["orientation"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_pillow_encodes_into_a_file_descriptor_without_the_gil(fmt: Writable, monkeypatch: pytest.MonkeyPatch) -> None:
+    # into a BytesIO Pillow's JPEG encoder holds the GIL for the whole encode (the server's workers
+    # queued on it); only encode_to_file, which it uses when the output has a file descriptor, lets go
+    handles: list[int | None] = []
+    tile = ImageFile._encode_tile
+
+    def recorded(im: Image.Image, fp: Any, tiles: Any, bufsize: int, fh: int | None, exc: Any = None) -> None:
+        handles.append(fh)
+        tile(im, fp, tiles, bufsize, fh, exc)
+
+    monkeypatch.setattr(ImageFile, "_encode_tile", recorded)
+    image = quadrants(200, 150).gaussblur(2)
+    data = enc(image, fmt, "quality=80")
+    if fmt == "jpeg":
+        assert handles and all(isinstance(fh, int) for fh in handles)  # encode_to_file, GIL released
+        assert 0xE0 in jpeg_markers(data)  # Pillow wrote it (JFIF segment)
+        assert max_diff(decode(data), decode(_libvips_jpeg(image, 80))) == 0
+    else:
+        assert not handles  # WebP is one call into libwebp, which releases the GIL itself
+        assert data == bytes(image.webpsave_buffer(Q=80, effort=4, keep=pyvips.enums.ForeignKeep.NONE))

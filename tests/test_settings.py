@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,7 @@ def test_lists_come_from_toml_arrays_or_comma_separated_env(tmp_path: Path) -> N
 
 def test_derived_values() -> None:
     assert Settings(concurrency=3).workers == 3
-    assert Settings().workers >= 1
+    assert Settings().workers == 2 * (os.cpu_count() or 1)  # two per core: docs/performance.md
     assert Settings(data_dir=Path("/srv/x")).origin_location == "/srv/x/origin"
     assert Settings(origin="https://img.example").origin_location == "https://img.example"
     assert Settings(data_dir=Path("/srv/x")).catalog_url == "sqlite:////srv/x/catalog.db"

@@ -267,10 +267,7 @@ def _operation_cache_off() -> None:
 def _decoded(data: bytes, header: codecs.Header, size: Size) -> pyvips.Image:
     """The copy: ``data`` decoded at ``size`` (JPEG by DCT scaling to exactly that power of two), in memory.
 
-    Not watched by the time limit while it decodes (one decode, bounded by ``max_input_pixels``;
-    the limit is checked when it is done): libvips hands an image's progress signal down to every
-    image made from it, so a shared copy made under a watch would call that request's handler, long
-    gone, from every later request (which aborted the process)."""
-    image = codecs.load(data, header, size, all_frames=False, shrink_margin=1.0).copy_memory()
-    deadline.check()
-    return image
+    Decoded under the time limit of the request that makes it: the kill flag the limit sets goes on
+    the lazy decode, not on the copy in memory the later requests share (libvips' progress signal,
+    which the limit once used, is handed down to every image made from one and so could not be)."""
+    return deadline.watch(codecs.load(data, header, size, all_frames=False, shrink_margin=1.0)).copy_memory()

@@ -15,11 +15,17 @@ libvips': the same libraries and parameters, so the same pixels (WebP byte for b
 10–15 % faster (docs/performance.md). The pixels cross over without a copy
 (``write_to_memory`` → ``Image.frombuffer``); anything else (metadata to write, animation,
 lossless WebP, AVIF, PNG, GIF) stays on libvips.
+
+Pillow's JPEG encoder releases the GIL only when it writes to a file descriptor
+(``encode_to_file``); into a ``BytesIO`` it holds the GIL for the whole encode (7 ms for an
+800-pixel photo), which serialised the server's workers on it. So Pillow writes into an
+anonymous in-memory file (``memfd``) where the platform has one.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable
 from typing import Any, assert_never
@@ -107,13 +113,23 @@ def _pillow_save(
     """
     memory = image.write_to_memory()
     pixels = Image.frombuffer(_PILLOW_MODES[image.bands], (image.width, image.height), memory)
-    out = io.BytesIO()
     try:
-        pixels.save(out, pillow_format, **params)
+        return _saved(pixels, pillow_format, **params)
     except (OSError, ValueError):
         computed = pyvips.Image.new_from_memory(memory, image.width, image.height, image.bands, "uchar")
         return fallback(computed.copy(interpretation=image.interpretation))
-    return out.getvalue()
+
+
+def _saved(pixels: Image.Image, pillow_format: str, **params: Any) -> bytes:
+    """``pixels`` encoded by Pillow, into a memory file descriptor so the encoder runs without the GIL."""
+    if not hasattr(os, "memfd_create"):
+        out = io.BytesIO()
+        pixels.save(out, pillow_format, **params)
+        return out.getvalue()
+    with open(os.memfd_create("enlarger-encode", os.MFD_CLOEXEC), "w+b", buffering=0) as file:
+        pixels.save(file, pillow_format, **params)
+        file.seek(0)
+        return file.read()
 
 
 def encode(image: pyvips.Image, fmt: Writable, options: Options, settings: Settings) -> bytes:

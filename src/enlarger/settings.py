@@ -177,7 +177,13 @@ class Settings:
         metadata=_doc("max-age (seconds) in Cache-Control of transformed responses (Cloudflare's 2-day browser TTL)."),
     )
     concurrency: int = field(
-        default=0, metadata=_doc("Transformations running at once; 0 means one per CPU core.", (0, 1024))
+        default=0,
+        metadata=_doc(
+            "Transformations running at once; 0 means two per CPU core (a worker between two requests, or "
+            "waiting for the GIL, leaves its core to the other: with one per core a server of misses used "
+            "1.7 of 2 cores, with two 1.9; docs/performance.md).",
+            (0, 1024),
+        ),
     )
     queue_size: int = field(
         default=32,
@@ -622,8 +628,8 @@ class Settings:
 
     @property
     def workers(self) -> int:
-        """The effective concurrency (``concurrency``, or the number of cores)."""
-        return self.concurrency or os.cpu_count() or 1
+        """The effective concurrency (``concurrency``, or two per core)."""
+        return self.concurrency or 2 * (os.cpu_count() or 1)
 
     @property
     def process_count(self) -> int:
