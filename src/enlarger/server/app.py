@@ -35,7 +35,17 @@ from enlarger.hosting import Hosting
 from enlarger.importing.metrics import ImportMetrics
 from enlarger.models.preload import Preload
 from enlarger.security.fetch import Fetcher, origin_matcher
-from enlarger.server import api_images, api_imports, binding, dashboard, delivery, transform_url, uploads, widget
+from enlarger.server import (
+    api_images,
+    api_imports,
+    binding,
+    dashboard,
+    delivery,
+    libvips_log,
+    transform_url,
+    uploads,
+    widget,
+)
 from enlarger.server.access_log import AccessLog
 from enlarger.server.admission import Admission
 from enlarger.server.guard import guarded
@@ -203,6 +213,7 @@ def create_app(settings: Settings, *, share: Share = ALONE) -> ASGIApp:
     tracing.configure()  # OpenTelemetry, from the OTEL_* environment; off unless asked (issue 29)
     if settings.vips_concurrency:  # the workers run images side by side; threads within one only add hand-offs
         pyvips.concurrency_set(settings.vips_concurrency)
+    libvips_log.warnings_only()  # no call into Python from libvips' threads for each informational line
     prepare_directories(settings)
     metrics = Metrics()
     origin = settings.origin_location
