@@ -45,7 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module (relative to src/enlarger) → the test files that own its behaviour
 MAPPING: dict[str, list[str]] = {
     "usage.py": ["tests/test_usage.py", "tests/test_usage_recorder.py", "tests/server/test_dashboard_documented.py"],
-    "deadline.py": ["tests/test_deadline.py", "tests/test_deadline_steps.py"],
+    "deadline.py": ["tests/test_deadline.py", "tests/test_deadline_steps.py", "tests/test_decode_cache.py"],
+    "encode.py": ["tests/test_encode.py"],
+    "server/libvips_log.py": ["tests/server/test_libvips_log.py"],
     "placeholders.py": ["tests/test_placeholders.py", "tests/test_placeholders_documented.py"],
     "quality_search.py": ["tests/test_quality_search.py", "tests/test_quality_search_documented.py"],
     "provenance.py": ["tests/test_provenance.py", "tests/server/test_provenance_http.py", "tests/test_c2pa_network.py"],

@@ -3,6 +3,7 @@ after its limit): a step that ran past the limit is not followed by another step
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -86,3 +87,34 @@ def test_an_expired_limit_leaves_no_time_to_wait() -> None:
         assert limit.remaining() == 0.0  # a slot wait under it gives up at once
     with deadline.limit(60) as limit:
         assert limit is not None and 0 < limit.remaining() <= 60
+
+
+class _Killable:
+    """Stands in for an image: counts the kill flags the alarm sets."""
+
+    def __init__(self) -> None:
+        self.kills = 0
+
+    def set_kill(self, kill: bool) -> None:
+        self.kills += kill
+
+
+def test_an_open_limit_past_its_moment_is_killed_again_at_intervals_not_in_a_loop() -> None:
+    watched = _Killable()
+    with deadline.limit(0.01):
+        deadline.watch(watched)
+        time.sleep(0.35)
+        kills = watched.kills
+    time.sleep(0.1)
+    assert 1 <= kills <= 20  # every 50 ms while it stays open (a busy loop would count thousands)
+    assert watched.kills == kills  # ended: never again
+
+
+def test_a_forked_child_starts_its_own_alarm_thread() -> None:
+    with deadline.limit(30):
+        deadline.watch(pyvips.Image.black(4, 4))  # the alarm thread runs in this process
+    child = os.fork()
+    if child == 0:  # no libvips work here: only whether the child forgot the parent's thread
+        os._exit(0 if deadline._ALARMS._thread is None else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 from typing import Any, get_args
 
@@ -549,3 +550,12 @@ def test_pillow_encodes_into_a_file_descriptor_without_the_gil(fmt: Writable, mo
     else:
         assert not handles  # WebP is one call into libwebp, which releases the GIL itself
         assert data == bytes(image.webpsave_buffer(Q=80, effort=4, keep=pyvips.enums.ForeignKeep.NONE))
+
+
+def test_without_memory_files_pillow_writes_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # platforms without memfd_create (macOS) encode into a BytesIO: the GIL is held, the bytes are the same
+    image = quadrants(200, 150).gaussblur(2)
+    with_memfd = enc(image, "jpeg", "quality=80")
+    monkeypatch.delattr(os, "memfd_create")
+    assert enc(image, "jpeg", "quality=80") == with_memfd
+    assert 0xE0 in jpeg_markers(with_memfd)  # both Pillow's
