@@ -47,6 +47,16 @@ def test_round_trip(tmp_path: Path) -> None:
     assert len(cache) == 1 and cache.total_bytes > 100
 
 
+def test_an_entry_written_again_is_counted_once(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, 10_000)
+    key = cache_key("a")
+    cache.put(key, entry(1000))
+    once = cache.total_bytes
+    cache.put(key, entry(1000, 1))  # made again (after a purge elsewhere, or a race): replaces it
+    assert len(cache) == 1 and cache.total_bytes == once
+    assert cache.get(key) == entry(1000, 1)
+
+
 def test_keys_are_fixed_length_and_distinct() -> None:
     assert len(cache_key("x")) == 64
     assert cache_key("a", "bc") != cache_key("ab", "c")

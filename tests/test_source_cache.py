@@ -53,6 +53,15 @@ def test_a_stored_body_is_served_for_its_identity_only(tmp_path: Path) -> None:
     assert cache.head("url:b") is None
 
 
+def test_a_source_stored_again_is_counted_once(tmp_path: Path) -> None:
+    cache = SourceCache(tmp_path, 10 * ENTRY)
+    cache.put("url:a", head_of(BODY), BODY)
+    once = cache.total_bytes
+    cache.put("url:a", head_of(BODY[::-1], "v2"), BODY[::-1])  # the origin changed it: replaced
+    assert len(cache) == 1 and cache.total_bytes == once
+    assert cache.get("url:a", "url:x:etag:v2") == BODY[::-1]
+
+
 def test_least_recently_used_entries_go_first(tmp_path: Path) -> None:
     evictions = Count()
     cache = SourceCache(tmp_path, 2 * ENTRY, tally=Tally(evictions=evictions))

@@ -141,17 +141,59 @@ class Slot:
     touched: float  # when its mtime was last set, in the cache clock's seconds
 
 
-def used(index: OrderedDict[str, Slot], key: str, now: float) -> bool:
-    """Mark ``key`` most recent in ``index``; True when its file's mtime is due for a refresh, so
-    the order survives a restart (the caller holds the index's lock)."""
-    slot = index.get(key)
-    if slot is None:
-        return False
-    index.move_to_end(key)
-    if now - slot.touched < TOUCH_SECONDS:
-        return False
-    slot.touched = now
-    return True
+class FileIndex:
+    """The least-recently-used order and byte total of a cache directory's entry files, and the
+    names to evict past ``max_bytes``. Shared by the output and source caches; each holds its own
+    lock around every call."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.total = 0
+        self._slots: OrderedDict[str, Slot] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._slots
+
+    def adopt(self, root: Path, shard: tuple[int, int]) -> None:
+        """Index the entry files already under ``root`` that this process bounds, oldest first."""
+        for mtime, name, size in stored_entries(root, shard):
+            self.add(name, size, mtime)
+
+    def add(self, name: str, size: int, now: float) -> None:
+        """Index ``name`` (replacing what it was) as the most recent entry."""
+        self.forget(name)
+        self._slots[name] = Slot(size, now)
+        self.total += size
+
+    def forget(self, name: str) -> None:
+        slot = self._slots.pop(name, None)
+        if slot is not None:
+            self.total -= slot.size
+
+    def used(self, name: str, now: float) -> bool:
+        """Mark ``name`` most recent; True when its file's mtime is due for a refresh, so the order
+        survives a restart."""
+        slot = self._slots.get(name)
+        if slot is None:
+            return False
+        self._slots.move_to_end(name)
+        if now - slot.touched < TOUCH_SECONDS:
+            return False
+        slot.touched = now
+        return True
+
+    def evict(self) -> list[str]:
+        """Drop the oldest entries until the total is within the bound; their names, for the caller
+        to remove."""
+        evicted = []
+        while self.total > self.max_bytes and self._slots:
+            name, slot = self._slots.popitem(last=False)
+            self.total -= slot.size
+            evicted.append(name)
+        return evicted
 
 
 class DiskCache:
@@ -172,35 +214,27 @@ class DiskCache:
         shard: tuple[int, int] = (0, 1),
     ) -> None:
         self._root = root
-        self._max_bytes = max_bytes
         self._memory_max = memory_bytes
         self._clock = clock  # wall-clock seconds, like the mtimes it is compared with
         self._lock = threading.Lock()
-        self._index: OrderedDict[str, Slot] = OrderedDict()
-        self._total = 0
+        self._files = FileIndex(max_bytes)
         self._memory: OrderedDict[str, Entry] = OrderedDict()
         self._memory_total = 0
         self._discards = 0  # bumped by every discard: a read racing one must not keep the entry hot
-        self._shard = shard
         root.mkdir(parents=True, exist_ok=True)
         (root / _LOCKS).mkdir(exist_ok=True)
-        self._load_index()
+        self._files.adopt(root, shard)
+        self._evict()
 
     @property
     def total_bytes(self) -> int:
-        return self._total
+        return self._files.total
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._files)
 
     def _path(self, key: str) -> Path:
         return self._root / key[:2] / key
-
-    def _load_index(self) -> None:
-        for mtime, key, size in stored_entries(self._root, self._shard):
-            self._index[key] = Slot(size, mtime)
-            self._total += size
-        self._evict()
 
     def get(self, key: str) -> Entry | None:
         """The entry for ``key``: from memory when it is hot, else from its file (then kept hot)."""
@@ -208,7 +242,7 @@ class DiskCache:
             entry = self._memory.get(key)
             if entry is not None:
                 self._memory.move_to_end(key)
-            touch = used(self._index, key, self._clock())
+            touch = self._files.used(key, self._clock())
             discards = self._discards
         try:
             if entry is None:
@@ -226,7 +260,7 @@ class DiskCache:
         del head["body"]
         encoded = json.dumps(head).encode()
         blob = len(encoded).to_bytes(_HEAD, "big") + encoded + entry.body
-        if len(blob) > self._max_bytes:
+        if len(blob) > self._files.max_bytes:
             return
         path = self._path(key)
         path.parent.mkdir(exist_ok=True)
@@ -235,9 +269,8 @@ class DiskCache:
             handle.write(blob)
         os.replace(tmp, path)
         with self._lock:
-            self._forget(key)
-            self._index[key] = Slot(len(blob), self._clock())
-            self._total += len(blob)
+            self._drop_hot(key)
+            self._files.add(key, len(blob), self._clock())
             self._evict()
         self._keep_hot(key, entry, fresh=True)  # just made because it was asked for: likely asked for again
 
@@ -277,7 +310,7 @@ class DiskCache:
                 return
             if not self._memory_max or size > self._memory_max or key in self._memory:
                 return
-            if fresh and key not in self._index:  # evicted already (larger than what is left)
+            if fresh and key not in self._files:  # evicted already (larger than what is left)
                 return
             self._memory[key] = entry
             self._memory_total += size
@@ -286,9 +319,7 @@ class DiskCache:
                 self._memory_total -= len(cold.body)
 
     def _forget(self, key: str) -> None:
-        slot = self._index.pop(key, None)
-        if slot is not None:
-            self._total -= slot.size
+        self._files.forget(key)
         self._drop_hot(key)
 
     def _drop_hot(self, key: str) -> None:
@@ -297,8 +328,6 @@ class DiskCache:
             self._memory_total -= len(entry.body)
 
     def _evict(self) -> None:
-        while self._total > self._max_bytes and self._index:
-            key, slot = self._index.popitem(last=False)
-            self._total -= slot.size
+        for key in self._files.evict():
             self._drop_hot(key)
             self._path(key).unlink(missing_ok=True)

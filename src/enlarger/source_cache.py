@@ -28,13 +28,12 @@ import os
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from enlarger.cache import Slot, cache_key, stored_entries, used
+from enlarger.cache import FileIndex, cache_key
 
 _HEAD = 4  # bytes of big-endian head length
 logger = logging.getLogger("enlarger.source_cache")
@@ -98,22 +97,21 @@ class SourceCache:
         shard: tuple[int, int] = (0, 1),
     ) -> None:
         self._root = root
-        self._max_bytes = max_bytes
         self.tally = tally or Tally()
         self._clock = clock  # wall-clock seconds, like the mtimes it is compared with
         self._lock = threading.Lock()
-        self._index: OrderedDict[str, Slot] = OrderedDict()
-        self._total = 0
-        self._shard = shard
+        self._files = FileIndex(max_bytes)
         root.mkdir(parents=True, exist_ok=True)
-        self._load_index()
+        self._files.adopt(root, shard)
+        self._evict()
+        self.tally.stored_bytes.set(self._files.total)
 
     @property
     def total_bytes(self) -> int:
-        return self._total
+        return self._files.total
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._files)
 
     def head(self, key: str) -> Head | None:
         """The stored entry's validators and identity (its body is not read); None when absent."""
@@ -143,7 +141,7 @@ class SourceCache:
         if head.identity != identity:
             return None
         with self._lock:
-            touch = used(self._index, name, self._clock())
+            touch = self._files.used(name, self._clock())
         if touch:
             with contextlib.suppress(FileNotFoundError):  # evicted meanwhile elsewhere: the bytes read are whole
                 os.utime(path)
@@ -155,7 +153,7 @@ class SourceCache:
         assert head.size == len(body)
         encoded = json.dumps(asdict(head)).encode()
         size = _HEAD + len(encoded) + len(body)
-        if size > self._max_bytes:
+        if size > self._files.max_bytes:
             return
         name = cache_key(key)
         path = self._path(name)
@@ -165,11 +163,9 @@ class SourceCache:
             logger.warning("the source cache could not store %s", path, exc_info=True)
             return
         with self._lock:
-            self._forget(name)
-            self._index[name] = Slot(size, self._clock())
-            self._total += size
+            self._files.add(name, size, self._clock())
             self._evict()
-            self.tally.stored_bytes.set(self._total)
+            self.tally.stored_bytes.set(self._files.total)
 
     @staticmethod
     def _write(path: Path, encoded: bytes, body: bytes) -> None:
@@ -193,29 +189,15 @@ class SourceCache:
 
     def _remove(self, name: str) -> None:
         with self._lock:
-            self._forget(name)
+            self._files.forget(name)
             self._path(name).unlink(missing_ok=True)
-            self.tally.stored_bytes.set(self._total)
+            self.tally.stored_bytes.set(self._files.total)
 
     def _path(self, name: str) -> Path:
         return self._root / name[:2] / name
 
-    def _load_index(self) -> None:
-        for mtime, name, size in stored_entries(self._root, self._shard):
-            self._index[name] = Slot(size, mtime)
-            self._total += size
-        self._evict()
-        self.tally.stored_bytes.set(self._total)
-
-    def _forget(self, name: str) -> None:
-        slot = self._index.pop(name, None)
-        if slot is not None:
-            self._total -= slot.size
-
     def _evict(self) -> None:
-        while self._total > self._max_bytes and self._index:
-            name, slot = self._index.popitem(last=False)
-            self._total -= slot.size
+        for name in self._files.evict():
             self._path(name).unlink(missing_ok=True)
             self.tally.evictions.inc()
 
